@@ -1,0 +1,122 @@
+// Package adapters defines the contract between the SCIM handler and an upstream
+// application. Each upstream lives in its own sub-package and registers a Caddy guest
+// module in the namespace "scim.adapters" (for example scim.adapters.gitea).
+//
+// Adapters are thin: they map the normalized scim.User / scim.Group model onto one
+// upstream admin API and report the durable provisioning state stored there. SCIM
+// semantics (filters, PATCH, paging, reactivation, scope, errors) live in the core and
+// the provisioning service, never here.
+package adapters
+
+import (
+	"context"
+	"errors"
+
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// ErrNotFound is returned when the upstream has no such user or group.
+var ErrNotFound = errors.New("not found")
+
+// Info describes what an adapter can do; discovery documents are built from it.
+type Info struct {
+	// Name is the adapter's name, e.g. "gitea".
+	Name string
+	// UserAttributes lists the User attribute paths the upstream persists, in
+	// canonical spelling: "userName", "name.givenName", "emails", "active",
+	// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", …
+	// Attributes not listed are accepted on input and not stored. id, externalId and
+	// meta are always supported and need not be listed.
+	UserAttributes []string
+	// GroupAttributes likewise for groups; empty when the adapter has no groups.
+	GroupAttributes []string
+	// MaxPageSize is the largest page the upstream answers in one call.
+	MaxPageSize int
+}
+
+// Record is one upstream user as the provisioning service sees it: the SCIM view plus
+// the durable provisioning state that the adapter keeps in the upstream itself.
+type Record struct {
+	User *scim.User
+	// Managed is true for users this plugin created or adopted; others are invisible
+	// to SCIM.
+	Managed bool
+	// Deleted is true once the user was DELETEd through SCIM in "block" mode: the
+	// upstream user is blocked and still linked, but SCIM answers 404 for it.
+	Deleted bool
+	// Admin is true for upstream administrators, which are never adopted.
+	Admin bool
+}
+
+// State is the durable provisioning state written by Update.
+type State struct {
+	Managed bool
+	Deleted bool
+}
+
+// LookupKind names the attribute of a point lookup.
+type LookupKind int
+
+// Lookup kinds an adapter must answer; they are pushed down from SCIM filters.
+const (
+	ByID LookupKind = iota
+	ByUserName
+	ByExternalID
+	ByEmail
+)
+
+// Lookup is a point lookup. UserNameHint, when set on a ByID lookup, is the last known
+// userName of that id (from the link store), which lets adapters whose API is keyed
+// by name avoid a search.
+type Lookup struct {
+	Kind         LookupKind
+	Value        string
+	UserNameHint string
+}
+
+// Page is a window of the managed users in a stable order (ascending upstream id).
+// Offset is 0-based. Limit 0 asks only for the total.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// UserAdapter is implemented by every adapter.
+type UserAdapter interface {
+	Info() Info
+
+	// FindUsers answers a point lookup. It returns every matching upstream user,
+	// managed or not, deleted or not (the service decides what SCIM sees). userName,
+	// externalId and email compare case-insensitively. No match is an empty slice.
+	FindUsers(ctx context.Context, q Lookup) ([]Record, error)
+
+	// ListUsers returns managed users (deleted ones included) in ascending id order,
+	// and the total number of managed users.
+	ListUsers(ctx context.Context, p Page) (recs []Record, total int, err error)
+
+	// CreateUser creates an upstream user from u, with a random password the user
+	// never needs, stores u.ExternalID durably and marks the user managed.
+	CreateUser(ctx context.Context, u *scim.User) (Record, error)
+
+	// UpdateUser writes the persisted attributes of u (userName, name, emails,
+	// active, externalId, …) and the provisioning state st to upstream user id.
+	// u is the complete desired resource (PUT semantics).
+	UpdateUser(ctx context.Context, id string, u *scim.User, st State) (Record, error)
+
+	// DeleteUser removes the upstream user (deprovision mode "delete").
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// GroupAdapter is implemented by adapters that map SCIM groups. An adapter without it
+// answers 501 on /Groups.
+type GroupAdapter interface {
+	FindGroups(ctx context.Context, q Lookup) ([]*scim.Group, error)
+	ListGroups(ctx context.Context, p Page) ([]*scim.Group, int, error)
+	GetGroup(ctx context.Context, id string, withMembers bool) (*scim.Group, error)
+	CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error)
+	UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error)
+	// AddMembers and RemoveMembers apply membership deltas; they are idempotent.
+	AddMembers(ctx context.Context, id string, userIDs []string) error
+	RemoveMembers(ctx context.Context, id string, userIDs []string) error
+	DeleteGroup(ctx context.Context, id string) error
+}
