@@ -1,0 +1,172 @@
+package scim
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Query is a parsed list request: GET query parameters or a POST /.search body.
+type Query struct {
+	Filter             string
+	SortBy             string
+	Descending         bool
+	StartIndex         int // 1-based
+	Count              int // -1 when absent
+	Attributes         []string
+	ExcludedAttributes []string
+}
+
+// ParseQuery reads the SCIM list parameters of a GET request. Parameter names are
+// case-insensitive in practice (clients vary), so they are matched that way.
+func ParseQuery(v url.Values) (Query, error) {
+	q := Query{StartIndex: 1, Count: -1}
+	for k, vals := range v {
+		if len(vals) == 0 {
+			continue
+		}
+		val := vals[0]
+		switch strings.ToLower(k) {
+		case "filter":
+			q.Filter = val
+		case "sortby":
+			q.SortBy = val
+		case "sortorder":
+			if err := q.setOrder(val); err != nil {
+				return q, err
+			}
+		case "startindex":
+			n, err := strconv.Atoi(strings.TrimSpace(val))
+			if err != nil {
+				return q, BadRequest(ErrInvalidValue, "startIndex must be an integer")
+			}
+			q.StartIndex = n
+		case "count":
+			n, err := strconv.Atoi(strings.TrimSpace(val))
+			if err != nil {
+				return q, BadRequest(ErrInvalidValue, "count must be an integer")
+			}
+			q.Count = n
+		case "attributes":
+			q.Attributes = splitList(val)
+		case "excludedattributes":
+			q.ExcludedAttributes = splitList(val)
+		}
+	}
+	q.normalize()
+	return q, nil
+}
+
+// SearchRequest is the body of POST /.search (RFC 7644 §3.4.3).
+type SearchRequest struct {
+	Schemas            []string `json:"schemas"`
+	Attributes         []string `json:"attributes"`
+	ExcludedAttributes []string `json:"excludedAttributes"`
+	Filter             string   `json:"filter"`
+	SortBy             string   `json:"sortBy"`
+	SortOrder          string   `json:"sortOrder"`
+	StartIndex         *int     `json:"startIndex"`
+	Count              *int     `json:"count"`
+}
+
+// Query converts a search request into a Query.
+func (s *SearchRequest) Query() (Query, error) {
+	q := Query{StartIndex: 1, Count: -1, Filter: s.Filter, SortBy: s.SortBy,
+		Attributes: s.Attributes, ExcludedAttributes: s.ExcludedAttributes}
+	found := false
+	for _, sc := range s.Schemas {
+		if strings.EqualFold(sc, MessageSearchRequest) {
+			found = true
+		}
+	}
+	if !found {
+		return q, BadRequest(ErrInvalidSyntax, "schemas must contain %s", MessageSearchRequest)
+	}
+	if err := q.setOrder(s.SortOrder); err != nil {
+		return q, err
+	}
+	if s.StartIndex != nil {
+		q.StartIndex = *s.StartIndex
+	}
+	if s.Count != nil {
+		q.Count = *s.Count
+	}
+	q.normalize()
+	return q, nil
+}
+
+func (q *Query) setOrder(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "ascending":
+		q.Descending = false
+	case "descending":
+		q.Descending = true
+	default:
+		return BadRequest(ErrInvalidValue, "sortOrder must be ascending or descending")
+	}
+	return nil
+}
+
+// normalize applies RFC 7644 §3.4.2.4: startIndex < 1 is 1, a negative count is 0.
+func (q *Query) normalize() {
+	if q.StartIndex < 1 {
+		q.StartIndex = 1
+	}
+	if q.Count < -1 {
+		q.Count = 0
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ListResponse is the body of a list or search answer.
+type ListResponse struct {
+	Schemas      []string   `json:"schemas"`
+	TotalResults int        `json:"totalResults"`
+	ItemsPerPage int        `json:"itemsPerPage"`
+	StartIndex   int        `json:"startIndex"`
+	Resources    []Resource `json:"Resources"`
+}
+
+// Paginate returns the window of rs selected by q, with the page size capped at max.
+func Paginate(rs []Resource, q Query, max int) ListResponse {
+	count := q.Count
+	if count < 0 || count > max {
+		count = max
+	}
+	lr := ListResponse{Schemas: []string{MessageListResponse}, TotalResults: len(rs),
+		StartIndex: q.StartIndex, Resources: []Resource{}}
+	from := q.StartIndex - 1
+	if from < len(rs) && count > 0 {
+		to := min(from+count, len(rs))
+		lr.Resources = rs[from:to]
+	}
+	lr.ItemsPerPage = len(lr.Resources)
+	return lr
+}
+
+func idLess(a, b any) bool {
+	sa, _ := a.(string)
+	sb, _ := b.(string)
+	na, ea := strconv.ParseUint(sa, 10, 64)
+	nb, eb := strconv.ParseUint(sb, 10, 64)
+	if ea == nil && eb == nil {
+		return na < nb
+	}
+	return sa < sb
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
