@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# gitea.sh — install and run a real Gitea for the integration tests.
+#
+#   gitea.sh install                  build Gitea into the cache (idempotent, locked)
+#   gitea.sh start <workdir> <port>   start a fresh instance; writes <workdir>/env
+#   gitea.sh stop <workdir>           stop the instance started in <workdir>
+#   gitea.sh path                     print the binary path
+#
+# With WATCH_PID=<pid> in the environment, start also stops the server when that process exits.
+#
+# Gitea is built from the Go module proxy (see docs/upstreams.md §6): `go install` is refused
+# because of replace directives in Gitea's go.mod, so we build inside the downloaded module.
+# Cache: ${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}/gitea-<version>/{gitea,options/}.
+# Measured on 2 cores: install cold ~160-200 s (mostly the Go build), warm (binary present) <1 s;
+# start on an empty workdir ~3 s (migrate, admin, token, ready).
+set -euo pipefail
+
+GITEA_VERSION="${GITEA_VERSION:-1.26.0}"
+CACHE_ROOT="${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}"
+DEST="$CACHE_ROOT/gitea-$GITEA_VERSION"
+BIN="$DEST/gitea"
+ADMIN_USER="scimadmin"
+ADMIN_PASS="scim-admin-password-1"
+ADMIN_EMAIL="scimadmin@example.test"
+
+die() {
+	echo "gitea.sh: $*" >&2
+	exit 1
+}
+
+log() { echo "gitea.sh: $*" >&2; }
+
+# binary_ok is true when a usable build of the wanted version is cached.
+binary_ok() {
+	[[ -x "$BIN" && -d "$DEST/options/locale" ]] || return 1
+	"$BIN" --version 2>/dev/null | grep -q "version $GITEA_VERSION " || return 1
+}
+
+ensure_git() {
+	command -v git >/dev/null 2>&1 && return 0
+	command -v apt-get >/dev/null 2>&1 || die "git is required on PATH and apt-get is not available"
+	log "installing git with apt-get"
+	local sudo=""
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	$sudo apt-get install -y -q git >/dev/null 2>&1 ||
+		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q git >/dev/null; } ||
+		die "could not install git"
+}
+
+cmd_install() {
+	ensure_git
+	command -v go >/dev/null 2>&1 || die "go is required on PATH"
+	if binary_ok; then
+		return 0
+	fi
+	mkdir -p "$DEST"
+	# The lock makes parallel test binaries wait for one build instead of racing.
+	exec 9>"$DEST/.lock"
+	flock 9
+	if binary_ok; then
+		return 0
+	fi
+	local start=$SECONDS
+	log "building gitea $GITEA_VERSION into $DEST (a few minutes on a cold cache)"
+	go mod download "code.gitea.io/gitea@v$GITEA_VERSION" || die "go mod download code.gitea.io/gitea@v$GITEA_VERSION failed"
+	local src
+	src="$(go env GOMODCACHE)/code.gitea.io/gitea@v$GITEA_VERSION"
+	[[ -f "$src/go.mod" ]] || die "module source not found at $src"
+	local tags="sqlite sqlite_unlock_notify"
+	# -o into the cache: the module cache is read-only.
+	(cd "$src" && CGO_ENABLED=1 GOWORK=off GOFLAGS=-mod=readonly go build -tags "$tags" \
+		-ldflags "-s -w -X 'main.Version=$GITEA_VERSION' -X 'main.Tags=$tags'" \
+		-o "$BIN.tmp" .) || die "go build of gitea failed (needs a C compiler for sqlite: apt-get install -y gcc)"
+	rm -rf "$DEST/options"
+	cp -r "$src/options" "$DEST/options"
+	chmod -R u+w "$DEST/options"
+	mv -f "$BIN.tmp" "$BIN"
+	binary_ok || die "built binary does not run: $("$BIN" --version 2>&1 || true)"
+	log "gitea $GITEA_VERSION built in $((SECONDS - start)) s"
+}
+
+write_ini() {
+	local work=$1 port=$2
+	cat >"$work/custom/conf/app.ini" <<EOF
+APP_NAME = caddy-scim test
+RUN_MODE = prod
+WORK_PATH = $work
+I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true
+
+[server]
+PROTOCOL = http
+HTTP_ADDR = 127.0.0.1
+HTTP_PORT = $port
+ROOT_URL = http://127.0.0.1:$port/
+DOMAIN = 127.0.0.1
+STATIC_ROOT_PATH = $DEST
+APP_DATA_PATH = $work/data
+OFFLINE_MODE = true
+DISABLE_SSH = true
+START_SSH_SERVER = false
+LFS_START_SERVER = false
+
+[database]
+DB_TYPE = sqlite3
+PATH = $work/data/gitea.db
+SQLITE_JOURNAL_MODE = WAL
+
+[repository]
+ROOT = $work/repos
+
+[security]
+INSTALL_LOCK = true
+PASSWORD_HASH_ALGO = pbkdf2\$1000\$50
+PASSWORD_COMPLEXITY = off
+PASSWORD_CHECK_PWN = false
+MIN_PASSWORD_LENGTH = 8
+
+[service]
+DISABLE_REGISTRATION = true
+REQUIRE_SIGNIN_VIEW = false
+REGISTER_EMAIL_CONFIRM = false
+ENABLE_NOTIFY_MAIL = false
+
+[api]
+MAX_RESPONSE_ITEMS = 100
+
+[mailer]
+ENABLED = false
+
+[cache]
+ADAPTER = memory
+
+[session]
+PROVIDER = memory
+
+[queue]
+TYPE = level
+
+[indexer]
+ISSUE_INDEXER_TYPE = db
+REPO_INDEXER_ENABLED = false
+
+[cron]
+ENABLED = false
+
+[cron.update_checker]
+ENABLED = false
+
+[log]
+MODE = file
+LEVEL = Warn
+ROOT_PATH = $work/log
+EOF
+}
+
+cmd_start() {
+	[[ $# -eq 2 ]] || die "usage: gitea.sh start <workdir> <port>"
+	local work=$1 port=$2
+	[[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number: $port"
+	binary_ok || die "gitea is not installed; run: gitea.sh install"
+	ensure_git
+	mkdir -p "$work"
+	work="$(cd "$work" && pwd)"
+	if [[ -f "$work/gitea.pid" ]] && kill -0 "$(cat "$work/gitea.pid")" 2>/dev/null; then
+		die "a gitea is already running from $work (pid $(cat "$work/gitea.pid"))"
+	fi
+	mkdir -p "$work/custom/conf" "$work/data" "$work/log" "$work/repos" "$work/home"
+	write_ini "$work" "$port"
+	local conf="$work/custom/conf/app.ini"
+	# HOME is redirected so git config written by Gitea stays in the workdir.
+	export HOME="$work/home" GITEA_WORK_DIR="$work" GITEA_CUSTOM="$work/custom"
+	local g=("$BIN" --config "$conf" --work-path "$work")
+	local out="$work/setup.log"
+	: >"$out"
+	"${g[@]}" migrate >>"$out" 2>&1 || die "gitea migrate failed:
+$(tail -n 30 "$out")"
+	"${g[@]}" admin user create --admin --username "$ADMIN_USER" --password "$ADMIN_PASS" \
+		--email "$ADMIN_EMAIL" --must-change-password=false >>"$out" 2>&1 ||
+		die "gitea admin user create failed:
+$(tail -n 30 "$out")"
+	local tokout token
+	tokout="$("${g[@]}" admin user generate-access-token --username "$ADMIN_USER" \
+		--token-name "scim-$(date +%s%N)" --scopes 'write:admin,write:user,write:organization' --raw 2>>"$out")" ||
+		die "gitea generate-access-token failed:
+$(tail -n 30 "$out")"
+	# As root a warning line precedes the token on stdout.
+	token="$(printf '%s\n' "$tokout" | tail -n 1 | tr -d '[:space:]')"
+	[[ "$token" =~ ^[0-9a-f]{40}$ ]] || die "unexpected token output from gitea: $(printf '%s' "$tokout" | tail -n 1 | cut -c1-80)"
+
+	nohup "${g[@]}" web --port "$port" >"$work/log/web.out" 2>&1 </dev/null &
+	local pid=$!
+	echo "$pid" >"$work/gitea.pid"
+	watch_owner "$pid"
+	local url="http://127.0.0.1:$port"
+	local i
+	for ((i = 0; i < 300; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			die "gitea web exited during start-up:
+$(tail -n 30 "$work/log/web.out")"
+		fi
+		if curl_ok "$url/api/healthz"; then
+			break
+		fi
+		sleep 0.1
+	done
+	((i < 300)) || {
+		kill "$pid" 2>/dev/null || true
+		die "gitea did not become healthy on $url within 30 s:
+$(tail -n 30 "$work/log/web.out")"
+	}
+	cat >"$work/env" <<EOF
+GITEA_URL=$url
+GITEA_TOKEN=$token
+GITEA_ADMIN=$ADMIN_USER
+GITEA_PID=$pid
+EOF
+	chmod 600 "$work/env"
+	echo "$url"
+}
+
+# watch_owner stops pid once the process WATCH_PID (the test binary) is gone, so a test
+# binary killed by a timeout or a signal leaves no server behind.
+watch_owner() {
+	local pid=$1 owner=${WATCH_PID:-}
+	[[ -n "$owner" ]] || return 0
+	(
+		trap '' HUP
+		while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+		kill "$pid" 2>/dev/null || true
+	) </dev/null >/dev/null 2>&1 &
+	disown $! 2>/dev/null || true
+}
+
+# curl_ok probes a URL; bash's /dev/tcp is the fallback where curl is missing.
+curl_ok() {
+	if command -v curl >/dev/null 2>&1; then
+		curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null
+		return
+	fi
+	local hostport=${1#http://}
+	hostport=${hostport%%/*}
+	local path=/${1#http://*/}
+	exec 8<>"/dev/tcp/${hostport%:*}/${hostport#*:}" 2>/dev/null || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&8
+	local status
+	IFS= read -r -t 2 status <&8 || true
+	exec 8>&-
+	[[ "$status" == *" 200 "* ]]
+}
+
+cmd_stop() {
+	[[ $# -eq 1 ]] || die "usage: gitea.sh stop <workdir>"
+	local pidf="$1/gitea.pid"
+	[[ -f "$pidf" ]] || return 0
+	local pid
+	pid="$(cat "$pidf")"
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		local i
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidf"
+}
+
+case "${1:-}" in
+install) shift && cmd_install "$@" ;;
+start) shift && cmd_start "$@" ;;
+stop) shift && cmd_stop "$@" ;;
+path) echo "$BIN" ;;
+*) die "usage: gitea.sh install | start <workdir> <port> | stop <workdir> | path" ;;
+esac
