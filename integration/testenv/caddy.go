@@ -1,0 +1,210 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	caddyOnce sync.Once
+	caddyBin  string
+	caddyErr  error
+)
+
+// CaddyBinary returns a Caddy built with this plugin: $CADDY_SCIM_CADDY_BIN when the
+// test entry point (xcaddy.sh test) built one, else a build made now through
+// xcaddy.sh from the working tree.
+func CaddyBinary(tb testing.TB) string {
+	tb.Helper()
+	caddyOnce.Do(func() {
+		if p := os.Getenv("CADDY_SCIM_CADDY_BIN"); p != "" {
+			caddyBin = p
+			return
+		}
+		root, err := repoRoot()
+		if err != nil {
+			caddyErr = err
+			return
+		}
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("caddy-scim-test-%d", os.Getpid()))
+		cmd := exec.Command("bash", filepath.Join(root, "xcaddy.sh"), "build", "-o", out)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Run(); err != nil {
+			caddyErr = fmt.Errorf("building caddy: %v\n%s", err, buf.String())
+			return
+		}
+		caddyBin = out
+	})
+	if caddyErr != nil {
+		tb.Fatal(caddyErr)
+	}
+	return caddyBin
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "xcaddy.sh")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("xcaddy.sh not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Caddy is a running Caddy process.
+type Caddy struct {
+	URL   string // http://127.0.0.1:<port>
+	Port  int
+	Admin string
+	dir   string
+	cmd   *exec.Cmd
+	log   *syncBuffer
+	env   []string
+}
+
+// CaddyOptions configure StartCaddy.
+type CaddyOptions struct {
+	// Site is the body of the site block (directives), e.g. "scim { … }\nreverse_proxy …".
+	Site string
+	// Env is added to Caddy's environment, for {env.X} placeholders.
+	Env []string
+}
+
+// StartCaddy runs the plugin build with a Caddyfile whose single http:// site on a
+// free port holds opt.Site. It stops the process when the test ends.
+func StartCaddy(tb testing.TB, opt CaddyOptions) *Caddy {
+	tb.Helper()
+	bin := CaddyBinary(tb)
+	port, admin := FreePort(tb), FreePort(tb)
+	dir := tb.TempDir()
+	cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tlog\n%s\n}\n", admin, port, indent(opt.Site))
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	c := &Caddy{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
+		Admin: fmt.Sprintf("http://127.0.0.1:%d", admin), dir: dir, log: &syncBuffer{}, env: opt.Env}
+	c.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	c.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), opt.Env...)
+	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+	if err := c.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(c.Admin + "/config/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+					conn.Close()
+					return c
+				}
+			}
+		}
+		if c.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("caddy did not start:\n%s", c.log.String())
+	return nil
+}
+
+// Logs returns everything Caddy wrote so far.
+func (c *Caddy) Logs() string { return c.log.String() }
+
+// Stop ends the process.
+func (c *Caddy) Stop() {
+	if c.cmd != nil && c.cmd.Process != nil && c.cmd.ProcessState == nil {
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	}
+}
+
+// StartCaddyExpectFailure runs Caddy with the site and returns its output, expecting
+// it to refuse the config (for example an unset {env.X} secret).
+func StartCaddyExpectFailure(tb testing.TB, opt CaddyOptions) string {
+	tb.Helper()
+	bin := CaddyBinary(tb)
+	dir := tb.TempDir()
+	cfg := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://127.0.0.1:%d {\n%s\n}\n", FreePort(tb), indent(opt.Site))
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(append(os.Environ(), "HOME="+dir), opt.Env...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+		if err == nil {
+			tb.Fatalf("caddy accepted the config:\n%s", out)
+		}
+		return string(out)
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		tb.Fatalf("caddy kept running with a config it should refuse:\n%s", out)
+	}
+	return ""
+}
+
+func indent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "\t" + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
