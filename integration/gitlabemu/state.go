@@ -1,0 +1,430 @@
+package gitlabemu
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// User states (upstreams.md §1.8).
+const (
+	StateActive                 = "active"
+	StateBlocked                = "blocked"
+	StateLDAPBlocked            = "ldap_blocked"
+	StateBlockedPendingApproval = "blocked_pending_approval"
+	StateBanned                 = "banned"
+	StateDeactivated            = "deactivated"
+)
+
+var validStates = map[string]bool{
+	StateActive: true, StateBlocked: true, StateLDAPBlocked: true,
+	StateBlockedPendingApproval: true, StateBanned: true, StateDeactivated: true,
+}
+
+// isBlocked is User#blocked?: true for the states of the blocked state
+// group (blocked, ldap_blocked, blocked_pending_approval), not for banned.
+func isBlocked(state string) bool {
+	return state == StateBlocked || state == StateLDAPBlocked || state == StateBlockedPendingApproval
+}
+
+// MinimumInactiveDays is the dormancy period required by deactivate.
+const MinimumInactiveDays = 90
+
+// Identity is a row of GitLab's identities table.
+type Identity struct {
+	Provider  string
+	ExternUID string
+}
+
+// Email is a secondary e-mail address (emails table).
+type Email struct {
+	ID          int
+	Email       string
+	ConfirmedAt *time.Time
+}
+
+// UserState is the emulator's record of a user. Values handed out are copies.
+type UserState struct {
+	ID       int
+	Username string
+	Name     string
+	Email    string
+	State    string
+	Admin    bool
+	External bool
+	// Internal marks bot/ghost users (cannot be deactivated).
+	Internal       bool
+	CanCreateGroup bool
+	ProjectsLimit  int
+	PrivateProfile bool
+	Note           string
+	Organization   string
+	PublicEmail    string
+	CommitEmail    string
+	Bio            string
+	Location       string
+	JobTitle       string
+	Pronouns       string
+	WebsiteURL     string
+	// PasswordAutomaticallySet is true after force_random_password/reset_password.
+	PasswordAutomaticallySet bool
+	ConfirmedAt              *time.Time
+	// UnconfirmedEmail holds a requested primary e-mail awaiting
+	// reconfirmation (PUT without skip_reconfirmation).
+	UnconfirmedEmail string
+	Identities       []Identity
+	Emails           []Email
+	CustomAttributes map[string]string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	// LastActivityOn drives the 90-day dormancy rule of deactivate; nil
+	// falls back to CreatedAt, as User#last_active_at does.
+	LastActivityOn *time.Time
+}
+
+func (u *UserState) clone() UserState {
+	c := *u
+	c.Identities = append([]Identity(nil), u.Identities...)
+	c.Emails = append([]Email(nil), u.Emails...)
+	if u.CustomAttributes != nil {
+		c.CustomAttributes = make(map[string]string, len(u.CustomAttributes))
+		for k, v := range u.CustomAttributes {
+			c.CustomAttributes[k] = v
+		}
+	}
+	return c
+}
+
+// Member is a direct group membership.
+type Member struct {
+	UserID      int
+	AccessLevel int
+	CreatedAt   time.Time
+	ExpiresAt   string
+}
+
+// GroupState is the emulator's record of a group.
+type GroupState struct {
+	ID               int
+	Name             string
+	Path             string
+	ParentID         int
+	Visibility       string
+	Description      string
+	CustomAttributes map[string]string
+	Members          []Member
+	CreatedAt        time.Time
+}
+
+func (g *GroupState) clone() GroupState {
+	c := *g
+	c.Members = append([]Member(nil), g.Members...)
+	if g.CustomAttributes != nil {
+		c.CustomAttributes = make(map[string]string, len(g.CustomAttributes))
+		for k, v := range g.CustomAttributes {
+			c.CustomAttributes[k] = v
+		}
+	}
+	return c
+}
+
+// ---------------------------------------------------------------- inspection / control
+
+// User returns a copy of user id.
+func (s *Server) User(id int) (UserState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return UserState{}, false
+	}
+	return u.clone(), true
+}
+
+// FindByUsername looks a user up case-insensitively.
+func (s *Server) FindByUsername(username string) (UserState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.userByUsernameLocked(username); u != nil {
+		return u.clone(), true
+	}
+	return UserState{}, false
+}
+
+// Users returns copies of all users ordered by id.
+func (s *Server) Users() []UserState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]UserState, 0, len(s.users))
+	for _, u := range s.sortedUsersLocked() {
+		out = append(out, u.clone())
+	}
+	return out
+}
+
+// SetState forces a user's state, e.g. ldap_blocked as GitLab's own SCIM
+// deprovisioning or LDAP sync would leave it.
+func (s *Server) SetState(id int, state string) error {
+	if !validStates[state] {
+		return fmt.Errorf("gitlabemu: unknown state %q", state)
+	}
+	return s.ModifyUser(id, func(u *UserState) { u.State = state })
+}
+
+// ModifyUser edits a user in place under the lock (for setting
+// LastActivityOn, Internal, CreatedAt...). ID changes are ignored.
+func (s *Server) ModifyUser(id int, fn func(*UserState)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return fmt.Errorf("gitlabemu: no user %d", id)
+	}
+	fn(u)
+	u.ID = id
+	return nil
+}
+
+// CreateUserDirect adds a user "by hand" (an admin, an unmanaged account),
+// bypassing the API's validation except username/e-mail uniqueness.
+// Zero fields get defaults: state active, confirmed, created now.
+func (s *Server) CreateUserDirect(u UserState) (UserState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.Username == "" || u.Email == "" {
+		return UserState{}, fmt.Errorf("gitlabemu: username and email are required")
+	}
+	if s.userByUsernameLocked(u.Username) != nil {
+		return UserState{}, fmt.Errorf("gitlabemu: username %q taken", u.Username)
+	}
+	if s.emailTakenLocked(u.Email, 0, false) {
+		return UserState{}, fmt.Errorf("gitlabemu: email %q taken", u.Email)
+	}
+	if u.State != "" && !validStates[u.State] {
+		return UserState{}, fmt.Errorf("gitlabemu: unknown state %q", u.State)
+	}
+	if u.ConfirmedAt == nil {
+		t := time.Now().UTC()
+		u.ConfirmedAt = &t
+	}
+	return s.insertUserLocked(u).clone(), nil
+}
+
+// Group returns a copy of group id.
+func (s *Server) Group(id int) (GroupState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[id]
+	if !ok {
+		return GroupState{}, false
+	}
+	return g.clone(), true
+}
+
+// Groups returns copies of all groups ordered by id.
+func (s *Server) Groups() []GroupState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []GroupState
+	for _, g := range s.sortedGroupsLocked() {
+		out = append(out, g.clone())
+	}
+	return out
+}
+
+// CreateGroupDirect adds a group without going through the API.
+func (s *Server) CreateGroupDirect(g GroupState) (GroupState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.Path == "" {
+		return GroupState{}, fmt.Errorf("gitlabemu: path is required")
+	}
+	if g.ParentID != 0 && s.groups[g.ParentID] == nil {
+		return GroupState{}, fmt.Errorf("gitlabemu: no parent group %d", g.ParentID)
+	}
+	if s.groupPathTakenLocked(g.Path, g.ParentID, 0) {
+		return GroupState{}, fmt.Errorf("gitlabemu: path %q taken", g.Path)
+	}
+	return s.insertGroupLocked(g).clone(), nil
+}
+
+// ---------------------------------------------------------------- internal helpers
+
+func (s *Server) insertUserLocked(u UserState) *UserState {
+	now := time.Now().UTC()
+	u.ID = s.nextUserID
+	s.nextUserID++
+	if u.State == "" {
+		u.State = StateActive
+	}
+	if u.Name == "" {
+		u.Name = u.Username
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	if u.ProjectsLimit == 0 {
+		u.ProjectsLimit = 100000
+	}
+	for i := range u.Emails {
+		if u.Emails[i].ID == 0 {
+			u.Emails[i].ID = s.nextEmailID
+			s.nextEmailID++
+		}
+	}
+	p := &u
+	c := p.clone()
+	s.users[u.ID] = &c
+	return &c
+}
+
+func (s *Server) insertGroupLocked(g GroupState) *GroupState {
+	g.ID = s.nextGroupID
+	s.nextGroupID++
+	if g.Name == "" {
+		g.Name = g.Path
+	}
+	if g.Visibility == "" {
+		g.Visibility = "private"
+	}
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = time.Now().UTC()
+	}
+	c := g.clone()
+	s.groups[g.ID] = &c
+	return &c
+}
+
+func (s *Server) sortedUsersLocked() []*UserState {
+	out := make([]*UserState, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (s *Server) sortedGroupsLocked() []*GroupState {
+	out := make([]*GroupState, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (s *Server) userByUsernameLocked(name string) *UserState {
+	for _, u := range s.users {
+		if strings.EqualFold(u.Username, name) {
+			return u
+		}
+	}
+	return nil
+}
+
+// emailTakenLocked: with conflictOnly it is User.by_any_email (primary or
+// confirmed secondary, case-insensitive) used for the 409 answers; without,
+// it is the model's uniqueness validation, which also sees unconfirmed
+// secondary addresses (upstreams.md §2.3).
+func (s *Server) emailTakenLocked(email string, exceptUser int, conflictOnly bool) bool {
+	for _, u := range s.users {
+		if u.ID == exceptUser {
+			continue
+		}
+		if strings.EqualFold(u.Email, email) {
+			return true
+		}
+		for _, e := range u.Emails {
+			if strings.EqualFold(e.Email, email) && (!conflictOnly || e.ConfirmedAt != nil) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// identityOwnerLocked finds the user holding extern_uid for provider
+// (identities.extern_uid is unique per provider, case-insensitive).
+func (s *Server) identityOwnerLocked(provider, externUID string) *UserState {
+	for _, u := range s.sortedUsersLocked() {
+		for _, id := range u.Identities {
+			if id.Provider == provider && strings.EqualFold(id.ExternUID, externUID) {
+				return u
+			}
+		}
+	}
+	return nil
+}
+
+// groupPathTakenLocked: group paths are unique among siblings; top-level
+// paths share the namespace table with usernames.
+func (s *Server) groupPathTakenLocked(path string, parentID, exceptGroup int) bool {
+	for _, g := range s.groups {
+		if g.ID != exceptGroup && g.ParentID == parentID && strings.EqualFold(g.Path, path) {
+			return true
+		}
+	}
+	return parentID == 0 && s.userByUsernameLocked(path) != nil
+}
+
+// topGroupPathTakenLocked: a username collides with a top-level group path.
+func (s *Server) topGroupPathTakenLocked(path string) bool {
+	for _, g := range s.groups {
+		if g.ParentID == 0 && strings.EqualFold(g.Path, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------- path rules
+
+// pathRE is Gitlab::PathRegex.namespace_format_regex in essence: start with
+// a letter, digit, '_' or '.', then letters, digits, '_', '-', '.'.
+var pathRE = regexp.MustCompile(`^[a-zA-Z0-9_.][a-zA-Z0-9_\-.]*$`)
+
+const pathFormatMessage = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-' or end in '.', '.git' or '.atom'."
+
+// reservedTopLevel is an excerpt of Gitlab::PathRegex::TOP_LEVEL_ROUTES.
+var reservedTopLevel = map[string]bool{
+	"-": true, ".well-known": true, "admin": true, "api": true, "assets": true,
+	"dashboard": true, "explore": true, "files": true, "groups": true, "health_check": true,
+	"help": true, "import": true, "jwt": true, "login": true, "oauth": true, "profile": true,
+	"projects": true, "public": true, "robots.txt": true, "s": true, "search": true,
+	"sitemap": true, "snippets": true, "unsubscribes": true, "uploads": true, "users": true, "v2": true,
+}
+
+func validatePath(m *modelErrs, attr, v string, topLevel bool) {
+	if v == "" {
+		m.add(attr, "can't be blank")
+		return
+	}
+	if len(v) > 255 {
+		m.add(attr, "is too long (maximum is 255 characters)")
+	}
+	lv := strings.ToLower(v)
+	if !pathRE.MatchString(v) || strings.HasSuffix(v, ".") || strings.HasSuffix(lv, ".git") || strings.HasSuffix(lv, ".atom") {
+		m.add(attr, pathFormatMessage)
+	}
+	if topLevel && reservedTopLevel[lv] {
+		m.add(attr, v+" is a reserved name")
+	}
+}
+
+// emailRE is Devise.email_regexp.
+var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
+
+func validateEmail(m *modelErrs, attr, v string) {
+	if v == "" {
+		m.add(attr, "can't be blank")
+		return
+	}
+	if !emailRE.MatchString(v) {
+		m.add(attr, "is invalid")
+	}
+}
