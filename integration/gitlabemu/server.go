@@ -1,6 +1,7 @@
 package gitlabemu
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -117,7 +118,7 @@ func (s *Server) Reset() {
 	year := now.AddDate(-1, 0, 0)
 	root := s.insertUserLocked(UserState{
 		Username: "root", Name: "Administrator", Email: "admin@example.com",
-		Admin: true, CreatedAt: year, ConfirmedAt: &year, LastActivityOn: &now,
+		Admin: true, CanCreateGroup: true, CreatedAt: year, ConfirmedAt: &year, LastActivityOn: &now,
 	})
 	if s.opts.AdminToken != "" {
 		s.tokens[s.opts.AdminToken] = tokenEntry{userID: root.ID, scopes: []string{"api", "sudo"}}
@@ -136,7 +137,7 @@ func (s *Server) Reset() {
 		}
 		u := s.insertUserLocked(UserState{
 			Username: uname, Name: uname, Email: uname + "@example.com",
-			Admin: ti.Admin, CreatedAt: year, ConfirmedAt: &year, LastActivityOn: &now,
+			Admin: ti.Admin, CanCreateGroup: true, CreatedAt: year, ConfirmedAt: &year, LastActivityOn: &now,
 		})
 		scopes := ti.Scopes
 		if len(scopes) == 0 {
@@ -177,9 +178,15 @@ type reqCtx struct {
 func (c *reqCtx) admin() bool { return c.caller != nil && c.caller.Admin }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"message":"500 Internal Server Error"}`)
+	// Rails does not escape &, < and > in JSON (avatar URLs carry &).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := []byte(`{"message":"500 Internal Server Error"}`)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+	} else {
+		b = bytes.TrimRight(buf.Bytes(), "\n")
 	}
 	writeRawJSON(w, status, b)
 }
