@@ -1,0 +1,744 @@
+// Package adaptertest is a conformance suite for adapters.UserAdapter
+// implementations. It drives an adapter only through the interface, against a real
+// upstream or a faithful emulator, and checks the behaviour the provisioning
+// service relies on: lookups, round-trips of the persisted attributes, durable
+// provisioning state, paging, scope, adoption and error mapping.
+//
+// An adapter package runs it from a test:
+//
+//	func TestConformance(t *testing.T) {
+//		adaptertest.Run(t, adaptertest.Harness{Adapter: a, MakeUnmanaged: …})
+//	}
+//
+// Cases share the upstream but not their users: every case makes its own, with
+// names unique per run, so the suite also runs against a long-lived server.
+package adaptertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// Harness is what the suite needs from an adapter package.
+type Harness struct {
+	// Adapter is a provisioned adapter talking to the upstream. Required.
+	Adapter adapters.UserAdapter
+
+	// MakeUnmanaged creates an upstream user by hand, as an operator would (not
+	// through the adapter, not managed, no externalId), and returns its SCIM id.
+	// Required.
+	MakeUnmanaged func(t *testing.T, username, email string) (id string)
+
+	// MakeAdmin creates an upstream administrator by hand and returns its SCIM id.
+	// Optional: the admin case is skipped without it.
+	MakeAdmin func(t *testing.T, username, email string) (id string)
+
+	// Upstream holds optional checks of the upstream's real state.
+	Upstream Upstream
+
+	// InvalidEmail is an address the upstream refuses. Default: an address
+	// without '@'.
+	InvalidEmail string
+
+	// Timeout bounds each adapter call. Default: 30s.
+	Timeout time.Duration
+}
+
+// Upstream holds optional checks that look past the adapter.
+type Upstream struct {
+	// UserExists reports whether the upstream still has user id; used after
+	// DeleteUser.
+	UserExists func(t *testing.T, id string) bool
+}
+
+// Run runs every conformance case as a subtest of t.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.Adapter == nil || h.MakeUnmanaged == nil {
+		t.Fatal("adaptertest: Harness.Adapter and Harness.MakeUnmanaged are required")
+	}
+	if h.InvalidEmail == "" {
+		h.InvalidEmail = "not-an-address-" + randHex(3)
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = 30 * time.Second
+	}
+	s := &suite{h: h, a: h.Adapter}
+	cases := []struct {
+		name string
+		fn   func(t *testing.T)
+	}{
+		{"Info", s.info},
+		{"CreateAndFind", s.createAndFind},
+		{"EmailShapedUserName", s.emailShapedUserName},
+		{"Update", s.update},
+		{"DeprovisionAndReactivate", s.deprovisionAndReactivate},
+		{"DeletedState", s.deletedState},
+		{"ListPaging", s.listPaging},
+		{"ScopeUnmanaged", s.scopeUnmanaged},
+		{"Adoption", s.adoption},
+		{"AdminFlag", s.adminFlag},
+		{"DuplicateUserName", s.duplicateUserName},
+		{"InvalidEmail", s.invalidEmail},
+		{"UnknownID", s.unknownID},
+		{"Delete", s.delete},
+	}
+	for _, c := range cases {
+		t.Run(c.name, c.fn)
+	}
+}
+
+type suite struct {
+	h Harness
+	a adapters.UserAdapter
+}
+
+func (s *suite) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// uniqueName is a short lowercase name valid as a username everywhere.
+func uniqueName(prefix string) string { return prefix + randHex(4) }
+
+// newUser builds a complete SCIM user with unique userName, externalId and email.
+func newUser(prefix string) *scim.User {
+	n := uniqueName(prefix)
+	return &scim.User{
+		UserName:   n,
+		ExternalID: "ext-" + n + "-AbC",
+		Name:       &scim.Name{GivenName: "Ada", FamilyName: "Lovelace " + n, Formatted: "Ada Lovelace " + n},
+		Emails:     []scim.MultiValue{{Value: n + "@example.com", Type: "work", Primary: true}},
+		Active:     true,
+	}
+}
+
+func (s *suite) create(t *testing.T, u *scim.User) adapters.Record {
+	t.Helper()
+	rec, err := s.a.CreateUser(s.ctx(t), u)
+	if err != nil {
+		t.Fatalf("CreateUser(%q): %v", u.UserName, err)
+	}
+	if rec.User == nil || rec.User.ID == "" {
+		t.Fatalf("CreateUser(%q): record without a user id: %+v", u.UserName, rec)
+	}
+	return rec
+}
+
+func (s *suite) update(t *testing.T) {
+	u := newUser("ctupd")
+	rec := s.create(t, u)
+	id := rec.User.ID
+
+	v := newUser("ctupd") // every persisted attribute changes
+	v.ID = id
+	got := s.mustUpdate(t, id, v, adapters.State{Managed: true})
+	if got.User.ID != id {
+		t.Fatalf("UpdateUser changed the id: %s → %s", id, got.User.ID)
+	}
+	checkFields(t, "UpdateUser result", got, v)
+
+	read := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	checkFields(t, "FindUsers(ByID) after update", read, v)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: v.UserName}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: v.ExternalID}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: v.PrimaryEmail()}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
+
+	// The old address must be free again for another user.
+	w := newUser("ctupd")
+	w.Emails[0].Value = u.PrimaryEmail()
+	s.create(t, w)
+}
+
+func (s *suite) mustUpdate(t *testing.T, id string, u *scim.User, st adapters.State) adapters.Record {
+	t.Helper()
+	rec, err := s.a.UpdateUser(s.ctx(t), id, u, st)
+	if err != nil {
+		t.Fatalf("UpdateUser(%s): %v", id, err)
+	}
+	if rec.User == nil {
+		t.Fatalf("UpdateUser(%s): record without a user", id)
+	}
+	return rec
+}
+
+func (s *suite) find(t *testing.T, q adapters.Lookup) []adapters.Record {
+	t.Helper()
+	recs, err := s.a.FindUsers(s.ctx(t), q)
+	if err != nil {
+		t.Fatalf("FindUsers(%s %q): %v", kindName(q.Kind), q.Value, err)
+	}
+	for _, r := range recs {
+		if r.User == nil {
+			t.Fatalf("FindUsers(%s %q): a record without a user", kindName(q.Kind), q.Value)
+		}
+	}
+	return recs
+}
+
+// mustFind returns the record of id among the lookup's results.
+func (s *suite) mustFind(t *testing.T, q adapters.Lookup, id string) adapters.Record {
+	t.Helper()
+	recs := s.find(t, q)
+	for _, r := range recs {
+		if r.User.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("FindUsers(%s %q) = %s; want user %s among them", kindName(q.Kind), q.Value, ids(recs), id)
+	return adapters.Record{}
+}
+
+func (s *suite) mustNotFind(t *testing.T, q adapters.Lookup, id string) {
+	t.Helper()
+	for _, r := range s.find(t, q) {
+		if r.User.ID == id {
+			t.Fatalf("FindUsers(%s %q) returned user %s; want it absent", kindName(q.Kind), q.Value, id)
+		}
+	}
+}
+
+func ids(recs []adapters.Record) string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.User.ID)
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+func kindName(k adapters.LookupKind) string {
+	switch k {
+	case adapters.ByID:
+		return "ByID"
+	case adapters.ByUserName:
+		return "ByUserName"
+	case adapters.ByExternalID:
+		return "ByExternalID"
+	case adapters.ByEmail:
+		return "ByEmail"
+	}
+	return "kind" + strconv.Itoa(int(k))
+}
+
+// checkFields compares the attributes every adapter must persist.
+func checkFields(t *testing.T, what string, got adapters.Record, want *scim.User) {
+	t.Helper()
+	g := got.User
+	if g.UserName != want.UserName {
+		t.Errorf("%s: userName = %q, want %q (as sent)", what, g.UserName, want.UserName)
+	}
+	if g.ExternalID != want.ExternalID {
+		t.Errorf("%s: externalId = %q, want %q", what, g.ExternalID, want.ExternalID)
+	}
+	if !strings.EqualFold(g.PrimaryEmail(), want.PrimaryEmail()) {
+		t.Errorf("%s: primary email = %q, want %q", what, g.PrimaryEmail(), want.PrimaryEmail())
+	}
+	primaries := 0
+	for _, e := range g.Emails {
+		if e.Primary {
+			primaries++
+		}
+	}
+	if primaries != 1 {
+		t.Errorf("%s: %d primary emails, want exactly 1: %+v", what, primaries, g.Emails)
+	}
+	if g.FullName() != want.FullName() {
+		t.Errorf("%s: full name = %q, want %q", what, g.FullName(), want.FullName())
+	}
+	if g.Active != want.Active {
+		t.Errorf("%s: active = %v, want %v", what, g.Active, want.Active)
+	}
+	if !got.Managed {
+		t.Errorf("%s: Managed = false, want true", what)
+	}
+}
+
+func (s *suite) info(t *testing.T) {
+	in := s.a.Info()
+	if in.Name == "" {
+		t.Error("Info().Name is empty")
+	}
+	if in.MaxPageSize <= 0 {
+		t.Errorf("Info().MaxPageSize = %d, want > 0", in.MaxPageSize)
+	}
+	have := map[string]bool{}
+	for _, a := range in.UserAttributes {
+		have[a] = true
+	}
+	for _, a := range []string{"userName", "emails", "active"} {
+		if !have[a] {
+			t.Errorf("Info().UserAttributes lacks %q: %v", a, in.UserAttributes)
+		}
+	}
+}
+
+func (s *suite) createAndFind(t *testing.T) {
+	u := newUser("ctnew")
+	rec := s.create(t, u)
+	id := rec.User.ID
+	checkFields(t, "CreateUser result", rec, u)
+	if rec.Deleted {
+		t.Error("CreateUser result: Deleted = true")
+	}
+	if rec.Admin {
+		t.Error("CreateUser result: Admin = true")
+	}
+	if rec.User.Meta.Version == "" {
+		t.Log("CreateUser result: no Meta.Version (ETags will come from the body only)")
+	}
+
+	read := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	checkFields(t, "FindUsers(ByID)", read, u)
+	if read.Deleted {
+		t.Error("FindUsers(ByID): Deleted = true")
+	}
+	if rec.User.Meta.Version != "" && read.User.Meta.Version != rec.User.Meta.Version {
+		t.Errorf("Meta.Version changed without a write: create %q, read %q", rec.User.Meta.Version, read.User.Meta.Version)
+	}
+
+	// userName compares case-insensitively.
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: strings.ToUpper(u.UserName)}, id)
+	// externalId is caseExact (RFC 7643 §3.1).
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: swapCase(u.ExternalID)}, id)
+	// Emails compare case-insensitively.
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: strings.ToUpper(u.PrimaryEmail())}, id)
+
+	// Misses are empty, not errors.
+	for _, q := range []adapters.Lookup{
+		{Kind: adapters.ByUserName, Value: uniqueName("ctnobody")},
+		{Kind: adapters.ByExternalID, Value: "ext-" + uniqueName("ctnobody")},
+		{Kind: adapters.ByEmail, Value: uniqueName("ctnobody") + "@example.com"},
+	} {
+		if recs := s.find(t, q); len(recs) != 0 {
+			t.Errorf("FindUsers(%s %q) = %s, want none", kindName(q.Kind), q.Value, ids(recs))
+		}
+	}
+}
+
+func swapCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return r
+	}, s)
+}
+
+func (s *suite) emailShapedUserName(t *testing.T) {
+	n := randHex(4)
+	u := newUser("ctmail")
+	u.UserName = "First.Last." + n + "@Example.com"
+	rec := s.create(t, u)
+	id := rec.User.ID
+	checkFields(t, "CreateUser result", rec, u)
+	read := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	checkFields(t, "FindUsers(ByID)", read, u)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: strings.ToLower(u.UserName)}, id)
+
+	// A second userName that differs only after the '@' is another user.
+	v := newUser("ctmail")
+	v.UserName = "First.Last." + n + "@other.example.org"
+	rec2 := s.create(t, v)
+	if rec2.User.ID == id {
+		t.Fatalf("two userNames got the same id %s", id)
+	}
+	checkFields(t, "CreateUser result (second)", rec2, v)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: v.UserName}, rec2.User.ID)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: v.UserName}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, rec2.User.ID)
+}
+
+func (s *suite) deprovisionAndReactivate(t *testing.T) {
+	u := newUser("ctact")
+	id := s.create(t, u).User.ID
+
+	off := *u
+	off.Active = false
+	got := s.mustUpdate(t, id, &off, adapters.State{Managed: true})
+	if got.User.ID != id || got.User.Active {
+		t.Fatalf("deprovision: id %s active %v; want id %s active false", got.User.ID, got.User.Active, id)
+	}
+	read := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	checkFields(t, "FindUsers after deprovision", read, &off)
+	if read.Deleted {
+		t.Error("deprovision: Deleted = true; only DELETE marks a user deleted")
+	}
+	// A deprovisioned user keeps its links.
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
+
+	// Deprovisioning twice is harmless.
+	s.mustUpdate(t, id, &off, adapters.State{Managed: true})
+
+	on := *u
+	got = s.mustUpdate(t, id, &on, adapters.State{Managed: true})
+	if got.User.ID != id || !got.User.Active {
+		t.Fatalf("reactivate: id %s active %v; want id %s active true", got.User.ID, got.User.Active, id)
+	}
+	checkFields(t, "FindUsers after reactivation", s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id), &on)
+}
+
+func (s *suite) deletedState(t *testing.T) {
+	u := newUser("ctdel")
+	rec := s.create(t, u)
+	id := rec.User.ID
+	v0 := rec.User.Meta.Version
+
+	off := *u
+	off.Active = false
+	got := s.mustUpdate(t, id, &off, adapters.State{Managed: true, Deleted: true})
+	if !got.Deleted || !got.Managed || got.User.Active {
+		t.Fatalf("UpdateUser(deleted): Deleted %v Managed %v Active %v; want true true false", got.Deleted, got.Managed, got.User.Active)
+	}
+	if v0 != "" && got.User.Meta.Version == v0 {
+		t.Errorf("Meta.Version %q unchanged after deprovision+delete", v0)
+	}
+	for _, q := range []adapters.Lookup{
+		{Kind: adapters.ByID, Value: id},
+		{Kind: adapters.ByExternalID, Value: u.ExternalID},
+		{Kind: adapters.ByUserName, Value: u.UserName},
+	} {
+		r := s.mustFind(t, q, id)
+		if !r.Deleted || !r.Managed {
+			t.Errorf("FindUsers(%s) after delete: Deleted %v Managed %v; want true true", kindName(q.Kind), r.Deleted, r.Managed)
+		}
+	}
+	if !s.listed(t, id) {
+		t.Error("ListUsers omits a SCIM-deleted user; it must list deleted managed users too")
+	}
+
+	on := *u
+	got = s.mustUpdate(t, id, &on, adapters.State{Managed: true})
+	if got.Deleted || !got.User.Active || got.User.ID != id {
+		t.Fatalf("reactivation: Deleted %v Active %v id %s; want false true %s", got.Deleted, got.User.Active, got.User.ID, id)
+	}
+	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	if r.Deleted {
+		t.Error("FindUsers after reactivation: Deleted still true")
+	}
+	checkFields(t, "FindUsers after reactivation", r, &on)
+}
+
+// listAll walks ListUsers with pages of size, checking order and totals.
+func (s *suite) listAll(t *testing.T, size int) []adapters.Record {
+	t.Helper()
+	var all []adapters.Record
+	total := -1
+	for off := 0; ; off += size {
+		recs, tot, err := s.a.ListUsers(s.ctx(t), adapters.Page{Offset: off, Limit: size})
+		if err != nil {
+			t.Fatalf("ListUsers(%d,%d): %v", off, size, err)
+		}
+		if len(recs) > size {
+			t.Fatalf("ListUsers(%d,%d) returned %d records", off, size, len(recs))
+		}
+		if total >= 0 && tot != total {
+			t.Fatalf("ListUsers total changed while paging: %d → %d", total, tot)
+		}
+		total = tot
+		all = append(all, recs...)
+		if off+size >= total || len(recs) == 0 {
+			if off+size < total {
+				t.Fatalf("ListUsers(%d,%d): empty page before the total %d", off, size, total)
+			}
+			break
+		}
+		if len(recs) != size {
+			t.Fatalf("ListUsers(%d,%d): short page (%d) before the total %d", off, size, len(recs), total)
+		}
+	}
+	if len(all) != total {
+		t.Fatalf("ListUsers: walked %d records, total says %d", len(all), total)
+	}
+	seen := map[string]bool{}
+	for i, r := range all {
+		if r.User == nil {
+			t.Fatalf("ListUsers: record %d without a user", i)
+		}
+		if seen[r.User.ID] {
+			t.Fatalf("ListUsers: id %s twice", r.User.ID)
+		}
+		seen[r.User.ID] = true
+		if !r.Managed {
+			t.Errorf("ListUsers: unmanaged user %s listed", r.User.ID)
+		}
+		if i > 0 && !idLess(all[i-1].User.ID, r.User.ID) {
+			t.Errorf("ListUsers: ids not ascending: %s before %s", all[i-1].User.ID, r.User.ID)
+		}
+	}
+	return all
+}
+
+// idLess orders numeric ids numerically, others as strings.
+func idLess(a, b string) bool {
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	y, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 == nil && err2 == nil {
+		return x < y
+	}
+	return a < b
+}
+
+func (s *suite) listed(t *testing.T, id string) bool {
+	t.Helper()
+	size := s.a.Info().MaxPageSize
+	if size <= 0 || size > 100 {
+		size = 100
+	}
+	for _, r := range s.listAll(t, size) {
+		if r.User.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *suite) listPaging(t *testing.T) {
+	var made []string
+	for i := 0; i < 5; i++ {
+		made = append(made, s.create(t, newUser("ctlist")).User.ID)
+	}
+	unmanaged := s.h.MakeUnmanaged(t, uniqueName("ctlistun"), uniqueName("ctlistun")+"@example.com")
+
+	all := s.listAll(t, 2)
+	in := map[string]bool{}
+	for _, r := range all {
+		in[r.User.ID] = true
+	}
+	for _, id := range made {
+		if !in[id] {
+			t.Errorf("ListUsers: managed user %s missing", id)
+		}
+	}
+	if in[unmanaged] {
+		t.Errorf("ListUsers: unmanaged user %s listed", unmanaged)
+	}
+
+	// Limit 0 asks for the total alone.
+	recs, total, err := s.a.ListUsers(s.ctx(t), adapters.Page{Offset: 0, Limit: 0})
+	if err != nil {
+		t.Fatalf("ListUsers(0,0): %v", err)
+	}
+	if len(recs) != 0 || total != len(all) {
+		t.Errorf("ListUsers(0,0) = %d records, total %d; want 0 records, total %d", len(recs), total, len(all))
+	}
+	// A window that does not start on a page boundary.
+	if len(all) >= 4 {
+		recs, _, err := s.a.ListUsers(s.ctx(t), adapters.Page{Offset: 1, Limit: 3})
+		if err != nil {
+			t.Fatalf("ListUsers(1,3): %v", err)
+		}
+		if got, want := ids(recs), ids(all[1:4]); got != want {
+			t.Errorf("ListUsers(1,3) = %s, want %s", got, want)
+		}
+	}
+	// Past the end: empty, same total.
+	recs, total, err = s.a.ListUsers(s.ctx(t), adapters.Page{Offset: len(all) + 10, Limit: 2})
+	if err != nil {
+		t.Fatalf("ListUsers past the end: %v", err)
+	}
+	if len(recs) != 0 || total != len(all) {
+		t.Errorf("ListUsers past the end = %d records, total %d; want 0, %d", len(recs), total, len(all))
+	}
+}
+
+func (s *suite) scopeUnmanaged(t *testing.T) {
+	name := uniqueName("cthand")
+	email := name + "@example.com"
+	id := s.h.MakeUnmanaged(t, name, email)
+	for _, q := range []adapters.Lookup{
+		{Kind: adapters.ByID, Value: id},
+		{Kind: adapters.ByUserName, Value: name},
+		{Kind: adapters.ByEmail, Value: email},
+	} {
+		r := s.mustFind(t, q, id)
+		if r.Managed {
+			t.Errorf("FindUsers(%s) of a hand-made user: Managed = true", kindName(q.Kind))
+		}
+		if r.Deleted {
+			t.Errorf("FindUsers(%s) of a hand-made user: Deleted = true", kindName(q.Kind))
+		}
+		if r.User.ExternalID != "" {
+			t.Errorf("FindUsers(%s) of a hand-made user: externalId %q, want none", kindName(q.Kind), r.User.ExternalID)
+		}
+		if !strings.EqualFold(r.User.UserName, name) {
+			t.Errorf("FindUsers(%s) of a hand-made user: userName %q, want %q", kindName(q.Kind), r.User.UserName, name)
+		}
+	}
+	if s.listed(t, id) {
+		t.Error("ListUsers lists a hand-made (unmanaged) user")
+	}
+}
+
+func (s *suite) adoption(t *testing.T) {
+	name := uniqueName("ctadopt")
+	email := name + "@example.com"
+	id := s.h.MakeUnmanaged(t, name, email)
+
+	u := &scim.User{
+		ID:         id,
+		UserName:   name,
+		ExternalID: "ext-" + name,
+		Name:       &scim.Name{Formatted: "Adopted " + name, GivenName: "Adopted", FamilyName: name},
+		Emails:     []scim.MultiValue{{Value: email, Type: "work", Primary: true}},
+		Active:     true,
+	}
+	got := s.mustUpdate(t, id, u, adapters.State{Managed: true})
+	if got.User.ID != id {
+		t.Fatalf("adoption changed the id: %s → %s", id, got.User.ID)
+	}
+	checkFields(t, "UpdateUser (adoption)", got, u)
+	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	checkFields(t, "FindUsers after adoption", r, u)
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	if !s.listed(t, id) {
+		t.Error("ListUsers omits an adopted user")
+	}
+}
+
+func (s *suite) adminFlag(t *testing.T) {
+	if s.h.MakeAdmin == nil {
+		t.Skip("harness has no MakeAdmin")
+	}
+	name := uniqueName("ctadmin")
+	id := s.h.MakeAdmin(t, name, name+"@example.com")
+	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	if !r.Admin {
+		t.Error("FindUsers of an upstream administrator: Admin = false")
+	}
+	if r.Managed {
+		t.Error("FindUsers of a hand-made administrator: Managed = true")
+	}
+	r = s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: name}, id)
+	if !r.Admin {
+		t.Error("FindUsers(ByUserName) of an upstream administrator: Admin = false")
+	}
+}
+
+// scimErr asserts err is a *scim.Error with the given status.
+func scimErr(t *testing.T, what string, err error, status int) *scim.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: no error; want SCIM %d", what, status)
+	}
+	var se *scim.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("%s: error %v (%T) is not a *scim.Error; want SCIM %d", what, err, err, status)
+	}
+	if se.Status != status {
+		t.Fatalf("%s: SCIM %d (%s); want %d", what, se.Status, se.Detail, status)
+	}
+	if se.Detail == "" {
+		t.Errorf("%s: SCIM %d without a detail", what, se.Status)
+	}
+	return se
+}
+
+func (s *suite) duplicateUserName(t *testing.T) {
+	u := newUser("ctdup")
+	s.create(t, u)
+
+	v := newUser("ctdup")
+	v.UserName = u.UserName
+	_, err := s.a.CreateUser(s.ctx(t), v)
+	se := scimErr(t, "CreateUser with a taken userName", err, http.StatusConflict)
+	if se.ScimType != scim.ErrUniqueness {
+		t.Errorf("CreateUser with a taken userName: scimType %q, want %q", se.ScimType, scim.ErrUniqueness)
+	}
+
+	// Case does not make a userName new.
+	w := newUser("ctdup")
+	w.UserName = strings.ToUpper(u.UserName)
+	_, err = s.a.CreateUser(s.ctx(t), w)
+	scimErr(t, "CreateUser with a taken userName in another case", err, http.StatusConflict)
+
+	// Nor does a taken email.
+	x := newUser("ctdup")
+	x.Emails[0].Value = u.PrimaryEmail()
+	_, err = s.a.CreateUser(s.ctx(t), x)
+	scimErr(t, "CreateUser with a taken email", err, http.StatusConflict)
+}
+
+func (s *suite) invalidEmail(t *testing.T) {
+	u := newUser("ctbad")
+	u.Emails[0].Value = s.h.InvalidEmail
+	_, err := s.a.CreateUser(s.ctx(t), u)
+	se := scimErr(t, "CreateUser with email "+strconv.Quote(s.h.InvalidEmail), err, http.StatusBadRequest)
+	if se.ScimType != scim.ErrInvalidValue {
+		t.Errorf("CreateUser with an invalid email: scimType %q, want %q", se.ScimType, scim.ErrInvalidValue)
+	}
+	if recs := s.find(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}); len(recs) != 0 {
+		t.Errorf("a refused create left user(s) %s behind", ids(recs))
+	}
+
+	// The same on update.
+	v := newUser("ctbad")
+	id := s.create(t, v).User.ID
+	w := *v
+	w.Emails = []scim.MultiValue{{Value: s.h.InvalidEmail, Type: "work", Primary: true}}
+	_, err = s.a.UpdateUser(s.ctx(t), id, &w, adapters.State{Managed: true})
+	scimErr(t, "UpdateUser with an invalid email", err, http.StatusBadRequest)
+}
+
+func (s *suite) unknownID(t *testing.T) {
+	const missing = "987654321"
+	if recs := s.find(t, adapters.Lookup{Kind: adapters.ByID, Value: missing}); len(recs) != 0 {
+		t.Errorf("FindUsers(ByID %s) = %s, want none", missing, ids(recs))
+	}
+	u := newUser("ctmiss")
+	_, err := s.a.UpdateUser(s.ctx(t), missing, u, adapters.State{Managed: true})
+	if !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("UpdateUser of a missing id: %v; want adapters.ErrNotFound", err)
+	}
+	if err := s.a.DeleteUser(s.ctx(t), missing); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("DeleteUser of a missing id: %v; want adapters.ErrNotFound", err)
+	}
+}
+
+func (s *suite) delete(t *testing.T) {
+	u := newUser("ctrm")
+	id := s.create(t, u).User.ID
+	if err := s.a.DeleteUser(s.ctx(t), id); err != nil {
+		t.Fatalf("DeleteUser(%s): %v", id, err)
+	}
+	if recs := s.find(t, adapters.Lookup{Kind: adapters.ByID, Value: id}); len(recs) != 0 {
+		t.Errorf("FindUsers(ByID) after DeleteUser = %s, want none", ids(recs))
+	}
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	if s.h.Upstream.UserExists != nil && s.h.Upstream.UserExists(t, id) {
+		t.Errorf("upstream still has user %s after DeleteUser", id)
+	}
+	if s.listed(t, id) {
+		t.Errorf("ListUsers lists deleted user %s", id)
+	}
+	if err := s.a.DeleteUser(s.ctx(t), id); !errors.Is(err, adapters.ErrNotFound) {
+		t.Errorf("second DeleteUser(%s): %v; want adapters.ErrNotFound", id, err)
+	}
+}
