@@ -39,9 +39,10 @@ type Harness struct {
 	// Required.
 	MakeUnmanaged func(t *testing.T, username, email string) (id string)
 
-	// MakeAdmin creates an upstream administrator by hand and returns its SCIM id.
+	// Admin returns an upstream administrator that SCIM does not manage (the site
+	// admin the upstream was installed with will do), as its SCIM id and username.
 	// Optional: the admin case is skipped without it.
-	MakeAdmin func(t *testing.T, username, email string) (id string)
+	Admin func(t *testing.T) (id, username string)
 
 	// Upstream holds optional checks of the upstream's real state.
 	Upstream Upstream
@@ -624,11 +625,10 @@ func (s *suite) adoption(t *testing.T) {
 }
 
 func (s *suite) adminFlag(t *testing.T) {
-	if s.h.MakeAdmin == nil {
-		t.Skip("harness has no MakeAdmin")
+	if s.h.Admin == nil {
+		t.Skip("harness has no Admin")
 	}
-	name := uniqueName("ctadmin")
-	id := s.h.MakeAdmin(t, name, name+"@example.com")
+	id, name := s.h.Admin(t)
 	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
 	if !r.Admin {
 		t.Error("FindUsers of an upstream administrator: Admin = false")

@@ -2,9 +2,6 @@ package gitea_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"testing"
@@ -47,19 +44,12 @@ func TestConformance(t *testing.T) {
 		MakeUnmanaged: func(t *testing.T, username, email string) string {
 			return idOf(t, g.CreateUnmanagedUser(t, username, email))
 		},
-		MakeAdmin: func(t *testing.T, username, email string) string {
-			id := idOf(t, g.CreateUnmanagedUser(t, username, email))
-			// Every admin PATCH needs login_name and source_id (upstreams.md §6).
-			st, _, b := g.Do(t, http.MethodPatch, "/admin/users/"+url.PathEscape(username),
-				map[string]any{"admin": true, "login_name": "", "source_id": 0})
-			if st != http.StatusOK {
-				t.Fatalf("making %s an admin: status %d: %s", username, st, b)
+		Admin: func(t *testing.T) (string, string) {
+			u := g.GetUser(t, g.AdminName)
+			if u == nil {
+				t.Fatalf("gitea has no site admin %q", g.AdminName)
 			}
-			var u map[string]any
-			if err := json.Unmarshal(b, &u); err != nil || u["is_admin"] != true {
-				t.Fatalf("making %s an admin: answer %s", username, b)
-			}
-			return id
+			return idOf(t, u), g.AdminName
 		},
 		Upstream: adaptertest.Upstream{
 			UserExists: func(t *testing.T, id string) bool {

@@ -10,19 +10,19 @@ import (
 
 func TestConformance(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	makeUser := func(admin bool) func(t *testing.T, username, email string) string {
-		return func(t *testing.T, username, email string) string {
-			u, err := e.emu.CreateUserDirect(gitlabemu.UserState{Username: username, Email: email, Name: username, Admin: admin})
+	adaptertest.Run(t, adaptertest.Harness{
+		Adapter: e.a,
+		MakeUnmanaged: func(t *testing.T, username, email string) string {
+			u, err := e.emu.CreateUserDirect(gitlabemu.UserState{Username: username, Email: email, Name: username})
 			if err != nil {
 				t.Fatalf("CreateUserDirect: %v", err)
 			}
 			return strconv.Itoa(u.ID)
-		}
-	}
-	adaptertest.Run(t, adaptertest.Harness{
-		Adapter:       e.a,
-		MakeUnmanaged: makeUser(false),
-		MakeAdmin:     makeUser(true),
+		},
+		Admin: func(t *testing.T) (string, string) {
+			u, _ := e.emu.CreateUserDirect(gitlabemu.UserState{Username: "ctadmin", Email: "ctadmin@example.com", Admin: true})
+			return strconv.Itoa(u.ID), u.Username
+		},
 		Upstream: adaptertest.Upstream{
 			UserExists: func(t *testing.T, id string) bool {
 				_, ok := e.emu.User(atoi(t, id))
