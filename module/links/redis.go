@@ -1,0 +1,258 @@
+package links
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultRedisTTL is the lifetime of every key the Redis store writes when NewRedis is
+// given no TTL. Links are a cache rebuilt from the upstream, so expiry only costs a
+// lookup, and it bounds what a stale entry can cost.
+const DefaultRedisTTL = 24 * time.Hour
+
+// Redis is the link store shared by several Caddy instances. It works over any
+// redis.UniversalClient: a single node, a Cluster or a Sentinel-managed master.
+//
+// Keys (every one with the store's TTL):
+//
+//	<prefix>ext:<externalId>       → id
+//	<prefix>un:<lower(userName)>   → id
+//	<prefix>id:<id>                → compact JSON of Link
+//	<prefix>lock:<key>             → random token of the lock holder
+//	<prefix>fence:<key>            → fencing counter (LockFenced only)
+//
+// No command touches two keys, so nothing needs the keys in one Cluster slot.
+// Index entries are written blindly by Put and never checked against the link on read:
+// a stale one resolves to an id whose upstream record the caller re-verifies anyway,
+// and it expires. That keeps every warm lookup to one round trip.
+type Redis struct {
+	c      redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+	rt     atomic.Int64
+}
+
+// NewRedis returns a store over c. Keys start with prefix (used as given; the Caddyfile
+// default is "scim:"); ttl <= 0 means DefaultRedisTTL. The store does not own c:
+// closing the client is the caller's business, because it is shared across reloads.
+func NewRedis(c redis.UniversalClient, prefix string, ttl time.Duration) *Redis {
+	if ttl <= 0 {
+		ttl = DefaultRedisTTL
+	}
+	return &Redis{c: c, prefix: prefix, ttl: ttl}
+}
+
+// RoundTrips reports how many commands or pipelines this store has sent, for
+// benchmarks and metrics. A pipeline counts once: on a Cluster go-redis sends its
+// parts to their nodes in parallel, so it still costs one round trip of latency.
+func (r *Redis) RoundTrips() int64 { return r.rt.Load() }
+
+func (r *Redis) extKey(ext string) string { return r.prefix + "ext:" + ext }
+func (r *Redis) unKey(un string) string   { return r.prefix + "un:" + strings.ToLower(un) }
+func (r *Redis) idKey(id string) string   { return r.prefix + "id:" + id }
+
+// getID answers one index key: redis.Nil is a miss, not an error.
+func (r *Redis) getID(ctx context.Context, key string) (string, bool, error) {
+	r.rt.Add(1)
+	id, err := r.c.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, redisErr("get", err)
+	}
+	return id, id != "", nil
+}
+
+// ByExternalID implements Store in one round trip.
+func (r *Redis) ByExternalID(ctx context.Context, externalID string) (string, bool, error) {
+	if externalID == "" {
+		return "", false, nil
+	}
+	return r.getID(ctx, r.extKey(externalID))
+}
+
+// ByUserName implements Store in one round trip.
+func (r *Redis) ByUserName(ctx context.Context, userName string) (string, bool, error) {
+	if userName == "" {
+		return "", false, nil
+	}
+	return r.getID(ctx, r.unKey(userName))
+}
+
+// Get implements Store in one round trip.
+func (r *Redis) Get(ctx context.Context, id string) (Link, bool, error) {
+	if id == "" {
+		return Link{}, false, nil
+	}
+	r.rt.Add(1)
+	b, err := r.c.Get(ctx, r.idKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Link{}, false, nil
+	}
+	if err != nil {
+		return Link{}, false, redisErr("get", err)
+	}
+	var l Link
+	// A value we cannot read (another version wrote it, or someone edited it by hand)
+	// is a miss: the upstream has the truth, and the next Put overwrites it.
+	if json.Unmarshal(b, &l) != nil || l.ID != id {
+		return Link{}, false, nil
+	}
+	return l, true, nil
+}
+
+// Put implements Store in one pipelined round trip. It does not read the previous link
+// to delete its index entries (that would cost a round trip and a race); those entries
+// become stale, which costs a re-verification at most, and they expire.
+func (r *Redis) Put(ctx context.Context, l Link) error {
+	if l.ID == "" {
+		return nil // nothing to key it by; a cache may drop what it cannot store
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("links: encoding link: %w", err)
+	}
+	r.rt.Add(1)
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.idKey(l.ID), b, r.ttl)
+		if l.ExternalID != "" {
+			p.Set(ctx, r.extKey(l.ExternalID), l.ID, r.ttl)
+		}
+		if l.UserName != "" {
+			p.Set(ctx, r.unKey(l.UserName), l.ID, r.ttl)
+		}
+		return nil
+	})
+	return redisErr("put", err)
+}
+
+// Forget implements Store: one GET to learn the index entries, then one pipeline of
+// single-key DELs (a multi-key DEL fails with CROSSSLOT on a Cluster). An index entry
+// re-pointed to another id in between may be deleted too; that only costs a lookup.
+func (r *Redis) Forget(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	l, ok, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.rt.Add(1)
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, r.idKey(id))
+		if ok && l.ExternalID != "" {
+			p.Del(ctx, r.extKey(l.ExternalID))
+		}
+		if ok && l.UserName != "" {
+			p.Del(ctx, r.unKey(l.UserName))
+		}
+		return nil
+	})
+	return redisErr("forget", err)
+}
+
+// unlockScript deletes the lock only if it still holds our token, so a holder whose
+// lock expired cannot release the next holder's lock. One key: Cluster-safe.
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Lock implements Store with SET <prefix>lock:<key> <token> NX PX ttl: one round trip.
+//
+// It does not take a fencing token. The service re-checks the upstream after taking
+// the lock, and that re-check is what makes creation correct; the lock only makes
+// races rare. The upstream admin APIs cannot check a fencing token, so paying a second
+// round trip for one would buy nothing there. LockFenced is for callers that can.
+func (r *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	tok, err := lockToken()
+	if err != nil {
+		return nil, false, err
+	}
+	if ttl <= 0 {
+		ttl = r.ttl
+	}
+	lk := r.prefix + "lock:" + key
+	r.rt.Add(1)
+	ok, err := r.c.SetNX(ctx, lk, tok, ttl).Result()
+	if err != nil {
+		return nil, false, redisErr("lock", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return r.releaser(ctx, lk, tok), true, nil
+}
+
+// LockFenced is Lock plus a fencing token: INCR <prefix>fence:<key>, taken only after
+// the lock is won so that tokens grow in the order locks were granted. It costs a
+// second round trip. A holder passes the token to whatever it writes; a writer that
+// has seen a larger token rejects the smaller one, which protects against a holder
+// that paused past its TTL. The fence key gets the store TTL, refreshed on each lock,
+// so it only lives as long as the key is in use.
+func (r *Redis) LockFenced(ctx context.Context, key string, ttl time.Duration) (release func(), fence int64, ok bool, err error) {
+	release, ok, err = r.Lock(ctx, key, ttl)
+	if err != nil || !ok {
+		return nil, 0, ok, err
+	}
+	fk := r.prefix + "fence:" + key
+	r.rt.Add(1)
+	var incr *redis.IntCmd
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, fk)
+		p.PExpire(ctx, fk, r.ttl)
+		return nil
+	})
+	if err != nil {
+		release()
+		return nil, 0, false, redisErr("fence", err)
+	}
+	return release, incr.Val(), true, nil
+}
+
+// releaser returns an idempotent release. It runs after the request may have ended,
+// so it keeps ctx's values but not its cancellation, with its own short deadline; a
+// failed release is harmless because the lock expires.
+func (r *Redis) releaser(ctx context.Context, lk, tok string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			r.rt.Add(1)
+			err := unlockScript.EvalSha(rctx, r.c, []string{lk}, tok).Err()
+			if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+				// First use on this node (or after a restart or SCRIPT FLUSH).
+				r.rt.Add(1)
+				_ = unlockScript.Eval(rctx, r.c, []string{lk}, tok).Err()
+			}
+		})
+	}
+}
+
+func lockToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("links: lock token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// redisErr names the operation. go-redis errors carry addresses and server messages
+// but never the password, so they are safe to log.
+func redisErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("links: redis %s: %w", op, err)
+}
+
+var _ Store = (*Redis)(nil)
