@@ -46,6 +46,11 @@ func (r *recorder) calls() []string {
 // recording proxy.
 func newAdapter(t *testing.T, token string) (*gitea.Adapter, *recorder, *testenv.GiteaServer) {
 	t.Helper()
+	return newAdapterSource(t, token, 0)
+}
+
+func newAdapterSource(t *testing.T, token string, sourceID int64) (*gitea.Adapter, *recorder, *testenv.GiteaServer) {
+	t.Helper()
 	g := testenv.Gitea(t)
 	target, err := url.Parse(g.URL)
 	if err != nil {
@@ -65,7 +70,7 @@ func newAdapter(t *testing.T, token string) (*gitea.Adapter, *recorder, *testenv
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
-	a := &gitea.Adapter{URL: srv.URL, Token: token}
+	a := &gitea.Adapter{URL: srv.URL, Token: token, SourceID: sourceID}
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -554,3 +559,83 @@ func TestBadToken(t *testing.T) {
 		t.Fatal("token in error")
 	}
 }
+
+// TestOAuth2Source runs with source_id set to an OAuth2 source: users are created under
+// it with login_name = externalId (what SSO sign-in binds on), users of source 0 are not
+// managed, and accounts the source auto-registered (login_name = subject) read as
+// managed with the subject as externalId.
+func TestOAuth2Source(t *testing.T) {
+	g := testenv.Gitea(t)
+	var sourceID int64
+	oauthOnce.Do(func() { oauthID = g.AddOAuth2Source(t, "scimtest") })
+	sourceID = oauthID
+	if sourceID == 0 {
+		t.Fatal("no oauth2 source")
+	}
+	a, _, _ := newAdapterSource(t, "", sourceID)
+	local, _, _ := newAdapter(t, "")
+	ctx := context.Background()
+	run := testenv.UniqueName("")
+
+	rec, err := a.CreateUser(ctx, newUser("sso-"+run, "sub-"+run, "sso-"+run+"@example.test", "S", "So"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.DeleteUser(ctx, rec.User.ID) })
+	gu := g.GetUser(t, "sso-"+run)
+	if gu["source_id"] != float64(sourceID) || gu["login_name"] != "sub-"+run {
+		t.Fatalf("gitea view: source_id %v login_name %v", gu["source_id"], gu["login_name"])
+	}
+	if got := findOne(t, a, adapters.ByExternalID, "sub-"+run, ""); !got.Managed || got.User.ID != rec.User.ID {
+		t.Fatalf("lookup under the source: %+v", got)
+	}
+	if got := findOne(t, local, adapters.ByUserName, "sso-"+run, ""); got.Managed {
+		t.Fatal("a user of the oauth2 source reads managed for a source_id 0 adapter")
+	}
+	if recs := find(t, local, adapters.ByExternalID, "sub-"+run, ""); len(recs) != 0 {
+		t.Fatal("a source_id 0 adapter finds the externalId of another source")
+	}
+
+	// Deprovision and SCIM delete keep the source.
+	u := newUser("sso-"+run, "sub-"+run, "sso-"+run+"@example.test", "S", "So")
+	if rec, err = a.UpdateUser(ctx, rec.User.ID, u, adapters.State{Managed: true, Deleted: true}); err != nil || !rec.Deleted {
+		t.Fatalf("delete under the source: %+v %v", rec, err)
+	}
+	if gu = g.GetUser(t, "sso-"+run); gu["source_id"] != float64(sourceID) || gu["prohibit_login"] != true {
+		t.Fatalf("gitea view after delete: %v", gu)
+	}
+
+	// A local user made by hand is outside this adapter's scope, and so are the users
+	// managed by a source_id 0 adapter.
+	lrec, err := local.CreateUser(ctx, newUser("loc-"+run, "l-"+run, "loc-"+run+"@example.test", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = local.DeleteUser(ctx, lrec.User.ID) })
+	all, _, err := a.ListUsers(ctx, adapters.Page{Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(all, func(r adapters.Record) bool { return r.User.ID == rec.User.ID }) ||
+		slices.ContainsFunc(all, func(r adapters.Record) bool { return r.User.ID == lrec.User.ID }) {
+		t.Fatal("list under the source has the wrong users")
+	}
+
+	// An account the source registered itself on first SSO sign-in.
+	st, _, b := g.Do(t, http.MethodPost, "/admin/users", map[string]any{
+		"username": "auto-" + run, "email": "auto-" + run + "@example.test", "login_name": "idp-subject-" + run,
+		"source_id": sourceID, "must_change_password": false,
+	})
+	if st != http.StatusCreated {
+		t.Fatalf("creating an sso-style user: %d %s", st, b)
+	}
+	t.Cleanup(func() { g.DeleteUser(t, "auto-"+run) })
+	if got := findOne(t, a, adapters.ByUserName, "auto-"+run, ""); !got.Managed || got.User.ExternalID != "idp-subject-"+run {
+		t.Fatalf("auto-registered user: %+v", got)
+	}
+}
+
+var (
+	oauthOnce sync.Once
+	oauthID   int64
+)

@@ -151,7 +151,7 @@ func (a *Adapter) getByID(ctx context.Context, id int64) (*giteaUser, error) {
 			if g.ID == id {
 				found = g
 			}
-			return found == nil && g.ID < id
+			return found == nil
 		})
 		return found, err
 	default:
@@ -195,6 +195,13 @@ func (a *Adapter) scan(ctx context.Context, filter url.Values, f func(*giteaUser
 		r, err := a.call(ctx, http.MethodGet, a.endpoint(q, "admin", "users"), nil)
 		if err != nil {
 			return err
+		}
+		if r.status == http.StatusUnprocessableEntity && page == 1 && q.Has("sort") {
+			// Forgejo knows other sort names; callers sort what they need themselves.
+			q.Del("sort")
+			q.Del("order")
+			page = 0
+			continue
 		}
 		if r.status != http.StatusOK {
 			return a.statusError("user search", r)

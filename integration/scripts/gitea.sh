@@ -4,6 +4,7 @@
 #   gitea.sh install                  build Gitea into the cache (idempotent, locked)
 #   gitea.sh start <workdir> <port>   start a fresh instance; writes <workdir>/env
 #   gitea.sh stop <workdir>           stop the instance started in <workdir>
+#   gitea.sh add-oauth <workdir> <name>  add an OAuth2 auth source; prints its id
 #   gitea.sh path                     print the binary path
 #
 # With WATCH_PID=<pid> in the environment, start also stops the server when that process exits.
@@ -266,10 +267,30 @@ cmd_stop() {
 	rm -f "$pidf"
 }
 
+# cmd_add_oauth adds an OAuth2 authentication source (provider github: it needs no
+# discovery endpoint, and every OAuth2 source binds sign-ins by login_name alike) to the
+# instance in <workdir> and prints its id.
+cmd_add_oauth() {
+	[[ $# -eq 2 ]] || die "usage: gitea.sh add-oauth <workdir> <name>"
+	local work name=$2
+	work="$(cd "$1" && pwd)"
+	[[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || die "source name must be alphanumeric: $name"
+	export HOME="$work/home" GITEA_WORK_DIR="$work" GITEA_CUSTOM="$work/custom"
+	local g=("$BIN" --config "$work/custom/conf/app.ini" --work-path "$work")
+	local out
+	out="$("${g[@]}" admin auth add-oauth --name "$name" --provider github --key scim-test --secret scim-test 2>&1)" ||
+		die "gitea admin auth add-oauth failed: $(printf '%s' "$out" | tail -n 5)"
+	local id
+	id="$("${g[@]}" admin auth list 2>/dev/null | awk -v n="$name" '$2 == n { print $1 }')"
+	[[ "$id" =~ ^[0-9]+$ ]] || die "cannot find the id of auth source $name"
+	echo "$id"
+}
+
 case "${1:-}" in
 install) shift && cmd_install "$@" ;;
 start) shift && cmd_start "$@" ;;
 stop) shift && cmd_stop "$@" ;;
+add-oauth) shift && cmd_add_oauth "$@" ;;
 path) echo "$BIN" ;;
-*) die "usage: gitea.sh install | start <workdir> <port> | stop <workdir> | path" ;;
+*) die "usage: gitea.sh install | start <workdir> <port> | stop <workdir> | add-oauth <workdir> <name> | path" ;;
 esac

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,4 +204,20 @@ func (g *GiteaServer) DeleteUser(tb testing.TB, username string) {
 	if st != http.StatusNoContent && st != http.StatusNotFound {
 		tb.Fatalf("testenv: deleting gitea user %q: status %d: %s", username, st, b)
 	}
+}
+
+// AddOAuth2Source adds an OAuth2 authentication source named name to the server (with
+// Gitea's CLI, as an operator would) and returns its id, for tests of source_id.
+func (g *GiteaServer) AddOAuth2Source(tb testing.TB, name string) int64 {
+	tb.Helper()
+	out, err := runScript(time.Minute, "gitea.sh", "add-oauth", g.Dir, name)
+	if err != nil {
+		tb.Fatalf("testenv: adding oauth2 source %q: %v\n%s", name, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id, err := strconv.ParseInt(strings.TrimSpace(lines[len(lines)-1]), 10, 64)
+	if err != nil {
+		tb.Fatalf("testenv: adding oauth2 source %q: unexpected output\n%s", name, out)
+	}
+	return id
 }
