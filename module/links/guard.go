@@ -1,0 +1,187 @@
+package links
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Guard back-off bounds: the first probe comes 1s after a failure, then the wait
+// doubles up to 30s, so a dead store costs one failed call per back-off, not one per
+// request.
+const (
+	guardMinBackoff = time.Second
+	guardMaxBackoff = 30 * time.Second
+)
+
+// Guard wraps s so that a failing store never slows every request, and so that its
+// failures are reported once per outage instead of once per request.
+//
+// While s answers, calls pass through. The first call that fails opens the circuit:
+// onDown(err) is called once for this outage, and for the back-off (1s, doubling on
+// each failed probe up to 30s) calls do not reach s at all:
+//
+//   - ByExternalID, ByUserName, Get answer a miss with a nil error (the caller then
+//     looks the user up at the upstream, which is the source of truth);
+//   - Put and Forget do nothing and return nil (a cache may drop writes; entries
+//     written before the outage may be stale afterwards, and the service re-verifies
+//     every link it reads);
+//   - Lock takes a process-local lock with the same ttl, so one instance stays
+//     serialised; instances no longer exclude each other, which the service tolerates
+//     because it re-checks the upstream after taking the lock.
+//
+// The call that fails and trips the circuit gets the same answer. When the back-off
+// has passed, exactly one call (the probe) goes to s while the others keep getting the
+// fallback; if it succeeds the circuit closes and onUp() is called, if it fails the
+// back-off doubles. A guarded store therefore never returns an error. A call whose own
+// context was cancelled does not count as a store failure. onDown and onUp may be nil;
+// they are called without locks held, in the order of the transitions.
+//
+// How long the one failing call takes is bounded by the client's own timeouts (for
+// Redis: DialTimeout, ReadTimeout, WriteTimeout and MaxRetries).
+func Guard(s Store, onDown func(error), onUp func()) Store {
+	return &guard{s: s, onDown: onDown, onUp: onUp, local: NewMemory(time.Minute, 1), now: time.Now}
+}
+
+type guard struct {
+	s      Store
+	onDown func(error)
+	onUp   func()
+	local  *Memory // only its Lock is used, while the circuit is open
+	now    func() time.Time
+
+	mu        sync.Mutex
+	down      bool
+	probing   bool
+	backoff   time.Duration
+	openUntil time.Time
+
+	cbMu sync.Mutex // keeps onDown/onUp in transition order
+}
+
+// ticket says whether a call may go to the store, and whether it is the probe.
+type ticket struct {
+	pass, probe bool
+}
+
+func (g *guard) enter() ticket {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		return ticket{pass: true}
+	}
+	if g.probing || g.now().Before(g.openUntil) {
+		return ticket{}
+	}
+	g.probing = true
+	return ticket{pass: true, probe: true}
+}
+
+// leave records the outcome of a call that went to the store and reports whether the
+// caller should use the fallback answer.
+func (g *guard) leave(ctx context.Context, t ticket, err error) (fallback bool) {
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up; that says nothing about the store. A probe cut short
+		// lets the next call probe.
+		if t.probe {
+			g.mu.Lock()
+			g.probing = false
+			g.mu.Unlock()
+		}
+		return true
+	}
+	var down, up bool
+	g.mu.Lock()
+	switch {
+	case t.probe && err == nil:
+		g.down, g.probing, g.backoff = false, false, 0
+		up = true
+	case t.probe:
+		g.probing = false
+		g.backoff = min(2*g.backoff, guardMaxBackoff)
+		g.openUntil = g.now().Add(g.backoff)
+	case err != nil && !g.down:
+		g.down, g.backoff = true, guardMinBackoff
+		g.openUntil = g.now().Add(g.backoff)
+		down = true
+	}
+	// A non-probe call that started before the circuit opened changes nothing:
+	// only the probe decides when the outage is over.
+	g.mu.Unlock()
+	if down || up {
+		g.cbMu.Lock()
+		if down && g.onDown != nil {
+			g.onDown(err)
+		}
+		if up && g.onUp != nil {
+			g.onUp()
+		}
+		g.cbMu.Unlock()
+	}
+	return err != nil
+}
+
+func (g *guard) lookup(ctx context.Context, f func(context.Context, string) (string, bool, error), v string) (string, bool, error) {
+	t := g.enter()
+	if !t.pass {
+		return "", false, nil
+	}
+	id, ok, err := f(ctx, v)
+	if g.leave(ctx, t, err) {
+		return "", false, nil
+	}
+	return id, ok, nil
+}
+
+// ByExternalID implements Store; see Guard.
+func (g *guard) ByExternalID(ctx context.Context, externalID string) (string, bool, error) {
+	return g.lookup(ctx, g.s.ByExternalID, externalID)
+}
+
+// ByUserName implements Store; see Guard.
+func (g *guard) ByUserName(ctx context.Context, userName string) (string, bool, error) {
+	return g.lookup(ctx, g.s.ByUserName, userName)
+}
+
+// Get implements Store; see Guard.
+func (g *guard) Get(ctx context.Context, id string) (Link, bool, error) {
+	t := g.enter()
+	if !t.pass {
+		return Link{}, false, nil
+	}
+	l, ok, err := g.s.Get(ctx, id)
+	if g.leave(ctx, t, err) {
+		return Link{}, false, nil
+	}
+	return l, ok, nil
+}
+
+// Put implements Store; see Guard.
+func (g *guard) Put(ctx context.Context, l Link) error {
+	if t := g.enter(); t.pass {
+		g.leave(ctx, t, g.s.Put(ctx, l))
+	}
+	return nil
+}
+
+// Forget implements Store; see Guard.
+func (g *guard) Forget(ctx context.Context, id string) error {
+	if t := g.enter(); t.pass {
+		g.leave(ctx, t, g.s.Forget(ctx, id))
+	}
+	return nil
+}
+
+// Lock implements Store; see Guard. The local lock is taken only when the store
+// cannot answer; a store that answers "held" (ok=false) is obeyed.
+func (g *guard) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	if t := g.enter(); t.pass {
+		release, ok, err := g.s.Lock(ctx, key, ttl)
+		if !g.leave(ctx, t, err) {
+			return release, ok, nil
+		}
+	}
+	return g.local.Lock(ctx, key, ttl)
+}
+
+var _ Store = (*guard)(nil)

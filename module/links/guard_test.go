@@ -1,0 +1,338 @@
+package links
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// flaky is a Store that fails with err while err is set, and otherwise answers from
+// an in-process store. gate, when set, holds every call until it is closed.
+type flaky struct {
+	mem   *Memory
+	calls atomic.Int64
+	mu    sync.Mutex
+	err   error
+	gate  chan struct{}
+}
+
+func newFlaky() *flaky { return &flaky{mem: NewMemory(time.Hour, 100)} }
+
+func (f *flaky) setErr(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+func (f *flaky) call() error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	err, gate := f.err, f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return err
+}
+
+func (f *flaky) ByExternalID(ctx context.Context, v string) (string, bool, error) {
+	if err := f.call(); err != nil {
+		return "", false, err
+	}
+	return f.mem.ByExternalID(ctx, v)
+}
+
+func (f *flaky) ByUserName(ctx context.Context, v string) (string, bool, error) {
+	if err := f.call(); err != nil {
+		return "", false, err
+	}
+	return f.mem.ByUserName(ctx, v)
+}
+
+func (f *flaky) Get(ctx context.Context, id string) (Link, bool, error) {
+	if err := f.call(); err != nil {
+		return Link{}, false, err
+	}
+	return f.mem.Get(ctx, id)
+}
+
+func (f *flaky) Put(ctx context.Context, l Link) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	return f.mem.Put(ctx, l)
+}
+
+func (f *flaky) Forget(ctx context.Context, id string) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	return f.mem.Forget(ctx, id)
+}
+
+func (f *flaky) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	if err := f.call(); err != nil {
+		return nil, false, err
+	}
+	return f.mem.Lock(ctx, key, ttl)
+}
+
+// clock is a settable time source for the guard's back-off.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type events struct {
+	mu   sync.Mutex
+	down []error
+	up   int
+	log  []string
+}
+
+func (e *events) onDown(err error) {
+	e.mu.Lock()
+	e.down = append(e.down, err)
+	e.log = append(e.log, "down")
+	e.mu.Unlock()
+}
+func (e *events) onUp() { e.mu.Lock(); e.up++; e.log = append(e.log, "up"); e.mu.Unlock() }
+func (e *events) counts() (int, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.down), e.up
+}
+
+func newGuarded(t *testing.T) (*guard, *flaky, *clock, *events) {
+	t.Helper()
+	f := newFlaky()
+	ev := &events{}
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := Guard(f, ev.onDown, ev.onUp).(*guard)
+	g.now = clk.now
+	return g, f, clk, ev
+}
+
+var errBoom = errors.New("boom")
+
+func TestGuardPassesThroughWhileHealthy(t *testing.T) {
+	ctx := context.Background()
+	g, f, _, ev := newGuarded(t)
+	if err := g.Put(ctx, Link{ID: "1", ExternalID: "E", UserName: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := g.ByUserName(ctx, "alice"); err != nil || !ok || id != "1" {
+		t.Fatalf("ByUserName = %q %v %v", id, ok, err)
+	}
+	if id, ok, err := g.ByExternalID(ctx, "E"); err != nil || !ok || id != "1" {
+		t.Fatalf("ByExternalID = %q %v %v", id, ok, err)
+	}
+	if l, ok, err := g.Get(ctx, "1"); err != nil || !ok || l.UserName != "Alice" {
+		t.Fatalf("Get = %+v %v %v", l, ok, err)
+	}
+	// A held lock in the store is obeyed, not overridden by the local fallback.
+	rel, ok, err := g.Lock(ctx, "k", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Lock = %v %v", ok, err)
+	}
+	if _, ok, err := g.Lock(ctx, "k", time.Minute); err != nil || ok {
+		t.Fatalf("second Lock = %v %v, want held", ok, err)
+	}
+	rel()
+	if err := g.Forget(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.calls.Load(); got != 7 {
+		t.Fatalf("store calls = %d, want 7", got)
+	}
+	if d, u := ev.counts(); d != 0 || u != 0 {
+		t.Fatalf("onDown %d onUp %d, want 0 0", d, u)
+	}
+}
+
+func TestGuardOutage(t *testing.T) {
+	ctx := context.Background()
+	g, f, clk, ev := newGuarded(t)
+	_ = g.Put(ctx, Link{ID: "1", UserName: "alice"})
+	f.setErr(errBoom)
+
+	// The failing call itself answers a miss, and so does every call in the back-off,
+	// without reaching the store.
+	if id, ok, err := g.ByUserName(ctx, "alice"); err != nil || ok || id != "" {
+		t.Fatalf("failing lookup = %q %v %v, want miss without error", id, ok, err)
+	}
+	before := f.calls.Load()
+	for i := 0; i < 100; i++ {
+		if _, ok, err := g.ByExternalID(ctx, "x"); ok || err != nil {
+			t.Fatalf("lookup in back-off = %v %v", ok, err)
+		}
+		if _, ok, err := g.Get(ctx, "1"); ok || err != nil {
+			t.Fatalf("Get in back-off = %v %v", ok, err)
+		}
+		if err := g.Put(ctx, Link{ID: "2"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Forget(ctx, "2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.calls.Load(); got != before {
+		t.Fatalf("store reached %d times during back-off", got-before)
+	}
+	if d, _ := ev.counts(); d != 1 {
+		t.Fatalf("onDown called %d times, want 1", d)
+	}
+	if !errors.Is(ev.down[0], errBoom) {
+		t.Fatalf("onDown got %v", ev.down[0])
+	}
+
+	// Each failed probe doubles the back-off up to 30s; only one call probes.
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 30 * time.Second, 30 * time.Second} {
+		clk.add(want - time.Millisecond)
+		n := f.calls.Load()
+		_, _, _ = g.ByUserName(ctx, "alice")
+		if f.calls.Load() != n {
+			t.Fatalf("probed %v early", want)
+		}
+		clk.add(time.Millisecond)
+		_, _, _ = g.ByUserName(ctx, "alice")
+		_, _, _ = g.ByUserName(ctx, "alice")
+		if got := f.calls.Load() - n; got != 1 {
+			t.Fatalf("after %v: %d store calls, want exactly 1 probe", want, got)
+		}
+	}
+	if d, u := ev.counts(); d != 1 || u != 0 {
+		t.Fatalf("onDown %d onUp %d during the outage, want 1 0", d, u)
+	}
+
+	// Recovery: the next probe succeeds, onUp is called and calls pass through again.
+	f.setErr(nil)
+	clk.add(30 * time.Second)
+	if id, ok, err := g.ByUserName(ctx, "alice"); err != nil || !ok || id != "1" {
+		t.Fatalf("probe after recovery = %q %v %v", id, ok, err)
+	}
+	if d, u := ev.counts(); d != 1 || u != 1 {
+		t.Fatalf("onDown %d onUp %d after recovery, want 1 1", d, u)
+	}
+	n := f.calls.Load()
+	for i := 0; i < 5; i++ {
+		_, _, _ = g.ByUserName(ctx, "alice")
+	}
+	if got := f.calls.Load() - n; got != 5 {
+		t.Fatalf("%d of 5 calls reached the store after recovery", got)
+	}
+
+	// A second outage is reported again, and starts from the short back-off.
+	f.setErr(errBoom)
+	_, _, _ = g.Get(ctx, "1")
+	if d, _ := ev.counts(); d != 2 {
+		t.Fatalf("onDown %d after a second outage, want 2", d)
+	}
+	f.setErr(nil)
+	clk.add(time.Second)
+	_, _, _ = g.Get(ctx, "1")
+	if d, u := ev.counts(); d != 2 || u != 2 {
+		t.Fatalf("onDown %d onUp %d, want 2 2", d, u)
+	}
+	if got := ev.log; len(got) != 4 || got[0] != "down" || got[1] != "up" || got[2] != "down" || got[3] != "up" {
+		t.Fatalf("transitions %v", got)
+	}
+}
+
+func TestGuardLockFallsBackToLocal(t *testing.T) {
+	ctx := context.Background()
+	g, f, _, ev := newGuarded(t)
+	f.setErr(errBoom)
+
+	rel, ok, err := g.Lock(ctx, "create:un:alice", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Lock with the store down = %v %v, want a local lock", ok, err)
+	}
+	if _, ok, _ := g.Lock(ctx, "create:un:alice", time.Minute); ok {
+		t.Fatal("second local Lock on the same key succeeded")
+	}
+	if _, ok, _ := g.Lock(ctx, "create:un:bob", time.Minute); !ok {
+		t.Fatal("local Lock on another key failed")
+	}
+	rel()
+	if _, ok, _ := g.Lock(ctx, "create:un:alice", time.Minute); !ok {
+		t.Fatal("local Lock after release failed")
+	}
+	if d, _ := ev.counts(); d != 1 {
+		t.Fatalf("onDown %d, want 1", d)
+	}
+}
+
+func TestGuardCancelledContextIsNotAnOutage(t *testing.T) {
+	g, f, _, ev := newGuarded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.setErr(context.Canceled)
+	if _, ok, err := g.ByUserName(ctx, "alice"); ok || err != nil {
+		t.Fatalf("= %v %v", ok, err)
+	}
+	if d, _ := ev.counts(); d != 0 {
+		t.Fatalf("onDown %d for a cancelled request, want 0", d)
+	}
+	f.setErr(nil)
+	n := f.calls.Load()
+	_, _, _ = g.ByUserName(context.Background(), "alice")
+	if f.calls.Load() != n+1 {
+		t.Fatal("circuit opened by a cancelled request")
+	}
+}
+
+// TestGuardConcurrent trips, probes and recovers under many goroutines: onDown and
+// onUp are each called once, and only one probe reaches the store at a time.
+func TestGuardConcurrent(t *testing.T) {
+	ctx := context.Background()
+	g, f, clk, ev := newGuarded(t)
+	f.setErr(errBoom)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				_, _, _ = g.ByUserName(ctx, "alice")
+				_ = g.Put(ctx, Link{ID: "1", UserName: "alice"})
+				if rel, ok, _ := g.Lock(ctx, "k", time.Minute); ok {
+					rel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if d, u := ev.counts(); d != 1 || u != 0 {
+		t.Fatalf("onDown %d onUp %d, want 1 0", d, u)
+	}
+
+	// Hold the probe in the store: everyone else gets the fallback meanwhile.
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.err, f.gate = nil, gate
+	f.mu.Unlock()
+	clk.add(time.Second)
+	n := f.calls.Load() + 1 // the probe's call
+	probeDone := make(chan struct{})
+	go func() { _, _, _ = g.ByUserName(ctx, "alice"); close(probeDone) }()
+	for f.calls.Load() < n {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _, _ = g.Get(ctx, "1") }()
+	}
+	wg.Wait()
+	if got := f.calls.Load(); got != n {
+		t.Fatalf("%d calls reached the store while the probe was in flight", got-n)
+	}
+	close(gate)
+	<-probeDone
+	if d, u := ev.counts(); d != 1 || u != 1 {
+		t.Fatalf("onDown %d onUp %d, want 1 1", d, u)
+	}
+}
