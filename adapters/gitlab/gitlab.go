@@ -166,8 +166,8 @@ func (a *Adapter) Validate() error {
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 		return fmt.Errorf("gitlab: url must be an http or https URL with a host")
 	}
-	if pu.User != nil {
-		return fmt.Errorf("gitlab: url must not carry credentials; use token")
+	if pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" {
+		return fmt.Errorf("gitlab: url must not carry credentials, a query or a fragment")
 	}
 	if a.token == "" {
 		return fmt.Errorf("gitlab: token is required (an admin personal access token with the api scope)")
