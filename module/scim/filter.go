@@ -204,12 +204,8 @@ func filterWriteString(b *strings.Builder, s string) {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteString(`\ufffd`)
-		} else {
-			b.WriteString(s[i : i+size])
-		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteString(s[i : i+size]) // parsed input is valid UTF-8
 		i += size
 	}
 	b.WriteByte('"')
@@ -221,6 +217,9 @@ func filterWriteString(b *strings.Builder, s string) {
 func ParseFilter(s string, rt *ResourceType) (Expr, error) {
 	if len(s) > MaxFilterLength {
 		return nil, BadRequest(ErrInvalidFilter, "filter is longer than %d bytes", MaxFilterLength)
+	}
+	if !utf8.ValidString(s) {
+		return nil, BadRequest(ErrInvalidFilter, "filter is not valid UTF-8")
 	}
 	p := filterParser{s: s, rt: rt, scimType: ErrInvalidFilter}
 	p.skipSpace()

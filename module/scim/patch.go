@@ -57,15 +57,8 @@ func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
 	if !ok {
 		return nil, BadRequest(ErrInvalidSyntax, "request body must be a JSON object")
 	}
-	var schemas, operations any
-	for k, v := range obj {
-		switch {
-		case strings.EqualFold(k, "schemas"):
-			schemas = v
-		case strings.EqualFold(k, "Operations"):
-			operations = v
-		}
-	}
+	schemas, _ := patchField(obj, "schemas")
+	operations, _ := patchField(obj, "Operations")
 	found := false
 	if l, ok := schemas.([]any); ok {
 		for _, s := range l {
@@ -90,18 +83,9 @@ func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
 		if !ok {
 			return nil, BadRequest(ErrInvalidSyntax, "Operations[%d] must be an object", i)
 		}
-		var opv, pathv, value any
-		hasValue := false
-		for k, v := range o {
-			switch {
-			case strings.EqualFold(k, "op"):
-				opv = v
-			case strings.EqualFold(k, "path"):
-				pathv = v
-			case strings.EqualFold(k, "value"):
-				value, hasValue = v, true
-			}
-		}
+		opv, _ := patchField(o, "op")
+		pathv, _ := patchField(o, "path")
+		value, hasValue := patchField(o, "value")
 		opName, _ := opv.(string)
 		op := strings.ToLower(opName)
 		if op != "add" && op != "replace" && op != "remove" {
@@ -136,6 +120,24 @@ func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
 		ops = append(ops, po)
 	}
 	return ops, nil
+}
+
+// patchField finds a member case-insensitively; the exact spelling wins, and
+// among other spellings the smallest, so that duplicates resolve deterministically.
+func patchField(m map[string]any, name string) (any, bool) {
+	if v, ok := m[name]; ok {
+		return v, true
+	}
+	best, found := "", false
+	for k := range m {
+		if strings.EqualFold(k, name) && (!found || k < best) {
+			best, found = k, true
+		}
+	}
+	if !found {
+		return nil, false
+	}
+	return m[best], true
 }
 
 func patchPrefix(err error, i int) error {
@@ -358,6 +360,16 @@ func patchTypeError(parent string, attr *Attribute, want string, v any) *Error {
 	return BadRequest(ErrInvalidValue, "attribute %s: expected %s, got %s", patchName(parent, attr), want, got)
 }
 
+// patchHasOtherSpelling reports whether m has a key other than k spelling name.
+func patchHasOtherSpelling(m map[string]any, k, name string) bool {
+	for o := range m {
+		if o != k && strings.EqualFold(o, name) {
+			return true
+		}
+	}
+	return false
+}
+
 func patchNormalizeOne(attr *Attribute, v any, parent string, strip bool) (any, *Error) {
 	switch attr.Type {
 	case TypeComplex:
@@ -368,6 +380,14 @@ func patchNormalizeOne(attr *Attribute, v any, parent string, strip bool) (any, 
 				s := attr.Sub(k)
 				if s == nil {
 					return nil, BadRequest(ErrInvalidValue, "attribute %s: unknown sub-attribute %s", patchName(parent, attr), filterQuote(k))
+				}
+				if k != s.Name {
+					if _, dup := x[s.Name]; dup {
+						continue // the canonical spelling wins
+					}
+					if patchHasOtherSpelling(x, k, s.Name) {
+						return nil, BadRequest(ErrInvalidValue, "attribute %s: sub-attribute %s given more than once", patchName(parent, attr), s.Name)
+					}
 				}
 				if sv == nil || strip && s.Mutability == ReadOnly {
 					continue

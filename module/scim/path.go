@@ -1,6 +1,9 @@
 package scim
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Path is a parsed PATCH path (RFC 7644 §3.5.2):
 //
@@ -60,6 +63,9 @@ func (p *Path) String() string {
 func ParsePath(s string, rt *ResourceType) (*Path, error) {
 	if len(s) > MaxFilterLength {
 		return nil, BadRequest(ErrInvalidPath, "path is longer than %d bytes", MaxFilterLength)
+	}
+	if !utf8.ValidString(s) {
+		return nil, BadRequest(ErrInvalidPath, "path is not valid UTF-8")
 	}
 	p := filterParser{s: s, rt: rt, scimType: ErrInvalidPath}
 	p.skipSpace()
