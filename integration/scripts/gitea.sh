@@ -37,16 +37,23 @@ binary_ok() {
 	"$BIN" --version 2>/dev/null | grep -q "version $GITEA_VERSION " || return 1
 }
 
-ensure_git() {
-	command -v git >/dev/null 2>&1 && return 0
-	command -v apt-get >/dev/null 2>&1 || die "git is required on PATH and apt-get is not available"
-	log "installing git with apt-get"
+# ensure_cmd installs the Debian packages $2... when command $1 is missing; apt-get
+# update runs only when the first install attempt fails (stale or empty lists).
+ensure_cmd() {
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	command -v apt-get >/dev/null 2>&1 || die "$cmd is required on PATH and apt-get is not available"
+	log "installing $* with apt-get"
 	local sudo=""
 	[[ "$(id -u)" == 0 ]] || sudo="sudo"
-	$sudo apt-get install -y -q git >/dev/null 2>&1 ||
-		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q git >/dev/null; } ||
-		die "could not install git"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; } ||
+		die "could not install $*"
 }
+
+ensure_git() { ensure_cmd git git ca-certificates; }
 
 cmd_install() {
 	ensure_git
@@ -54,6 +61,8 @@ cmd_install() {
 	if binary_ok; then
 		return 0
 	fi
+	# The sqlite driver is cgo.
+	ensure_cmd "$(go env CC 2>/dev/null || echo gcc)" gcc libc6-dev
 	mkdir -p "$DEST"
 	# The lock makes parallel test binaries wait for one build instead of racing.
 	exec 9>"$DEST/.lock"
@@ -71,7 +80,7 @@ cmd_install() {
 	# -o into the cache: the module cache is read-only.
 	(cd "$src" && CGO_ENABLED=1 GOWORK=off GOFLAGS=-mod=readonly go build -tags "$tags" \
 		-ldflags "-s -w -X 'main.Version=$GITEA_VERSION' -X 'main.Tags=$tags'" \
-		-o "$BIN.tmp" .) || die "go build of gitea failed (needs a C compiler for sqlite: apt-get install -y gcc)"
+		-o "$BIN.tmp" .) || die "go build of gitea failed"
 	rm -rf "$DEST/options"
 	cp -r "$src/options" "$DEST/options"
 	chmod -R u+w "$DEST/options"
