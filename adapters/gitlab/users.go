@@ -584,7 +584,7 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) err
 		body["email"] = email
 		body["skip_reconfirmation"] = true
 	}
-	ext, hadExt := cur.externUID(a.provider)
+	ext, _ := cur.externUID(a.provider)
 	extChange := u.ExternalID != "" && u.ExternalID != ext
 	if extChange {
 		body["extern_uid"] = u.ExternalID
@@ -654,8 +654,6 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) err
 			return scim.Conflict("externalId %q is already linked to another GitLab user", u.ExternalID)
 		}
 		cur.Identities = fresh.Identities
-	} else if !hadExt && len(upd.Identities) > 0 {
-		cur.Identities = upd.Identities
 	}
 	return nil
 }
