@@ -86,8 +86,8 @@ type UserAdapter interface {
 	Info() Info
 
 	// FindUsers answers a point lookup. It returns every matching upstream user,
-	// managed or not, deleted or not (the service decides what SCIM sees). userName,
-	// externalId and email compare case-insensitively. No match is an empty slice.
+	// managed or not, deleted or not (the service decides what SCIM sees). userName and
+	// email compare case-insensitively, externalId exactly (RFC 7643 caseExact). No match is an empty slice.
 	FindUsers(ctx context.Context, q Lookup) ([]Record, error)
 
 	// ListUsers returns managed users (deleted ones included) in ascending id order,

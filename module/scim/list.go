@@ -153,17 +153,6 @@ func Paginate(rs []Resource, q Query, max int) ListResponse {
 	return lr
 }
 
-func idLess(a, b any) bool {
-	sa, _ := a.(string)
-	sb, _ := b.(string)
-	na, ea := strconv.ParseUint(sa, 10, 64)
-	nb, eb := strconv.ParseUint(sb, 10, 64)
-	if ea == nil && eb == nil {
-		return na < nb
-	}
-	return sa < sb
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

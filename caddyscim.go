@@ -1,0 +1,13 @@
+// Package caddyscim plugs the caddy-scim modules into Caddy: build with
+//
+//	xcaddy build --with github.com/caddy-scim/caddy-scim
+//
+// and the SCIM handler (http.handlers.scim, directive "scim") and every adapter
+// (scim.adapters.*) are registered.
+package caddyscim
+
+import (
+	_ "github.com/caddy-scim/caddy-scim/adapters/gitea"
+	_ "github.com/caddy-scim/caddy-scim/adapters/gitlab"
+	_ "github.com/caddy-scim/caddy-scim/module"
+)

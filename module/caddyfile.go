@@ -1,0 +1,207 @@
+package scimhandler
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("scim", parseCaddyfile)
+	// Before handle (and so before route, respond and reverse_proxy): the SCIM
+	// endpoint must see /scim/v2/* before any proxy does, without an order line.
+	httpcaddyfile.RegisterDirectiveOrder("scim", httpcaddyfile.Before, "handle")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var s Handler
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return &s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	scim [<matcher>] {
+//		base_path     /scim/v2
+//		token         <token>            # repeatable; {env.NAME} or {file./path}
+//		jwt {
+//			issuer     <iss>
+//			audience   <aud...>
+//			jwks_url   <url> | key_file <pem> | secret <hmac secret>
+//			algorithms <alg...>
+//			leeway     <duration>
+//		}
+//		adapter <driver> { ... }           # gitea, gitlab
+//		deprovision   block | delete
+//		link_existing off | email | username
+//		max_body_size <size>               # e.g. 1MiB
+//		max_results   <n>
+//		public_url    <url>
+//		timeout       <duration>
+//		link_ttl      <duration>
+//	}
+func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if opt != "token" && seen[opt] {
+			return d.Errf("duplicate option %q", opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "base_path":
+			if err := oneArg(d, &s.BasePath); err != nil {
+				return err
+			}
+		case "token":
+			var t string
+			if err := oneArg(d, &t); err != nil {
+				return err
+			}
+			s.Tokens = append(s.Tokens, t)
+		case "jwt":
+			if err := s.parseJWT(d); err != nil {
+				return err
+			}
+		case "adapter":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			driver := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "scim.adapters."+driver)
+			if err != nil {
+				return err
+			}
+			if _, ok := unm.(adapters.UserAdapter); !ok {
+				return d.Errf("module scim.adapters.%s (%T) is not a SCIM adapter", driver, unm)
+			}
+			s.AdapterRaw = caddyconfig.JSONModuleObject(unm, "driver", driver, nil)
+		case "deprovision":
+			if err := oneArg(d, &s.Deprovision); err != nil {
+				return err
+			}
+		case "link_existing":
+			if err := oneArg(d, &s.LinkExisting); err != nil {
+				return err
+			}
+		case "max_body_size":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil {
+				return d.Errf("max_body_size: %v", err)
+			}
+			s.MaxBodySize = int64(n)
+		case "max_results":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return d.Errf("max_results must be a positive integer")
+			}
+			s.MaxResults = n
+		case "public_url":
+			if err := oneArg(d, &s.PublicURL); err != nil {
+				return err
+			}
+		case "timeout", "link_ttl":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("%s: %v", opt, err)
+			}
+			if opt == "timeout" {
+				s.Timeout = caddy.Duration(dur)
+			} else {
+				s.LinkTTL = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("unrecognized scim option %q", opt)
+		}
+	}
+	return nil
+}
+
+func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	j := &JWTConfig{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "issuer":
+			if err := oneArg(d, &j.Issuer); err != nil {
+				return err
+			}
+		case "audience":
+			j.Audiences = append(j.Audiences, d.RemainingArgs()...)
+			if len(j.Audiences) == 0 {
+				return d.ArgErr()
+			}
+		case "jwks_url":
+			if err := oneArg(d, &j.JWKSURL); err != nil {
+				return err
+			}
+		case "key_file":
+			if err := oneArg(d, &j.KeyFile); err != nil {
+				return err
+			}
+		case "secret":
+			if err := oneArg(d, &j.Secret); err != nil {
+				return err
+			}
+		case "algorithms":
+			j.Algorithms = d.RemainingArgs()
+			if len(j.Algorithms) == 0 {
+				return d.ArgErr()
+			}
+		case "leeway":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("leeway: %v", err)
+			}
+			j.Leeway = caddy.Duration(dur)
+		default:
+			return d.Errf("unrecognized jwt option %q", opt)
+		}
+	}
+	s.JWT = j
+	return nil
+}
+
+// oneArg reads exactly one argument into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

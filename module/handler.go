@@ -1,0 +1,344 @@
+// Package scimhandler is the Caddy HTTP handler http.handlers.scim: it answers SCIM 2.0
+// requests under base_path and passes every other request to the next handler.
+// (The directory is module/; the package is named for what it does.)
+package scimhandler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/auth"
+	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/provision"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves a SCIM 2.0 endpoint (RFC 7643, RFC 7644) for the application behind
+// Caddy. Each SCIM operation is translated by an adapter (namespace scim.adapters)
+// into calls on the application's admin API. Requests outside base_path go to the
+// next handler untouched.
+//
+// After authentication the placeholder {http.auth.user.id} is set to the client's
+// identity ("token#N" for the N-th static token, or the JWT subject), so Caddy's
+// access log records who provisioned what.
+type Handler struct {
+	// BasePath is the URL path prefix of the SCIM endpoint. Default: /scim/v2.
+	BasePath string `json:"base_path,omitempty"`
+
+	// Tokens are static bearer tokens accepted from the identity provider. Use
+	// {env.NAME} or {file./path} placeholders; they are resolved when the config
+	// loads and an unset variable or unreadable file fails the load. Each token must
+	// be at least 16 characters.
+	Tokens []string `json:"tokens,omitempty"`
+
+	// JWT accepts signed JWT bearer tokens besides (or instead of) static tokens.
+	JWT *JWTConfig `json:"jwt,omitempty"`
+
+	// AdapterRaw is the upstream adapter, e.g. {"driver":"gitea","url":…}.
+	AdapterRaw json.RawMessage `json:"adapter,omitempty" caddy:"namespace=scim.adapters inline_key=driver"`
+
+	// Deprovision decides what DELETE /Users/{id} does: "block" (default) blocks the
+	// upstream user and keeps its identity link, so the IdP can bring it back;
+	// "delete" deletes the upstream user. PATCH active=false always blocks.
+	Deprovision string `json:"deprovision,omitempty"`
+
+	// LinkExisting lets a POST adopt an upstream user that SCIM does not manage yet
+	// when its "email" or "username" matches. Default "off": such a POST is 409.
+	// Upstream administrators are never adopted.
+	LinkExisting string `json:"link_existing,omitempty"`
+
+	// MaxBodySize caps request bodies in bytes. Default: 1 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// MaxResults caps the page size of list answers (SPC filter.maxResults).
+	// Default: 200.
+	MaxResults int `json:"max_results,omitempty"`
+
+	// PublicURL is the externally visible URL of the SCIM root used in meta.location
+	// and Location headers, e.g. https://app.example.com/scim/v2. Default: built
+	// from the request's scheme and the Host that Caddy matched.
+	PublicURL string `json:"public_url,omitempty"`
+
+	// Timeout bounds the work of one SCIM request, upstream calls included.
+	// IdPs give up after 60s. Default: 50s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// LinkTTL is how long the in-process link store keeps a link. Default: 10m.
+	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
+
+	adapter   adapters.UserAdapter
+	groups    adapters.GroupAdapter
+	auth      *auth.Authenticator
+	svc       *provision.Service
+	logger    *zap.Logger
+	features  scim.Features
+	cancel    context.CancelFunc
+	storeWarn *warnOnce
+}
+
+// JWTConfig configures JWT bearer tokens.
+type JWTConfig struct {
+	// Issuer is the required "iss" claim.
+	Issuer string `json:"issuer,omitempty"`
+	// Audiences are the accepted "aud" values; one must match.
+	Audiences []string `json:"audiences,omitempty"`
+	// Secret is an HMAC secret (HS256/384/512); use {env.…} or {file.…}.
+	Secret string `json:"secret,omitempty"`
+	// KeyFile is a PEM public key or certificate (RSA, ECDSA, Ed25519).
+	KeyFile string `json:"key_file,omitempty"`
+	// JWKSURL is a JWKS endpoint (https, or http on loopback), cached and refreshed
+	// on key rotation.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// Algorithms is the allow-list of signing algorithms. Default: derived from the
+	// key. "none" is never accepted.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Leeway is the allowed clock skew for exp and nbf. Default: 60s.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.scim",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, resolves secrets, loads the adapter and builds the
+// authenticator and the provisioning service.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.BasePath == "" {
+		h.BasePath = "/scim/v2"
+	}
+	h.BasePath = "/" + strings.Trim(h.BasePath, "/")
+	if h.Deprovision == "" {
+		h.Deprovision = provision.DeprovisionBlock
+	}
+	if h.LinkExisting == "" {
+		h.LinkExisting = provision.LinkOff
+	}
+	if h.MaxBodySize <= 0 {
+		h.MaxBodySize = 1 << 20
+	}
+	if h.MaxResults <= 0 {
+		h.MaxResults = 200
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = caddy.Duration(50 * time.Second)
+	}
+	if err := h.validateModes(); err != nil {
+		return err
+	}
+
+	repl := caddy.NewReplacer()
+	acfg := auth.Config{}
+	for i, t := range h.Tokens {
+		v, err := repl.ReplaceOrErr(t, true, true)
+		if err != nil {
+			return fmt.Errorf("resolving token #%d: %v", i+1, err)
+		}
+		acfg.Tokens = append(acfg.Tokens, v)
+	}
+	if h.JWT != nil {
+		secret := h.JWT.Secret
+		if secret != "" {
+			v, err := repl.ReplaceOrErr(secret, true, true)
+			if err != nil {
+				return fmt.Errorf("resolving jwt secret: %v", err)
+			}
+			secret = v
+		}
+		acfg.JWT = &auth.JWTConfig{
+			Issuer:     repl.ReplaceKnown(h.JWT.Issuer, ""),
+			Audiences:  h.JWT.Audiences,
+			Secret:     secret,
+			KeyFile:    repl.ReplaceKnown(h.JWT.KeyFile, ""),
+			JWKSURL:    repl.ReplaceKnown(h.JWT.JWKSURL, ""),
+			Algorithms: h.JWT.Algorithms,
+			Leeway:     time.Duration(h.JWT.Leeway),
+		}
+	}
+	if len(acfg.Tokens) == 0 && acfg.JWT == nil {
+		return fmt.Errorf("no credentials configured: set at least one token or a jwt block")
+	}
+	actx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	a, err := auth.New(actx, acfg)
+	if err != nil {
+		return fmt.Errorf("setting up authentication: %v", err)
+	}
+	h.auth = a
+
+	if h.AdapterRaw == nil {
+		return fmt.Errorf("no adapter configured")
+	}
+	mod, err := ctx.LoadModule(h, "AdapterRaw")
+	if err != nil {
+		return fmt.Errorf("loading adapter: %v", err)
+	}
+	ua, ok := mod.(adapters.UserAdapter)
+	if !ok {
+		return fmt.Errorf("adapter %T does not implement adapters.UserAdapter", mod)
+	}
+	h.adapter = ua
+	h.groups, _ = mod.(adapters.GroupAdapter)
+	// link_existing may also be written inside the adapter block
+	if lm, ok := mod.(interface{ LinkExistingMode() string }); ok && h.LinkExisting == provision.LinkOff && lm.LinkExistingMode() != "" {
+		h.LinkExisting = lm.LinkExistingMode()
+		if err := h.validateModes(); err != nil {
+			return err
+		}
+	}
+
+	info := ua.Info()
+	h.features = scim.Features{
+		MaxResults:      h.MaxResults,
+		Groups:          h.groups != nil,
+		Sort:            true,
+		ETag:            true,
+		JWT:             acfg.JWT != nil,
+		UserAttributes:  info.UserAttributes,
+		GroupAttributes: info.GroupAttributes,
+	}
+	h.storeWarn = &warnOnce{}
+	h.svc = &provision.Service{
+		Adapter:      ua,
+		Links:        links.NewMemory(time.Duration(h.LinkTTL), 0),
+		Deprovision:  h.Deprovision,
+		LinkExisting: h.LinkExisting,
+		MaxResults:   h.MaxResults,
+		OnStoreError: func(err error) {
+			if h.storeWarn.first() {
+				h.logger.Warn("link store unavailable; serving from the upstream", zap.Error(err))
+			}
+		},
+	}
+	return nil
+}
+
+func (h *Handler) validateModes() error {
+	switch h.Deprovision {
+	case "", provision.DeprovisionBlock, provision.DeprovisionDelete:
+	default:
+		return fmt.Errorf("deprovision must be block or delete, not %q", h.Deprovision)
+	}
+	switch h.LinkExisting {
+	case "", provision.LinkOff, provision.LinkEmail, provision.LinkUserName:
+	default:
+		return fmt.Errorf("link_existing must be off, email or username, not %q", h.LinkExisting)
+	}
+	return nil
+}
+
+// Validate checks the provisioned configuration.
+func (h *Handler) Validate() error {
+	if err := h.validateModes(); err != nil {
+		return err
+	}
+	if h.PublicURL != "" && !strings.HasPrefix(h.PublicURL, "https://") && !strings.HasPrefix(h.PublicURL, "http://") {
+		return fmt.Errorf("public_url must be an absolute http(s) URL")
+	}
+	if h.adapter == nil {
+		return fmt.Errorf("no adapter configured")
+	}
+	return nil
+}
+
+// Cleanup stops background work. It is safe on a half-provisioned handler.
+func (h *Handler) Cleanup() error {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	if h.auth != nil {
+		h.auth.Close()
+	}
+	return nil
+}
+
+// ServeHTTP answers requests under base_path and passes the others on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := h.underBase(r.URL.Path)
+	if !ok {
+		return next.ServeHTTP(w, r)
+	}
+	p, err := h.auth.Authenticate(r)
+	if err != nil {
+		h.unauthorized(w, r, err)
+		return nil
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", p.ID)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	defer cancel()
+	r = r.WithContext(ctx)
+	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodySize)
+	h.route(w, r, rest)
+	return nil
+}
+
+// unauthorized answers 401 with a SCIM body and logs why, never the credential.
+func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	fields := []zap.Field{zap.String("reason", err.Error()), zap.String("remote_ip", clientIP(r)),
+		zap.String("method", r.Method), zap.String("path", r.URL.Path)}
+	var ae *auth.AuthError
+	if errors.As(err, &ae) && ae.Detail() != "" {
+		fields = append(fields, zap.String("detail", ae.Detail()))
+	}
+	if errors.Is(err, auth.ErrKeysUnavailable) {
+		h.logger.Warn("scim request rejected: the JWT signing keys cannot be fetched", fields...)
+	} else {
+		h.logger.Info("scim request rejected", fields...)
+	}
+	challenge := `Bearer realm="scim"`
+	if !errors.Is(err, auth.ErrMissingToken) {
+		challenge += `, error="invalid_token"` // RFC 6750 §3
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeError(w, &scim.Error{Status: http.StatusUnauthorized, Detail: "authentication failed: " + err.Error()})
+}
+
+// underBase reports whether path is under base_path, and the remainder ("" or "/…").
+func (h *Handler) underBase(path string) (string, bool) {
+	if !strings.HasPrefix(path, h.BasePath) {
+		return "", false
+	}
+	rest := path[len(h.BasePath):]
+	if rest != "" && rest[0] != '/' {
+		return "", false
+	}
+	return strings.TrimSuffix(rest, "/"), true
+}
+
+func clientIP(r *http.Request) string {
+	if addr := r.RemoteAddr; addr != "" {
+		if i := strings.LastIndexByte(addr, ':'); i > 0 {
+			return addr[:i]
+		}
+		return addr
+	}
+	return ""
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,497 @@
+// Package provision implements the provisioning semantics of caddy-scim on top of an
+// adapter and a link store: scope (only managed users are visible), create with
+// reactivation, deprovision by blocking, DELETE that hides but keeps the link,
+// adoption of existing users, uniqueness, optimistic concurrency. It has no Caddy
+// imports; the HTTP handler translates requests into calls on a Service.
+package provision
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// Deprovision modes.
+const (
+	DeprovisionBlock  = "block"
+	DeprovisionDelete = "delete"
+)
+
+// LinkExisting modes: whether a POST may adopt an unmanaged upstream user.
+const (
+	LinkOff      = "off"
+	LinkEmail    = "email"
+	LinkUserName = "username"
+)
+
+// Service is the provisioning logic for one handler.
+type Service struct {
+	Adapter      adapters.UserAdapter
+	Links        links.Store
+	Deprovision  string // DeprovisionBlock (default) or DeprovisionDelete
+	LinkExisting string // LinkOff (default), LinkEmail or LinkUserName
+	// MaxResults caps a page (SPC filter.maxResults).
+	MaxResults int
+	// OnStoreError is told when the link store fails (the request goes on without it).
+	OnStoreError func(error)
+
+	locks keyedMutex
+}
+
+// ErrStoreUnavailable wraps link store failures passed to OnStoreError.
+var ErrStoreUnavailable = errors.New("link store unavailable")
+
+func (s *Service) storeErr(err error) {
+	if err != nil && s.OnStoreError != nil {
+		s.OnStoreError(err)
+	}
+}
+
+// visible reports whether a record is part of the SCIM view.
+func visible(r adapters.Record) bool { return r.Managed && !r.Deleted }
+
+// remember caches the links of a record; failures only cost later lookups.
+func (s *Service) remember(ctx context.Context, r adapters.Record) {
+	if !r.Managed || r.User == nil {
+		return
+	}
+	s.storeErr(s.Links.Put(ctx, links.Link{ID: r.User.ID, ExternalID: r.User.ExternalID,
+		UserName: r.User.UserName, Active: r.User.Active, Deleted: r.Deleted, Version: r.User.Meta.Version}))
+}
+
+// find runs an adapter lookup, mapping adapter errors.
+func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
+	if q.Value == "" {
+		return nil, nil
+	}
+	recs, err := s.Adapter.FindUsers(ctx, q)
+	if errors.Is(err, adapters.ErrNotFound) {
+		return nil, nil
+	}
+	return recs, err
+}
+
+// getRecord loads a user by SCIM id, visible or not; ok=false when absent upstream.
+func (s *Service) getRecord(ctx context.Context, id string) (adapters.Record, bool, error) {
+	hint := ""
+	if l, ok, err := s.Links.Get(ctx, id); err != nil {
+		s.storeErr(err)
+	} else if ok {
+		hint = l.UserName
+	}
+	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id, UserNameHint: hint})
+	if err != nil {
+		return adapters.Record{}, false, err
+	}
+	for _, r := range recs {
+		if r.User != nil && r.User.ID == id {
+			return r, true, nil
+		}
+	}
+	s.storeErr(s.Links.Forget(ctx, id))
+	return adapters.Record{}, false, nil
+}
+
+// GetUser returns a visible user or a SCIM 404.
+func (s *Service) GetUser(ctx context.Context, id string) (adapters.Record, error) {
+	r, ok, err := s.getRecord(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if !ok || !visible(r) {
+		return r, scim.NotFound("User", id)
+	}
+	s.remember(ctx, r)
+	return r, nil
+}
+
+// lookupVia resolves a userName or externalId through the link store first (one
+// upstream call on a hit), then the adapter.
+func (s *Service) lookupVia(ctx context.Context, kind adapters.LookupKind, value string) ([]adapters.Record, error) {
+	var id string
+	var ok bool
+	var err error
+	switch kind {
+	case adapters.ByExternalID:
+		id, ok, err = s.Links.ByExternalID(ctx, value)
+	case adapters.ByUserName:
+		id, ok, err = s.Links.ByUserName(ctx, value)
+	}
+	s.storeErr(err)
+	if ok {
+		r, found, err := s.getRecord(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if found && matchesLookup(r, kind, value) {
+			return []adapters.Record{r}, nil
+		}
+		// stale link: fall through to the upstream
+	}
+	return s.find(ctx, adapters.Lookup{Kind: kind, Value: value})
+}
+
+func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bool {
+	switch kind {
+	case adapters.ByExternalID:
+		return r.User.ExternalID == value
+	case adapters.ByUserName:
+		return strings.EqualFold(r.User.UserName, value)
+	}
+	return true
+}
+
+// QueryUsers returns the visible users matching filter (nil = all), unpaged, in
+// ascending id order. Simple equality filters are pushed down to the adapter.
+func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource) ([]adapters.Record, error) {
+	var candidates []adapters.Record
+	pushed := false
+	if filter != nil {
+		if attr, value, ok := scim.PushDown(filter); ok {
+			pushed = true
+			var err error
+			switch attr {
+			case "externalId":
+				candidates, err = s.lookupVia(ctx, adapters.ByExternalID, value)
+			case "userName":
+				candidates, err = s.lookupVia(ctx, adapters.ByUserName, value)
+			case "id":
+				var r adapters.Record
+				var found bool
+				r, found, err = s.getRecord(ctx, value)
+				if found {
+					candidates = []adapters.Record{r}
+				}
+			case "emails.value":
+				candidates, err = s.find(ctx, adapters.Lookup{Kind: adapters.ByEmail, Value: value})
+			default:
+				pushed = false
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !pushed {
+		var err error
+		candidates, err = s.allManaged(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]adapters.Record, 0, len(candidates))
+	for _, r := range candidates {
+		if !visible(r) {
+			continue
+		}
+		if filter != nil && !scim.Match(filter, render(r.User), scim.UserResourceType) {
+			continue
+		}
+		out = append(out, r)
+		if pushed {
+			s.remember(ctx, r)
+		}
+	}
+	return out, nil
+}
+
+// allManaged pages through every managed user of the adapter.
+func (s *Service) allManaged(ctx context.Context) ([]adapters.Record, error) {
+	size := s.Adapter.Info().MaxPageSize
+	if size <= 0 {
+		size = 100
+	}
+	var all []adapters.Record
+	for off := 0; ; off += size {
+		recs, total, err := s.Adapter.ListUsers(ctx, adapters.Page{Offset: off, Limit: size})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, recs...)
+		if len(recs) == 0 || off+size >= total {
+			return all, nil
+		}
+	}
+}
+
+// CreateUser provisions u (POST /Users). It answers the record, and whether it was
+// a new upstream user (false for a reactivation or adoption, which still answer 201).
+func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+	// Serialise creates of one identity on this instance and, through the link
+	// store's lock, across instances; the upstream re-check below is what makes it
+	// correct, the lock only makes the race rare.
+	keys := []string{"create:un:" + strings.ToLower(u.UserName)}
+	if u.ExternalID != "" {
+		keys = append(keys, "create:ext:"+u.ExternalID)
+	}
+	release, err := s.lockAll(ctx, keys)
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	defer release()
+
+	if u.ExternalID != "" {
+		recs, err := s.lookupVia(ctx, adapters.ByExternalID, u.ExternalID)
+		if err != nil {
+			return adapters.Record{}, err
+		}
+		for _, r := range recs {
+			if r.Managed {
+				return s.reactivateOrConflict(ctx, r, u, "externalId")
+			}
+		}
+	}
+	recs, err := s.lookupVia(ctx, adapters.ByUserName, u.UserName)
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	for _, r := range recs {
+		if r.Managed {
+			if r.User.ExternalID != "" && u.ExternalID != "" && r.User.ExternalID != u.ExternalID && !r.Deleted {
+				return adapters.Record{}, scim.Conflict("userName %q is already provisioned for a different externalId", u.UserName)
+			}
+			return s.reactivateOrConflict(ctx, r, u, "userName")
+		}
+		return s.adoptOrConflict(ctx, r, u, LinkUserName, "userName")
+	}
+	if email := u.PrimaryEmail(); email != "" {
+		recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByEmail, Value: email})
+		if err != nil {
+			return adapters.Record{}, err
+		}
+		for _, r := range recs {
+			if r.Managed {
+				return adapters.Record{}, scim.Conflict("email %q already belongs to provisioned user %q", email, r.User.UserName)
+			}
+			return s.adoptOrConflict(ctx, r, u, LinkEmail, "email")
+		}
+	}
+	rec, err := s.Adapter.CreateUser(ctx, u)
+	if err != nil {
+		return rec, err
+	}
+	if !u.Active && rec.User.Active {
+		// created as requested, then deprovisioned: adapters create active users
+		if rec, err = s.Adapter.UpdateUser(ctx, rec.User.ID, u, adapters.State{Managed: true}); err != nil {
+			return rec, err
+		}
+	}
+	s.remember(ctx, rec)
+	return rec, nil
+}
+
+// reactivateOrConflict handles a POST that names an existing managed user: 409 when
+// it is active and visible, else the same upstream user is reactivated and updated.
+func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u *scim.User, by string) (adapters.Record, error) {
+	if visible(r) && r.User.Active {
+		return adapters.Record{}, scim.Conflict("a user with this %s already exists (id %s)", by, r.User.ID)
+	}
+	if u.ExternalID == "" {
+		u.ExternalID = r.User.ExternalID
+	}
+	rec, err := s.Adapter.UpdateUser(ctx, r.User.ID, u, adapters.State{Managed: true})
+	if err != nil {
+		return rec, err
+	}
+	s.remember(ctx, rec)
+	return rec, nil
+}
+
+// adoptOrConflict handles a POST whose userName or email belongs to an unmanaged
+// upstream user.
+func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *scim.User, mode, by string) (adapters.Record, error) {
+	if s.LinkExisting != mode {
+		return adapters.Record{}, scim.Conflict("an upstream user with this %s exists but is not managed by SCIM; set link_existing %s to adopt it", by, mode)
+	}
+	if r.Admin {
+		return adapters.Record{}, scim.Conflict("an upstream administrator has this %s; administrators are never adopted", by)
+	}
+	rec, err := s.Adapter.UpdateUser(ctx, r.User.ID, u, adapters.State{Managed: true})
+	if err != nil {
+		return rec, err
+	}
+	s.remember(ctx, rec)
+	return rec, nil
+}
+
+// ReplaceUser applies a PUT. keepActive keeps the current active state when the body
+// did not carry one.
+func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (adapters.Record, error) {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	cur, err := s.GetUser(ctx, id)
+	if err != nil {
+		return cur, err
+	}
+	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
+		return cur, err
+	}
+	if !hasActive {
+		u.Active = cur.User.Active
+	}
+	u.ID = id
+	return s.write(ctx, cur, u)
+}
+
+// PatchUser applies a PATCH: the operations run on the rendered current resource.
+func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (adapters.Record, error) {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	cur, err := s.GetUser(ctx, id)
+	if err != nil {
+		return cur, err
+	}
+	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
+		return cur, err
+	}
+	res := scim.UserToResource(cur.User, opt)
+	patched, err := scim.ApplyPatch(res, ops, scim.UserResourceType)
+	if err != nil {
+		return cur, err
+	}
+	u, err := scim.UserFromResource(patched)
+	if err != nil {
+		return cur, err
+	}
+	if strings.TrimSpace(u.UserName) == "" {
+		return cur, scim.BadRequest(scim.ErrInvalidValue, "userName is required and cannot be removed")
+	}
+	u.ID = id
+	if sameUser(cur.User, u) {
+		return cur, nil // nothing the upstream stores changed
+	}
+	return s.write(ctx, cur, u)
+}
+
+func (s *Service) write(ctx context.Context, cur adapters.Record, u *scim.User) (adapters.Record, error) {
+	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, adapters.State{Managed: true})
+	if err != nil {
+		return rec, err
+	}
+	s.remember(ctx, rec)
+	return rec, nil
+}
+
+// DeleteUser answers DELETE: in block mode the user is blocked and hidden (the link
+// stays, so a later POST reactivates it); in delete mode it is removed upstream.
+func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) error {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	cur, err := s.GetUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
+		return err
+	}
+	if s.Deprovision == DeprovisionDelete {
+		if err := s.Adapter.DeleteUser(ctx, id); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+			return err
+		}
+		s.storeErr(s.Links.Forget(ctx, id))
+		return nil
+	}
+	u := *cur.User
+	u.Active = false
+	rec, err := s.Adapter.UpdateUser(ctx, id, &u, adapters.State{Managed: true, Deleted: true})
+	if err != nil {
+		return err
+	}
+	s.remember(ctx, rec)
+	return nil
+}
+
+// checkIfMatch implements If-Match (RFC 7644 §3.14): "*" or a matching tag passes.
+func checkIfMatch(ifMatch, version string) error {
+	if ifMatch == "" || version == "" {
+		return nil
+	}
+	cur := scim.ETag(version)
+	for _, t := range strings.Split(ifMatch, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || t == cur || "W/"+t == cur || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(cur, "W/") {
+			return nil
+		}
+	}
+	return &scim.Error{Status: http.StatusPreconditionFailed, Detail: "the resource has changed: If-Match does not match the current version " + cur}
+}
+
+// lockAll takes the link store locks for keys, waiting briefly if another request
+// holds one. Store failures do not block the request.
+func (s *Service) lockAll(ctx context.Context, keys []string) (func(), error) {
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	for _, k := range keys {
+		unlock := s.locks.lock(k)
+		releases = append(releases, unlock)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rel, ok, err := s.Links.Lock(ctx, k, 15*time.Second)
+			if err != nil {
+				s.storeErr(err)
+				break
+			}
+			if ok {
+				releases = append(releases, rel)
+				break
+			}
+			if time.Now().After(deadline) {
+				releaseAll()
+				return nil, scim.Unavailable(5, "another request is provisioning the same user; retry shortly")
+			}
+			select {
+			case <-ctx.Done():
+				releaseAll()
+				return nil, ctx.Err()
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}
+	return releaseAll, nil
+}
+
+// keyedMutex serialises work on one key within this process.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

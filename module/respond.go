@@ -1,0 +1,79 @@
+package scimhandler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// writeJSON writes a SCIM response body with the SCIM media type.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(&scim.Error{Status: status, Detail: "response could not be encoded"})
+	}
+	w.Header().Set("Content-Type", scim.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeError writes an RFC 7644 §3.12 error.
+func writeError(w http.ResponseWriter, e *scim.Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Status, e)
+}
+
+// toSCIMError maps any error from the service or the adapter to a SCIM error.
+// Deadlines become 503 so that the IdP retries; anything unexpected is a 500 whose
+// detail reveals nothing (the cause is logged).
+func toSCIMError(err error) (*scim.Error, bool) {
+	var se *scim.Error
+	if errors.As(err, &se) {
+		return se, false
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &scim.Error{Status: http.StatusRequestEntityTooLarge,
+			Detail: "request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}, false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return scim.Unavailable(30, "the upstream did not answer in time"), false
+	}
+	if errors.Is(err, context.Canceled) {
+		return &scim.Error{Status: 499, Detail: "request canceled"}, false
+	}
+	return &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"}, true
+}
+
+// warnOnce lets a warning be logged once per outage rather than once per request.
+type warnOnce struct {
+	mu     sync.Mutex
+	warned bool
+}
+
+func (o *warnOnce) first() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.warned {
+		return false
+	}
+	o.warned = true
+	return true
+}
+
+func (o *warnOnce) reset() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	was := o.warned
+	o.warned = false
+	return was
+}

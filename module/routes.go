@@ -1,0 +1,332 @@
+package scimhandler
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// route dispatches a request under base_path; rest is the remainder ("" or "/…").
+func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
+	seg := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	head := seg[0]
+	var id string
+	if len(seg) == 2 {
+		id = seg[1]
+	}
+	if len(seg) > 2 || (len(seg) == 2 && id == "") {
+		h.fail(w, r, scim.Errorf(http.StatusNotFound, "", "no such endpoint"))
+		return
+	}
+	switch {
+	case strings.EqualFold(head, "ServiceProviderConfig") && len(seg) == 1:
+		if h.allow(w, r, http.MethodGet) {
+			writeJSON(w, http.StatusOK, scim.ServiceProviderConfig(h.featuresFor(r)))
+		}
+	case strings.EqualFold(head, "ResourceTypes"):
+		if h.allow(w, r, http.MethodGet) {
+			h.discovery(w, r, scim.ResourceTypes(h.featuresFor(r)), id, "ResourceType")
+		}
+	case strings.EqualFold(head, "Schemas"):
+		if h.allow(w, r, http.MethodGet) {
+			h.discovery(w, r, scim.Schemas(h.featuresFor(r)), id, "Schema")
+		}
+	case strings.EqualFold(head, "Users"):
+		h.users(w, r, id, len(seg) == 2)
+	case strings.EqualFold(head, "Groups"):
+		h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter in this build", h.adapter.Info().Name))
+	case head == ".search" && len(seg) == 1:
+		if h.allow(w, r, http.MethodPost) {
+			h.search(w, r)
+		}
+	case strings.EqualFold(head, "Bulk") && len(seg) == 1:
+		h.fail(w, r, scim.NotImplemented("Bulk operations are not supported (see bulk.supported in /ServiceProviderConfig)"))
+	case strings.EqualFold(head, "Me"):
+		h.fail(w, r, scim.NotImplemented("/Me is not supported: IdP clients provision other users, not themselves"))
+	default:
+		h.fail(w, r, scim.Errorf(http.StatusNotFound, "", "no such endpoint"))
+	}
+}
+
+func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
+	switch {
+	case !hasID:
+		switch r.Method {
+		case http.MethodGet:
+			q, err := scim.ParseQuery(r.URL.Query())
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			h.listUsers(w, r, q)
+		case http.MethodPost:
+			h.createUser(w, r)
+		default:
+			h.methodNotAllowed(w, r, "GET, POST")
+		}
+	case id == ".search":
+		if h.allow(w, r, http.MethodPost) {
+			h.search(w, r)
+		}
+	default:
+		switch r.Method {
+		case http.MethodGet:
+			h.getUser(w, r, id)
+		case http.MethodPut:
+			h.replaceUser(w, r, id)
+		case http.MethodPatch:
+			h.patchUser(w, r, id)
+		case http.MethodDelete:
+			if err := h.svc.DeleteUser(r.Context(), id, r.Header.Get("If-Match")); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			h.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
+		}
+	}
+}
+
+func (h *Handler) renderOptions(r *http.Request) scim.RenderOptions {
+	return scim.RenderOptions{BaseURL: h.baseURL(r)}
+}
+
+// baseURL is the absolute SCIM root for meta.location. Caddy only routes requests
+// whose Host matched the site, so the Host is one the operator configured.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.PublicURL != "" {
+		return strings.TrimSuffix(h.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + h.BasePath
+}
+
+func (h *Handler) featuresFor(r *http.Request) scim.Features {
+	f := h.features
+	f.BaseURL = h.baseURL(r)
+	return f
+}
+
+func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, all []scim.Resource, id, kind string) {
+	if id == "" {
+		q := scim.Query{StartIndex: 1, Count: -1}
+		writeJSON(w, http.StatusOK, scim.Paginate(all, q, len(all)))
+		return
+	}
+	for _, res := range all {
+		if rid, _ := res["id"].(string); strings.EqualFold(rid, id) {
+			writeJSON(w, http.StatusOK, res)
+			return
+		}
+	}
+	h.fail(w, r, scim.NotFound(kind, id))
+}
+
+func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var sr scim.SearchRequest
+	if err := json.Unmarshal(body, &sr); err != nil {
+		h.fail(w, r, scim.BadRequest(scim.ErrInvalidSyntax, "request body is not a valid SearchRequest"))
+		return
+	}
+	q, err := sr.Query()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.listUsers(w, r, q)
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
+	var filter scim.Expr
+	if q.Filter != "" {
+		f, err := scim.ParseFilter(q.Filter, scim.UserResourceType)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		filter = f
+	}
+	opt := h.renderOptions(r)
+	rendered := map[*scim.User]scim.Resource{}
+	render := func(u *scim.User) scim.Resource {
+		if res, ok := rendered[u]; ok {
+			return res
+		}
+		res := scim.UserToResource(u, opt)
+		rendered[u] = res
+		return res
+	}
+	recs, err := h.svc.QueryUsers(r.Context(), filter, render)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rs := make([]scim.Resource, len(recs))
+	for i, rec := range recs {
+		rs[i] = render(rec.User)
+	}
+	if err := scim.SortResources(rs, scim.UserResourceType, q); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	lr := scim.Paginate(rs, q, h.MaxResults)
+	for i, res := range lr.Resources {
+		lr.Resources[i] = scim.Project(res, scim.UserResourceType, q.Attributes, q.ExcludedAttributes)
+	}
+	writeJSON(w, http.StatusOK, lr)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, id string) {
+	rec, err := h.svc.GetUser(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if tag := scim.ETag(rec.User.Meta.Version); tag != "" && matchesTag(r.Header.Get("If-None-Match"), tag) {
+		w.Header().Set("ETag", tag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, rec)
+}
+
+// writeUser renders a user with ETag, Location (on 201) and projection.
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, rec adapters.Record) {
+	res := scim.UserToResource(rec.User, h.renderOptions(r))
+	if tag := scim.ETag(rec.User.Meta.Version); tag != "" {
+		w.Header().Set("ETag", tag)
+	}
+	if status == http.StatusCreated {
+		if meta, ok := res["meta"].(map[string]any); ok {
+			w.Header().Set("Location", meta["location"].(string))
+		}
+	}
+	q, _ := scim.ParseQuery(r.URL.Query())
+	writeJSON(w, status, scim.Project(res, scim.UserResourceType, q.Attributes, q.ExcludedAttributes))
+}
+
+func (h *Handler) readUser(w http.ResponseWriter, r *http.Request) (*scim.User, scim.Resource, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, nil, false
+	}
+	res, err := scim.DecodeResource(body, scim.UserResourceType)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, nil, false
+	}
+	u, err := scim.UserFromResource(res)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, nil, false
+	}
+	return u, res, true
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
+	u, res, ok := h.readUser(w, r)
+	if !ok {
+		return
+	}
+	if _, has := res["active"]; !has {
+		u.Active = true // RFC 7643 leaves the default to the provider; IdPs expect active
+	}
+	rec, err := h.svc.CreateUser(r.Context(), u)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.logger.Info("scim user provisioned", zap.String("id", rec.User.ID), zap.String("user_name", rec.User.UserName))
+	h.writeUser(w, r, http.StatusCreated, rec)
+}
+
+func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request, id string) {
+	u, res, ok := h.readUser(w, r)
+	if !ok {
+		return
+	}
+	_, hasActive := res["active"]
+	rec, err := h.svc.ReplaceUser(r.Context(), id, u, hasActive, r.Header.Get("If-Match"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, rec)
+}
+
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, id string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ops, err := scim.ParsePatch(body, scim.UserResourceType)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rec, err := h.svc.PatchUser(r.Context(), id, ops, r.Header.Get("If-Match"), h.renderOptions(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, rec)
+}
+
+func matchesTag(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(tag, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	h.methodNotAllowed(w, r, method)
+	return false
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
+	w.Header().Set("Allow", allowed)
+	h.fail(w, r, scim.Errorf(http.StatusMethodNotAllowed, "", "%s is not allowed here; allowed: %s", r.Method, allowed))
+}
+
+// fail writes err as a SCIM error and logs what the operator needs: upstream and
+// internal failures at warn/error level, client mistakes at debug level.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	se, internal := toSCIMError(err)
+	switch {
+	case internal:
+		h.logger.Error("scim request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	case se.Status >= 500:
+		h.logger.Warn("scim upstream failure", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.Int("status", se.Status), zap.String("detail", se.Detail))
+	default:
+		if c := h.logger.Check(zap.DebugLevel, "scim request refused"); c != nil {
+			c.Write(zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Int("status", se.Status), zap.String("scim_type", se.ScimType), zap.String("detail", se.Detail))
+		}
+	}
+	writeError(w, se)
+}
