@@ -2,7 +2,6 @@ package gitea_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 
@@ -16,9 +15,6 @@ import (
 // TestConformance runs the shared adapter suite against the real Gitea of this test
 // binary (TestMain in gitea_test.go runs testenv.Main).
 func TestConformance(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_GITEA_CONFORMANCE") == "" {
-		t.Skip("set CADDY_SCIM_GITEA_CONFORMANCE=1 to run the shared conformance suite against Gitea (known failures are being fixed)")
-	}
 	g := testenv.Gitea(t)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
@@ -40,7 +36,8 @@ func TestConformance(t *testing.T) {
 		return strconv.FormatInt(int64(n), 10)
 	}
 	adaptertest.Run(t, adaptertest.Harness{
-		Adapter: a,
+		EmailUserNameIsEmail: true,
+		Adapter:              a,
 		MakeUnmanaged: func(t *testing.T, username, email string) string {
 			return idOf(t, g.CreateUnmanagedUser(t, username, email))
 		},

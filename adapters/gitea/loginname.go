@@ -5,65 +5,89 @@ import "strings"
 // The durable provisioning state of a Gitea user lives in its login_name, an admin-only
 // field that Gitea's own local (Plain) sign-in ignores and that OAuth2/OIDC sign-in uses
 // as the IdP subject. Together with source_id it answers, from Gitea alone, whether a
-// user is managed, its externalId, and whether it was DELETEd through SCIM:
+// user is managed, its externalId, whether it was DELETEd through SCIM, and whether its
+// SCIM userName is its e-mail address (Gitea usernames cannot hold "@", so an
+// e-mail-shaped userName is stored as a username derived from it plus this flag):
 //
-//	state                               login_name
-//	not managed                         ""                 (or any value under another source_id)
-//	managed, live, externalId X         X                  (verbatim, so OIDC sign-in binds when X is the subject)
-//	managed, live, no externalId        "~scim:managed:"
-//	managed, live, X starts with "~scim:"  "~scim:managed:" + X   (escaped, so decoding is unambiguous)
-//	managed, SCIM-DELETED, externalId X "~scim:deleted:" + X     (X may be empty; it stays recoverable)
+//	state                                       login_name
+//	not managed                                 ""   (or any value under another source_id)
+//	managed, live, externalId X                 X    (verbatim, so OIDC sign-in binds when X is the subject)
+//	managed, live, no externalId                "~scim:managed:"
+//	managed, live, X starts with "~scim:"       "~scim:managed:" + X  (escaped, so decoding is unambiguous)
+//	managed, SCIM-DELETED, externalId X         "~scim:deleted:" + X  (X may be empty; it stays recoverable)
+//	as above, userName is the e-mail           "~scim:email:" + X, "~scim:email-deleted:" + X
 //
 // "Managed" also requires the user's source_id to equal the adapter's source_id. A
 // deprovisioned user (active=false) keeps its live form; prohibit_login carries that.
-// Decoding is total: a login_name under the reserved prefix that matches neither form is
-// read as a live externalId, verbatim.
+// Decoding is total: a login_name under the reserved prefix that matches none of the
+// forms is read as a live externalId, verbatim.
 const (
-	reservedPrefix = "~scim:"
-	managedPrefix  = reservedPrefix + "managed:"
-	deletedPrefix  = reservedPrefix + "deleted:"
+	reservedPrefix     = "~scim:"
+	managedPrefix      = reservedPrefix + "managed:"
+	deletedPrefix      = reservedPrefix + "deleted:"
+	emailPrefix        = reservedPrefix + "email:"
+	emailDeletedPrefix = reservedPrefix + "email-deleted:"
 
 	// maxLoginName is the width of Gitea's user.login_name column (VARCHAR(255)).
 	maxLoginName = 255
 	// MaxExternalIDLength is the longest externalId that fits every encoded form.
-	MaxExternalIDLength = maxLoginName - len(deletedPrefix)
+	MaxExternalIDLength = maxLoginName - len(emailDeletedPrefix)
 )
 
+// loginState is what a login_name encodes.
+type loginState struct {
+	externalID string
+	managed    bool
+	deleted    bool
+	emailName  bool // the SCIM userName is the user's primary e-mail
+}
+
 // encodeLoginName returns the login_name of a managed user.
-func encodeLoginName(externalID string, deleted bool) string {
+func encodeLoginName(s loginState) string {
 	switch {
-	case deleted:
-		return deletedPrefix + externalID
-	case externalID == "" || strings.HasPrefix(externalID, reservedPrefix):
-		return managedPrefix + externalID
+	case s.emailName && s.deleted:
+		return emailDeletedPrefix + s.externalID
+	case s.emailName:
+		return emailPrefix + s.externalID
+	case s.deleted:
+		return deletedPrefix + s.externalID
+	case s.externalID == "" || strings.HasPrefix(s.externalID, reservedPrefix):
+		return managedPrefix + s.externalID
 	default:
-		return externalID
+		return s.externalID
 	}
 }
 
 // decodeLoginName reads a login_name; managed is false only for the empty string
 // (the caller also checks source_id).
-func decodeLoginName(loginName string) (externalID string, managed, deleted bool) {
-	switch {
-	case loginName == "":
-		return "", false, false
-	case strings.HasPrefix(loginName, deletedPrefix):
-		return loginName[len(deletedPrefix):], true, true
-	case strings.HasPrefix(loginName, managedPrefix):
-		return loginName[len(managedPrefix):], true, false
-	default:
-		return loginName, true, false
+func decodeLoginName(loginName string) loginState {
+	for _, f := range []struct {
+		prefix             string
+		deleted, emailName bool
+	}{
+		{emailDeletedPrefix, true, true},
+		{emailPrefix, false, true},
+		{deletedPrefix, true, false},
+		{managedPrefix, false, false},
+	} {
+		if strings.HasPrefix(loginName, f.prefix) {
+			return loginState{externalID: loginName[len(f.prefix):], managed: true, deleted: f.deleted, emailName: f.emailName}
+		}
 	}
+	return loginState{externalID: loginName, managed: loginName != ""}
 }
 
 // loginNameForms lists every login_name a managed user with this externalId may have,
-// for exact lookups.
+// for exact lookups (Gitea's login_name filter is an exact match).
 func loginNameForms(externalID string) []string {
-	live := encodeLoginName(externalID, false)
-	forms := []string{live, encodeLoginName(externalID, true)}
+	forms := []string{
+		encodeLoginName(loginState{externalID: externalID}),
+		encodeLoginName(loginState{externalID: externalID, deleted: true}),
+		encodeLoginName(loginState{externalID: externalID, emailName: true}),
+		encodeLoginName(loginState{externalID: externalID, deleted: true, emailName: true}),
+	}
 	// A reserved-looking login_name written by someone else decodes verbatim too.
-	if strings.HasPrefix(externalID, reservedPrefix) && !strings.HasPrefix(externalID, managedPrefix) &&
-		!strings.HasPrefix(externalID, deletedPrefix) {
+	if strings.HasPrefix(externalID, reservedPrefix) && decodeLoginName(externalID).externalID == externalID {
 		forms = append(forms, externalID)
 	}
 	return forms

@@ -19,50 +19,77 @@ import (
 
 func TestLoginNameRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
-		ext     string
-		deleted bool
-		want    string
+		st   loginState
+		want string
 	}{
-		{"00u1abcd", false, "00u1abcd"},
-		{"00u1abcd", true, "~scim:deleted:00u1abcd"},
-		{"", false, "~scim:managed:"},
-		{"", true, "~scim:deleted:"},
-		{"~scim:x", false, "~scim:managed:~scim:x"},
-		{"~scim:managed:y", false, "~scim:managed:~scim:managed:y"},
-		{"~scim:deleted:y", false, "~scim:managed:~scim:deleted:y"},
-		{"~scim:deleted:y", true, "~scim:deleted:~scim:deleted:y"},
-		{"scim:z", false, "scim:z"},
-		{"with space and ünïcode", false, "with space and ünïcode"},
+		{loginState{externalID: "00u1abcd"}, "00u1abcd"},
+		{loginState{externalID: "00u1abcd", deleted: true}, "~scim:deleted:00u1abcd"},
+		{loginState{externalID: "00u1abcd", emailName: true}, "~scim:email:00u1abcd"},
+		{loginState{externalID: "00u1abcd", emailName: true, deleted: true}, "~scim:email-deleted:00u1abcd"},
+		{loginState{}, "~scim:managed:"},
+		{loginState{deleted: true}, "~scim:deleted:"},
+		{loginState{emailName: true}, "~scim:email:"},
+		{loginState{externalID: "~scim:x"}, "~scim:managed:~scim:x"},
+		{loginState{externalID: "~scim:managed:y"}, "~scim:managed:~scim:managed:y"},
+		{loginState{externalID: "~scim:deleted:y"}, "~scim:managed:~scim:deleted:y"},
+		{loginState{externalID: "~scim:deleted:y", deleted: true}, "~scim:deleted:~scim:deleted:y"},
+		{loginState{externalID: "~scim:email:y", emailName: true}, "~scim:email:~scim:email:y"},
+		{loginState{externalID: "scim:z"}, "scim:z"},
+		{loginState{externalID: "with space and ünïcode"}, "with space and ünïcode"},
 	} {
-		got := encodeLoginName(tc.ext, tc.deleted)
+		tc.st.managed = true
+		got := encodeLoginName(tc.st)
 		if got != tc.want {
-			t.Errorf("encode(%q, %v) = %q, want %q", tc.ext, tc.deleted, got, tc.want)
+			t.Errorf("encode(%+v) = %q, want %q", tc.st, got, tc.want)
 		}
-		ext, managed, deleted := decodeLoginName(got)
-		if ext != tc.ext || !managed || deleted != tc.deleted {
-			t.Errorf("decode(%q) = %q, %v, %v; want %q, true, %v", got, ext, managed, deleted, tc.ext, tc.deleted)
+		if dec := decodeLoginName(got); dec != tc.st {
+			t.Errorf("decode(%q) = %+v; want %+v", got, dec, tc.st)
 		}
-		forms := loginNameForms(tc.ext)
+		forms := loginNameForms(tc.st.externalID)
 		found := false
 		for _, f := range forms {
 			found = found || f == got
-			if e, m, _ := decodeLoginName(f); e != tc.ext || !m {
-				t.Errorf("form %q of %q decodes to %q", f, tc.ext, e)
+			if d := decodeLoginName(f); d.externalID != tc.st.externalID || !d.managed {
+				t.Errorf("form %q of %q decodes to %+v", f, tc.st.externalID, d)
 			}
 		}
 		if !found {
-			t.Errorf("loginNameForms(%q) = %q misses %q", tc.ext, forms, got)
+			t.Errorf("loginNameForms(%q) = %q misses %q", tc.st.externalID, forms, got)
 		}
 	}
-	if ext, managed, _ := decodeLoginName(""); managed || ext != "" {
+	if d := decodeLoginName(""); d.managed || d.externalID != "" {
 		t.Errorf("empty login_name reads as managed")
 	}
 	// A reserved-looking value written by someone else reads verbatim.
-	if ext, managed, deleted := decodeLoginName("~scim:other"); ext != "~scim:other" || !managed || deleted {
-		t.Errorf("decode(~scim:other) = %q %v %v", ext, managed, deleted)
+	if d := decodeLoginName("~scim:other"); d.externalID != "~scim:other" || !d.managed || d.deleted || d.emailName {
+		t.Errorf("decode(~scim:other) = %+v", d)
 	}
-	if len(encodeLoginName(strings.Repeat("x", MaxExternalIDLength), true)) != maxLoginName {
-		t.Errorf("MaxExternalIDLength does not fit the deleted form exactly")
+	long := loginState{externalID: strings.Repeat("x", MaxExternalIDLength), deleted: true, emailName: true}
+	if len(encodeLoginName(long)) != maxLoginName {
+		t.Errorf("MaxExternalIDLength does not fit the longest form exactly")
+	}
+}
+
+func TestDeriveUsername(t *testing.T) {
+	for in, want := range map[string]string{
+		"test.user@okta.local":         "test.user",
+		"First.Last@Example.com":       "First.Last",
+		"a+b@x.y":                      "a-b",
+		"..weird__name..@x":            "weird_name",
+		"@x":                           "user",
+		"émile@x":                      "mile",
+		strings.Repeat("a", 60) + "@x": strings.Repeat("a", 40),
+	} {
+		got := deriveUsername(in)
+		if got != want {
+			t.Errorf("deriveUsername(%q) = %q, want %q", in, got, want)
+		}
+		if err := checkUsername(got); err != nil {
+			t.Errorf("deriveUsername(%q) = %q is not a valid username: %v", in, got, err)
+		}
+	}
+	if got := withSuffix(strings.Repeat("a", 40), 3); len(got) != 40 || checkUsername(got) != nil {
+		t.Errorf("withSuffix kept %q", got)
 	}
 }
 

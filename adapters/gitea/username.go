@@ -3,6 +3,7 @@ package gitea
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -42,4 +43,51 @@ func checkUsername(name string) error {
 // PathEscape is belt and braces: valid names contain nothing it would change.
 func userPath(name string) string {
 	return url.PathEscape(name)
+}
+
+// isEmailShaped reports whether a userName looks like an e-mail address (one "@" with
+// something on both sides), the usual userName of Okta and Entra ID.
+func isEmailShaped(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && domain != "" && !strings.Contains(domain, "@")
+}
+
+// deriveUsername turns an e-mail-shaped userName into a valid Gitea username: the
+// local part, with characters Gitea refuses replaced by "-", runs of "-_." collapsed,
+// no special character at either end, at most maxUsernameLength characters.
+func deriveUsername(email string) string {
+	local, _, _ := strings.Cut(email, "@")
+	var b strings.Builder
+	prevSpecial := true // drops leading specials
+	for i := 0; i < len(local) && b.Len() < maxUsernameLength; i++ {
+		c := local[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum {
+			if c != '.' && c != '_' {
+				c = '-'
+			}
+			if prevSpecial {
+				continue
+			}
+			prevSpecial = true
+			b.WriteByte(c)
+			continue
+		}
+		prevSpecial = false
+		b.WriteByte(c)
+	}
+	name := strings.TrimRight(b.String(), "-_.")
+	if name == "" {
+		name = "user"
+	}
+	return name
+}
+
+// withSuffix returns name with a numeric suffix, kept within the length limit.
+func withSuffix(name string, n int) string {
+	suffix := strconv.Itoa(n)
+	if len(name)+len(suffix) > maxUsernameLength {
+		name = strings.TrimRight(name[:maxUsernameLength-len(suffix)], "-_.")
+	}
+	return name + suffix
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -56,19 +57,19 @@ func (a *Adapter) Info() adapters.Info {
 
 // record maps a Gitea user to what the provisioning service sees.
 func (a *Adapter) record(g *giteaUser) adapters.Record {
-	ext, managed, deleted := decodeLoginName(g.LoginName)
+	st := decodeLoginName(g.LoginName)
 	if g.SourceID != a.SourceID {
-		managed = false
-	}
-	if !managed {
 		// login_name of another source (LDAP, OIDC auto-registration) is not ours.
-		ext, deleted = "", false
+		st = loginState{}
 	}
 	u := &scim.User{
 		ID:         strconv.FormatInt(g.ID, 10),
-		ExternalID: ext,
+		ExternalID: st.externalID,
 		UserName:   g.Login,
 		Active:     g.Active && !g.ProhibitLogin,
+	}
+	if st.emailName && g.Email != "" {
+		u.UserName = g.Email
 	}
 	if g.FullName != "" {
 		given, family, _ := strings.Cut(g.FullName, " ")
@@ -85,7 +86,7 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d\x00%s\x00%s\x00%t\x00%t\x00%t",
 		g.ID, g.Login, g.LoginName, g.SourceID, g.FullName, g.Email, g.Active, g.ProhibitLogin, g.IsAdmin)
 	u.Meta.Version = hex.EncodeToString(h.Sum(nil)[:12])
-	return adapters.Record{User: u, Managed: managed, Deleted: managed && deleted, Admin: g.IsAdmin}
+	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin}
 }
 
 // parseID accepts only positive decimal ids (Gitea's ghost and actions users are < 0).
@@ -251,6 +252,19 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		}
 
 	case adapters.ByUserName:
+		if isEmailShaped(q.Value) {
+			// an e-mail-shaped userName is stored as the e-mail of a flagged user
+			err := a.scan(ctx, url.Values{"q": {q.Value}}, func(g *giteaUser) bool {
+				if strings.EqualFold(g.Email, q.Value) {
+					found = append(found, g)
+				}
+				return true
+			})
+			if err != nil {
+				return nil, err
+			}
+			break
+		}
 		g, err := a.getByName(ctx, q.Value)
 		if err != nil {
 			return nil, err
@@ -273,21 +287,36 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		if q.Value == "" || len(q.Value) > MaxExternalIDLength {
 			return []adapters.Record{}, nil
 		}
+		// one exact query per encoded form, in parallel: a miss costs one round trip
+		forms := loginNameForms(q.Value)
+		results := make([][]*giteaUser, len(forms))
+		errs := make([]error, len(forms))
+		var wg sync.WaitGroup
+		for i, form := range forms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				filter := url.Values{"login_name": {form}}
+				if a.SourceID > 0 {
+					filter.Set("source_id", strconv.FormatInt(a.SourceID, 10))
+				}
+				errs[i] = a.scan(ctx, filter, func(g *giteaUser) bool {
+					results[i] = append(results[i], g)
+					return true
+				})
+			}()
+		}
+		wg.Wait()
 		seen := map[int64]bool{}
-		for _, form := range loginNameForms(q.Value) {
-			filter := url.Values{"login_name": {form}}
-			if a.SourceID > 0 {
-				filter.Set("source_id", strconv.FormatInt(a.SourceID, 10))
+		for i := range forms {
+			if errs[i] != nil {
+				return nil, errs[i]
 			}
-			err := a.scan(ctx, filter, func(g *giteaUser) bool {
+			for _, g := range results[i] {
 				if !seen[g.ID] {
 					seen[g.ID] = true
 					found = append(found, g)
 				}
-				return true
-			})
-			if err != nil {
-				return nil, err
 			}
 		}
 
@@ -314,7 +343,10 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	for _, g := range found {
 		rec := a.record(g)
 		// externalId is only defined for managed users, and compared as the contract says.
-		if q.Kind == adapters.ByExternalID && (!rec.Managed || !strings.EqualFold(rec.User.ExternalID, q.Value)) {
+		if q.Kind == adapters.ByExternalID && (!rec.Managed || rec.User.ExternalID != q.Value) {
+			continue
+		}
+		if q.Kind == adapters.ByUserName && !strings.EqualFold(rec.User.UserName, q.Value) {
 			continue
 		}
 		recs = append(recs, rec)
@@ -367,22 +399,42 @@ func randomPassword() (string, error) {
 	return "Aa1!" + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// checkUser validates what Gitea would reject, before any request.
-func checkUser(u *scim.User) (email string, err error) {
+// plan is how a SCIM user is stored in Gitea.
+type plan struct {
+	email     string
+	username  string // the Gitea username (derived for an e-mail-shaped userName)
+	emailName bool   // the SCIM userName is the e-mail; username was derived from it
+}
+
+// checkUser validates what Gitea would reject, before any request, and decides the
+// Gitea username. An e-mail-shaped userName (Okta's and Entra's default) is stored as
+// the user's e-mail plus a derived username, so it must be the primary e-mail.
+func checkUser(u *scim.User) (plan, error) {
+	p := plan{email: u.PrimaryEmail(), username: u.UserName}
 	if err := checkUsername(u.UserName); err != nil {
-		return "", scim.BadRequest(scim.ErrInvalidValue, "userName %q is not valid for Gitea: %v", truncate(u.UserName, 64), err)
+		if !isEmailShaped(u.UserName) {
+			return p, scim.BadRequest(scim.ErrInvalidValue, "userName %q is not valid for Gitea (%v) and is not an e-mail address; map userName to a Gitea-compatible value or to the user's e-mail", truncate(u.UserName, 64), err)
+		}
+		if p.email == "" {
+			p.email = u.UserName
+		}
+		if !strings.EqualFold(p.email, u.UserName) {
+			return p, scim.BadRequest(scim.ErrInvalidValue, "userName %q is an e-mail address, which Gitea can only keep as the user's primary e-mail, but the primary e-mail is %q; send the same value for both, or map userName to a Gitea-compatible name", truncate(u.UserName, 64), truncate(p.email, 64))
+		}
+		p.email = u.UserName
+		p.username = deriveUsername(u.UserName)
+		p.emailName = true
 	}
-	email = u.PrimaryEmail()
-	if email == "" {
-		return "", scim.BadRequest(scim.ErrInvalidValue, "emails: a primary or work email is required by Gitea")
+	if p.email == "" {
+		return p, scim.BadRequest(scim.ErrInvalidValue, "emails: a primary or work email is required by Gitea")
 	}
 	if len(u.ExternalID) > MaxExternalIDLength {
-		return "", scim.BadRequest(scim.ErrInvalidValue, "externalId is longer than %d characters, the most Gitea can store", MaxExternalIDLength)
+		return p, scim.BadRequest(scim.ErrInvalidValue, "externalId is longer than %d characters, the most Gitea can store", MaxExternalIDLength)
 	}
 	if n := len([]rune(u.FullName())); n > 100 {
-		return "", scim.BadRequest(scim.ErrInvalidValue, "name: Gitea stores at most 100 characters of full name, got %d", n)
+		return p, scim.BadRequest(scim.ErrInvalidValue, "name: Gitea stores at most 100 characters of full name, got %d", n)
 	}
-	return email, nil
+	return p, nil
 }
 
 func truncate(s string, n int) string {
@@ -404,9 +456,11 @@ func (a *Adapter) conflictOrInvalid(op string, r *response) error {
 	return a.statusError(op, r)
 }
 
-// CreateUser creates a managed Gitea user.
+// CreateUser creates a managed Gitea user. A username derived from an e-mail-shaped
+// userName that is already taken gets a numeric suffix, as GitLab's own SCIM does; a
+// userName that is a valid Gitea username is used as is, and taken means 409.
 func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
-	email, err := checkUser(u)
+	p, err := checkUser(u)
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -415,18 +469,27 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 		return adapters.Record{}, err
 	}
 	body := map[string]any{
-		"username":             u.UserName,
-		"email":                email,
+		"username":             p.username,
+		"email":                p.email,
 		"full_name":            u.FullName(),
-		"login_name":           encodeLoginName(u.ExternalID, false),
+		"login_name":           encodeLoginName(loginState{externalID: u.ExternalID, emailName: p.emailName}),
 		"source_id":            a.SourceID,
 		"password":             pw,
 		"must_change_password": false,
 		"send_notify":          false,
 	}
-	r, err := a.call(ctx, http.MethodPost, a.endpoint(nil, "admin", "users"), body)
-	if err != nil {
-		return adapters.Record{}, err
+	var r *response
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			body["username"] = withSuffix(p.username, attempt)
+		}
+		r, err = a.call(ctx, http.MethodPost, a.endpoint(nil, "admin", "users"), body)
+		if err != nil {
+			return adapters.Record{}, err
+		}
+		if r.status == http.StatusCreated || !p.emailName || attempt == 5 || !strings.Contains(a.message(r), "user already exists") {
+			break
+		}
 	}
 	if r.status != http.StatusCreated {
 		return adapters.Record{}, a.conflictOrInvalid("user creation", r)
@@ -434,6 +497,11 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	var g giteaUser
 	if err := decode(r, &g); err != nil {
 		return adapters.Record{}, err
+	}
+	if strings.EqualFold(g.Email, p.email) {
+		// Gitea stores the e-mail as sent but answers the create in lower case;
+		// reads later return what it stored.
+		g.Email = p.email
 	}
 	// Gitea creates users active; a SCIM user created inactive is deprovisioned at once.
 	if !u.Active {
@@ -446,7 +514,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 // then one PATCH that always carries login_name and source_id together (Gitea requires
 // login_name; Forgejo requires the pair).
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
-	email, err := checkUser(u)
+	p, err := checkUser(u)
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -464,30 +532,40 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 
 	loginName := g.LoginName
 	if st.Managed {
-		loginName = encodeLoginName(u.ExternalID, st.Deleted)
+		loginName = encodeLoginName(loginState{externalID: u.ExternalID, deleted: st.Deleted, emailName: p.emailName})
 	} else if loginName == "" {
 		// Gitea's PATCH rejects an empty login_name, and an empty one is what "not
 		// managed" means: such a user can only be updated by adopting it.
 		return adapters.Record{}, scim.Errorf(http.StatusConflict, "", "gitea user %s is not managed; it must be adopted before it can be updated", g.Login)
 	}
 
+	// Rename only when the SCIM userName changed: a suffixed, derived username stays.
 	name := g.Login
-	if u.UserName != g.Login {
-		r, err := a.call(ctx, http.MethodPost, a.endpoint(nil, "admin", "users", userPath(g.Login), "rename"),
-			map[string]string{"new_username": u.UserName})
-		if err != nil {
-			return adapters.Record{}, err
+	if cur := a.record(g).User.UserName; !strings.EqualFold(cur, u.UserName) && !strings.EqualFold(p.username, g.Login) {
+		for attempt := 0; ; attempt++ {
+			target := p.username
+			if attempt > 0 {
+				target = withSuffix(p.username, attempt)
+			}
+			r, err := a.call(ctx, http.MethodPost, a.endpoint(nil, "admin", "users", userPath(g.Login), "rename"),
+				map[string]string{"new_username": target})
+			if err != nil {
+				return adapters.Record{}, err
+			}
+			if r.status == http.StatusNoContent || r.status == http.StatusOK {
+				name = target
+				break
+			}
+			if !p.emailName || attempt == 5 || !strings.Contains(a.message(r), "already exists") {
+				return adapters.Record{}, a.conflictOrInvalid("rename", r)
+			}
 		}
-		if r.status != http.StatusNoContent && r.status != http.StatusOK {
-			return adapters.Record{}, a.conflictOrInvalid("rename", r)
-		}
-		name = u.UserName
 	}
 
 	body := map[string]any{
 		"login_name":     loginName,
 		"source_id":      a.SourceID,
-		"email":          email,
+		"email":          p.email,
 		"full_name":      u.FullName(),
 		"prohibit_login": !u.Active || st.Deleted,
 		"active":         true,
