@@ -1,0 +1,256 @@
+package integration_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// Bad input gets a precise SCIM error, and Gitea is left as it was.
+func TestBadInputLeavesGiteaUnchanged(t *testing.T) {
+	e := startGitea(t, "max_body_size 64KiB")
+	c := e.c
+	before := e.giteaUserCount(t)
+	name := testenv.UniqueName("bad")
+	valid := func() map[string]any { return oktaUser(name+"@example.test", "ext-"+name) }
+
+	cases := []struct {
+		name     string
+		method   string
+		path     string
+		body     any
+		status   int
+		scimType string
+	}{
+		{"malformed JSON", "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":`, 400, "invalidSyntax"},
+		{"not an object", "POST", "/Users", `["x"]`, 400, "invalidSyntax"},
+		{"oversized body", "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + strings.Repeat("a", 70<<10) + `"}`, 413, ""},
+		{"unknown schema", "POST", "/Users", func() map[string]any {
+			u := valid()
+			u["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:example:custom:2.0:User"}
+			return u
+		}(), 400, "invalidSyntax"},
+		{"unknown attribute", "POST", "/Users", func() map[string]any { u := valid(); u["favouriteColour"] = "blue"; return u }(), 400, "invalidSyntax"},
+		{"wrong type: active", "POST", "/Users", func() map[string]any { u := valid(); u["active"] = "maybe"; return u }(), 400, "invalidValue"},
+		{"wrong type: userName", "POST", "/Users", func() map[string]any { u := valid(); u["userName"] = 42; return u }(), 400, "invalidValue"},
+		{"wrong type: emails", "POST", "/Users", func() map[string]any { u := valid(); u["emails"] = "a@b.c"; return u }(), 400, "invalidValue"},
+		{"missing userName", "POST", "/Users", func() map[string]any { u := valid(); delete(u, "userName"); return u }(), 400, "invalidValue"},
+		{"missing schemas", "POST", "/Users", func() map[string]any { u := valid(); delete(u, "schemas"); return u }(), 400, "invalidSyntax"},
+		{"invalid filter", "GET", "/Users?" + filterQuery(`userName eq`), nil, 400, "invalidFilter"},
+		{"unknown filter attribute", "GET", "/Users?" + filterQuery(`shoeSize gt 3`), nil, 400, "invalidFilter"},
+		{"unbalanced filter", "GET", "/Users?" + filterQuery(`(userName eq "a"`), nil, 400, "invalidFilter"},
+		{"non-integer count", "GET", "/Users?count=ten", nil, 400, "invalidValue"},
+		{"patch without PatchOp schema", "PATCH", "/Users/1", `{"Operations":[{"op":"replace","value":{"active":false}}]}`, 400, "invalidSyntax"},
+		{"bulk", "POST", "/Bulk", `{}`, 501, ""},
+		{"me", "GET", "/Me", nil, 501, ""},
+		{"unknown endpoint", "GET", "/Widgets", nil, 404, ""},
+		{"method not allowed", "DELETE", "/Users", nil, 405, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.do(tc.method, tc.path, tc.body).wantError(t, tc.status, tc.scimType)
+		})
+	}
+	if after := e.giteaUserCount(t); after != before {
+		t.Fatalf("gitea users %d → %d after bad input", before, after)
+	}
+	// a userName Gitea cannot hold in a URL never reaches another path
+	c.do("GET", "/Users?"+filterQuery(`userName eq "../admin/users"`), nil).want(t, 200)
+
+	// a bad PATCH on a real user changes nothing (atomic)
+	cr := c.do("POST", "/Users", valid()).want(t, 201)
+	id := str(cr.JSON, "id")
+	before2 := e.giteaUser(t, id)
+	bad := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+	  {"op":"replace","path":"displayName","value":"Changed"},
+	  {"op":"replace","path":"active","value":"perhaps"}]}`
+	c.do("PATCH", "/Users/"+id, bad).wantError(t, 400, "invalidValue")
+	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove"}]}`).wantError(t, 400, "noTarget")
+	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"nosuch","value":1}]}`).wantError(t, 400, "invalidPath")
+	after2 := e.giteaUser(t, id)
+	if after2["full_name"] != before2["full_name"] || after2["prohibit_login"] != before2["prohibit_login"] {
+		t.Fatalf("failed PATCH changed gitea: %v → %v", before2, after2)
+	}
+	// stale If-Match is 412 and changes nothing
+	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`,
+		"If-Match", `W/"stale"`).wantError(t, 412, "")
+	if e.giteaUser(t, id)["prohibit_login"] != false {
+		t.Fatal("PATCH with a stale If-Match was applied")
+	}
+	// If-None-Match with the current ETag is 304
+	tag := c.do("GET", "/Users/"+id, nil).want(t, 200).Header.Get("ETag")
+	c.do("GET", "/Users/"+id, nil, "If-None-Match", tag).want(t, 304)
+	if strings.Contains(e.caddy.Logs(), scimToken) || strings.Contains(e.caddy.Logs(), e.gitea.Token) {
+		t.Fatal("a token reached Caddy's logs")
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	e := startGitea(t, "")
+	base := e.caddy.URL + "/scim/v2"
+	for _, tc := range []struct{ name, header string }{
+		{"no header", ""},
+		{"wrong token", "Bearer wrong-token-000000000000"},
+		{"okta spec non-token", "non-token"},
+		{"basic", "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+scimToken))},
+		{"token in the wrong scheme", "Token " + scimToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, base, "")
+			var r resp
+			if tc.header == "" {
+				r = c.do("GET", "/Users", nil)
+			} else {
+				r = c.do("GET", "/Users", nil, "Authorization", tc.header)
+			}
+			r.wantError(t, 401, "")
+			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+			}
+			if strings.Contains(string(r.Body), scimToken) {
+				t.Fatal("token echoed in the error")
+			}
+		})
+	}
+	// a lowercase scheme is fine (RFC 7235: case-insensitive)
+	newClient(t, base, "").do("GET", "/Users?count=1", nil, "Authorization", "bearer "+scimToken).want(t, 200)
+	if strings.Contains(e.caddy.Logs(), scimToken) {
+		t.Fatal("token in logs")
+	}
+}
+
+// hs256 signs claims with secret; header is merged over {"alg":"HS256","typ":"JWT"}.
+func hs256(header map[string]any, claims map[string]any, secret string) string {
+	h := map[string]any{"alg": "HS256", "typ": "JWT"}
+	for k, v := range header {
+		h[k] = v
+	}
+	hb, _ := json.Marshal(h)
+	cb, _ := json.Marshal(claims)
+	signing := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(cb)
+	if h["alg"] == "none" {
+		return signing + "."
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func TestJWTAuthentication(t *testing.T) {
+	const secret = "jwt-test-secret-that-is-long-enough-0123456789"
+	g := testenv.Gitea(t)
+	site := fmt.Sprintf("scim {\n\tjwt {\n\t\tissuer https://idp.example.test\n\t\taudience caddy-scim\n\t\tsecret {env.JWT_SECRET}\n\t}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t}\n}", g.URL)
+	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: []string{"JWT_SECRET=" + secret, "GITEA_TOKEN=" + g.Token}})
+	base := cd.URL + "/scim/v2"
+	now := time.Now().Unix()
+	good := map[string]any{"iss": "https://idp.example.test", "aud": "caddy-scim", "sub": "entra-app", "exp": now + 300, "iat": now}
+	newClient(t, base, hs256(nil, good, secret)).do("GET", "/Users?count=1", nil).want(t, 200)
+
+	expired := map[string]any{"iss": "https://idp.example.test", "aud": "caddy-scim", "sub": "x", "exp": now - 3600}
+	wrongAud := map[string]any{"iss": "https://idp.example.test", "aud": "other", "sub": "x", "exp": now + 300}
+	for name, tok := range map[string]string{
+		"alg none":     hs256(map[string]any{"alg": "none"}, good, ""),
+		"expired":      hs256(nil, expired, secret),
+		"wrong secret": hs256(nil, good, "another-secret-another-secret-0000"),
+		"wrong aud":    hs256(nil, wrongAud, secret),
+	} {
+		t.Run(name, func(t *testing.T) {
+			newClient(t, base, tok).do("GET", "/Users", nil).wantError(t, 401, "")
+		})
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	e := startGitea(t, "")
+	c := e.c
+	spc := c.do("GET", "/ServiceProviderConfig", nil).want(t, 200).JSON
+	if spc["patch"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false {
+		t.Fatalf("SPC: %v", spc)
+	}
+	if spc["filter"].(map[string]any)["maxResults"].(float64) < 100 {
+		t.Fatalf("filter.maxResults: %v", spc["filter"])
+	}
+	rts := resources(t, c.do("GET", "/ResourceTypes", nil).want(t, 200))
+	if len(rts) != 1 || str(rts[0], "id") != "User" {
+		t.Fatalf("ResourceTypes should list only User (the gitea adapter has no groups): %v", rts)
+	}
+	c.do("GET", "/ResourceTypes/User", nil).want(t, 200)
+	c.do("GET", "/ResourceTypes/Group", nil).wantError(t, 404, "")
+	user := c.do("GET", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil).want(t, 200).JSON
+	names := map[string]bool{}
+	for _, a := range user["attributes"].([]any) {
+		names[a.(map[string]any)["name"].(string)] = true
+	}
+	if !names["userName"] || !names["emails"] || !names["active"] || names["phoneNumbers"] || names["x509Certificates"] {
+		t.Fatalf("User schema advertises %v; it must list exactly what Gitea stores", names)
+	}
+	c.do("GET", "/Groups", nil).wantError(t, 501, "")
+}
+
+// Requests outside base_path reach the application untouched.
+func TestPassThrough(t *testing.T) {
+	e := startGitea(t, "")
+	r, err := http.Get(e.caddy.URL + "/api/v1/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil || r.StatusCode != 200 || v["version"] == nil {
+		t.Fatalf("proxied /api/v1/version: %d %v %v", r.StatusCode, v, err)
+	}
+	// /scim/v2x is not under base_path either
+	r2, err := http.Get(e.caddy.URL + "/scim/v2x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.Header.Get("Content-Type") == "application/scim+json" {
+		t.Fatal("/scim/v2x answered by the plugin")
+	}
+}
+
+// Scope: hand-made users are invisible; POSTing over one is 409 unless link_existing.
+func TestScopeAndAdoption(t *testing.T) {
+	e := startGitea(t, "")
+	hand := testenv.UniqueName("hand")
+	e.gitea.CreateUnmanagedUser(t, hand, hand+"@example.test")
+	for _, u := range resources(t, e.c.do("GET", "/Users?count=200", nil).want(t, 200)) {
+		if str(u, "userName") == hand || str(u, "userName") == e.gitea.AdminName {
+			t.Fatalf("unmanaged user %q is visible", str(u, "userName"))
+		}
+	}
+	if n := len(resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+hand+`"`), nil).want(t, 200))); n != 0 {
+		t.Fatal("filter finds an unmanaged user")
+	}
+	body := oktaUser(hand, "ext-"+hand)
+	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": hand + "@example.test"}}
+	r := e.c.do("POST", "/Users", body).wantError(t, 409, "uniqueness")
+	if !strings.Contains(str(r.JSON, "detail"), "link_existing") {
+		t.Fatalf("409 detail should name link_existing: %s", r.Body)
+	}
+	// the admin is never adopted, even with link_existing
+	adopt := startGitea(t, "link_existing username")
+	adopt.c.do("POST", "/Users", oktaUser(e.gitea.AdminName, "ext-admin")).wantError(t, 409, "uniqueness")
+	a := adopt.c.do("POST", "/Users", body).want(t, 201)
+	if got := resources(t, adopt.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+hand+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != str(a.JSON, "id") {
+		t.Fatalf("adopted user not found by externalId: %v", got)
+	}
+}
+
+func TestConfigRefusesUnsetSecret(t *testing.T) {
+	g := testenv.Gitea(t)
+	out := testenv.StartCaddyExpectFailure(t, testenv.CaddyOptions{Site: fmt.Sprintf(
+		"scim {\n\ttoken {env.SCIM_TOKEN_THAT_IS_NOT_SET}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken %s\n\t}\n}", g.URL, "x")})
+	if !strings.Contains(out, "token") {
+		t.Fatalf("unexpected failure output: %s", out)
+	}
+}
