@@ -48,7 +48,9 @@ build() {
 	}
 	# a missing registration must fail the build, not the first request
 	"$out" list-modules | grep -q '^http.handlers.scim$' || { echo "xcaddy.sh: http.handlers.scim missing from the build" >&2; exit 1; }
-	"$out" list-modules | grep -q '^scim.adapters.gitea$' || { echo "xcaddy.sh: scim.adapters.gitea missing from the build" >&2; exit 1; }
+	for m in scim.adapters.gitea scim.adapters.gitlab; do
+		"$out" list-modules | grep -qx "$m" || { echo "xcaddy.sh: $m missing from the build" >&2; exit 1; }
+	done
 }
 
 cmd=${1:-build}

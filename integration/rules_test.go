@@ -15,10 +15,13 @@ import (
 )
 
 // Bad input gets a precise SCIM error, and Gitea is left as it was.
-func TestBadInputLeavesGiteaUnchanged(t *testing.T) {
-	e := startGitea(t, "max_body_size 64KiB")
+func TestBadInputLeavesUpstreamUnchanged(t *testing.T) {
+	forEachBackend(t, "max_body_size 64KiB", badInput)
+}
+
+func badInput(t *testing.T, e *env) {
 	c := e.c
-	before := e.giteaUserCount(t)
+	before := e.up.count(t)
 	name := testenv.UniqueName("bad")
 	valid := func() map[string]any { return oktaUser(name+"@example.test", "ext-"+name) }
 
@@ -59,8 +62,8 @@ func TestBadInputLeavesGiteaUnchanged(t *testing.T) {
 			c.do(tc.method, tc.path, tc.body).wantError(t, tc.status, tc.scimType)
 		})
 	}
-	if after := e.giteaUserCount(t); after != before {
-		t.Fatalf("gitea users %d → %d after bad input", before, after)
+	if after := e.up.count(t); after != before {
+		t.Fatalf("upstream users %d → %d after bad input", before, after)
 	}
 	// a userName Gitea cannot hold in a URL never reaches another path
 	c.do("GET", "/Users?"+filterQuery(`userName eq "../admin/users"`), nil).want(t, 200)
@@ -68,33 +71,32 @@ func TestBadInputLeavesGiteaUnchanged(t *testing.T) {
 	// a bad PATCH on a real user changes nothing (atomic)
 	cr := c.do("POST", "/Users", valid()).want(t, 201)
 	id := str(cr.JSON, "id")
-	before2 := e.giteaUser(t, id)
+	before2 := e.up.user(t, id)
 	bad := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
 	  {"op":"replace","path":"displayName","value":"Changed"},
 	  {"op":"replace","path":"active","value":"perhaps"}]}`
 	c.do("PATCH", "/Users/"+id, bad).wantError(t, 400, "invalidValue")
 	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove"}]}`).wantError(t, 400, "noTarget")
 	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"nosuch","value":1}]}`).wantError(t, 400, "invalidPath")
-	after2 := e.giteaUser(t, id)
-	if after2["full_name"] != before2["full_name"] || after2["prohibit_login"] != before2["prohibit_login"] {
-		t.Fatalf("failed PATCH changed gitea: %v → %v", before2, after2)
+	if after2 := e.up.user(t, id); after2 != before2 {
+		t.Fatalf("failed PATCH changed the upstream: %+v → %+v", before2, after2)
 	}
 	// stale If-Match is 412 and changes nothing
 	c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`,
 		"If-Match", `W/"stale"`).wantError(t, 412, "")
-	if e.giteaUser(t, id)["prohibit_login"] != false {
+	if e.up.user(t, id).Blocked {
 		t.Fatal("PATCH with a stale If-Match was applied")
 	}
 	// If-None-Match with the current ETag is 304
 	tag := c.do("GET", "/Users/"+id, nil).want(t, 200).Header.Get("ETag")
 	c.do("GET", "/Users/"+id, nil, "If-None-Match", tag).want(t, 304)
-	if strings.Contains(e.caddy.Logs(), scimToken) || strings.Contains(e.caddy.Logs(), e.gitea.Token) {
+	if strings.Contains(e.caddy.Logs(), scimToken) || strings.Contains(e.caddy.Logs(), gitlabToken) || strings.Contains(e.caddy.Logs(), testenv.Gitea(t).Token) {
 		t.Fatal("a token reached Caddy's logs")
 	}
 }
 
 func TestAuthentication(t *testing.T) {
-	e := startGitea(t, "")
+	e := start(t, giteaBackend{testenv.Gitea(t)}, "", "")
 	base := e.caddy.URL + "/scim/v2"
 	for _, tc := range []struct{ name, header string }{
 		{"no header", ""},
@@ -168,8 +170,9 @@ func TestJWTAuthentication(t *testing.T) {
 	}
 }
 
-func TestDiscovery(t *testing.T) {
-	e := startGitea(t, "")
+func TestDiscovery(t *testing.T) { forEachBackend(t, "", discovery) }
+
+func discovery(t *testing.T, e *env) {
 	c := e.c
 	spc := c.do("GET", "/ServiceProviderConfig", nil).want(t, 200).JSON
 	if spc["patch"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false {
@@ -180,7 +183,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	rts := resources(t, c.do("GET", "/ResourceTypes", nil).want(t, 200))
 	if len(rts) != 1 || str(rts[0], "id") != "User" {
-		t.Fatalf("ResourceTypes should list only User (the gitea adapter has no groups): %v", rts)
+		t.Fatalf("ResourceTypes should list only User (the adapter has no groups): %v", rts)
 	}
 	c.do("GET", "/ResourceTypes/User", nil).want(t, 200)
 	c.do("GET", "/ResourceTypes/Group", nil).wantError(t, 404, "")
@@ -190,14 +193,14 @@ func TestDiscovery(t *testing.T) {
 		names[a.(map[string]any)["name"].(string)] = true
 	}
 	if !names["userName"] || !names["emails"] || !names["active"] || names["phoneNumbers"] || names["x509Certificates"] {
-		t.Fatalf("User schema advertises %v; it must list exactly what Gitea stores", names)
+		t.Fatalf("User schema advertises %v; it must list exactly what the upstream stores", names)
 	}
 	c.do("GET", "/Groups", nil).wantError(t, 501, "")
 }
 
 // Requests outside base_path reach the application untouched.
 func TestPassThrough(t *testing.T) {
-	e := startGitea(t, "")
+	e := start(t, giteaBackend{testenv.Gitea(t)}, "", "")
 	r, err := http.Get(e.caddy.URL + "/api/v1/version")
 	if err != nil {
 		t.Fatal(err)
@@ -220,11 +223,17 @@ func TestPassThrough(t *testing.T) {
 
 // Scope: hand-made users are invisible; POSTing over one is 409 unless link_existing.
 func TestScopeAndAdoption(t *testing.T) {
-	e := startGitea(t, "")
+	for _, b := range backends(t) {
+		t.Run(b.name(), func(t *testing.T) { scopeAndAdoption(t, b) })
+	}
+}
+
+func scopeAndAdoption(t *testing.T, b backend) {
+	e := start(t, b, "", "")
 	hand := testenv.UniqueName("hand")
-	e.gitea.CreateUnmanagedUser(t, hand, hand+"@example.test")
+	b.makeUnmanaged(t, hand, hand+"@example.test")
 	for _, u := range resources(t, e.c.do("GET", "/Users?count=200", nil).want(t, 200)) {
-		if str(u, "userName") == hand || str(u, "userName") == e.gitea.AdminName {
+		if str(u, "userName") == hand || str(u, "userName") == b.adminName() {
 			t.Fatalf("unmanaged user %q is visible", str(u, "userName"))
 		}
 	}
@@ -238,8 +247,10 @@ func TestScopeAndAdoption(t *testing.T) {
 		t.Fatalf("409 detail should name link_existing: %s", r.Body)
 	}
 	// the admin is never adopted, even with link_existing
-	adopt := startGitea(t, "link_existing username")
-	adopt.c.do("POST", "/Users", oktaUser(e.gitea.AdminName, "ext-admin")).wantError(t, 409, "uniqueness")
+	adopt := start(t, b, "link_existing username", "")
+	admin := oktaUser(b.adminName(), "ext-admin-"+hand)
+	admin["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "other-" + hand + "@example.test"}}
+	adopt.c.do("POST", "/Users", admin).wantError(t, 409, "uniqueness")
 	a := adopt.c.do("POST", "/Users", body).want(t, 201)
 	if got := resources(t, adopt.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+hand+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != str(a.JSON, "id") {
 		t.Fatalf("adopted user not found by externalId: %v", got)

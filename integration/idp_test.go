@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,41 +13,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const scimToken = "itest-scim-token-4f1c2b7e9a"
 
-// env is a real Caddy built with the plugin in front of the test binary's real Gitea.
+// env is a real Caddy built with the plugin in front of one upstream.
 type env struct {
 	caddy *testenv.Caddy
-	gitea *testenv.GiteaServer
+	up    backend
 	c     *scimClient
-}
-
-// startGitea starts Caddy with the gitea adapter; extra is added inside the scim block.
-func startGitea(t *testing.T, extra string) *env {
-	t.Helper()
-	g := testenv.Gitea(t)
-	site := fmt.Sprintf("scim {\n\ttoken {env.SCIM_TOKEN}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t}\n%s\n}\nreverse_proxy %s",
-		g.URL, extra, strings.TrimPrefix(g.URL, "http://"))
-	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site,
-		Env: []string{"SCIM_TOKEN=" + scimToken, "GITEA_TOKEN=" + g.Token}})
-	return &env{caddy: cd, gitea: g, c: newClient(t, cd.URL+"/scim/v2", scimToken)}
-}
-
-// giteaUser returns Gitea's own admin view of the user behind a SCIM id.
-func (e *env) giteaUser(t *testing.T, id string) map[string]any {
-	t.Helper()
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		t.Fatalf("SCIM id %q is not Gitea's numeric id", id)
-	}
-	u := e.gitea.UserByID(t, n)
-	if u == nil {
-		t.Fatalf("Gitea has no user %s", id)
-	}
-	return u
-}
-
-func (e *env) giteaUserCount(t *testing.T) int {
-	t.Helper()
-	return len(e.gitea.AdminListUsers(t, nil))
 }
 
 func filterQuery(f string) string {
@@ -71,8 +40,9 @@ func oktaUser(login, externalID string) map[string]any {
 	}
 }
 
-func TestOktaSequence(t *testing.T) {
-	e := startGitea(t, "")
+func TestOktaSequence(t *testing.T) { forEachBackend(t, "", oktaSequence) }
+
+func oktaSequence(t *testing.T, e *env) {
 	c := e.c
 	login := testenv.UniqueName("okta") + "@okta.local"
 	ext := "00u" + testenv.UniqueName("x")
@@ -100,9 +70,8 @@ func TestOktaSequence(t *testing.T) {
 	if _, leaked := cr.JSON["password"]; leaked {
 		t.Fatal("password returned")
 	}
-	gu := e.giteaUser(t, id)
-	if gu["email"] != login || gu["full_name"] != "Test User" || gu["prohibit_login"] != false || gu["is_admin"] != false {
-		t.Fatalf("gitea user after create: %v", gu)
+	if gu := e.up.user(t, id); gu.Email != login || gu.FullName != "Test User" || gu.Blocked || gu.Linked != ext {
+		t.Fatalf("upstream user after create: %+v", gu)
 	}
 
 	// the same existence check now finds it, case-insensitively
@@ -121,8 +90,8 @@ func TestOktaSequence(t *testing.T) {
 	if str(put.JSON, "name.givenName") != "Tessa" {
 		t.Fatalf("PUT answer: %s", put.Body)
 	}
-	if gu := e.giteaUser(t, id); gu["full_name"] != "Tessa User" {
-		t.Fatalf("gitea full_name after PUT: %v", gu["full_name"])
+	if gu := e.up.user(t, id); gu.FullName != "Tessa User" {
+		t.Fatalf("upstream full name after PUT: %+v", gu)
 	}
 
 	// deactivate (unassign): pathless PATCH
@@ -131,8 +100,8 @@ func TestOktaSequence(t *testing.T) {
 	if p.JSON["active"] != false || str(p.JSON, "id") != id {
 		t.Fatalf("PATCH active=false answer: %s", p.Body)
 	}
-	if gu := e.giteaUser(t, id); gu["prohibit_login"] != true {
-		t.Fatalf("gitea prohibit_login after deactivate: %v", gu["prohibit_login"])
+	if gu := e.up.user(t, id); !gu.Blocked || gu.Linked != ext {
+		t.Fatalf("upstream user after deactivate (must be blocked and still linked): %+v", gu)
 	}
 	// still visible, inactive
 	if g := c.do("GET", "/Users/"+id, nil).want(t, 200); g.JSON["active"] != false {
@@ -144,8 +113,8 @@ func TestOktaSequence(t *testing.T) {
 	if p := c.do("PATCH", "/Users/"+id, react).want(t, 200); p.JSON["active"] != true {
 		t.Fatalf("PATCH active=true: %s", p.Body)
 	}
-	if gu := e.giteaUser(t, id); gu["prohibit_login"] != false {
-		t.Fatalf("gitea prohibit_login after reactivate: %v", gu["prohibit_login"])
+	if gu := e.up.user(t, id); gu.Blocked {
+		t.Fatalf("upstream user after reactivate: %+v", gu)
 	}
 
 	// a duplicate POST of an active user is 409
@@ -179,8 +148,9 @@ func entraUser(userName, email, objectID string) map[string]any {
 	}
 }
 
-func TestEntraSequence(t *testing.T) {
-	e := startGitea(t, "")
+func TestEntraSequence(t *testing.T) { forEachBackend(t, "", entraSequence) }
+
+func entraSequence(t *testing.T, e *env) {
 	c := e.c
 	// Test Connection: a random userName must give 200 and an empty list
 	probe := c.do("GET", "/Users?"+filterQuery(`userName eq "7f4a1b2c-93d1-4c3e-8a55-0c1d2e3f4a5b"`), nil, "ADSCIMVersion", "6.0").want(t, 200)
@@ -215,9 +185,8 @@ func TestEntraSequence(t *testing.T) {
 	if str(p.JSON, "externalId") != newExt {
 		t.Fatalf("PATCH answer: %s", p.Body)
 	}
-	gu := e.giteaUser(t, id)
-	if gu["email"] != newEmail {
-		t.Fatalf("gitea email after Entra PATCH: %v", gu["email"])
+	if gu := e.up.user(t, id); gu.Email != newEmail || gu.Linked != newExt {
+		t.Fatalf("upstream user after Entra PATCH: %+v", gu)
 	}
 	if byNew := resources(t, c.do("GET", "/Users?"+filterQuery(`externalId eq "`+newExt+`"`), nil).want(t, 200)); len(byNew) != 1 {
 		t.Fatalf("filter by the new externalId: %v", byNew)
@@ -228,8 +197,8 @@ func TestEntraSequence(t *testing.T) {
 	if p := c.do("PATCH", "/Users/"+id, disable).want(t, 200); p.JSON["active"] != false {
 		t.Fatalf("disable: %s", p.Body)
 	}
-	if gu := e.giteaUser(t, id); gu["prohibit_login"] != true {
-		t.Fatalf("gitea prohibit_login after disable: %v", gu["prohibit_login"])
+	if gu := e.up.user(t, id); !gu.Blocked {
+		t.Fatalf("upstream user after disable: %+v", gu)
 	}
 	enable := strings.Replace(disable, `"False"`, `"True"`, 1)
 	if p := c.do("PATCH", "/Users/"+id, enable).want(t, 200); p.JSON["active"] != true {
@@ -240,8 +209,8 @@ func TestEntraSequence(t *testing.T) {
 	dotted := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{
 	  "name.formatted":"Kkom Bjfe","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber":"Aklq"}}]}`
 	c.do("PATCH", "/Users/"+id, dotted).want(t, 200)
-	if gu := e.giteaUser(t, id); gu["full_name"] != "Kkom Bjfe" {
-		t.Fatalf("gitea full_name after dotted PATCH: %v", gu["full_name"])
+	if gu := e.up.user(t, id); gu.FullName != "Kkom Bjfe" {
+		t.Fatalf("upstream full name after dotted PATCH: %+v", gu)
 	}
 
 	// hard delete: 204, then 404, but the Gitea user is kept and blocked
@@ -251,8 +220,8 @@ func TestEntraSequence(t *testing.T) {
 	if n := len(resources(t, c.do("GET", "/Users?"+filterQuery(`externalId eq "`+newExt+`"`), nil).want(t, 200))); n != 0 {
 		t.Fatalf("deleted user still matches a filter")
 	}
-	if gu := e.giteaUser(t, id); gu["prohibit_login"] != true {
-		t.Fatalf("gitea user after DELETE: %v", gu)
+	if gu := e.up.user(t, id); !gu.Exists || !gu.Blocked || gu.Linked != newExt {
+		t.Fatalf("upstream user after DELETE (must be kept, blocked, linked): %+v", gu)
 	}
 
 	// the IdP adds the user back: same Gitea user, same SCIM id
@@ -261,8 +230,55 @@ func TestEntraSequence(t *testing.T) {
 	if str(again.JSON, "id") != id || again.JSON["active"] != true {
 		t.Fatalf("re-created user %s, want id %s: %s", str(again.JSON, "id"), id, again.Body)
 	}
-	if gu := e.giteaUser(t, id); gu["prohibit_login"] != false {
-		t.Fatalf("gitea prohibit_login after re-add: %v", gu["prohibit_login"])
+	if gu := e.up.user(t, id); gu.Blocked {
+		t.Fatalf("upstream user after re-add: %+v", gu)
 	}
 	c.do("GET", "/Users/"+id, nil).want(t, 200)
+}
+
+// The seed's story on GitLab: block on removal with the identity still linked, then
+// reactivation of the same user from each state the REST API can lift, and a clear
+// 409 for the one it cannot (ldap_blocked).
+func TestGitLabReactivationByState(t *testing.T) {
+	b := newGitLab(t)
+	e := start(t, b, "", "")
+	deact := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`
+	react := strings.Replace(deact, `"False"`, `"True"`, 1)
+	for _, state := range []string{"blocked", "deactivated", "banned"} {
+		t.Run(state, func(t *testing.T) {
+			name := testenv.UniqueName("gl") + "@example.com"
+			ext := "ext-" + name
+			id := str(e.c.do("POST", "/Users", oktaUser(name, ext)).want(t, 201).JSON, "id")
+			e.c.do("PATCH", "/Users/"+id, deact).want(t, 200)
+			if gu := b.user(t, id); gu.State != "blocked" || gu.Linked != ext {
+				t.Fatalf("after removal: %+v, want blocked and linked", gu)
+			}
+			n, _ := strconv.Atoi(id)
+			if err := b.emu.SetState(n, state); err != nil {
+				t.Fatal(err)
+			}
+			r := e.c.do("PATCH", "/Users/"+id, react).want(t, 200)
+			if r.JSON["active"] != true || str(r.JSON, "id") != id {
+				t.Fatalf("reactivation answer: %s", r.Body)
+			}
+			if gu := b.user(t, id); gu.State != "active" || gu.Linked != ext {
+				t.Fatalf("after re-add: %+v", gu)
+			}
+		})
+	}
+	t.Run("ldap_blocked", func(t *testing.T) {
+		name := testenv.UniqueName("gl") + "@example.com"
+		id := str(e.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
+		n, _ := strconv.Atoi(id)
+		if err := b.emu.SetState(n, "ldap_blocked"); err != nil {
+			t.Fatal(err)
+		}
+		r := e.c.do("PATCH", "/Users/"+id, react).wantError(t, 409, "")
+		if !strings.Contains(strings.ToLower(str(r.JSON, "detail")), "ldap") {
+			t.Fatalf("409 should say why: %s", r.Body)
+		}
+		if gu := b.user(t, id); gu.State != "ldap_blocked" {
+			t.Fatalf("state changed: %+v", gu)
+		}
+	})
 }

@@ -1,0 +1,146 @@
+package integration_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// upstreamUser is an upstream's own view of a user, read past the plugin.
+type upstreamUser struct {
+	Exists   bool
+	Email    string
+	FullName string
+	Blocked  bool   // cannot sign in (Gitea prohibit_login, GitLab state != active)
+	State    string // upstream-specific state word
+	Linked   string // the externalId the upstream stores durably
+}
+
+// backend is one upstream application behind Caddy.
+type backend interface {
+	name() string
+	// adapter returns the "adapter …" block of the scim directive and Caddy's env.
+	adapter(extra string) (block string, env []string)
+	// proxy is the reverse_proxy target of the site.
+	proxy() string
+	user(t *testing.T, id string) upstreamUser
+	count(t *testing.T) int
+	makeUnmanaged(t *testing.T, username, email string)
+	adminName() string
+}
+
+// giteaBackend is the test binary's real Gitea.
+type giteaBackend struct{ g *testenv.GiteaServer }
+
+func (b giteaBackend) name() string { return "gitea" }
+func (b giteaBackend) adapter(extra string) (string, []string) {
+	return fmt.Sprintf("adapter gitea {\n\turl %s\n\ttoken {env.GITEA_TOKEN}\n%s}", b.g.URL, extra), []string{"GITEA_TOKEN=" + b.g.Token}
+}
+func (b giteaBackend) proxy() string     { return strings.TrimPrefix(b.g.URL, "http://") }
+func (b giteaBackend) adminName() string { return b.g.AdminName }
+func (b giteaBackend) count(t *testing.T) int {
+	return len(b.g.AdminListUsers(t, nil))
+}
+func (b giteaBackend) makeUnmanaged(t *testing.T, username, email string) {
+	b.g.CreateUnmanagedUser(t, username, email)
+}
+func (b giteaBackend) user(t *testing.T, id string) upstreamUser {
+	t.Helper()
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		t.Fatalf("SCIM id %q is not Gitea's numeric id", id)
+	}
+	u := b.g.UserByID(t, n)
+	if u == nil {
+		return upstreamUser{}
+	}
+	ln, _ := u["login_name"].(string)
+	for _, p := range []string{"~scim:email-deleted:", "~scim:email:", "~scim:deleted:", "~scim:managed:"} {
+		ln = strings.TrimPrefix(ln, p)
+	}
+	pl := u["prohibit_login"] == true
+	return upstreamUser{Exists: true, Email: u["email"].(string), FullName: u["full_name"].(string),
+		Blocked: pl || u["active"] != true, State: map[bool]string{true: "prohibit_login", false: "active"}[pl], Linked: ln}
+}
+
+// gitlabBackend is the GitLab REST API emulator, served over real HTTP.
+type gitlabBackend struct {
+	emu   *gitlabemu.Server
+	url   string
+	token string
+}
+
+const gitlabToken = "glpat-itest-0123456789abcdef"
+
+func newGitLab(t *testing.T) *gitlabBackend {
+	t.Helper()
+	emu := gitlabemu.New(gitlabemu.Options{AdminToken: gitlabToken})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return &gitlabBackend{emu: emu, url: srv.URL, token: gitlabToken}
+}
+
+func (b *gitlabBackend) name() string { return "gitlab" }
+func (b *gitlabBackend) adapter(extra string) (string, []string) {
+	return fmt.Sprintf("adapter gitlab {\n\turl %s\n\ttoken {env.GITLAB_TOKEN}\n%s}", b.url, extra), []string{"GITLAB_TOKEN=" + b.token}
+}
+func (b *gitlabBackend) proxy() string     { return strings.TrimPrefix(b.url, "http://") }
+func (b *gitlabBackend) adminName() string { return "root" }
+func (b *gitlabBackend) count(t *testing.T) int {
+	return len(b.emu.Users())
+}
+func (b *gitlabBackend) makeUnmanaged(t *testing.T, username, email string) {
+	t.Helper()
+	if _, err := b.emu.CreateUserDirect(gitlabemu.UserState{Username: username, Email: email, Name: username, State: "active"}); err != nil {
+		t.Fatal(err)
+	}
+}
+func (b *gitlabBackend) user(t *testing.T, id string) upstreamUser {
+	t.Helper()
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		t.Fatalf("SCIM id %q is not GitLab's numeric id", id)
+	}
+	u, ok := b.emu.User(n)
+	if !ok {
+		return upstreamUser{}
+	}
+	out := upstreamUser{Exists: true, Email: u.Email, FullName: u.Name, Blocked: u.State != "active", State: u.State}
+	for _, idn := range u.Identities {
+		if idn.Provider == "caddy_scim" {
+			out.Linked = idn.ExternUID
+		}
+	}
+	return out
+}
+
+// backends returns every upstream the shared IdP tests run against.
+func backends(t *testing.T) []backend {
+	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t)}
+}
+
+// forEachBackend runs f once per upstream, each behind its own real Caddy.
+func forEachBackend(t *testing.T, extra string, f func(t *testing.T, e *env)) {
+	for _, b := range backends(t) {
+		t.Run(b.name(), func(t *testing.T) { f(t, start(t, b, extra, "")) })
+	}
+}
+
+// start runs Caddy with the plugin in front of b; extra goes inside the scim block,
+// adapterExtra inside the adapter block.
+func start(t *testing.T, b backend, extra, adapterExtra string) *env {
+	t.Helper()
+	block, benv := b.adapter(adapterExtra)
+	site := fmt.Sprintf("scim {\n\ttoken {env.SCIM_TOKEN}\n%s\n%s\n}\nreverse_proxy %s", indentBlock(block), extra, b.proxy())
+	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: append(benv, "SCIM_TOKEN="+scimToken)})
+	return &env{caddy: cd, up: b, c: newClient(t, cd.URL+"/scim/v2", scimToken)}
+}
+
+func indentBlock(s string) string {
+	return "\t" + strings.ReplaceAll(s, "\n", "\n\t")
+}
