@@ -11,6 +11,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
@@ -63,6 +64,7 @@ const (
 	ByUserName
 	ByExternalID
 	ByEmail
+	ByDisplayName // groups only
 )
 
 // Lookup is a point lookup. UserNameHint, when set on a ByID lookup, is the last known
@@ -107,16 +109,43 @@ type UserAdapter interface {
 	DeleteUser(ctx context.Context, id string) error
 }
 
-// GroupAdapter is implemented by adapters that map SCIM groups. An adapter without it
-// answers 501 on /Groups.
+// GroupAdapter is implemented by adapters that map SCIM groups onto upstream groups
+// (Gitea teams of one organization, GitLab groups). An adapter without it answers 501
+// on /Groups and discovery leaves Groups out.
+//
+// Group ids are upstream ids as strings; member values are SCIM user ids. Only groups
+// this plugin created (durably marked in the upstream) are visible; others do not
+// exist for SCIM, exactly like unmanaged users.
 type GroupAdapter interface {
-	FindGroups(ctx context.Context, q Lookup) ([]*scim.Group, error)
-	ListGroups(ctx context.Context, p Page) ([]*scim.Group, int, error)
-	GetGroup(ctx context.Context, id string, withMembers bool) (*scim.Group, error)
+	// FindGroups answers ByID, ByExternalID (exact) and ByDisplayName
+	// (case-insensitive) lookups among managed groups; no match is an empty slice.
+	// Members are included only when withMembers is true.
+	FindGroups(ctx context.Context, q Lookup, withMembers bool) ([]*scim.Group, error)
+	// ListGroups returns managed groups in ascending id order and their total.
+	ListGroups(ctx context.Context, p Page, withMembers bool) ([]*scim.Group, int, error)
+	// CreateGroup creates a managed group with g's displayName and externalId; it
+	// does not add members (the service does, through AddMembers).
 	CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error)
+	// UpdateGroup writes displayName and externalId (members are not touched).
 	UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error)
-	// AddMembers and RemoveMembers apply membership deltas; they are idempotent.
+	// AddMembers and RemoveMembers apply membership deltas of SCIM user ids. They
+	// are idempotent (adding a member twice or removing a non-member succeeds). A
+	// partial failure returns a *MemberError naming the members not applied.
 	AddMembers(ctx context.Context, id string, userIDs []string) error
 	RemoveMembers(ctx context.Context, id string, userIDs []string) error
+	// DeleteGroup removes the upstream group.
 	DeleteGroup(ctx context.Context, id string) error
+	// UserGroups returns the managed groups a user is a direct member of, for the
+	// user's read-only groups attribute.
+	UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error)
+}
+
+// MemberError reports the members a membership change could not apply.
+type MemberError struct {
+	// Failed maps a SCIM user id to why it was not applied.
+	Failed map[string]error
+}
+
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("%d member changes were not applied", len(e.Failed))
 }
