@@ -46,6 +46,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		public_url    <url>
 //		timeout       <duration>
 //		link_ttl      <duration>
+//		redis [<address...>] {
+//			address      <host:port...>   # several: cluster, or sentinels with master_name
+//			master_name  <name>
+//			username     <user>
+//			password     <password>       # {env.…} or {file.…}
+//			db           <n>
+//			tls
+//			prefix       <prefix>          # default scim:
+//			dial_timeout <duration>
+//			read_timeout <duration>
+//			write_timeout <duration>
+//			ttl          <duration>
+//		}
 //	}
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -87,6 +100,11 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("module scim.adapters.%s (%T) is not a SCIM adapter", driver, unm)
 			}
 			s.AdapterRaw = caddyconfig.JSONModuleObject(unm, "driver", driver, nil)
+		case "redis":
+			s.Redis = &RedisConfig{}
+			if err := s.Redis.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
 		case "deprovision":
 			if err := oneArg(d, &s.Deprovision); err != nil {
 				return err

@@ -80,14 +80,19 @@ type Handler struct {
 	// LinkTTL is how long the in-process link store keeps a link. Default: 10m.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
 
-	adapter   adapters.UserAdapter
-	groups    adapters.GroupAdapter
-	auth      *auth.Authenticator
-	svc       *provision.Service
-	logger    *zap.Logger
-	features  scim.Features
-	cancel    context.CancelFunc
-	storeWarn *warnOnce
+	// Redis, when set, keeps the identity links in Redis, shared by every Caddy
+	// instance that uses the same Redis and prefix. Absent: an in-process store.
+	Redis *RedisConfig `json:"redis,omitempty"`
+
+	adapter  adapters.UserAdapter
+	groups   adapters.GroupAdapter
+	auth     *auth.Authenticator
+	svc      *provision.Service
+	logger   *zap.Logger
+	features scim.Features
+	cancel   context.CancelFunc
+	redisKey string // set only after a successful redisPool.LoadOrNew
+	store    links.Store
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -215,20 +220,47 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		UserAttributes:  info.UserAttributes,
 		GroupAttributes: info.GroupAttributes,
 	}
-	h.storeWarn = &warnOnce{}
+	store, err := h.linkStore()
+	if err != nil {
+		return err
+	}
+	h.store = store
 	h.svc = &provision.Service{
 		Adapter:      ua,
-		Links:        links.NewMemory(time.Duration(h.LinkTTL), 0),
+		Links:        store,
 		Deprovision:  h.Deprovision,
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
-		OnStoreError: func(err error) {
-			if h.storeWarn.first() {
-				h.logger.Warn("link store unavailable; serving from the upstream", zap.Error(err))
-			}
-		},
 	}
 	return nil
+}
+
+// linkStore builds the in-process store, or the Redis store behind a guard that turns
+// a Redis outage into cache misses and logs it once per outage.
+func (h *Handler) linkStore() (links.Store, error) {
+	if h.Redis == nil {
+		return links.NewMemory(time.Duration(h.LinkTTL), 0), nil
+	}
+	rc, err := h.Redis.resolved()
+	if err != nil {
+		return nil, err
+	}
+	key := rc.poolKey()
+	val, _, err := redisPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return redisHandle{c: rc.client()}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up redis: %v", err)
+	}
+	h.redisKey = key
+	rs := links.NewRedis(val.(redisHandle).c, rc.Prefix, time.Duration(rc.TTL))
+	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix))
+	return links.Guard(rs,
+		func(err error) {
+			h.logger.Warn("link store unavailable; serving from the upstream until it recovers", zap.Error(err))
+		},
+		func() { h.logger.Info("link store recovered") },
+	), nil
 }
 
 func (h *Handler) validateModes() error {
@@ -266,6 +298,11 @@ func (h *Handler) Cleanup() error {
 	}
 	if h.auth != nil {
 		h.auth.Close()
+	}
+	if h.redisKey != "" {
+		_, err := redisPool.Delete(h.redisKey)
+		h.redisKey = ""
+		return err
 	}
 	return nil
 }

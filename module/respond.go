@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
@@ -52,28 +51,4 @@ func toSCIMError(err error) (*scim.Error, bool) {
 		return &scim.Error{Status: 499, Detail: "request canceled"}, false
 	}
 	return &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"}, true
-}
-
-// warnOnce lets a warning be logged once per outage rather than once per request.
-type warnOnce struct {
-	mu     sync.Mutex
-	warned bool
-}
-
-func (o *warnOnce) first() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.warned {
-		return false
-	}
-	o.warned = true
-	return true
-}
-
-func (o *warnOnce) reset() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	was := o.warned
-	o.warned = false
-	return was
 }
