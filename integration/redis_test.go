@@ -1,0 +1,172 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// redisTopology is one way of running Redis: its Caddyfile block and a client for
+// fault injection.
+type redisTopology struct {
+	name   string
+	block  func(prefix string) string
+	client func() redis.UniversalClient
+}
+
+func topologies(t *testing.T) []redisTopology {
+	return []redisTopology{
+		{"standalone", func(p string) string {
+			return fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, p)
+		}, func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: testenv.Redis(t).Addr}) }},
+		{"cluster", func(p string) string {
+			return fmt.Sprintf("redis {\n\taddress %s\n\tprefix %s\n}", strings.Join(testenv.RedisCluster(t).Addrs, " "), p)
+		}, func() redis.UniversalClient {
+			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: testenv.RedisCluster(t).Addrs})
+		}},
+		{"sentinel", func(p string) string {
+			s := testenv.RedisSentinel(t)
+			return fmt.Sprintf("redis {\n\taddress %s\n\tmaster_name %s\n\tprefix %s\n}", strings.Join(s.SentinelAddrs, " "), s.MasterName, p)
+		}, func() redis.UniversalClient {
+			s := testenv.RedisSentinel(t)
+			return redis.NewFailoverClient(&redis.FailoverOptions{SentinelAddrs: s.SentinelAddrs, MasterName: s.MasterName})
+		}},
+	}
+}
+
+// Two Caddy instances sharing one Redis serve an interleaved Okta sequence
+// consistently, and racing duplicate POSTs across both create one upstream user.
+func TestRedisSharedByTwoInstances(t *testing.T) {
+	g := giteaBackend{testenv.Gitea(t)}
+	for _, topo := range topologies(t) {
+		t.Run(topo.name, func(t *testing.T) {
+			block := topo.block(testenv.UniqueName("scim") + ":")
+			a := start(t, g, block, "")
+			b := start(t, g, block, "")
+			login := testenv.UniqueName("shared") + "@example.com"
+			ext := "00u" + testenv.UniqueName("")
+			id := str(a.c.do("POST", "/Users", oktaUser(login, ext)).want(t, 201).JSON, "id")
+			found := resources(t, b.c.do("GET", "/Users?"+filterQuery(`userName eq "`+login+`"`), nil).want(t, 200))
+			if len(found) != 1 || str(found[0], "id") != id {
+				t.Fatalf("instance B does not see the user A created: %v", found)
+			}
+			deact := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
+			b.c.do("PATCH", "/Users/"+id, deact).want(t, 200)
+			if r := a.c.do("GET", "/Users/"+id, nil).want(t, 200); r.JSON["active"] != false {
+				t.Fatalf("A reads a stale active state: %s", r.Body)
+			}
+			if r := a.c.do("POST", "/Users", oktaUser(login, ext)).want(t, 201); str(r.JSON, "id") != id {
+				t.Fatalf("reactivation through A gave id %s, want %s", str(r.JSON, "id"), id)
+			}
+			b.c.do("POST", "/Users", oktaUser(login, ext)).wantError(t, 409, "uniqueness")
+
+			// racing duplicate POSTs, half through each instance
+			race := testenv.UniqueName("race") + "@example.com"
+			var wg sync.WaitGroup
+			statuses := make([]int, 10)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := a.c
+					if i%2 == 1 {
+						c = b.c
+					}
+					statuses[i] = c.do("POST", "/Users", oktaUser(race, "ext-"+race)).Status
+				}()
+			}
+			wg.Wait()
+			created, conflicts := 0, 0
+			for _, s := range statuses {
+				switch s {
+				case 201:
+					created++
+				case 409:
+					conflicts++
+				}
+			}
+			if created != 1 || conflicts != 9 {
+				t.Fatalf("racing POSTs answered %v, want one 201 and nine 409", statuses)
+			}
+			local, _, _ := strings.Cut(race, "@")
+			n := 0
+			for _, u := range g.g.AdminListUsers(t, nil) {
+				if strings.HasPrefix(u["login"].(string), local) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("gitea has %d users for the raced identity, want 1", n)
+			}
+		})
+	}
+}
+
+// Redis faults cost latency only: FLUSHALL, a restart and a stall past the read
+// timeout make no request fail, and the upstream ends with exactly the users sent.
+func TestRedisFaults(t *testing.T) {
+	g := giteaBackend{testenv.Gitea(t)}
+	rs := testenv.RedisPrivate(t)
+	e := start(t, g, fmt.Sprintf("redis %s {\n\tread_timeout 200ms\n\tdial_timeout 200ms\n}", rs.Addr), "")
+	cli := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { cli.Close() })
+	ctx := context.Background()
+
+	var ids []string
+	step := func(phase string) {
+		t.Helper()
+		login := testenv.UniqueName("fault") + "@example.com"
+		ext := "ext-" + login
+		id := str(e.c.do("POST", "/Users", oktaUser(login, ext)).want(t, 201).JSON, "id")
+		ids = append(ids, id)
+		for _, f := range []string{`userName eq "` + login + `"`, `externalId eq "` + ext + `"`} {
+			if got := resources(t, e.c.do("GET", "/Users?"+filterQuery(f), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != id {
+				t.Fatalf("%s: filter %s found %v", phase, f, got)
+			}
+		}
+		e.c.do("GET", "/Users/"+id, nil).want(t, 200)
+		e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`).want(t, 200)
+		e.c.do("POST", "/Users", oktaUser(login, ext)).want(t, 201) // reactivation
+		e.c.do("POST", "/Users", oktaUser(login, ext)).wantError(t, 409, "uniqueness")
+	}
+	step("warm")
+	if err := cli.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	step("after FLUSHALL")
+	for _, id := range ids {
+		e.c.do("GET", "/Users/"+id, nil).want(t, 200)
+	}
+	rs.Stop(t)
+	step("redis down")
+	rs.Start(t)
+	step("redis restarted")
+	// a Redis slower than the read timeout: a stall of 2s from another client
+	stalled := make(chan error, 1)
+	go func() { stalled <- redis.NewClient(&redis.Options{Addr: rs.Addr, ReadTimeout: 5 * time.Second}).Do(ctx, "DEBUG", "SLEEP", "2").Err() }()
+	time.Sleep(100 * time.Millisecond)
+	step("redis stalled")
+	<-stalled
+	step("after the stall")
+
+	managed := resources(t, e.c.do("GET", "/Users?count=500", nil).want(t, 200))
+	for _, id := range ids {
+		ok := false
+		for _, u := range managed {
+			ok = ok || str(u, "id") == id
+		}
+		if !ok {
+			t.Fatalf("user %s missing from the list", id)
+		}
+	}
+	if n := strings.Count(e.caddy.Logs(), "link store unavailable"); n < 1 || n > 2 {
+		t.Fatalf("the outage warning was logged %d times, want once per outage", n)
+	}
+}
