@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -263,5 +264,28 @@ func TestConfigRefusesUnsetSecret(t *testing.T) {
 		"scim {\n\ttoken {env.SCIM_TOKEN_THAT_IS_NOT_SET}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken %s\n\t}\n}", g.URL, "x")})
 	if !strings.Contains(out, "token") {
 		t.Fatalf("unexpected failure output: %s", out)
+	}
+}
+
+// The plugin's own metrics reach Caddy's admin /metrics: requests by operation, and
+// the upstream calls the adapter made (counted, for operators and benchmarks).
+func TestMetrics(t *testing.T) {
+	e := start(t, giteaBackend{testenv.Gitea(t)}, "", "")
+	e.c.do("GET", "/Users?count=1", nil).want(t, 200)
+	e.c.do("GET", "/Users/999999999", nil).wantError(t, 404, "")
+	r, err := http.Get(e.caddy.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	for _, want := range []string{
+		`caddy_scim_requests_total{adapter="gitea",base_path="/scim/v2",code="2xx",op="users.list"} 1`,
+		`caddy_scim_requests_total{adapter="gitea",base_path="/scim/v2",code="4xx",op="users.get"} 1`,
+		`caddy_scim_upstream_requests_total{adapter="gitea",base_path="/scim/v2"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
 	}
 }

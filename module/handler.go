@@ -93,6 +93,9 @@ type Handler struct {
 	cancel   context.CancelFunc
 	redisKey string // set only after a successful redisPool.LoadOrNew
 	store    links.Store
+	// redisStore is the unguarded Redis store, for its round-trip counter.
+	redisStore *links.Redis
+	metrics    *handlerMetrics
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -232,7 +235,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
 	}
+	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		h.logger.Warn("scim metrics disabled", zap.Error(err))
+	}
 	return nil
+}
+
+// linkStoreCounter returns the Redis store's round-trip counter, when Redis is used.
+func (h *Handler) linkStoreCounter() (func() int64, bool) {
+	if h.redisStore == nil {
+		return nil, false
+	}
+	return h.redisStore.RoundTrips, true
 }
 
 // linkStore builds the in-process store, or the Redis store behind a guard that turns
@@ -254,6 +268,7 @@ func (h *Handler) linkStore() (links.Store, error) {
 	}
 	h.redisKey = key
 	rs := links.NewRedis(val.(redisHandle).c, rc.Prefix, time.Duration(rc.TTL))
+	h.redisStore = rs
 	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix))
 	return links.Guard(rs,
 		func(err error) {
@@ -313,6 +328,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	defer func() { h.observe(opLabel(r.Method, rest), sw.status, start) }()
 	p, err := h.auth.Authenticate(r)
 	if err != nil {
 		h.unauthorized(w, r, err)

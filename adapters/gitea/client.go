@@ -133,6 +133,9 @@ func (a *Adapter) once(ctx context.Context, method, target string, payload []byt
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if a.calls != nil {
+		a.calls.Add(1)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, err)

@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -74,6 +75,7 @@ type Adapter struct {
 	base   *url.URL // ends in /api/v1
 	token  string
 	client *http.Client
+	calls  *atomic.Int64 // a pointer: CaddyModule copies the struct
 	logger *zap.Logger
 }
 
@@ -88,6 +90,9 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 // Provision resolves placeholders and builds the HTTP client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if a.calls == nil {
+		a.calls = new(atomic.Int64)
+	}
 	repl := caddy.NewReplacer()
 
 	rawURL, err := repl.ReplaceOrErr(a.URL, true, true)
@@ -252,3 +257,12 @@ var (
 	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 	_ adapters.UserAdapter  = (*Adapter)(nil)
 )
+
+// UpstreamCalls is the number of HTTP requests sent to Gitea so far, retries
+// included; the handler exports it as a metric and benchmarks read it.
+func (a *Adapter) UpstreamCalls() int64 {
+	if a.calls == nil {
+		return 0
+	}
+	return a.calls.Load()
+}
