@@ -150,7 +150,9 @@ func TestRedisFaults(t *testing.T) {
 	step("redis restarted")
 	// a Redis slower than the read timeout: a stall of 2s from another client
 	stalled := make(chan error, 1)
-	go func() { stalled <- redis.NewClient(&redis.Options{Addr: rs.Addr, ReadTimeout: 5 * time.Second}).Do(ctx, "DEBUG", "SLEEP", "2").Err() }()
+	go func() {
+		stalled <- redis.NewClient(&redis.Options{Addr: rs.Addr, ReadTimeout: 5 * time.Second}).Do(ctx, "DEBUG", "SLEEP", "2").Err()
+	}()
 	time.Sleep(100 * time.Millisecond)
 	step("redis stalled")
 	<-stalled

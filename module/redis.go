@@ -115,7 +115,8 @@ func (rc RedisConfig) client() redis.UniversalClient {
 		ReadTimeout:      time.Duration(rc.ReadTimeout),
 		WriteTimeout:     time.Duration(rc.WriteTimeout),
 		// a cache must not retry into a slow Redis: a miss is cheaper
-		MaxRetries: 1,
+		MaxRetries:    1,
+		DialerRetries: 1,
 	}
 	if rc.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}
