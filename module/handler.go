@@ -204,7 +204,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("adapter %T does not implement adapters.UserAdapter", mod)
 	}
 	h.adapter = ua
-	h.groups, _ = mod.(adapters.GroupAdapter)
+	h.groups = adapters.Groups(mod) // nil when absent or switched off (gitea without organization)
 	// link_existing may also be written inside the adapter block
 	if lm, ok := mod.(interface{ LinkExistingMode() string }); ok && h.LinkExisting == provision.LinkOff && lm.LinkExistingMode() != "" {
 		h.LinkExisting = lm.LinkExistingMode()
@@ -231,6 +231,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.svc = &provision.Service{
 		Adapter:      ua,
 		Links:        store,
+		Groups:       h.groups,
 		Deprovision:  h.Deprovision,
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,

@@ -40,7 +40,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 	case strings.EqualFold(head, "Users"):
 		h.users(w, r, id, len(seg) == 2)
 	case strings.EqualFold(head, "Groups"):
-		h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter in this build", h.adapter.Info().Name))
+		h.groupsRoute(w, r, id, len(seg) == 2) // module/groups.go
 	case head == ".search" && len(seg) == 1:
 		if h.allow(w, r, http.MethodPost) {
 			h.search(w, r)
@@ -176,6 +176,8 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query
 		h.fail(w, r, err)
 		return
 	}
+	h.fillUserGroups(r, recs, q, false) // only with attributes=groups
+	clear(rendered)
 	rs := make([]scim.Resource, len(recs))
 	for i, rec := range recs {
 		rs[i] = render(rec.User)
@@ -202,6 +204,8 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, id string) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	q, _ := scim.ParseQuery(r.URL.Query())
+	h.fillUserGroups(r, []adapters.Record{rec}, q, true)
 	h.writeUser(w, r, http.StatusOK, rec)
 }
 

@@ -33,8 +33,10 @@ const (
 
 // Service is the provisioning logic for one handler.
 type Service struct {
-	Adapter      adapters.UserAdapter
-	Links        links.Store
+	Adapter adapters.UserAdapter
+	Links   links.Store
+	// Groups serves /Groups; nil when the adapter has no (enabled) group support.
+	Groups       adapters.GroupAdapter
 	Deprovision  string // DeprovisionBlock (default) or DeprovisionDelete
 	LinkExisting string // LinkOff (default), LinkEmail or LinkUserName
 	// MaxResults caps a page (SPC filter.maxResults).

@@ -13,6 +13,13 @@ var schemaAliases = map[string]string{
 	"urn:scim:schemas:extension:enterprise:2.0": SchemaEnterpriseUser,
 }
 
+// ignoredSchemas are schema URNs that clients list without sending attributes of
+// them; they are accepted and dropped. Entra ID lists its ADSCIM group schema in
+// every POST /Groups.
+var ignoredSchemas = map[string]bool{
+	"http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group": true,
+}
+
 // canonicalSchema resolves a schema URN against rt: "" for the core schema, the
 // extension's URN, or ok=false when rt does not know it.
 func canonicalSchema(rt *ResourceType, urn string) (string, bool) {
@@ -146,6 +153,9 @@ func checkSchemas(raw map[string]any, rt *ResourceType) error {
 			return BadRequest(ErrInvalidSyntax, "schemas must be an array of schema URNs")
 		}
 		urn, known := canonicalSchema(rt, str)
+		if !known && ignoredSchemas[strings.ToLower(str)] {
+			continue
+		}
 		if !known {
 			return BadRequest(ErrInvalidSyntax, "unknown schema %q: this server supports %s", truncate(str, 100), strings.Join(schemaIDs(rt), ", "))
 		}
