@@ -130,6 +130,9 @@ func (a *Adapter) once(ctx context.Context, method, target string, payload []byt
 	}
 	req.Header.Set("Authorization", "token "+a.token)
 	req.Header.Set("Accept", "application/json")
+	if login, ok := ctx.Value(sudoKey{}).(string); ok {
+		req.Header.Set("Sudo", login) // act as that user (admin tokens only), for UserGroups
+	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

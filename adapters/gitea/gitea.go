@@ -72,6 +72,19 @@ type Adapter struct {
 	// Maximum number of concurrent connections to Gitea. Default 0: unlimited.
 	MaxConns int `json:"max_conns,omitempty"`
 
+	// Organization whose teams are the SCIM groups. It must exist in Gitea. Unset:
+	// no groups (/Groups answers 501 and discovery leaves Groups out). The token then
+	// also needs the scope write:organization.
+	Organization string `json:"organization,omitempty"`
+
+	// Permission of teams created for SCIM groups: read (default), write or admin.
+	TeamPermission string `json:"team_permission,omitempty"`
+
+	// Repository units of teams created for SCIM groups. Default: repo.code,
+	// repo.issues, repo.pulls, repo.releases, repo.wiki, repo.projects, repo.packages,
+	// repo.actions, repo.ext_issues, repo.ext_wiki.
+	TeamUnits []string `json:"team_units,omitempty"`
+
 	base   *url.URL // ends in /api/v1
 	token  string
 	client *http.Client
@@ -111,6 +124,12 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("gitea token: %v", err)
 	}
 	a.token = strings.TrimSpace(tok)
+
+	org, err := repl.ReplaceOrErr(a.Organization, true, true)
+	if err != nil {
+		return fmt.Errorf("gitea organization: %v", err)
+	}
+	a.Organization = strings.TrimSpace(org)
 
 	timeout := time.Duration(a.Timeout)
 	if timeout == 0 {
@@ -172,6 +191,19 @@ func (a *Adapter) Validate() error {
 	if a.MaxConns < 0 {
 		return fmt.Errorf("gitea: max_conns must not be negative")
 	}
+	switch a.TeamPermission {
+	case "", "read", "write", "admin":
+	default:
+		return fmt.Errorf("gitea: team_permission must be read, write or admin, not %q", a.TeamPermission)
+	}
+	if (a.TeamPermission != "" || len(a.TeamUnits) > 0) && a.Organization == "" {
+		return fmt.Errorf("gitea: team_permission and team_units need organization")
+	}
+	for _, u := range a.TeamUnits {
+		if !strings.HasPrefix(u, "repo.") {
+			return fmt.Errorf("gitea: team unit %q is not a repository unit (repo.code, repo.issues, …)", u)
+		}
+	}
 	return nil
 }
 
@@ -191,6 +223,9 @@ func (a *Adapter) Cleanup() error {
 //		source_id <authentication source id>
 //		timeout   <duration>
 //		max_conns <n>
+//		organization    <org>          # enables groups: SCIM groups are its teams
+//		team_permission read|write|admin
+//		team_units      <unit>...      # e.g. repo.code repo.issues
 //	}
 //
 // It is parsed after the word `adapter` of the scim directive.
@@ -209,6 +244,13 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("duplicate gitea option '%s'", opt)
 		}
 		seen[opt] = true
+		if opt == "team_units" {
+			a.TeamUnits = d.RemainingArgs()
+			if len(a.TeamUnits) == 0 {
+				return d.ArgErr()
+			}
+			continue
+		}
 		var val string
 		if !d.Args(&val) {
 			return d.ArgErr()
@@ -242,6 +284,10 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_conns must be a non-negative integer: %s", val)
 			}
 			a.MaxConns = n
+		case "organization":
+			a.Organization = val
+		case "team_permission":
+			a.TeamPermission = val
 		default:
 			return d.Errf("unrecognized gitea option '%s'", opt)
 		}
@@ -256,6 +302,8 @@ var (
 	_ caddy.CleanerUpper    = (*Adapter)(nil)
 	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 	_ adapters.UserAdapter  = (*Adapter)(nil)
+	_ adapters.GroupAdapter = (*Adapter)(nil)
+	_ adapters.GroupSwitch  = (*Adapter)(nil)
 )
 
 // UpstreamCalls is the number of HTTP requests sent to Gitea so far, retries

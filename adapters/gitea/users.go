@@ -51,7 +51,8 @@ func (a *Adapter) Info() adapters.Info {
 			"active",
 			"externalId",
 		},
-		MaxPageSize: listPageSize,
+		GroupAttributes: a.groupAttributes(),
+		MaxPageSize:     listPageSize,
 	}
 }
 

@@ -1,0 +1,59 @@
+package gitea
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTeamDescription(t *testing.T) {
+	cases := []struct{ name, ext string }{
+		{"Platform Engineers", "00g1abcd"},
+		{"Ops", ""},
+		{"Tricky [scim:x]", "a b]c[d%e+f"},
+		{"Ends with ]", "ü/ö?&="},
+		{"名前 グループ", "{guid}"},
+		{" [scim:] ", "x"},
+	}
+	for _, c := range cases {
+		d, err := encodeTeamDescription(c.name, c.ext)
+		if err != nil {
+			t.Fatalf("%q: %v", c.name, err)
+		}
+		name, ext, ok := decodeTeamDescription(d)
+		if !ok || name != c.name || ext != c.ext {
+			t.Errorf("%q/%q → %q → %q/%q/%v", c.name, c.ext, d, name, ext, ok)
+		}
+	}
+	for _, d := range []string{"", "hand made team", "x [scim:a b]", "x [scim:%zz]", "x [scim:abc", "[scim:x] trailing"} {
+		if _, _, ok := decodeTeamDescription(d); ok {
+			t.Errorf("%q decoded as managed", d)
+		}
+	}
+	if _, err := encodeTeamDescription(strings.Repeat("x", 250), "abcdef"); err == nil {
+		t.Error("a description over 255 characters was accepted")
+	}
+	if _, err := encodeTeamDescription(strings.Repeat("é", 240), ""); err != nil {
+		t.Errorf("255 is counted in characters, not bytes: %v", err)
+	}
+}
+
+func TestTeamSlug(t *testing.T) {
+	for in, want := range map[string]string{
+		"Platform Engineers":     "Platform-Engineers",
+		"  ops  ":                "ops",
+		"R&D / Europe":           "R-D-Europe",
+		"..hidden..":             "hidden",
+		"---":                    "group",
+		"Ünïcode Team":           "n-code-Team",
+		"a.b_c-d":                "a.b_c-d",
+		"名前":                     "group",
+		strings.Repeat("a", 300): strings.Repeat("a", 200),
+	} {
+		if got := teamSlug(in); got != want {
+			t.Errorf("teamSlug(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if teamNameCandidate("x", 1) != "x" || teamNameCandidate("x", 3) != "x-3" {
+		t.Error("teamNameCandidate")
+	}
+}
