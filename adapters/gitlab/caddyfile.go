@@ -14,6 +14,8 @@ import (
 //		identity_provider saml              # default caddy_scim
 //		link_existing     off|email|username
 //		timeout           30s
+//		parent_group      acme/teams        # id or full path; default: top level
+//		group_access_level developer        # guest|planner|reporter|developer|maintainer|owner or a number
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the adapter name
@@ -66,6 +68,17 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("timeout must be positive")
 			}
 			a.Timeout = caddy.Duration(dur)
+		case "parent_group":
+			if err := checkParentGroup(val); err != nil {
+				return d.Errf("%v", err)
+			}
+			a.ParentGroup = val
+		case "group_access_level":
+			lvl, err := ParseAccessLevel(val)
+			if err != nil {
+				return d.Errf("%v", err)
+			}
+			a.GroupAccessLevel = lvl
 		default:
 			return d.Errf("unrecognized gitlab option '%s'", opt)
 		}

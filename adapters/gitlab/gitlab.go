@@ -14,6 +14,8 @@
 //     otherwise);
 //   - custom attribute scim_user_name holds the SCIM userName as sent, because
 //     GitLab usernames are sanitised (an e-mail-shaped userName loses its domain).
+//
+// SCIM groups are GitLab groups; their layout is described in groups.go.
 package gitlab
 
 import (
@@ -70,12 +72,25 @@ type Adapter struct {
 	// Timeout bounds each HTTP request to GitLab. Default: 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
+	// ParentGroup, when set, makes every SCIM group a subgroup of this GitLab
+	// group, given by numeric id or full path (e.g. "acme/teams"). The token's
+	// user must be able to create subgroups in it. Default: SCIM groups are
+	// top-level groups.
+	ParentGroup string `json:"parent_group,omitempty"`
+
+	// GroupAccessLevel is the access level SCIM adds group members with: a
+	// number (10, 15, 20, 30, 40, 50) or a name (guest, planner, reporter,
+	// developer, maintainer, owner). Existing members keep their level.
+	// Default: 30 (developer).
+	GroupAccessLevel AccessLevel `json:"group_access_level,omitempty"`
+
 	api      string // base URL + /api/v4, no trailing slash
 	token    string // resolved secret; never logged
 	provider string
 	client   *http.Client
 	logger   *zap.Logger
 	calls    *atomic.Int64 // a pointer: CaddyModule copies the struct
+	groups   *groupState   // lazily resolved group context; a pointer for the same reason
 
 	// Retry policy for idempotent calls; tests shorten it.
 	maxTries     int
@@ -122,6 +137,7 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 		timeout = DefaultTimeout
 	}
 	a.client = newHTTPClient(timeout)
+	a.provisionGroups()
 	if a.maxTries == 0 {
 		a.maxTries = 3
 	}
@@ -186,7 +202,7 @@ func (a *Adapter) Validate() error {
 	if a.Timeout < 0 {
 		return fmt.Errorf("gitlab: timeout must not be negative")
 	}
-	return nil
+	return a.validateGroups()
 }
 
 // Cleanup releases idle connections. It is safe on a half-provisioned adapter.
@@ -209,7 +225,8 @@ func (a *Adapter) Info() adapters.Info {
 			"active",
 			"externalId",
 		},
-		MaxPageSize: maxPerPage,
+		GroupAttributes: []string{"displayName", "externalId", "members"},
+		MaxPageSize:     maxPerPage,
 	}
 }
 
