@@ -42,6 +42,7 @@ cat >"$DEMO/Caddyfile" <<CADDY
 }
 
 http://localhost:$DEMO_PORT, http://127.0.0.1:$DEMO_PORT {
+	bind 127.0.0.1
 	log
 	scim {
 		token {env.SCIM_TOKEN}
