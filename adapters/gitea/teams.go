@@ -290,6 +290,9 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 	if err != nil {
 		return nil, scim.BadRequest(scim.ErrInvalidValue, "%v", err)
 	}
+	if err := a.checkDisplayName(ctx, "", g.DisplayName); err != nil {
+		return nil, err
+	}
 	slug := teamSlug(g.DisplayName)
 	for n := 1; n <= 50; n++ {
 		body := map[string]any{
@@ -340,6 +343,11 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*s
 	if err != nil {
 		return nil, scim.BadRequest(scim.ErrInvalidValue, "%v", err)
 	}
+	if cur, _, _ := decodeTeamDescription(t.Description); !strings.EqualFold(cur, g.DisplayName) {
+		if err := a.checkDisplayName(ctx, id, g.DisplayName); err != nil {
+			return nil, err
+		}
+	}
 	slug := teamSlug(g.DisplayName)
 	keep := strings.EqualFold(t.Name, slug) || strings.HasPrefix(strings.ToLower(t.Name), strings.ToLower(slug)+"-") && isDigits(t.Name[len(slug)+1:])
 	for n := 1; n <= 50; n++ {
@@ -374,6 +382,22 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*s
 		}
 	}
 	return nil, scim.Conflict("no free Gitea team name for %q", g.DisplayName)
+}
+
+// checkDisplayName answers 409 when another managed team has displayName
+// (case-insensitively). The service checks first; this keeps the adapter's own
+// contract when it is used alone (one team list call).
+func (a *Adapter) checkDisplayName(ctx context.Context, selfID, displayName string) error {
+	gs, err := a.managedTeams(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		if g.ID != selfID && strings.EqualFold(g.DisplayName, displayName) {
+			return scim.Conflict("a group with displayName %q already exists (id %s)", g.DisplayName, g.ID)
+		}
+	}
+	return nil
 }
 
 func isDigits(s string) bool {
