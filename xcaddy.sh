@@ -4,6 +4,9 @@
 #   ./xcaddy.sh build [-o path]   build ./caddy (pinned xcaddy and Caddy)
 #   ./xcaddy.sh demo              Caddy + caddy-scim in front of a real local Gitea
 #   ./xcaddy.sh test [go test args]  every test: unit, fuzz seeds, integration
+#   ./xcaddy.sh bench             the benchmark: plugin vs reverse_proxy vs Gitea, micro benchmarks
+#                                 (CADDY_SCIM_BENCH_USERS=10000, CADDY_SCIM_BENCH_DURATION=2s,
+#                                 CADDY_SCIM_BENCH_PROFILE=dir, CADDY_SCIM_BENCH_OUT=file)
 #
 # Everything it needs (xcaddy, Gitea, redis-server) is installed on first use and
 # cached under ${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}.
@@ -46,10 +49,12 @@ build() {
 		echo "xcaddy.sh: build failed" >&2
 		exit 1
 	}
-	# a missing registration must fail the build, not the first request
-	"$out" list-modules | grep -q '^http.handlers.scim$' || { echo "xcaddy.sh: http.handlers.scim missing from the build" >&2; exit 1; }
-	for m in scim.adapters.gitea scim.adapters.gitlab; do
-		"$out" list-modules | grep -qx "$m" || { echo "xcaddy.sh: $m missing from the build" >&2; exit 1; }
+	# a missing registration must fail the build, not the first request; the list is
+	# read whole first (grep -q closing the pipe early fails it under pipefail)
+	local mods
+	mods=$("$out" list-modules)
+	for m in http.handlers.scim scim.adapters.gitea scim.adapters.gitlab; do
+		grep -qx "$m" <<<"$mods" || { echo "xcaddy.sh: $m missing from the build" >&2; exit 1; }
 	done
 }
 
@@ -76,12 +81,24 @@ test)
 	# -p 2: the machine has 2 cores and the integration packages each start real servers
 	go test -count=1 -p 2 -timeout 40m "$@" ./...
 	;;
+bench)
+	need_go
+	bash "$ROOT/integration/scripts/gitea.sh" install
+	bash "$ROOT/integration/scripts/redis.sh" install
+	build "$CACHE/bin/caddy-bench"
+	export CADDY_SCIM_CADDY_BIN="$CACHE/bin/caddy-bench" CADDY_SCIM_BENCH=1
+	cd "$ROOT"
+	echo "micro benchmarks (module/scim, -benchmem)" >&2
+	go test -run '^$' -bench 'Core' -benchmem -count 1 ./module/scim/
+	# one package, one process: the numbers are only comparable within a run
+	go test -count=1 -v -timeout 60m -run '^TestBench$' "$@" ./integration/bench/
+	;;
 demo)
 	need_go
 	exec bash "$ROOT/integration/scripts/demo.sh"
 	;;
 *)
-	echo "usage: $0 build [-o path] | demo | test [go test args]" >&2
+	echo "usage: $0 build [-o path] | demo | test [go test args] | bench [go test args]" >&2
 	exit 2
 	;;
 esac
