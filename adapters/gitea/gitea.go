@@ -191,6 +191,11 @@ func (a *Adapter) Validate() error {
 	if a.MaxConns < 0 {
 		return fmt.Errorf("gitea: max_conns must not be negative")
 	}
+	return a.checkGroupOptions()
+}
+
+// checkGroupOptions validates organization, team_permission and team_units.
+func (a *Adapter) checkGroupOptions() error {
 	switch a.TeamPermission {
 	case "", "read", "write", "admin":
 	default:

@@ -3,6 +3,8 @@ package gitea
 import (
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func TestTeamDescription(t *testing.T) {
@@ -55,5 +57,31 @@ func TestTeamSlug(t *testing.T) {
 	}
 	if teamNameCandidate("x", 1) != "x" || teamNameCandidate("x", 3) != "x-3" {
 		t.Error("teamNameCandidate")
+	}
+}
+
+func TestCaddyfileGroupOptions(t *testing.T) {
+	a := new(Adapter)
+	d := caddyfile.NewTestDispenser(`gitea {
+		url http://127.0.0.1:3000
+		token secret-token-123456
+		organization acme
+		team_permission write
+		team_units repo.code repo.issues
+	}`)
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if a.Organization != "acme" || a.TeamPermission != "write" || strings.Join(a.TeamUnits, ",") != "repo.code,repo.issues" {
+		t.Fatalf("parsed %+v", a)
+	}
+	if !a.GroupsEnabled() || (&Adapter{}).GroupsEnabled() {
+		t.Fatal("GroupsEnabled must follow organization")
+	}
+	if err := (&Adapter{TeamPermission: "owner", Organization: "x"}).checkGroupOptions(); err == nil {
+		t.Error("team_permission owner accepted")
+	}
+	if err := (&Adapter{TeamUnits: []string{"repo.code"}}).checkGroupOptions(); err == nil {
+		t.Error("team_units without organization accepted")
 	}
 }
