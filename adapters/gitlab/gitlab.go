@@ -225,7 +225,7 @@ func (a *Adapter) Info() adapters.Info {
 			"active",
 			"externalId",
 		},
-		GroupAttributes: []string{"displayName", "externalId", "members"},
+		GroupAttributes: []string{"displayName", "members"}, // externalId is common, always supported
 		MaxPageSize:     maxPerPage,
 	}
 }

@@ -737,7 +737,7 @@ func (a *Adapter) DeleteGroup(ctx context.Context, id string) error {
 	if resp.status/100 != 2 {
 		return a.statusError(resp)
 	}
-	// With delayed deletion (GitLab Premium, and every tier since 18.0) the
+	// With delayed deletion (GitLab Premium; newer releases in every tier) the
 	// group lingers for days: unmark it so that SCIM sees it gone at once and
 	// lists stay counted right. An immediate deletion makes this a 404.
 	if err := a.deleteGroupAttr(ctx, cur.ID, attrManaged); err != nil && !errors.Is(err, adapters.ErrNotFound) {

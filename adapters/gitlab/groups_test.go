@@ -473,7 +473,7 @@ func TestGroupNameAndSlug(t *testing.T) {
 	}
 }
 
-// Delayed deletion (GitLab Premium, all tiers from 18.0): DELETE answers 202
+// Delayed deletion (GitLab Premium; newer releases in every tier): DELETE answers 202
 // and the group stays readable; SCIM must see it gone.
 func TestGroupDelayedDeletion(t *testing.T) {
 	emu := gitlabemu.New(gitlabemu.Options{AdminToken: adminToken})
@@ -785,7 +785,7 @@ func TestGroupJSONConfig(t *testing.T) {
 	if a.groups.parent != "acme/sub" {
 		t.Errorf("parent %q", a.groups.parent)
 	}
-	if got := (&Adapter{}).Info().GroupAttributes; strings.Join(got, ",") != "displayName,externalId,members" {
+	if got := (&Adapter{}).Info().GroupAttributes; strings.Join(got, ",") != "displayName,members" {
 		t.Errorf("GroupAttributes %v", got)
 	}
 }
