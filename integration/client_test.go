@@ -145,3 +145,26 @@ func resources(tb testing.TB, r resp) []map[string]any {
 	}
 	return out
 }
+
+// listAll pages through GET /Users the way Okta imports (count=100, startIndex+=100)
+// and returns every resource, checking that pages do not overlap.
+func listAll(tb testing.TB, c *scimClient) []map[string]any {
+	tb.Helper()
+	var all []map[string]any
+	seen := map[string]bool{}
+	for start := 1; ; start += 100 {
+		r := c.do("GET", "/Users?startIndex="+itoa(start)+"&count=100", nil).want(tb, 200)
+		page := resources(tb, r)
+		for _, u := range page {
+			if id := str(u, "id"); seen[id] {
+				tb.Fatalf("user %s on two pages", id)
+			} else {
+				seen[id] = true
+			}
+		}
+		all = append(all, page...)
+		if len(page) == 0 || start+100 > int(r.JSON["totalResults"].(float64)) {
+			return all
+		}
+	}
+}

@@ -126,7 +126,7 @@ func oktaSequence(t *testing.T, e *env) {
 	}
 
 	// import pages: the user is listed, paging fields are integers
-	all := resources(t, c.do("GET", "/Users?startIndex=1&count=100", nil).want(t, 200))
+	all := listAll(t, c)
 	seen := false
 	for _, u := range all {
 		if str(u, "id") == id {

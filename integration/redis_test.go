@@ -158,7 +158,7 @@ func TestRedisFaults(t *testing.T) {
 	<-stalled
 	step("after the stall")
 
-	managed := resources(t, e.c.do("GET", "/Users?count=500", nil).want(t, 200))
+	managed := listAll(t, e.c)
 	for _, id := range ids {
 		ok := false
 		for _, u := range managed {
