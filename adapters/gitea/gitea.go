@@ -235,40 +235,9 @@ func (a *Adapter) Cleanup() error {
 //
 // It is parsed after the word `adapter` of the scim directive.
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
-	if d.NextArg() {
-		a.URL = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		if seen[opt] {
-			return d.Errf("duplicate gitea option '%s'", opt)
-		}
-		seen[opt] = true
-		if opt == "team_units" {
-			a.TeamUnits = d.RemainingArgs()
-			if len(a.TeamUnits) == 0 {
-				return d.ArgErr()
-			}
-			continue
-		}
-		var val string
-		if !d.Args(&val) {
-			return d.ArgErr()
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
+	return adapters.ParseBlock(d, "gitea", &a.URL, []string{"team_units"}, func(opt string, vals []string) error {
+		val := vals[0]
 		switch opt {
-		case "url":
-			if a.URL != "" {
-				return d.Err("gitea url given twice")
-			}
-			a.URL = val
 		case "token":
 			a.Token = val
 		case "source_id":
@@ -293,11 +262,13 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Organization = val
 		case "team_permission":
 			a.TeamPermission = val
+		case "team_units":
+			a.TeamUnits = vals
 		default:
 			return d.Errf("unrecognized gitea option '%s'", opt)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Interface guards

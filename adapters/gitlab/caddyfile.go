@@ -3,6 +3,8 @@ package gitlab
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // UnmarshalCaddyfile sets up the adapter from Caddyfile tokens. The dispenser is
@@ -18,33 +20,9 @@ import (
 //		group_access_level developer        # guest|planner|reporter|developer|maintainer|owner or a number
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the adapter name
-	if d.NextArg() {
-		a.URL = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		if seen[opt] {
-			return d.Errf("duplicate gitlab option '%s'", opt)
-		}
-		seen[opt] = true
-		var val string
-		if !d.Args(&val) {
-			return d.ArgErr()
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
+	return adapters.ParseBlock(d, "gitlab", &a.URL, nil, func(opt string, vals []string) error {
+		val := vals[0]
 		switch opt {
-		case "url":
-			if a.URL != "" {
-				return d.Err("gitlab url given twice")
-			}
-			a.URL = val
 		case "token":
 			a.Token = val
 		case "identity_provider":
@@ -82,6 +60,6 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized gitlab option '%s'", opt)
 		}
-	}
-	return nil
+		return nil
+	})
 }
