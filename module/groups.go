@@ -21,44 +21,8 @@ func (h *Handler) groupsRoute(w http.ResponseWriter, r *http.Request, id string,
 		h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter with this configuration", h.adapter.Info().Name))
 		return
 	}
-	switch {
-	case !hasID:
-		switch r.Method {
-		case http.MethodGet:
-			q, err := scim.ParseQuery(r.URL.Query())
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			h.listGroups(w, r, q)
-		case http.MethodPost:
-			h.createGroup(w, r)
-		default:
-			h.methodNotAllowed(w, r, "GET, POST")
-		}
-	case id == ".search":
-		if h.allow(w, r, http.MethodPost) {
-			h.searchGroups(w, r)
-		}
-	default:
-		switch r.Method {
-		case http.MethodGet:
-			h.getGroup(w, r, id)
-		case http.MethodPut:
-			h.replaceGroup(w, r, id)
-		case http.MethodPatch:
-			h.patchGroup(w, r, id)
-		case http.MethodDelete:
-			if err := h.svc.DeleteGroup(r.Context(), id, r.Header.Get("If-Match")); err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			h.logger.Info("scim group deleted", zap.String("id", id))
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			h.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
-		}
-	}
+	h.dispatch(w, r, id, hasID, endpoints{list: h.listGroups, create: h.createGroup, search: h.searchGroups,
+		get: h.getGroup, replace: h.replaceGroup, patch: h.patchGroup, remove: h.svc.DeleteGroup})
 }
 
 // wantsAttr reports whether the projection of q returns the top-level attribute

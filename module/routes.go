@@ -1,6 +1,7 @@
 package scimhandler
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -54,7 +55,19 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 }
 
-func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
+// endpoints are the operations of one resource type; dispatch maps methods on
+// /<Type>, /<Type>/.search and /<Type>/{id} onto them.
+type endpoints struct {
+	list    func(http.ResponseWriter, *http.Request, scim.Query)
+	create  func(http.ResponseWriter, *http.Request)
+	search  func(http.ResponseWriter, *http.Request)
+	get     func(http.ResponseWriter, *http.Request, string)
+	replace func(http.ResponseWriter, *http.Request, string)
+	patch   func(http.ResponseWriter, *http.Request, string)
+	remove  func(context.Context, string, string) error
+}
+
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, hasID bool, e endpoints) {
 	switch {
 	case !hasID:
 		switch r.Method {
@@ -64,34 +77,40 @@ func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID
 				h.fail(w, r, err)
 				return
 			}
-			h.listUsers(w, r, q)
+			e.list(w, r, q)
 		case http.MethodPost:
-			h.createUser(w, r)
+			e.create(w, r)
 		default:
 			h.methodNotAllowed(w, r, "GET, POST")
 		}
 	case id == ".search":
 		if h.allow(w, r, http.MethodPost) {
-			h.search(w, r)
+			e.search(w, r)
 		}
 	default:
 		switch r.Method {
 		case http.MethodGet:
-			h.getUser(w, r, id)
+			e.get(w, r, id)
 		case http.MethodPut:
-			h.replaceUser(w, r, id)
+			e.replace(w, r, id)
 		case http.MethodPatch:
-			h.patchUser(w, r, id)
+			e.patch(w, r, id)
 		case http.MethodDelete:
-			if err := h.svc.DeleteUser(r.Context(), id, r.Header.Get("If-Match")); err != nil {
+			if err := e.remove(r.Context(), id, r.Header.Get("If-Match")); err != nil {
 				h.fail(w, r, err)
 				return
 			}
+			h.logger.Info("scim resource deleted", zap.String("path", r.URL.Path))
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			h.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
 		}
 	}
+}
+
+func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
+	h.dispatch(w, r, id, hasID, endpoints{list: h.listUsers, create: h.createUser, search: h.search,
+		get: h.getUser, replace: h.replaceUser, patch: h.patchUser, remove: h.svc.DeleteUser})
 }
 
 func (h *Handler) renderOptions(r *http.Request) scim.RenderOptions {
