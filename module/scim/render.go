@@ -14,8 +14,11 @@ type RenderOptions struct {
 
 // UserToResource renders a User as a Resource with schemas and meta.
 func UserToResource(u *User, opt RenderOptions) Resource {
-	r := Resource{}
-	toMap(u, &r)
+	r, ok := userToMap(u)
+	if !ok {
+		r = Resource{}
+		toMap(u, &r)
+	}
 	schemas := []any{SchemaUser}
 	if u.Enterprise != nil && len(r[SchemaEnterpriseUser].(map[string]any)) > 0 {
 		schemas = append(schemas, SchemaEnterpriseUser)
@@ -74,8 +77,11 @@ func ETag(version string) string {
 // UserFromResource converts a decoded or patched Resource into a User.
 func UserFromResource(r Resource) (*User, error) {
 	var u User
-	if err := fromMap(r, &u); err != nil {
-		return nil, err
+	if !userFromMap(r, &u) {
+		u = User{}
+		if err := fromMap(r, &u); err != nil {
+			return nil, err
+		}
 	}
 	if pw, ok := r["password"].(string); ok {
 		u.Password = pw
