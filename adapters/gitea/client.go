@@ -77,7 +77,25 @@ func (a *Adapter) endpoint(query url.Values, segs ...string) string {
 // call sends one request and returns Gitea's answer whatever its status. Transport
 // failures become 503 errors. Idempotent GETs are retried twice with a short backoff on
 // transport failures, 5xx, and 429 without Retry-After (with one, the IdP waits instead).
+//
+// Within one SCIM operation (adapters.WithMemo) a GET of the same URL is answered once,
+// and every write first forgets what was read.
 func (a *Adapter) call(ctx context.Context, method, target string, body any) (*response, error) {
+	memo := adapters.MemoFrom(ctx)
+	if memo == nil {
+		return a.callUpstream(ctx, method, target, body)
+	}
+	if method != http.MethodGet {
+		memo.Reset()
+		defer memo.Reset()
+		return a.callUpstream(ctx, method, target, body)
+	}
+	v, err := memo.Do("gitea:GET "+target, func() (any, error) { return a.callUpstream(ctx, method, target, body) })
+	r, _ := v.(*response)
+	return r, err
+}
+
+func (a *Adapter) callUpstream(ctx context.Context, method, target string, body any) (*response, error) {
 	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)

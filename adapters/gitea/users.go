@@ -122,12 +122,28 @@ func (a *Adapter) getByName(ctx context.Context, name string) (*giteaUser, error
 	if !strings.EqualFold(g.Login, name) {
 		return nil, nil
 	}
+	// the same user by id, for an UpdateUser later in this operation
+	cp := g
+	adapters.MemoFrom(ctx).Put(memoUserKey(g.ID), &cp)
 	return &g, nil
 }
 
-// getByID resolves a numeric id with GET /users/search?uid=N, which only returns
-// individual users; when the users page is disabled (404) it scans /admin/users.
+func memoUserKey(id int64) string { return "gitea:user:" + strconv.FormatInt(id, 10) }
+
+// getByID is fetchByID, answered once per operation (adapters.Memo). Callers get
+// their own copy.
 func (a *Adapter) getByID(ctx context.Context, id int64) (*giteaUser, error) {
+	v, err := adapters.MemoFrom(ctx).Do(memoUserKey(id), func() (any, error) { return a.fetchByID(ctx, id) })
+	if g, ok := v.(*giteaUser); ok && g != nil && err == nil {
+		cp := *g
+		return &cp, nil
+	}
+	return nil, err
+}
+
+// fetchByID resolves a numeric id with GET /users/search?uid=N, which only returns
+// individual users; when the users page is disabled (404) it scans /admin/users.
+func (a *Adapter) fetchByID(ctx context.Context, id int64) (*giteaUser, error) {
 	q := url.Values{"uid": {strconv.FormatInt(id, 10)}, "limit": {"1"}}
 	r, err := a.call(ctx, http.MethodGet, a.endpoint(q, "users", "search"), nil)
 	if err != nil {

@@ -64,8 +64,22 @@ func (s *Service) remember(ctx context.Context, r adapters.Record) {
 	if !r.Managed || r.User == nil {
 		return
 	}
-	s.storeErr(s.Links.Put(ctx, links.Link{ID: r.User.ID, ExternalID: r.User.ExternalID,
-		UserName: r.User.UserName, Active: r.User.Active, Deleted: r.Deleted, Version: r.User.Meta.Version}))
+	s.storeErr(s.Links.Put(ctx, linkOf(r)))
+}
+
+func linkOf(r adapters.Record) links.Link {
+	return links.Link{ID: r.User.ID, ExternalID: r.User.ExternalID,
+		UserName: r.User.UserName, Active: r.User.Active, Deleted: r.Deleted, Version: r.User.Meta.Version}
+}
+
+// rememberChanged is remember for reads: it skips the write when the store already
+// holds exactly this link (cached is what getRecordCached read), so a warm read costs
+// no store write. Index entries are not refreshed then; a missing one costs a lookup.
+func (s *Service) rememberChanged(ctx context.Context, r adapters.Record, cached links.Link) {
+	if r.Managed && r.User != nil && cached.ID != "" && cached == linkOf(r) {
+		return
+	}
+	s.remember(ctx, r)
 }
 
 // find runs an adapter lookup, mapping adapter errors.
@@ -82,41 +96,54 @@ func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Recor
 
 // getRecord loads a user by SCIM id, visible or not; ok=false when absent upstream.
 func (s *Service) getRecord(ctx context.Context, id string) (adapters.Record, bool, error) {
-	hint := ""
+	r, _, ok, err := s.getRecordCached(ctx, id)
+	return r, ok, err
+}
+
+// getRecordCached is getRecord that also returns the link the store held for id
+// (zero when none), for rememberChanged.
+func (s *Service) getRecordCached(ctx context.Context, id string) (adapters.Record, links.Link, bool, error) {
+	var cached links.Link
 	if l, ok, err := s.Links.Get(ctx, id); err != nil {
 		s.storeErr(err)
 	} else if ok {
-		hint = l.UserName
+		cached = l
 	}
-	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id, UserNameHint: hint})
+	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id, UserNameHint: cached.UserName})
 	if err != nil {
-		return adapters.Record{}, false, err
+		return adapters.Record{}, cached, false, err
 	}
 	for _, r := range recs {
 		if r.User != nil && r.User.ID == id {
-			return r, true, nil
+			return r, cached, true, nil
 		}
 	}
 	s.storeErr(s.Links.Forget(ctx, id))
-	return adapters.Record{}, false, nil
+	return adapters.Record{}, links.Link{}, false, nil
 }
 
 // GetUser returns a visible user or a SCIM 404.
 func (s *Service) GetUser(ctx context.Context, id string) (adapters.Record, error) {
-	r, ok, err := s.getRecord(ctx, id)
+	r, cached, ok, err := s.getRecordCached(ctx, id)
 	if err != nil {
 		return r, err
 	}
 	if !ok || !visible(r) {
 		return r, scim.NotFound("User", id)
 	}
-	s.remember(ctx, r)
+	s.rememberChanged(ctx, r, cached)
 	return r, nil
 }
 
 // lookupVia resolves a userName or externalId through the link store first (one
 // upstream call on a hit), then the adapter.
 func (s *Service) lookupVia(ctx context.Context, kind adapters.LookupKind, value string) ([]adapters.Record, error) {
+	recs, _, err := s.lookupViaCached(ctx, kind, value)
+	return recs, err
+}
+
+// lookupViaCached is lookupVia that also returns the stored link of a link store hit.
+func (s *Service) lookupViaCached(ctx context.Context, kind adapters.LookupKind, value string) ([]adapters.Record, links.Link, error) {
 	var id string
 	var ok bool
 	var err error
@@ -128,16 +155,17 @@ func (s *Service) lookupVia(ctx context.Context, kind adapters.LookupKind, value
 	}
 	s.storeErr(err)
 	if ok {
-		r, found, err := s.getRecord(ctx, id)
+		r, cached, found, err := s.getRecordCached(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, links.Link{}, err
 		}
 		if found && matchesLookup(r, kind, value) {
-			return []adapters.Record{r}, nil
+			return []adapters.Record{r}, cached, nil
 		}
 		// stale link: fall through to the upstream
 	}
-	return s.find(ctx, adapters.Lookup{Kind: kind, Value: value})
+	recs, err := s.find(ctx, adapters.Lookup{Kind: kind, Value: value})
+	return recs, links.Link{}, err
 }
 
 func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bool {
@@ -154,6 +182,7 @@ func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bo
 // ascending id order. Simple equality filters are pushed down to the adapter.
 func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource) ([]adapters.Record, error) {
 	var candidates []adapters.Record
+	var cached links.Link // the stored link of a link store hit, for rememberChanged
 	pushed := false
 	if filter != nil {
 		if attr, value, ok := scim.PushDown(filter); ok {
@@ -161,13 +190,13 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 			var err error
 			switch attr {
 			case "externalId":
-				candidates, err = s.lookupVia(ctx, adapters.ByExternalID, value)
+				candidates, cached, err = s.lookupViaCached(ctx, adapters.ByExternalID, value)
 			case "userName":
-				candidates, err = s.lookupVia(ctx, adapters.ByUserName, value)
+				candidates, cached, err = s.lookupViaCached(ctx, adapters.ByUserName, value)
 			case "id":
 				var r adapters.Record
 				var found bool
-				r, found, err = s.getRecord(ctx, value)
+				r, cached, found, err = s.getRecordCached(ctx, value)
 				if found {
 					candidates = []adapters.Record{r}
 				}
@@ -198,7 +227,10 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 		}
 		out = append(out, r)
 		if pushed {
-			s.remember(ctx, r)
+			if cached.ID != r.User.ID {
+				cached = links.Link{}
+			}
+			s.rememberChanged(ctx, r, cached)
 		}
 	}
 	return out, nil
@@ -239,22 +271,38 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	}
 	defer release()
 
+	// The three lookups are independent reads: run them together (the latency of one
+	// instead of three), then decide in the order below, exactly as if they had run
+	// one after the other. The memo answers a userName and an e-mail lookup that are
+	// the same upstream query once.
+	ctx = adapters.WithMemo(ctx)
+	email := u.PrimaryEmail()
+	var byExt, byName, byEmail struct {
+		recs []adapters.Record
+		err  error
+	}
+	var wg sync.WaitGroup
 	if u.ExternalID != "" {
-		recs, err := s.lookupVia(ctx, adapters.ByExternalID, u.ExternalID)
-		if err != nil {
-			return adapters.Record{}, err
-		}
-		for _, r := range recs {
-			if r.Managed {
-				return s.reactivateOrConflict(ctx, r, u, "externalId")
-			}
+		wg.Go(func() { byExt.recs, byExt.err = s.lookupVia(ctx, adapters.ByExternalID, u.ExternalID) })
+	}
+	wg.Go(func() { byName.recs, byName.err = s.lookupVia(ctx, adapters.ByUserName, u.UserName) })
+	if email != "" {
+		wg.Go(func() { byEmail.recs, byEmail.err = s.find(ctx, adapters.Lookup{Kind: adapters.ByEmail, Value: email}) })
+	}
+	wg.Wait()
+
+	if byExt.err != nil {
+		return adapters.Record{}, byExt.err
+	}
+	for _, r := range byExt.recs {
+		if r.Managed {
+			return s.reactivateOrConflict(ctx, r, u, "externalId")
 		}
 	}
-	recs, err := s.lookupVia(ctx, adapters.ByUserName, u.UserName)
-	if err != nil {
-		return adapters.Record{}, err
+	if byName.err != nil {
+		return adapters.Record{}, byName.err
 	}
-	for _, r := range recs {
+	for _, r := range byName.recs {
 		if r.Managed {
 			if r.User.ExternalID != "" && u.ExternalID != "" && r.User.ExternalID != u.ExternalID && !r.Deleted {
 				return adapters.Record{}, scim.Conflict("userName %q is already provisioned for a different externalId", u.UserName)
@@ -263,12 +311,11 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 		}
 		return s.adoptOrConflict(ctx, r, u, LinkUserName, "userName")
 	}
-	if email := u.PrimaryEmail(); email != "" {
-		recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByEmail, Value: email})
-		if err != nil {
-			return adapters.Record{}, err
+	if email != "" {
+		if byEmail.err != nil {
+			return adapters.Record{}, byEmail.err
 		}
-		for _, r := range recs {
+		for _, r := range byEmail.recs {
 			if r.Managed {
 				return adapters.Record{}, scim.Conflict("email %q already belongs to provisioned user %q", email, r.User.UserName)
 			}
@@ -328,6 +375,7 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (adapters.Record, error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
+	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
 	cur, err := s.GetUser(ctx, id)
 	if err != nil {
 		return cur, err
@@ -346,6 +394,7 @@ func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasA
 func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (adapters.Record, error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
+	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
 	cur, err := s.GetUser(ctx, id)
 	if err != nil {
 		return cur, err
@@ -386,6 +435,7 @@ func (s *Service) write(ctx context.Context, cur adapters.Record, u *scim.User) 
 func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) error {
 	unlock := s.locks.lock(id)
 	defer unlock()
+	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
 	cur, err := s.GetUser(ctx, id)
 	if err != nil {
 		return err
