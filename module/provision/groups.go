@@ -71,7 +71,7 @@ func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers
 			if k, known := kind[attr]; known {
 				pushed = true
 				if value != "" {
-					candidates, err = ga.FindGroups(ctx, adapters.Lookup{Kind: k, Value: value}, withMembers)
+					candidates, err = s.findGroupsVia(ctx, ga, adapters.Lookup{Kind: k, Value: value}, withMembers)
 				}
 			}
 		}
@@ -346,7 +346,7 @@ func nameIDs(ids []string) string {
 // (case-insensitively) or externalID; an empty value is not checked.
 func (s *Service) checkUnique(ctx context.Context, ga adapters.GroupAdapter, selfID, displayName, externalID string) error {
 	if displayName != "" {
-		gs, err := ga.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByDisplayName, Value: displayName}, false)
+		gs, err := s.findGroupsVia(ctx, ga, adapters.Lookup{Kind: adapters.ByDisplayName, Value: displayName}, false)
 		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 			return err
 		}
@@ -357,7 +357,7 @@ func (s *Service) checkUnique(ctx context.Context, ga adapters.GroupAdapter, sel
 		}
 	}
 	if externalID != "" {
-		gs, err := ga.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByExternalID, Value: externalID}, false)
+		gs, err := s.findGroupsVia(ctx, ga, adapters.Lookup{Kind: adapters.ByExternalID, Value: externalID}, false)
 		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 			return err
 		}
@@ -381,8 +381,13 @@ func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 	if err := normalizeGroup(g); err != nil {
 		return nil, err
 	}
-	unlock := s.locks.lock("group-create:" + strings.ToLower(g.DisplayName))
-	defer unlock()
+	// serialise creates of one name on this instance and, through the link store,
+	// across instances; checkUnique below re-checks at the upstream
+	release, err := s.lockAll(ctx, []string{"group-create:" + strings.ToLower(g.DisplayName)})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ids := memberIDs(g.Members)
 	if err := s.checkMembers(ctx, ids); err != nil {
 		return nil, err
@@ -403,6 +408,7 @@ func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 		}
 	}
 	created.Members = membersOf(ids)
+	s.rememberGroup(ctx, created)
 	return created, nil
 }
 
@@ -512,6 +518,7 @@ func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.
 	}
 	res := *out
 	res.Members = membersOf(memberIDs(next.Members))
+	s.rememberGroup(ctx, &res)
 	return &res, nil
 }
 
@@ -585,6 +592,7 @@ func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) error {
 	if err := ga.DeleteGroup(ctx, id); err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		return err
 	}
+	s.forgetGroup(ctx, id)
 	return nil
 }
 
