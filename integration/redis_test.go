@@ -172,3 +172,42 @@ func TestRedisFaults(t *testing.T) {
 		t.Fatalf("the outage warning was logged %d times, want once per outage", n)
 	}
 }
+
+// Racing POSTs of one group name through two instances sharing Redis create one team.
+func TestRedisRacingGroupCreates(t *testing.T) {
+	g := testenv.Gitea(t)
+	org := strings.ReplaceAll(testenv.UniqueName("org"), "_", "-")
+	if st, _, b := g.Do(t, "POST", "/orgs", map[string]any{"username": org}); st != 201 {
+		t.Fatalf("creating org %s: %d %s", org, st, b)
+	}
+	block := fmt.Sprintf("redis %s {\n\tprefix %s:\n}", testenv.Redis(t).Addr, testenv.UniqueName("scim"))
+	a := start(t, giteaBackend{g}, block, "organization "+org+"\n")
+	b := start(t, giteaBackend{g}, block, "organization "+org+"\n")
+	name := "Race " + testenv.UniqueName("")
+	statuses := make([]int, 8)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a.c
+			if i%2 == 1 {
+				c = b.c
+			}
+			statuses[i] = c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": name}).Status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, s := range statuses {
+		if s == 201 {
+			created++
+		} else if s != 409 {
+			t.Fatalf("racing group POSTs answered %v", statuses)
+		}
+	}
+	st, _, body := g.Do(t, "GET", "/orgs/"+org+"/teams?limit=50", nil)
+	if st != 200 || created != 1 || strings.Count(string(body), `"description":"`+name) != 1 {
+		t.Fatalf("racing group POSTs answered %v; teams: %s", statuses, body)
+	}
+}
