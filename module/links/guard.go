@@ -143,6 +143,50 @@ func (g *guard) ByUserName(ctx context.Context, userName string) (string, bool, 
 	return g.lookup(ctx, g.s.ByUserName, userName)
 }
 
+// LinkByExternalID implements Resolver when the guarded store does; see Guard.
+func (g *guard) LinkByExternalID(ctx context.Context, externalID string) (Link, bool, error) {
+	return g.linkLookup(ctx, externalID, true)
+}
+
+// LinkByUserName implements Resolver when the guarded store does; see Guard.
+func (g *guard) LinkByUserName(ctx context.Context, userName string) (Link, bool, error) {
+	return g.linkLookup(ctx, userName, false)
+}
+
+func (g *guard) linkLookup(ctx context.Context, v string, ext bool) (Link, bool, error) {
+	r, ok := g.s.(Resolver)
+	if !ok {
+		// one index lookup, then the link: what a plain Store can do
+		var id string
+		var found bool
+		var err error
+		if ext {
+			id, found, err = g.ByExternalID(ctx, v)
+		} else {
+			id, found, err = g.ByUserName(ctx, v)
+		}
+		if !found || err != nil {
+			return Link{}, false, err
+		}
+		return g.Get(ctx, id)
+	}
+	t := g.enter()
+	if !t.pass {
+		return Link{}, false, nil
+	}
+	var l Link
+	var err error
+	if ext {
+		l, ok, err = r.LinkByExternalID(ctx, v)
+	} else {
+		l, ok, err = r.LinkByUserName(ctx, v)
+	}
+	if g.leave(ctx, t, err) {
+		return Link{}, false, nil
+	}
+	return l, ok, nil
+}
+
 // Get implements Store; see Guard.
 func (g *guard) Get(ctx context.Context, id string) (Link, bool, error) {
 	t := g.enter()

@@ -35,3 +35,11 @@ type Store interface {
 	// created). It returns a release function; ok=false when someone else holds it.
 	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
 }
+
+// Resolver is implemented by stores whose index lookups can return the whole link in
+// the same round trip, so a warm filter hit costs one store round trip instead of
+// two (index, then link).
+type Resolver interface {
+	LinkByExternalID(ctx context.Context, externalID string) (Link, bool, error)
+	LinkByUserName(ctx context.Context, userName string) (Link, bool, error)
+}

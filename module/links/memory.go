@@ -165,4 +165,25 @@ func (m *Memory) Lock(_ context.Context, key string, ttl time.Duration) (func(),
 	}, true, nil
 }
 
-var _ Store = (*Memory)(nil)
+// LinkByExternalID implements Resolver.
+func (m *Memory) LinkByExternalID(ctx context.Context, ext string) (Link, bool, error) {
+	id, ok, _ := m.ByExternalID(ctx, ext)
+	if !ok {
+		return Link{}, false, nil
+	}
+	return m.Get(ctx, id)
+}
+
+// LinkByUserName implements Resolver.
+func (m *Memory) LinkByUserName(ctx context.Context, userName string) (Link, bool, error) {
+	id, ok, _ := m.ByUserName(ctx, userName)
+	if !ok {
+		return Link{}, false, nil
+	}
+	return m.Get(ctx, id)
+}
+
+var (
+	_ Store    = (*Memory)(nil)
+	_ Resolver = (*Memory)(nil)
+)

@@ -61,33 +61,53 @@ func (r *Redis) extKey(ext string) string { return r.prefix + "ext:" + ext }
 func (r *Redis) unKey(un string) string   { return r.prefix + "un:" + strings.ToLower(un) }
 func (r *Redis) idKey(id string) string   { return r.prefix + "id:" + id }
 
-// getID answers one index key: redis.Nil is a miss, not an error.
-func (r *Redis) getID(ctx context.Context, key string) (string, bool, error) {
+// getLink answers one index key: redis.Nil is a miss, not an error. Index entries hold
+// the link's JSON (older entries hold just the id).
+func (r *Redis) getLink(ctx context.Context, key string) (Link, bool, error) {
 	r.rt.Add(1)
-	id, err := r.c.Get(ctx, key).Result()
+	v, err := r.c.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", false, nil
+		return Link{}, false, nil
 	}
 	if err != nil {
-		return "", false, redisErr("get", err)
+		return Link{}, false, redisErr("get", err)
 	}
-	return id, id != "", nil
+	if strings.HasPrefix(v, "{") {
+		var l Link
+		if json.Unmarshal([]byte(v), &l) != nil || l.ID == "" {
+			return Link{}, false, nil // unreadable: a miss, the upstream has the truth
+		}
+		return l, true, nil
+	}
+	return Link{ID: v}, v != "", nil
 }
 
 // ByExternalID implements Store in one round trip.
 func (r *Redis) ByExternalID(ctx context.Context, externalID string) (string, bool, error) {
-	if externalID == "" {
-		return "", false, nil
-	}
-	return r.getID(ctx, r.extKey(externalID))
+	l, ok, err := r.LinkByExternalID(ctx, externalID)
+	return l.ID, ok, err
 }
 
 // ByUserName implements Store in one round trip.
 func (r *Redis) ByUserName(ctx context.Context, userName string) (string, bool, error) {
-	if userName == "" {
-		return "", false, nil
+	l, ok, err := r.LinkByUserName(ctx, userName)
+	return l.ID, ok, err
+}
+
+// LinkByExternalID implements Resolver in one round trip.
+func (r *Redis) LinkByExternalID(ctx context.Context, externalID string) (Link, bool, error) {
+	if externalID == "" {
+		return Link{}, false, nil
 	}
-	return r.getID(ctx, r.unKey(userName))
+	return r.getLink(ctx, r.extKey(externalID))
+}
+
+// LinkByUserName implements Resolver in one round trip.
+func (r *Redis) LinkByUserName(ctx context.Context, userName string) (Link, bool, error) {
+	if userName == "" {
+		return Link{}, false, nil
+	}
+	return r.getLink(ctx, r.unKey(userName))
 }
 
 // Get implements Store in one round trip.
@@ -126,11 +146,12 @@ func (r *Redis) Put(ctx context.Context, l Link) error {
 	r.rt.Add(1)
 	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.idKey(l.ID), b, r.ttl)
+		// the index entries carry the whole link: a warm filter hit is one round trip
 		if l.ExternalID != "" {
-			p.Set(ctx, r.extKey(l.ExternalID), l.ID, r.ttl)
+			p.Set(ctx, r.extKey(l.ExternalID), b, r.ttl)
 		}
 		if l.UserName != "" {
-			p.Set(ctx, r.unKey(l.UserName), l.ID, r.ttl)
+			p.Set(ctx, r.unKey(l.UserName), b, r.ttl)
 		}
 		return nil
 	})
@@ -255,4 +276,7 @@ func redisErr(op string, err error) error {
 	return fmt.Errorf("links: redis %s: %w", op, err)
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store    = (*Redis)(nil)
+	_ Resolver = (*Redis)(nil)
+)

@@ -150,6 +150,20 @@ func TestRedisRoundTrips(t *testing.T) {
 	step("ByExternalID", 1, func() error { _, _, err := s.ByExternalID(ctx, "ext-rt1"); return err })
 	step("ByUserName", 1, func() error { _, _, err := s.ByUserName(ctx, "rt.user"); return err })
 	step("Get", 1, func() error { _, _, err := s.Get(ctx, "rt1"); return err })
+	step("LinkByExternalID", 1, func() error {
+		got, ok, err := s.LinkByExternalID(ctx, "ext-rt1")
+		if err == nil && (!ok || got != l) {
+			t.Errorf("LinkByExternalID = %+v %v, want %+v", got, ok, l)
+		}
+		return err
+	})
+	step("LinkByUserName", 1, func() error {
+		got, ok, err := s.LinkByUserName(ctx, "RT.USER")
+		if err == nil && (!ok || got != l) {
+			t.Errorf("LinkByUserName = %+v %v, want %+v", got, ok, l)
+		}
+		return err
+	})
 	step("miss", 1, func() error { _, _, err := s.ByUserName(ctx, "nobody"); return err })
 	var rel func()
 	step("Lock", 1, func() error { var err error; rel, _, err = s.Lock(ctx, "k", time.Minute); return err })

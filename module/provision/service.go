@@ -109,6 +109,11 @@ func (s *Service) getRecordCached(ctx context.Context, id string) (adapters.Reco
 	} else if ok {
 		cached = l
 	}
+	return s.readRecord(ctx, id, cached)
+}
+
+// readRecord reads user id upstream, with the stored link (if any) as the name hint.
+func (s *Service) readRecord(ctx context.Context, id string, cached links.Link) (adapters.Record, links.Link, bool, error) {
 	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id, UserNameHint: cached.UserName})
 	if err != nil {
 		return adapters.Record{}, cached, false, err
@@ -144,18 +149,10 @@ func (s *Service) lookupVia(ctx context.Context, kind adapters.LookupKind, value
 
 // lookupViaCached is lookupVia that also returns the stored link of a link store hit.
 func (s *Service) lookupViaCached(ctx context.Context, kind adapters.LookupKind, value string) ([]adapters.Record, links.Link, error) {
-	var id string
-	var ok bool
-	var err error
-	switch kind {
-	case adapters.ByExternalID:
-		id, ok, err = s.Links.ByExternalID(ctx, value)
-	case adapters.ByUserName:
-		id, ok, err = s.Links.ByUserName(ctx, value)
-	}
+	l, ok, err := s.linkBy(ctx, kind, value)
 	s.storeErr(err)
 	if ok {
-		r, cached, found, err := s.getRecordCached(ctx, id)
+		r, cached, found, err := s.readRecord(ctx, l.ID, l)
 		if err != nil {
 			return nil, links.Link{}, err
 		}
@@ -166,6 +163,29 @@ func (s *Service) lookupViaCached(ctx context.Context, kind adapters.LookupKind,
 	}
 	recs, err := s.find(ctx, adapters.Lookup{Kind: kind, Value: value})
 	return recs, links.Link{}, err
+}
+
+// linkBy resolves an index to the whole stored link: one round trip with a Resolver
+// store, two (index, then link) otherwise.
+func (s *Service) linkBy(ctx context.Context, kind adapters.LookupKind, value string) (links.Link, bool, error) {
+	if r, ok := s.Links.(links.Resolver); ok {
+		if kind == adapters.ByExternalID {
+			return r.LinkByExternalID(ctx, value)
+		}
+		return r.LinkByUserName(ctx, value)
+	}
+	var id string
+	var ok bool
+	var err error
+	if kind == adapters.ByExternalID {
+		id, ok, err = s.Links.ByExternalID(ctx, value)
+	} else {
+		id, ok, err = s.Links.ByUserName(ctx, value)
+	}
+	if !ok || err != nil {
+		return links.Link{}, false, err
+	}
+	return s.Links.Get(ctx, id)
 }
 
 func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bool {
