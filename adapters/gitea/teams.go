@@ -180,32 +180,15 @@ func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
 
 // forEach runs f(0..n-1) with bounded concurrency and returns the first error.
 func forEach(ctx context.Context, n int, f func(i int) error) error {
-	sem := make(chan struct{}, memberConcurrency)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for i := 0; i < n; i++ {
-		if ctx.Err() != nil {
-			break
+	for _, err := range adapters.Parallel(ctx, n, memberConcurrency, func(_ context.Context, i int) error { return f(i) }) {
+		if err == context.Canceled || err == context.DeadlineExceeded {
+			return adapters.UpstreamUnavailable(0, "request cancelled")
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := f(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
+		if err != nil {
+			return err
+		}
 	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return adapters.UpstreamUnavailable(0, "request cancelled")
-	}
-	return first
+	return nil
 }
 
 // managedTeams lists the managed teams of the organization as groups.

@@ -580,29 +580,12 @@ func (a *Adapter) selfID(ctx context.Context) (int64, error) {
 
 // putGroupAttr writes a custom attribute of a group (idempotent, retried).
 func (a *Adapter) putGroupAttr(ctx context.Context, id int64, key, value string) error {
-	resp, err := a.send(ctx, request{
-		method: http.MethodPut, path: groupPath(id) + "/custom_attributes/" + key,
-		body: map[string]string{"value": value}, retry: true,
-	})
-	if err != nil {
-		return err
-	}
-	if resp.status != http.StatusOK && resp.status != http.StatusCreated {
-		return a.statusError(resp)
-	}
-	return nil
+	return a.putCustomAttr(ctx, groupPath(id), key, value)
 }
 
 // deleteGroupAttr removes a custom attribute of a group; an absent one is fine.
 func (a *Adapter) deleteGroupAttr(ctx context.Context, id int64, key string) error {
-	resp, err := a.send(ctx, request{method: http.MethodDelete, path: groupPath(id) + "/custom_attributes/" + key, retry: true})
-	if err != nil {
-		return err
-	}
-	if resp.status/100 != 2 && resp.status != http.StatusNotFound {
-		return a.statusError(resp)
-	}
-	return nil
+	return a.deleteCustomAttr(ctx, groupPath(id), key)
 }
 
 // CreateGroup creates a private GitLab group (a subgroup of parent_group when

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/module/scim"
@@ -24,30 +23,9 @@ const memberConcurrency = 8
 // errGroupGone: the group vanished while its members were being changed.
 var errGroupGone = fmt.Errorf("group: %w", adapters.ErrNotFound)
 
-// parallel runs fn(0..n-1) with at most memberConcurrency in flight and returns
-// each call's error.
+// parallel runs fn(0..n-1) with at most memberConcurrency in flight.
 func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) []error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, memberConcurrency)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			for j := i; j < n; j++ {
-				errs[j] = ctx.Err()
-			}
-			wg.Wait()
-			return errs
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = fn(ctx, i)
-		}(i)
-	}
-	wg.Wait()
-	return errs
+	return adapters.Parallel(ctx, n, memberConcurrency, fn)
 }
 
 type glMember struct {

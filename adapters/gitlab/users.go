@@ -478,10 +478,20 @@ func (a *Adapter) writeError(resp *response, email, ext string) error {
 	return a.statusError(resp)
 }
 
-// putAttr writes a custom attribute (an idempotent PUT, retried).
+// putAttr writes a user's custom attribute (an idempotent PUT, retried).
 func (a *Adapter) putAttr(ctx context.Context, id int64, key, value string) error {
+	return a.putCustomAttr(ctx, userPath(id), key, value)
+}
+
+// deleteAttr removes a user's custom attribute; an absent one is fine.
+func (a *Adapter) deleteAttr(ctx context.Context, id int64, key string) error {
+	return a.deleteCustomAttr(ctx, userPath(id), key)
+}
+
+// putCustomAttr writes a custom attribute of the user or group at owner.
+func (a *Adapter) putCustomAttr(ctx context.Context, owner, key, value string) error {
 	resp, err := a.send(ctx, request{
-		method: http.MethodPut, path: userPath(id) + "/custom_attributes/" + key,
+		method: http.MethodPut, path: owner + "/custom_attributes/" + key,
 		body: map[string]string{"value": value}, retry: true,
 	})
 	if err != nil {
@@ -493,9 +503,9 @@ func (a *Adapter) putAttr(ctx context.Context, id int64, key, value string) erro
 	return nil
 }
 
-// deleteAttr removes a custom attribute; an absent one is fine.
-func (a *Adapter) deleteAttr(ctx context.Context, id int64, key string) error {
-	resp, err := a.send(ctx, request{method: http.MethodDelete, path: userPath(id) + "/custom_attributes/" + key, retry: true})
+// deleteCustomAttr removes a custom attribute of the user or group at owner.
+func (a *Adapter) deleteCustomAttr(ctx context.Context, owner, key string) error {
+	resp, err := a.send(ctx, request{method: http.MethodDelete, path: owner + "/custom_attributes/" + key, retry: true})
 	if err != nil {
 		return err
 	}
