@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"net/http"
 	"strings"
 	"testing"
@@ -300,5 +301,23 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// Secrets from files: {file./path} tokens work (Docker/Kubernetes secrets), and the
+// trailing newline of such files is not part of the token.
+func TestTokenFromFile(t *testing.T) {
+	g := testenv.Gitea(t)
+	path := t.TempDir() + "/scim_token"
+	const tok = "file-token-0123456789abcdef"
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := fmt.Sprintf("scim {\n\ttoken {file.%s}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t}\n}", path, g.URL)
+	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: []string{"GITEA_TOKEN=" + g.Token}})
+	newClient(t, cd.URL+"/scim/v2", tok).do("GET", "/Users?count=1", nil).want(t, 200)
+	newClient(t, cd.URL+"/scim/v2", tok+"x").do("GET", "/Users?count=1", nil).wantError(t, 401, "")
+	if strings.Contains(cd.Logs(), tok) {
+		t.Fatal("the file token reached the logs")
 	}
 }
