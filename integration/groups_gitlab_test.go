@@ -88,6 +88,19 @@ func TestGroupGitLab(t *testing.T) {
 		// remove with a value list removes only those members
 		c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Remove","path":"members","value":[{"value":"`+u[1]+`"}]}`)).want(t, 204)
 		wantGitlabMembers(t, b, gid, u[0], u[3])
+		// root search spans resource types: a group filter finds the group, a user
+		// filter (userName is not a Group attribute) finds only users
+		ext := str(c.do("GET", "/Groups/"+gid, nil).want(t, 200).JSON, "externalId")
+		search := func(filter string) []map[string]any {
+			body := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": filter}
+			return resources(t, c.do("POST", "/.search", body).want(t, 200))
+		}
+		if rs := search(`externalId eq "` + ext + `"`); len(rs) != 1 || str(rs[0], "id") != gid || str(rs[0], "meta.resourceType") != "Group" {
+			t.Fatalf("root search by the group's externalId: %v", rs)
+		}
+		if rs := search(`userName eq "` + str(c.do("GET", "/Users/"+u[0], nil).want(t, 200).JSON, "userName") + `"`); len(rs) != 1 || str(rs[0], "meta.resourceType") != "User" {
+			t.Fatalf("root search by userName: %v", rs)
+		}
 		g := c.do("GET", "/Groups/"+gid+"?excludedAttributes=members", nil).want(t, 200)
 		if _, has := g.JSON["members"]; has || str(g.JSON, "displayName") != name {
 			t.Fatalf("GET excluding members: %s", g.Body)

@@ -61,12 +61,21 @@ func (h *Handler) searchGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Query) {
+	rs, err := h.queryGroups(r, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeList(w, rs, q)
+}
+
+// queryGroups answers a group query as sorted, unprojected resources.
+func (h *Handler) queryGroups(r *http.Request, q scim.Query) ([]scim.Resource, error) {
 	var filter scim.Expr
 	if q.Filter != "" {
 		f, err := scim.ParseFilter(q.Filter, scim.GroupResourceType)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 		filter = f
 	}
@@ -80,22 +89,16 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Quer
 		return scim.GroupToResource(g, opt)
 	})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	rs := make([]scim.Resource, len(gs))
 	for i, g := range gs {
 		rs[i] = scim.GroupToResource(g, opt)
 	}
 	if err := scim.SortResources(rs, scim.GroupResourceType, q); err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
-	lr := scim.Paginate(rs, q, h.MaxResults)
-	for i, res := range lr.Resources {
-		lr.Resources[i] = scim.Project(res, scim.GroupResourceType, q.Attributes, q.ExcludedAttributes)
-	}
-	writeJSON(w, http.StatusOK, lr)
+	return rs, nil
 }
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, id string) {

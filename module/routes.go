@@ -3,6 +3,7 @@ package scimhandler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -44,7 +45,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 		h.groupsRoute(w, r, id, len(seg) == 2) // module/groups.go
 	case head == ".search" && len(seg) == 1:
 		if h.allow(w, r, http.MethodPost) {
-			h.search(w, r)
+			h.rootSearch(w, r)
 		}
 	case strings.EqualFold(head, "Bulk") && len(seg) == 1:
 		h.fail(w, r, scim.NotImplemented("Bulk operations are not supported (see bulk.supported in /ServiceProviderConfig)"))
@@ -171,12 +172,21 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
+	rs, err := h.queryUsers(r, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeList(w, rs, q)
+}
+
+// queryUsers answers a user query as sorted, unprojected resources.
+func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, error) {
 	var filter scim.Expr
 	if q.Filter != "" {
 		f, err := scim.ParseFilter(q.Filter, scim.UserResourceType)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return nil, err
 		}
 		filter = f
 	}
@@ -192,8 +202,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query
 	}
 	recs, err := h.svc.QueryUsers(r.Context(), filter, render)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	h.fillUserGroups(r, recs, q, false) // only with attributes=groups
 	clear(rendered)
@@ -202,14 +211,64 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query
 		rs[i] = render(rec.User)
 	}
 	if err := scim.SortResources(rs, scim.UserResourceType, q); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// writeList pages rs and projects each resource by its own resource type.
+func (h *Handler) writeList(w http.ResponseWriter, rs []scim.Resource, q scim.Query) {
+	lr := scim.Paginate(rs, q, h.MaxResults)
+	for i, res := range lr.Resources {
+		rt := scim.UserResourceType
+		if meta, _ := res["meta"].(map[string]any); meta["resourceType"] == "Group" {
+			rt = scim.GroupResourceType
+		}
+		lr.Resources[i] = scim.Project(res, rt, q.Attributes, q.ExcludedAttributes)
+	}
+	writeJSON(w, http.StatusOK, lr)
+}
+
+// rootSearch answers POST /.search (RFC 7644 §3.4.3) across Users and, when the
+// adapter has them, Groups: users first, then groups, each in its own order. A
+// filter that names attributes one type does not have simply matches none of it;
+// only a filter valid for no type is an error.
+func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	lr := scim.Paginate(rs, q, h.MaxResults)
-	for i, res := range lr.Resources {
-		lr.Resources[i] = scim.Project(res, scim.UserResourceType, q.Attributes, q.ExcludedAttributes)
+	q, err := parseSearch(body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, lr)
+	users, uerr := h.queryUsers(r, q)
+	if h.groups == nil {
+		if uerr != nil {
+			h.fail(w, r, uerr)
+			return
+		}
+		h.writeList(w, users, q)
+		return
+	}
+	groups, gerr := h.queryGroups(r, q)
+	switch {
+	case uerr != nil && gerr != nil:
+		h.fail(w, r, uerr)
+		return
+	case uerr != nil && !isClientError(uerr), gerr != nil && !isClientError(gerr):
+		h.fail(w, r, errors.Join(uerr, gerr))
+		return
+	}
+	h.writeList(w, append(users, groups...), q)
+}
+
+// isClientError reports a 4xx SCIM error (a filter or sortBy that does not fit a type).
+func isClientError(err error) bool {
+	var se *scim.Error
+	return errors.As(err, &se) && se.Status < 500
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, id string) {
