@@ -67,3 +67,14 @@ func TestAdapt(t *testing.T) {
 		})
 	}
 }
+
+// The example shipped at the repository root must adapt.
+func TestExampleAdapts(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, map[string]any{"filename": "Caddyfile.example"}); err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
+}
