@@ -197,6 +197,28 @@ func entraSequence(t *testing.T, e *env) {
 		t.Fatalf("filter by the new externalId: %v", byNew)
 	}
 
+	// Microsoft's validator: manager add (bare string), replace, remove; and a userName
+	// update. The adapters do not store manager; the PATCH must still succeed.
+	for _, op := range []string{
+		`{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"271"}`,
+		`{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"272"}`,
+		`{"op":"Remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}`,
+	} {
+		c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+op+`]}`).want(t, 200)
+	}
+	renamed := userName + "x"
+	r := c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"userName","value":"`+renamed+`"}]}`).want(t, 200)
+	if str(r.JSON, "userName") != renamed {
+		t.Fatalf("userName update: %s", r.Body)
+	}
+	if got := resources(t, c.do("GET", "/Users?"+filterQuery(`userName eq "`+renamed+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != id {
+		t.Fatalf("filter by the new userName: %v", got)
+	}
+	if got := resources(t, c.do("GET", "/Users?"+filterQuery(`userName eq "`+userName+`"`), nil).want(t, 200)); len(got) != 0 {
+		t.Fatalf("the old userName still matches: %v", got)
+	}
+	userName = renamed
+
 	// disable with a string boolean, then enable
 	disable := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`
 	if p := c.do("PATCH", "/Users/"+id, disable).want(t, 200); p.JSON["active"] != false {
