@@ -171,18 +171,9 @@ func memberPushDown(e scim.Expr) (string, bool) {
 
 // allGroups pages through every managed group.
 func (s *Service) allGroups(ctx context.Context, ga adapters.GroupAdapter, withMembers bool) ([]*scim.Group, error) {
-	size := 100
-	var all []*scim.Group
-	for off := 0; ; off += size {
-		gs, total, err := ga.ListGroups(ctx, adapters.Page{Offset: off, Limit: size}, withMembers)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, gs...)
-		if len(gs) == 0 || off+size >= total {
-			return all, nil
-		}
-	}
+	return pageAll(ctx, 100, func(ctx context.Context, p adapters.Page) ([]*scim.Group, int, error) {
+		return ga.ListGroups(ctx, p, withMembers)
+	})
 }
 
 // normalizeGroup trims the displayName and checks what every group needs.

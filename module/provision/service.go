@@ -258,18 +258,23 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 
 // allManaged pages through every managed user of the adapter.
 func (s *Service) allManaged(ctx context.Context) ([]adapters.Record, error) {
-	size := s.Adapter.Info().MaxPageSize
+	return pageAll(ctx, s.Adapter.Info().MaxPageSize, s.Adapter.ListUsers)
+}
+
+// pageAll collects every item of a paged adapter listing, size items a call (100
+// when the adapter gives no size).
+func pageAll[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error)) ([]T, error) {
 	if size <= 0 {
 		size = 100
 	}
-	var all []adapters.Record
+	var all []T
 	for off := 0; ; off += size {
-		recs, total, err := s.Adapter.ListUsers(ctx, adapters.Page{Offset: off, Limit: size})
+		items, total, err := list(ctx, adapters.Page{Offset: off, Limit: size})
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, recs...)
-		if len(recs) == 0 || off+size >= total {
+		all = append(all, items...)
+		if len(items) == 0 || off+size >= total {
 			return all, nil
 		}
 	}
