@@ -467,34 +467,9 @@ func (s *suite) deletedState(t *testing.T) {
 // listAll walks ListUsers with pages of size, checking order and totals.
 func (s *suite) listAll(t *testing.T, size int) []adapters.Record {
 	t.Helper()
-	var all []adapters.Record
-	total := -1
-	for off := 0; ; off += size {
-		recs, tot, err := s.a.ListUsers(s.ctx(t), adapters.Page{Offset: off, Limit: size})
-		if err != nil {
-			t.Fatalf("ListUsers(%d,%d): %v", off, size, err)
-		}
-		if len(recs) > size {
-			t.Fatalf("ListUsers(%d,%d) returned %d records", off, size, len(recs))
-		}
-		if total >= 0 && tot != total {
-			t.Fatalf("ListUsers total changed while paging: %d → %d", total, tot)
-		}
-		total = tot
-		all = append(all, recs...)
-		if off+size >= total || len(recs) == 0 {
-			if off+size < total {
-				t.Fatalf("ListUsers(%d,%d): empty page before the total %d", off, size, total)
-			}
-			break
-		}
-		if len(recs) != size {
-			t.Fatalf("ListUsers(%d,%d): short page (%d) before the total %d", off, size, len(recs), total)
-		}
-	}
-	if len(all) != total {
-		t.Fatalf("ListUsers: walked %d records, total says %d", len(all), total)
-	}
+	all := walkPages(t, "ListUsers", "records", size, func(p adapters.Page) ([]adapters.Record, int, error) {
+		return s.a.ListUsers(s.ctx(t), p)
+	})
 	seen := map[string]bool{}
 	for i, r := range all {
 		if r.User == nil {
@@ -510,6 +485,42 @@ func (s *suite) listAll(t *testing.T, size int) []adapters.Record {
 		if i > 0 && !idLess(all[i-1].User.ID, r.User.ID) {
 			t.Errorf("ListUsers: ids not ascending: %s before %s", all[i-1].User.ID, r.User.ID)
 		}
+	}
+	return all
+}
+
+// walkPages pages through a listing (what names it, noun its items) with pages of
+// size, checking that pages are full until the total, never larger than asked, that
+// the total does not change while paging, and that the walk ends on the total.
+func walkPages[T any](t *testing.T, what, noun string, size int, list func(adapters.Page) ([]T, int, error)) []T {
+	t.Helper()
+	var all []T
+	total := -1
+	for off := 0; ; off += size {
+		items, tot, err := list(adapters.Page{Offset: off, Limit: size})
+		if err != nil {
+			t.Fatalf("%s(%d,%d): %v", what, off, size, err)
+		}
+		if len(items) > size {
+			t.Fatalf("%s(%d,%d) returned %d %s", what, off, size, len(items), noun)
+		}
+		if total >= 0 && tot != total {
+			t.Fatalf("%s total changed while paging: %d → %d", what, total, tot)
+		}
+		total = tot
+		all = append(all, items...)
+		if off+size >= total || len(items) == 0 {
+			if off+size < total {
+				t.Fatalf("%s(%d,%d): empty page before the total %d", what, off, size, total)
+			}
+			break
+		}
+		if len(items) != size {
+			t.Fatalf("%s(%d,%d): short page (%d) before the total %d", what, off, size, len(items), total)
+		}
+	}
+	if len(all) != total {
+		t.Fatalf("%s: walked %d %s, total says %d", what, len(all), noun, total)
 	}
 	return all
 }

@@ -314,34 +314,9 @@ func (s *groupSuite) wantUserGroup(t *testing.T, user, group, display string, in
 // listAll walks ListGroups with pages of size, checking order and totals.
 func (s *groupSuite) listAll(t *testing.T, size int, withMembers bool) []*scim.Group {
 	t.Helper()
-	var all []*scim.Group
-	total := -1
-	for off := 0; ; off += size {
-		gs, tot, err := s.a.ListGroups(s.ctx(t), adapters.Page{Offset: off, Limit: size}, withMembers)
-		if err != nil {
-			t.Fatalf("ListGroups(%d,%d): %v", off, size, err)
-		}
-		if len(gs) > size {
-			t.Fatalf("ListGroups(%d,%d) returned %d groups", off, size, len(gs))
-		}
-		if total >= 0 && tot != total {
-			t.Fatalf("ListGroups total changed while paging: %d → %d", total, tot)
-		}
-		total = tot
-		all = append(all, gs...)
-		if off+size >= total || len(gs) == 0 {
-			if off+size < total {
-				t.Fatalf("ListGroups(%d,%d): empty page before the total %d", off, size, total)
-			}
-			break
-		}
-		if len(gs) != size {
-			t.Fatalf("ListGroups(%d,%d): short page (%d) before the total %d", off, size, len(gs), total)
-		}
-	}
-	if len(all) != total {
-		t.Fatalf("ListGroups: walked %d groups, total says %d", len(all), total)
-	}
+	all := walkPages(t, "ListGroups", "groups", size, func(p adapters.Page) ([]*scim.Group, int, error) {
+		return s.a.ListGroups(s.ctx(t), p, withMembers)
+	})
 	seen := map[string]bool{}
 	for i, g := range all {
 		if g == nil || g.ID == "" {
