@@ -1,7 +1,6 @@
 package scimhandler
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -21,7 +20,7 @@ func (h *Handler) groupsRoute(w http.ResponseWriter, r *http.Request, id string,
 		h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter with this configuration", h.adapter.Info().Name))
 		return
 	}
-	h.dispatch(w, r, id, hasID, endpoints{list: h.listGroups, create: h.createGroup, search: h.searchGroups,
+	h.dispatch(w, r, id, hasID, endpoints{list: h.listGroups, create: h.createGroup,
 		get: h.getGroup, replace: h.replaceGroup, patch: h.patchGroup, remove: h.svc.DeleteGroup})
 }
 
@@ -44,20 +43,6 @@ func wantsAttr(q scim.Query, rt *scim.ResourceType, name string) bool {
 		return names(q.Attributes)
 	}
 	return !names(q.ExcludedAttributes)
-}
-
-func (h *Handler) searchGroups(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	q, err := parseSearch(body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.listGroups(w, r, q)
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Query) {
@@ -246,13 +231,4 @@ func (h *Handler) fillUserGroups(r *http.Request, recs []adapters.Record, q scim
 		}(rec.User)
 	}
 	wg.Wait()
-}
-
-// parseSearch reads a POST …/.search body into a Query.
-func parseSearch(body []byte) (scim.Query, error) {
-	var sr scim.SearchRequest
-	if err := json.Unmarshal(body, &sr); err != nil {
-		return scim.Query{}, scim.BadRequest(scim.ErrInvalidSyntax, "request body is not a valid SearchRequest")
-	}
-	return sr.Query()
 }

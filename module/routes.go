@@ -61,7 +61,6 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 type endpoints struct {
 	list    func(http.ResponseWriter, *http.Request, scim.Query)
 	create  func(http.ResponseWriter, *http.Request)
-	search  func(http.ResponseWriter, *http.Request)
 	get     func(http.ResponseWriter, *http.Request, string)
 	replace func(http.ResponseWriter, *http.Request, string)
 	patch   func(http.ResponseWriter, *http.Request, string)
@@ -85,8 +84,11 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, ha
 			h.methodNotAllowed(w, r, "GET, POST")
 		}
 	case id == ".search":
+		// a search is a list whose parameters come in the body
 		if h.allow(w, r, http.MethodPost) {
-			e.search(w, r)
+			if q, ok := h.readSearch(w, r); ok {
+				e.list(w, r, q)
+			}
 		}
 	default:
 		switch r.Method {
@@ -110,7 +112,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, ha
 }
 
 func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
-	h.dispatch(w, r, id, hasID, endpoints{list: h.listUsers, create: h.createUser, search: h.search,
+	h.dispatch(w, r, id, hasID, endpoints{list: h.listUsers, create: h.createUser,
 		get: h.getUser, replace: h.replaceUser, patch: h.patchUser, remove: h.svc.DeleteUser})
 }
 
@@ -152,23 +154,25 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, all []scim.R
 	h.fail(w, r, scim.NotFound(kind, id))
 }
 
-func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
+// readSearch reads the SearchRequest body of a POST …/.search (RFC 7644 §3.4.3);
+// on failure it has answered the error.
+func (h *Handler) readSearch(w http.ResponseWriter, r *http.Request) (scim.Query, bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return scim.Query{}, false
 	}
 	var sr scim.SearchRequest
 	if err := json.Unmarshal(body, &sr); err != nil {
 		h.fail(w, r, scim.BadRequest(scim.ErrInvalidSyntax, "request body is not a valid SearchRequest"))
-		return
+		return scim.Query{}, false
 	}
 	q, err := sr.Query()
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return scim.Query{}, false
 	}
-	h.listUsers(w, r, q)
+	return q, true
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
@@ -234,14 +238,8 @@ func (h *Handler) writeList(w http.ResponseWriter, rs []scim.Resource, q scim.Qu
 // filter that names attributes one type does not have simply matches none of it;
 // only a filter valid for no type is an error.
 func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	q, err := parseSearch(body)
-	if err != nil {
-		h.fail(w, r, err)
+	q, ok := h.readSearch(w, r)
+	if !ok {
 		return
 	}
 	users, uerr := h.queryUsers(r, q)
