@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -95,7 +96,9 @@ type Handler struct {
 	store    links.Store
 	// redisStore is the unguarded Redis store, for its round-trip counter.
 	redisStore *links.Redis
-	metrics    *handlerMetrics
+	// indexTrusted mirrors whether this instance trusts the link index (a gauge).
+	indexTrusted *atomic.Bool
+	metrics      *handlerMetrics
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -236,10 +239,41 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
 	}
+	events := h.indexEvents()
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
+	if h.redisStore != nil && h.redisStore.Indexed() {
+		go h.svc.MaintainIndex(actx, indexCheckInterval, events)
+	}
 	return nil
+}
+
+// indexCheckInterval is how often an instance compares the link index's mark with
+// the Redis servers' run_id (new connections trigger a check at once).
+const indexCheckInterval = 10 * time.Second
+
+// indexEvents logs what the link index maintainer does and keeps its gauge.
+func (h *Handler) indexEvents() provision.IndexEvents {
+	log := h.logger.Named("index")
+	h.indexTrusted = new(atomic.Bool)
+	return provision.IndexEvents{
+		Complete: func(n int, took time.Duration) {
+			log.Info("link index rebuilt from the upstream", zap.Int("links", n), zap.Duration("took", took))
+		},
+		Invalidated: func(reason string) { log.Warn("link index dropped", zap.String("reason", reason)) },
+		Trusted: func(ok bool) {
+			h.indexTrusted.Store(ok)
+			if ok {
+				log.Info("link index complete: POSTs of new identities skip the upstream lookups")
+			} else {
+				log.Info("link index not complete: POSTs look identities up in the upstream")
+			}
+		},
+		Failed: func(err error) {
+			log.Warn("link index check failed; POSTs look identities up in the upstream", zap.Error(err))
+		},
+	}
 }
 
 // linkStoreCounter returns the Redis store's round-trip counter, when Redis is used.
@@ -262,15 +296,20 @@ func (h *Handler) linkStore() (links.Store, error) {
 	}
 	key := rc.poolKey()
 	val, _, err := redisPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return redisHandle{c: rc.client()}, nil
+		conns := new(atomic.Int64)
+		return redisHandle{c: rc.client(conns), conns: conns}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up redis: %v", err)
 	}
 	h.redisKey = key
-	rs := links.NewRedis(val.(redisHandle).c, rc.Prefix, time.Duration(rc.TTL))
+	handle := val.(redisHandle)
+	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
+	if !rc.DisableIndex {
+		rs.EnableIndex(handle.conns.Load)
+	}
 	h.redisStore = rs
-	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix))
+	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix), zap.Bool("index", !rc.DisableIndex))
 	return links.Guard(rs,
 		func(err error) {
 			h.logger.Warn("link store unavailable; serving from the upstream until it recovers", zap.Error(err))

@@ -47,6 +47,17 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 			Help: "Round trips to the Redis link store.", ConstLabels: labels,
 		}, func() float64 { return float64(rt()) }))
 	}
+	if h.redisStore != nil && h.redisStore.Indexed() {
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "caddy", Subsystem: "scim", Name: "link_index_complete",
+			Help: "1 while this instance trusts the Redis link index to prove identities new (POSTs then skip the upstream lookups).", ConstLabels: labels,
+		}, func() float64 {
+			if h.indexTrusted.Load() {
+				return 1
+			}
+			return 0
+		}))
+	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

@@ -1,12 +1,14 @@
 package scimhandler
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -45,14 +47,27 @@ type RedisConfig struct {
 	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
 	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
-	// TTL is the lifetime of a link. Default: 24h.
+	// TTL is the lifetime of a link when the index is off. Default: 24h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
+	// DisableIndex turns off the completeness index. With the index on (the
+	// default), links never expire, one instance rebuilds them from the upstream
+	// whenever Redis restarts, fails over or is flushed, and while the index is
+	// complete a POST of a new identity skips the upstream lookups that would
+	// otherwise prove it new. Redis must then not evict keys without a TTL
+	// (maxmemory-policy noeviction or volatile-*); with an allkeys-* policy the
+	// index is not used.
+	DisableIndex bool `json:"disable_index,omitempty"`
 }
 
 // redisPool shares one client per distinct configuration across config reloads.
 var redisPool = caddy.NewUsagePool()
 
-type redisHandle struct{ c redis.UniversalClient }
+type redisHandle struct {
+	c redis.UniversalClient
+	// conns counts new connections: after a Redis restart or failover every
+	// connection is new, which tells the link index to check the server again.
+	conns *atomic.Int64
+}
 
 func (h redisHandle) Destruct() error { return h.c.Close() }
 
@@ -97,13 +112,13 @@ func (rc RedisConfig) resolved() (RedisConfig, error) {
 // change the client); the secrets are hashed with the rest, never stored.
 func (rc RedisConfig) poolKey() string {
 	conn := rc
-	conn.Prefix, conn.TTL = "", 0
+	conn.Prefix, conn.TTL, conn.DisableIndex = "", 0, false
 	b, _ := json.Marshal(conn)
 	sum := sha256.Sum256(b)
 	return "scim-redis-" + hex.EncodeToString(sum[:])
 }
 
-func (rc RedisConfig) client() redis.UniversalClient {
+func (rc RedisConfig) client(conns *atomic.Int64) redis.UniversalClient {
 	opt := &redis.UniversalOptions{
 		Addrs:            rc.Addresses,
 		MasterName:       rc.MasterName,
@@ -117,6 +132,10 @@ func (rc RedisConfig) client() redis.UniversalClient {
 		// a cache must not retry into a slow Redis: a miss is cheaper
 		MaxRetries:    1,
 		DialerRetries: 1,
+		OnConnect: func(context.Context, *redis.Conn) error {
+			conns.Add(1)
+			return nil
+		},
 	}
 	if rc.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}
@@ -181,6 +200,19 @@ func (rc *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "prefix":
 			if err := oneArg(d, &rc.Prefix); err != nil {
 				return err
+			}
+		case "index":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			switch v {
+			case "on":
+				rc.DisableIndex = false
+			case "off":
+				rc.DisableIndex = true
+			default:
+				return d.Errf("index must be on or off, not %q", v)
 			}
 		case "dial_timeout", "read_timeout", "write_timeout", "ttl":
 			var v string

@@ -2,6 +2,7 @@ package links
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -51,6 +52,7 @@ type guard struct {
 	now    func() time.Time
 
 	mu        sync.Mutex
+	dirty     bool // a Put was dropped: a complete index would have a hole
 	down      bool
 	probing   bool
 	backoff   time.Duration
@@ -200,12 +202,25 @@ func (g *guard) Get(ctx context.Context, id string) (Link, bool, error) {
 	return l, ok, nil
 }
 
-// Put implements Store; see Guard.
+// Put implements Store; see Guard. A dropped write is remembered: the store's
+// completeness index, if any, is invalidated as soon as the store answers again.
 func (g *guard) Put(ctx context.Context, l Link) error {
 	if t := g.enter(); t.pass {
-		g.leave(ctx, t, g.s.Put(ctx, l))
+		if !g.leave(ctx, t, g.s.Put(ctx, l)) {
+			return nil
+		}
 	}
+	g.dropped()
 	return nil
+}
+
+func (g *guard) dropped() {
+	g.mu.Lock()
+	g.dirty = true
+	g.mu.Unlock()
+	if ix, ok := g.s.(Index); ok {
+		ix.Unverify()
+	}
 }
 
 // Forget implements Store; see Guard.
@@ -228,4 +243,141 @@ func (g *guard) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	return g.local.Lock(ctx, key, ttl)
 }
 
-var _ Store = (*guard)(nil)
+var (
+	_ Store = (*guard)(nil)
+	_ Index = (*guard)(nil)
+)
+
+// The Index methods pass through to the guarded store when it is an Index; while the
+// circuit is open, or while a dropped write has not yet been followed by a successful
+// Invalidate, the index is not trusted.
+
+func (g *guard) index() (Index, bool) {
+	ix, ok := g.s.(Index)
+	return ix, ok
+}
+
+// repair invalidates the index after a dropped write; it reports whether the index
+// may be trusted again.
+func (g *guard) repair(ctx context.Context, ix Index) bool {
+	g.mu.Lock()
+	dirty := g.dirty
+	g.mu.Unlock()
+	if !dirty {
+		return true
+	}
+	t := g.enter()
+	if !t.pass || g.leave(ctx, t, ix.Invalidate(ctx)) {
+		return false
+	}
+	g.mu.Lock()
+	g.dirty = false
+	g.mu.Unlock()
+	return true
+}
+
+// ProveNew implements Index; see Guard.
+func (g *guard) ProveNew(ctx context.Context, externalID, userName string) (bool, error) {
+	ix, ok := g.index()
+	if !ok || !g.repair(ctx, ix) {
+		return false, nil
+	}
+	t := g.enter()
+	if !t.pass {
+		return false, nil
+	}
+	isNew, err := ix.ProveNew(ctx, externalID, userName)
+	if g.leave(ctx, t, err) {
+		return false, nil
+	}
+	return isNew, nil
+}
+
+// IndexState implements Index; unlike the lookups it returns the store's error, so
+// that the maintainer can tell "not complete" from "cannot tell".
+func (g *guard) IndexState(ctx context.Context) (IndexState, error) {
+	ix, ok := g.index()
+	if !ok {
+		return IndexState{}, errors.New("links: the store has no index")
+	}
+	if !g.repair(ctx, ix) {
+		return IndexState{}, errors.New("links: index repair pending: the store is unavailable")
+	}
+	return guardedCall(g, ctx, func() (IndexState, error) { return ix.IndexState(ctx) })
+}
+
+// guardedCall runs f through the circuit, returning f's error (or ErrUnavailable while
+// the circuit is open).
+func guardedCall[T any](g *guard, ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	t := g.enter()
+	if !t.pass {
+		return zero, ErrUnavailable
+	}
+	v, err := f()
+	g.leave(ctx, t, err)
+	return v, err
+}
+
+// ErrUnavailable is returned by the guarded index operations while the circuit is open.
+var ErrUnavailable = errors.New("links: store unavailable")
+
+// Verified implements Index.
+func (g *guard) Verified(st IndexState) {
+	if ix, ok := g.index(); ok {
+		ix.Verified(st)
+	}
+}
+
+// Unverify implements Index.
+func (g *guard) Unverify() {
+	if ix, ok := g.index(); ok {
+		ix.Unverify()
+	}
+}
+
+// BeginRebuild implements Index.
+func (g *guard) BeginRebuild(ctx context.Context) (string, error) {
+	ix, ok := g.index()
+	if !ok {
+		return "", errors.New("links: the store has no index")
+	}
+	return guardedCall(g, ctx, func() (string, error) { return ix.BeginRebuild(ctx) })
+}
+
+// PutAll implements Index.
+func (g *guard) PutAll(ctx context.Context, ls []Link) error {
+	ix, ok := g.index()
+	if !ok {
+		return errors.New("links: the store has no index")
+	}
+	_, err := guardedCall(g, ctx, func() (struct{}, error) { return struct{}{}, ix.PutAll(ctx, ls) })
+	return err
+}
+
+// CompleteRebuild implements Index.
+func (g *guard) CompleteRebuild(ctx context.Context, token, epoch string) (bool, error) {
+	ix, ok := g.index()
+	if !ok {
+		return false, errors.New("links: the store has no index")
+	}
+	return guardedCall(g, ctx, func() (bool, error) { return ix.CompleteRebuild(ctx, token, epoch) })
+}
+
+// Invalidate implements Index.
+func (g *guard) Invalidate(ctx context.Context) error {
+	ix, ok := g.index()
+	if !ok {
+		return nil
+	}
+	_, err := guardedCall(g, ctx, func() (struct{}, error) { return struct{}{}, ix.Invalidate(ctx) })
+	return err
+}
+
+// Changed implements Index.
+func (g *guard) Changed() <-chan struct{} {
+	if ix, ok := g.index(); ok {
+		return ix.Changed()
+	}
+	return nil
+}

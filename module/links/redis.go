@@ -23,13 +23,15 @@ const DefaultRedisTTL = 24 * time.Hour
 // Redis is the link store shared by several Caddy instances. It works over any
 // redis.UniversalClient: a single node, a Cluster or a Sentinel-managed master.
 //
-// Keys (every one with the store's TTL):
+// Keys (every one with the store's TTL, except the links and the mark when the
+// completeness index is on; see EnableIndex):
 //
-//	<prefix>ext:<externalId>       → id
-//	<prefix>un:<lower(userName)>   → id
+//	<prefix>ext:<externalId>       → compact JSON of Link
+//	<prefix>un:<lower(userName)>   → compact JSON of Link
 //	<prefix>id:<id>                → compact JSON of Link
 //	<prefix>lock:<key>             → random token of the lock holder
 //	<prefix>fence:<key>            → fencing counter (LockFenced only)
+//	<prefix>index                  → "complete:<run_ids>" or "building:<token>"
 //
 // No command touches two keys, so nothing needs the keys in one Cluster slot.
 // Index entries are written blindly by Put and never checked against the link on read:
@@ -40,6 +42,7 @@ type Redis struct {
 	prefix string
 	ttl    time.Duration
 	rt     atomic.Int64
+	ix     *indexState // nil unless EnableIndex
 }
 
 // NewRedis returns a store over c. Keys start with prefix (used as given; the Caddyfile
@@ -139,23 +142,33 @@ func (r *Redis) Put(ctx context.Context, l Link) error {
 	if l.ID == "" {
 		return nil // nothing to key it by; a cache may drop what it cannot store
 	}
+	r.rt.Add(1)
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error { return r.queuePut(ctx, p, l) })
+	return redisErr("put", err)
+}
+
+// queuePut adds the writes of one link to a pipeline.
+func (r *Redis) queuePut(ctx context.Context, p redis.Pipeliner, l Link) error {
+	if l.ID == "" {
+		return nil
+	}
 	b, err := json.Marshal(l)
 	if err != nil {
 		return fmt.Errorf("links: encoding link: %w", err)
 	}
-	r.rt.Add(1)
-	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.idKey(l.ID), b, r.ttl)
-		// the index entries carry the whole link: a warm filter hit is one round trip
-		if l.ExternalID != "" {
-			p.Set(ctx, r.extKey(l.ExternalID), b, r.ttl)
-		}
-		if l.UserName != "" {
-			p.Set(ctx, r.unKey(l.UserName), b, r.ttl)
-		}
-		return nil
-	})
-	return redisErr("put", err)
+	ttl := r.ttl
+	if r.ix != nil {
+		ttl = 0 // an expiring link would leave a hole in a complete index
+	}
+	p.Set(ctx, r.idKey(l.ID), b, ttl)
+	// the index entries carry the whole link: a warm filter hit is one round trip
+	if l.ExternalID != "" {
+		p.Set(ctx, r.extKey(l.ExternalID), b, ttl)
+	}
+	if l.UserName != "" {
+		p.Set(ctx, r.unKey(l.UserName), b, ttl)
+	}
+	return nil
 }
 
 // Forget implements Store: one GET to learn the index entries, then one pipeline of

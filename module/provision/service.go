@@ -296,6 +296,18 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	}
 	defer release()
 
+	// A complete link index that holds neither the externalId nor the userName
+	// proves the identity new: create at once. The upstream still refuses a taken
+	// name or e-mail (an unmanaged user the index does not know); the full path
+	// below then decides between adoption and a precise 409.
+	if s.proveNew(ctx, u.ExternalID, u.UserName) {
+		rec, err := s.createNew(ctx, u)
+		var se *scim.Error
+		if !errors.As(err, &se) || se.Status != http.StatusConflict {
+			return rec, err
+		}
+	}
+
 	// The three lookups are independent reads: run them together (the latency of one
 	// instead of three), then decide in the order below, exactly as if they had run
 	// one after the other. The memo answers a userName and an e-mail lookup that are
@@ -347,6 +359,11 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 			return s.adoptOrConflict(ctx, r, u, LinkEmail, "email")
 		}
 	}
+	return s.createNew(ctx, u)
+}
+
+// createNew creates u upstream as a new user and remembers its link.
+func (s *Service) createNew(ctx context.Context, u *scim.User) (adapters.Record, error) {
 	rec, err := s.Adapter.CreateUser(ctx, u)
 	if err != nil {
 		return rec, err

@@ -1,0 +1,282 @@
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Index is implemented by stores that can vouch for their own completeness: after a
+// rebuild has written a link for every managed upstream user and marked the index
+// complete, a miss proves that an identity is new, so a POST can skip the upstream
+// lookups that would otherwise prove it (on Gitea, five calls that each scan the
+// user table).
+//
+// The mark is only as good as the store's memory, so it is dropped whenever that
+// memory may have lost a link: the Redis server restarted or failed over (its run_id
+// changed), a write of this process was dropped during an outage, or the data was
+// flushed (the mark goes with it). Without the mark, every lookup goes to the
+// upstream as before: the index saves calls, the upstream stays the truth.
+type Index interface {
+	// ProveNew reports, in one round trip, whether the index is complete (as
+	// verified by this process for the current server epoch) and holds no link
+	// for externalID (when not empty) nor for userName.
+	ProveNew(ctx context.Context, externalID, userName string) (bool, error)
+	// IndexState reads the mark ("" when absent or not complete), the current
+	// epoch of the servers, and a connection generation read before both.
+	IndexState(ctx context.Context) (IndexState, error)
+	// Verified tells the store that the mark of st matched its epoch, so that
+	// ProveNew may trust it until the generation or the mark changes.
+	Verified(st IndexState)
+	// Unverify makes ProveNew answer false until the next Verified.
+	Unverify()
+	// BeginRebuild replaces the mark with a "building" token and returns it;
+	// Invalidate (from anywhere) during the rebuild makes CompleteRebuild fail.
+	BeginRebuild(ctx context.Context) (token string, err error)
+	// PutAll writes links in pipelined batches.
+	PutAll(ctx context.Context, ls []Link) error
+	// CompleteRebuild marks the index complete for epoch if the mark still holds
+	// token; ok=false when it was invalidated meanwhile.
+	CompleteRebuild(ctx context.Context, token, epoch string) (ok bool, err error)
+	// Invalidate drops the mark.
+	Invalidate(ctx context.Context) error
+	// Changed is signalled when the store suspects its mark is stale (a new
+	// connection to a server, a dropped write), so the maintainer re-checks at once.
+	Changed() <-chan struct{}
+}
+
+// IndexState is a snapshot of the completeness mark.
+type IndexState struct {
+	Mark       string // the epoch the index was completed for; "" when not complete
+	Epoch      string // the servers' current epoch
+	Generation int64  // connection generation, read before Mark and Epoch
+	// Evicting is set when the server may evict keys without a TTL
+	// (maxmemory-policy allkeys-*): the index must then never be trusted.
+	Evicting bool
+}
+
+const (
+	markComplete = "complete:"
+	markBuilding = "building:"
+)
+
+// indexState is the part of Redis that serves Index.
+type indexState struct {
+	gen      func() int64 // connection generation of the client; nil: none counted
+	verified atomic.Pointer[verification]
+	changed  chan struct{}
+}
+
+type verification struct {
+	mark string
+	gen  int64
+}
+
+// EnableIndex turns on the completeness index: from now on links are written without
+// a TTL (an expiring link would make the index incomplete), and Index is served.
+// connGen returns a counter the client increments on every new connection: a restart
+// or failover of a server shows up as new connections, after which ProveNew answers
+// false until the maintainer has compared the server's run_id with the mark again.
+func (r *Redis) EnableIndex(connGen func() int64) {
+	r.ix = &indexState{gen: connGen, changed: make(chan struct{}, 1)}
+}
+
+// Indexed reports whether EnableIndex was called.
+func (r *Redis) Indexed() bool { return r.ix != nil }
+
+func (r *Redis) markKey() string { return r.prefix + "index" }
+
+func (r *Redis) generation() int64 {
+	if r.ix == nil || r.ix.gen == nil {
+		return 0
+	}
+	return r.ix.gen()
+}
+
+// ProveNew implements Index.
+func (r *Redis) ProveNew(ctx context.Context, externalID, userName string) (bool, error) {
+	if r.ix == nil {
+		return false, nil
+	}
+	v := r.ix.verified.Load()
+	if v == nil || v.gen != r.generation() {
+		r.kick()
+		return false, nil
+	}
+	r.rt.Add(1)
+	var mark, ext, un *redis.StringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		mark = p.Get(ctx, r.markKey())
+		if externalID != "" {
+			ext = p.Get(ctx, r.extKey(externalID))
+		}
+		if userName != "" {
+			un = p.Get(ctx, r.unKey(userName))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, redisErr("prove new", err)
+	}
+	if mark.Val() != markComplete+v.mark {
+		r.Unverify()
+		r.kick()
+		return false, nil
+	}
+	for _, c := range []*redis.StringCmd{ext, un} {
+		if c != nil && !errors.Is(c.Err(), redis.Nil) {
+			return false, nil // a link (or an error on that key): not provably new
+		}
+	}
+	return true, nil
+}
+
+// IndexState implements Index.
+func (r *Redis) IndexState(ctx context.Context) (IndexState, error) {
+	st := IndexState{Generation: r.generation()}
+	r.rt.Add(1)
+	m, err := r.c.Get(ctx, r.markKey()).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return st, redisErr("index mark", err)
+	}
+	st.Mark, _ = strings.CutPrefix(m, markComplete)
+	if !strings.HasPrefix(m, markComplete) {
+		st.Mark = ""
+	}
+	var ids []string
+	var mu sync.Mutex
+	info := func(ctx context.Context, c *redis.Client) error {
+		r.rt.Add(1)
+		s, err := c.Info(ctx, "server", "memory").Result()
+		if err != nil {
+			return err
+		}
+		id, policy := infoField(s, "run_id"), infoField(s, "maxmemory_policy")
+		if id == "" {
+			return fmt.Errorf("no run_id in INFO")
+		}
+		mu.Lock()
+		ids = append(ids, id)
+		if strings.HasPrefix(policy, "allkeys-") && infoField(s, "maxmemory") != "0" {
+			st.Evicting = true
+		}
+		mu.Unlock()
+		return nil
+	}
+	switch c := r.c.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, info)
+	case *redis.Client:
+		err = info(ctx, c)
+	default:
+		err = fmt.Errorf("unsupported client %T", r.c)
+	}
+	if err != nil {
+		return st, redisErr("index epoch", err)
+	}
+	slices.Sort(ids)
+	st.Epoch = strings.Join(ids, ",")
+	return st, nil
+}
+
+// infoField reads "name:value" from an INFO answer.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Verified implements Index.
+func (r *Redis) Verified(st IndexState) {
+	if r.ix == nil || st.Mark == "" || st.Mark != st.Epoch || st.Evicting {
+		return
+	}
+	r.ix.verified.Store(&verification{mark: st.Mark, gen: st.Generation})
+}
+
+// Unverify implements Index.
+func (r *Redis) Unverify() {
+	if r.ix != nil {
+		r.ix.verified.Store(nil)
+	}
+}
+
+func (r *Redis) kick() {
+	if r.ix == nil {
+		return
+	}
+	select {
+	case r.ix.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed implements Index.
+func (r *Redis) Changed() <-chan struct{} {
+	if r.ix == nil {
+		return nil
+	}
+	return r.ix.changed
+}
+
+// BeginRebuild implements Index.
+func (r *Redis) BeginRebuild(ctx context.Context) (string, error) {
+	tok, err := lockToken()
+	if err != nil {
+		return "", err
+	}
+	r.Unverify()
+	r.rt.Add(1)
+	return tok, redisErr("index begin", r.c.Set(ctx, r.markKey(), markBuilding+tok, 0).Err())
+}
+
+// PutAll implements Index: batches of 500 links, one pipeline each.
+func (r *Redis) PutAll(ctx context.Context, ls []Link) error {
+	for batch := range slices.Chunk(ls, 500) {
+		r.rt.Add(1)
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, l := range batch {
+				if err := r.queuePut(ctx, p, l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return redisErr("put all", err)
+		}
+	}
+	return nil
+}
+
+// completeScript turns "building:<token>" into "complete:<epoch>", and nothing else:
+// an Invalidate during the rebuild deleted the token. One key: Cluster-safe.
+var completeScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2]) return 1 end return 0`)
+
+// CompleteRebuild implements Index.
+func (r *Redis) CompleteRebuild(ctx context.Context, token, epoch string) (bool, error) {
+	r.rt.Add(1)
+	n, err := completeScript.Run(ctx, r.c, []string{r.markKey()}, markBuilding+token, markComplete+epoch).Int()
+	if err != nil {
+		return false, redisErr("index complete", err)
+	}
+	return n == 1, nil
+}
+
+// Invalidate implements Index.
+func (r *Redis) Invalidate(ctx context.Context) error {
+	r.Unverify()
+	r.rt.Add(1)
+	return redisErr("index invalidate", r.c.Del(ctx, r.markKey()).Err())
+}
+
+var _ Index = (*Redis)(nil)

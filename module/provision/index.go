@@ -1,0 +1,170 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/module/links"
+)
+
+// IndexEvents reports what the index maintainer does, for logs and metrics; every
+// field may be nil.
+type IndexEvents struct {
+	Complete    func(links int, took time.Duration) // a rebuild marked the index complete
+	Invalidated func(reason string)                 // a mark was dropped
+	Trusted     func(ok bool)                       // whether this instance now trusts the index
+	Failed      func(err error)                     // a check or rebuild failed
+}
+
+// indexRebuildLockTTL bounds a rebuild: another instance may start one after it.
+const indexRebuildLockTTL = 10 * time.Minute
+
+// indexWindow is how many users a rebuild asks the adapter for at once.
+const indexWindow = 5000
+
+// MaintainIndex keeps the link store's completeness index honest until ctx ends: it
+// compares the mark with the servers' epoch every interval (and at once when the
+// store asks), drops a mark whose epoch is stale, and rebuilds a missing index from
+// the upstream (one instance at a time, under a store lock). It does nothing when the
+// store has no index.
+func (s *Service) MaintainIndex(ctx context.Context, every time.Duration, ev IndexEvents) {
+	ix, ok := s.Links.(links.Index)
+	if !ok {
+		return
+	}
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	trusted := false
+	for {
+		ok := s.checkIndex(ctx, ix, ev)
+		if ok != trusted && ev.Trusted != nil {
+			ev.Trusted(ok)
+		}
+		trusted = ok
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-ix.Changed():
+			// a burst of new connections must not become a burst of checks
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// checkIndex runs one check (and rebuild when needed); it reports whether this
+// instance now trusts the index.
+func (s *Service) checkIndex(ctx context.Context, ix links.Index, ev IndexEvents) bool {
+	fail := func(err error) bool {
+		ix.Unverify()
+		if ev.Failed != nil && ctx.Err() == nil {
+			ev.Failed(err)
+		}
+		return false
+	}
+	st, err := ix.IndexState(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if st.Evicting {
+		ix.Unverify()
+		if st.Mark != "" {
+			_ = ix.Invalidate(ctx)
+		}
+		return fail(errors.New("redis may evict links (maxmemory-policy allkeys-*): the link index is not used; set maxmemory-policy noeviction or volatile-*"))
+	}
+	if st.Mark != "" && st.Mark == st.Epoch {
+		ix.Verified(st)
+		return true
+	}
+	ix.Unverify()
+	if st.Mark != "" {
+		if err := ix.Invalidate(ctx); err != nil {
+			return fail(err)
+		}
+		if ev.Invalidated != nil {
+			ev.Invalidated("the redis server restarted or failed over since the index was built")
+		}
+	}
+	return s.rebuildIndex(ctx, ix, st, ev)
+}
+
+// rebuildIndex writes a link for every managed upstream user (deleted ones included:
+// a POST must find them to reactivate them) and marks the index complete. Creates that
+// run meanwhile write their own links; an Invalidate meanwhile makes the mark fail.
+func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.IndexState, ev IndexEvents) bool {
+	release, ok, err := s.Links.Lock(ctx, "index-rebuild", indexRebuildLockTTL)
+	if err != nil || !ok {
+		return false // another instance rebuilds; the next check sees its mark
+	}
+	defer release()
+	// another instance may have finished between our read and our lock
+	if again, err := ix.IndexState(ctx); err == nil && again.Mark != "" && again.Mark == again.Epoch {
+		ix.Verified(again)
+		return true
+	}
+	start := time.Now()
+	tok, err := ix.BeginRebuild(ctx)
+	if err != nil {
+		return s.indexFailed(ix, ev, err)
+	}
+	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	if err != nil {
+		return s.indexFailed(ix, ev, err)
+	}
+	ls := make([]links.Link, 0, len(recs))
+	for _, r := range recs {
+		if r.Managed && r.User != nil {
+			ls = append(ls, linkOf(r))
+		}
+	}
+	if err := ix.PutAll(ctx, ls); err != nil {
+		return s.indexFailed(ix, ev, err)
+	}
+	ok, err = ix.CompleteRebuild(ctx, tok, st.Epoch)
+	if err != nil || !ok {
+		if err == nil {
+			err = errors.New("the index was invalidated during the rebuild; it will be rebuilt again")
+		}
+		return s.indexFailed(ix, ev, err)
+	}
+	if ev.Complete != nil {
+		ev.Complete(len(ls), time.Since(start))
+	}
+	// Trust it only once a fresh read confirms the epoch (a failover during the
+	// rebuild changes it, and the next check then starts over).
+	after, err := ix.IndexState(ctx)
+	if err != nil || after.Mark == "" || after.Mark != after.Epoch {
+		return false
+	}
+	ix.Verified(after)
+	return true
+}
+
+func (s *Service) indexFailed(ix links.Index, ev IndexEvents, err error) bool {
+	ix.Unverify()
+	if ev.Failed != nil {
+		ev.Failed(err)
+	}
+	return false
+}
+
+// proveNew reports whether the link store can prove that no user has this externalId
+// or userName, so that CreateUser may skip the upstream lookups.
+func (s *Service) proveNew(ctx context.Context, externalID, userName string) bool {
+	ix, ok := s.Links.(links.Index)
+	if !ok {
+		return false
+	}
+	isNew, err := ix.ProveNew(ctx, externalID, userName)
+	s.storeErr(err)
+	return err == nil && isNew
+}

@@ -1,0 +1,188 @@
+package provision
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/module/links"
+)
+
+// fakeIndex is an in-process links.Index over the in-process store; the real one
+// (Redis) has its own tests in package links and end to end.
+type fakeIndex struct {
+	*links.Memory
+	mu                    sync.Mutex
+	mark, epoch, verified string
+	building              string
+	changed               chan struct{}
+}
+
+func newFakeIndex() *fakeIndex {
+	return &fakeIndex{Memory: links.NewMemory(time.Hour, 0), epoch: "run-1", changed: make(chan struct{}, 1)}
+}
+
+func (x *fakeIndex) ProveNew(ctx context.Context, ext, un string) (bool, error) {
+	x.mu.Lock()
+	ok := x.verified != "" && x.mark == x.verified
+	x.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	if _, hit, _ := x.ByExternalID(ctx, ext); hit && ext != "" {
+		return false, nil
+	}
+	_, hit, _ := x.ByUserName(ctx, un)
+	return !hit, nil
+}
+
+func (x *fakeIndex) IndexState(context.Context) (links.IndexState, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return links.IndexState{Mark: x.mark, Epoch: x.epoch}, nil
+}
+
+func (x *fakeIndex) Verified(st links.IndexState) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if st.Mark != "" && st.Mark == st.Epoch {
+		x.verified = st.Mark
+	}
+}
+
+func (x *fakeIndex) Unverify() { x.mu.Lock(); x.verified = ""; x.mu.Unlock() }
+
+func (x *fakeIndex) BeginRebuild(context.Context) (string, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mark, x.verified, x.building = "", "", "tok"
+	return "tok", nil
+}
+
+func (x *fakeIndex) PutAll(ctx context.Context, ls []links.Link) error {
+	for _, l := range ls {
+		if err := x.Put(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *fakeIndex) CompleteRebuild(_ context.Context, tok, epoch string) (bool, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.building != tok {
+		return false, nil
+	}
+	x.building, x.mark = "", epoch
+	return true, nil
+}
+
+func (x *fakeIndex) Invalidate(context.Context) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.mark, x.verified, x.building = "", "", ""
+	return nil
+}
+
+func (x *fakeIndex) Changed() <-chan struct{} { return x.changed }
+
+var _ links.Index = (*fakeIndex)(nil)
+
+// TestIndexedCreate: with a complete index, a POST of a new identity costs the
+// upstream exactly its create; names the index does not know but the upstream
+// refuses still reach adoption or a 409; and deleted users are still reactivated.
+func TestIndexedCreate(t *testing.T) {
+	f := newFake()
+	x := newFakeIndex()
+	s := newService(f)
+	s.Links = x
+	s.LinkExisting = LinkUserName
+
+	// before the index exists: one upstream user, managed, then SCIM-deleted
+	gone, err := s.CreateUser(ctx, user("gone", "e-gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, gone.User.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	unmanaged := f.addUnmanaged("legacy", "legacy@example.com", false)
+	x.Memory = links.NewMemory(time.Hour, 0) // the store lost everything
+
+	var events []string
+	ev := IndexEvents{
+		Complete:    func(n int, _ time.Duration) { events = append(events, "complete") },
+		Invalidated: func(string) { events = append(events, "invalidated") },
+		Failed:      func(err error) { t.Errorf("index failed: %v", err) },
+	}
+	if !s.checkIndex(ctx, x, ev) {
+		t.Fatal("the first check did not build a trusted index")
+	}
+	if l, ok, _ := x.Get(ctx, gone.User.ID); !ok || !l.Deleted || l.ExternalID != "e-gone" {
+		t.Fatalf("the rebuild did not restore the deleted user's link: %+v %v", l, ok)
+	}
+
+	calls := f.calls.Load()
+	r, err := s.CreateUser(ctx, user("fresh", "e-fresh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls.Load() - calls; n != 1 {
+		t.Errorf("a new identity cost %d upstream calls, want 1 (the create)", n)
+	}
+	if _, ok, _ := x.ByExternalID(ctx, "e-fresh"); !ok {
+		t.Error("the create did not write its link")
+	}
+
+	// The index proves nothing about unmanaged users: the upstream refuses the
+	// name, and the full path adopts.
+	r, err = s.CreateUser(ctx, user("legacy", "e-legacy"))
+	if err != nil || r.User.ID != unmanaged {
+		t.Fatalf("adoption through the index path = %v, %v (want id %s)", r.User, err, unmanaged)
+	}
+
+	// A deleted user's externalId is in the index: the POST reactivates the same
+	// account even under a new userName and e-mail.
+	r, err = s.CreateUser(ctx, user("renamed", "e-gone"))
+	if err != nil || r.User.ID != gone.User.ID || !r.User.Active {
+		t.Fatalf("reactivation through the index = %+v, %v (want id %s)", r.User, err, gone.User.ID)
+	}
+
+	// A restart of the store's server: the mark is stale and is rebuilt.
+	x.mu.Lock()
+	x.epoch = "run-2"
+	x.mu.Unlock()
+	if ok, _ := x.ProveNew(ctx, "e-x", "x"); !ok {
+		t.Fatal("fake: the verified mark should still answer until the maintainer checks")
+	}
+	if !s.checkIndex(ctx, x, ev) {
+		t.Fatal("no trusted index after the epoch changed")
+	}
+	if want := []string{"complete", "invalidated", "complete"}; len(events) != 3 || events[1] != want[1] {
+		t.Fatalf("events = %v, want %v", events, want)
+	}
+	calls = f.calls.Load()
+	if _, err := s.CreateUser(ctx, user("fresh2", "e-fresh2")); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls.Load() - calls; n != 1 {
+		t.Errorf("after the rebuild a new identity cost %d upstream calls, want 1", n)
+	}
+}
+
+// TestUntrustedIndexTakesTheFullPath: without a verified mark the create looks the
+// identity up upstream, as without an index.
+func TestUntrustedIndexTakesTheFullPath(t *testing.T) {
+	f := newFake()
+	s := newService(f)
+	s.Links = newFakeIndex()
+	calls := f.calls.Load()
+	if _, err := s.CreateUser(ctx, user("a", "e-a")); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls.Load() - calls; n < 3 {
+		t.Errorf("an unverified index cost %d upstream calls; the lookups were skipped", n)
+	}
+}
