@@ -130,6 +130,13 @@ func TestBench(t *testing.T) {
 		runID: testenv.UniqueName("")}
 	rep.printf("\n## caddy-scim benchmark\n\n%s\n", machine(g.URL))
 	rep.printf("Cell duration %s; %d users in the syncs. Setup: %v\n\n", cellDur, nUsers, testenv.SetupTimes())
+	// Measure the steady state: the Redis link index is complete (the instances
+	// rebuild it from Gitea when they start).
+	for _, c := range []*caddyProc{plugin, counted} {
+		waited := waitIndex(t, c.Admin)
+		rep.printf("Link index complete %s after start.\n", waited.Round(time.Millisecond))
+	}
+	rep.printf("\n")
 
 	// 64 users, one per worker at the highest concurrency, so writes never wait on
 	// another request's per-user lock.
@@ -588,4 +595,19 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// waitIndex waits until the instance trusts its Redis link index, and says how long.
+func waitIndex(t *testing.T, admin string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if v, err := metric(admin+"/metrics", "caddy_scim_link_index_complete"); err == nil && v == 1 {
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Minute {
+			t.Fatalf("the link index of %s was not complete after 5 minutes", admin)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
