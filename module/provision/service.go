@@ -237,12 +237,19 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 			return nil, err
 		}
 	}
+	// A lone equality on externalId, userName or id is checked on the record itself:
+	// the generic Match would first render every candidate into a resource.
+	eqAttr, eqValue, lone := loneEq(filter)
 	out := make([]adapters.Record, 0, len(candidates))
 	for _, r := range candidates {
 		if !visible(r) {
 			continue
 		}
-		if filter != nil && !scim.Match(filter, render(r.User), scim.UserResourceType) {
+		if lone {
+			if !equals(r.User, eqAttr, eqValue) {
+				continue
+			}
+		} else if filter != nil && !scim.Match(filter, render(r.User), scim.UserResourceType) {
 			continue
 		}
 		out = append(out, r)
@@ -254,6 +261,32 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 		}
 	}
 	return out, nil
+}
+
+// loneEq recognises a filter that is exactly `externalId|userName|id eq "v"`.
+func loneEq(f scim.Expr) (attr, value string, ok bool) {
+	c, isCmp := f.(*scim.CompareExpr)
+	if !isCmp || c.Op != "eq" || c.Path.URN != "" || c.Path.Sub != "" {
+		return "", "", false
+	}
+	v, isStr := c.Value.(string)
+	switch c.Path.Name {
+	case "externalId", "userName", "id":
+		return c.Path.Name, v, isStr
+	}
+	return "", "", false
+}
+
+// equals compares as RFC 7643 defines these attributes: userName case-insensitively,
+// externalId and id exactly.
+func equals(u *scim.User, attr, v string) bool {
+	switch attr {
+	case "userName":
+		return strings.EqualFold(u.UserName, v)
+	case "externalId":
+		return u.ExternalID == v
+	}
+	return u.ID == v
 }
 
 // allManaged pages through every managed user of the adapter.

@@ -344,3 +344,60 @@ func TestListPagesThroughAdapter(t *testing.T) {
 		t.Fatalf("a warm externalId lookup made %d upstream calls, want 1", n)
 	}
 }
+
+// looseFind answers every lookup with every user, like an adapter whose lookup is
+// broader than the filter (Gitea's e-mail-shaped userName lookup searches e-mails).
+type looseFind struct{ *fakeAdapter }
+
+func (l looseFind) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
+	all, _, err := l.ListUsers(ctx, adapters.Page{Limit: 1000})
+	return all, err
+}
+
+// TestLoneEqualityFilterChecksTheRecord: a lone `userName|externalId|id eq` is checked
+// on each candidate without rendering it, with the RFC 7643 comparison; other filters
+// still go through Match.
+func TestLoneEqualityFilterChecksTheRecord(t *testing.T) {
+	f := newFake()
+	s := newService(f)
+	for _, u := range []*scim.User{user("alice", "e1"), user("bob", "e2")} {
+		if _, err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Adapter = looseFind{f}
+	s.Links = links.NewMemory(time.Minute, 0) // every lookup goes to the adapter
+	renders := 0
+	render := func(u *scim.User) scim.Resource { renders++; return scim.UserToResource(u, scim.RenderOptions{}) }
+	for _, tc := range []struct {
+		filter  string
+		want    []string
+		renders bool
+	}{
+		{`userName eq "ALICE"`, []string{"alice"}, false},
+		{`externalId eq "e2"`, []string{"bob"}, false},
+		{`externalId eq "E2"`, nil, false}, // caseExact
+		{`id eq "1"`, []string{"alice"}, false},
+		{`userName eq "alice" and active eq true`, []string{"alice"}, true},
+	} {
+		renders = 0
+		e, err := scim.ParseFilter(tc.filter, scim.UserResourceType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.QueryUsers(ctx, e, render)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.User.UserName)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: got %v, want %v", tc.filter, got, tc.want)
+		}
+		if (renders > 0) != tc.renders {
+			t.Errorf("%s: %d renders", tc.filter, renders)
+		}
+	}
+}
