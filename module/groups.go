@@ -51,7 +51,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Quer
 		h.fail(w, r, err)
 		return
 	}
-	h.writeList(w, rs, q)
+	h.writeList(w, r, rs, nil, q)
 }
 
 // queryGroups answers a group query as sorted, unprojected resources.

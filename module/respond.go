@@ -13,6 +13,11 @@ import (
 // writeJSON writes a SCIM response body with the SCIM media type.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
+	writeBody(w, status, b, err)
+}
+
+// writeBody writes an encoded SCIM response body, or a 500 if encoding failed.
+func writeBody(w http.ResponseWriter, status int, b []byte, err error) {
 	if err != nil {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(&scim.Error{Status: status, Detail: "response could not be encoded"})

@@ -176,21 +176,22 @@ func (h *Handler) readSearch(w http.ResponseWriter, r *http.Request) (scim.Query
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
-	rs, err := h.queryUsers(r, q)
+	rs, users, err := h.queryUsers(r, q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.writeList(w, rs, q)
+	h.writeList(w, r, rs, users, q)
 }
 
-// queryUsers answers a user query as sorted, unprojected resources.
-func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, error) {
+// queryUsers answers a user query as sorted, unprojected resources and, in the same
+// order, the users they render.
+func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, []*scim.User, error) {
 	var filter scim.Expr
 	if q.Filter != "" {
 		f, err := scim.ParseFilter(q.Filter, scim.UserResourceType)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		filter = f
 	}
@@ -206,7 +207,7 @@ func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, er
 	}
 	recs, err := h.svc.QueryUsers(r.Context(), filter, render)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.fillUserGroups(r, recs, q, false) // only with attributes=groups
 	clear(rendered)
@@ -214,15 +215,41 @@ func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, er
 	for i, rec := range recs {
 		rs[i] = render(rec.User)
 	}
-	if err := scim.SortResources(rs, scim.UserResourceType, q); err != nil {
-		return nil, err
+	order, err := scim.SortOrder(rs, scim.UserResourceType, q)
+	if err != nil {
+		return nil, nil, err
 	}
-	return rs, nil
+	sorted := make([]scim.Resource, len(rs))
+	users := make([]*scim.User, len(rs))
+	for x, i := range order {
+		sorted[x], users[x] = rs[i], recs[i].User
+	}
+	return sorted, users, nil
 }
 
-// writeList pages rs and projects each resource by its own resource type.
-func (h *Handler) writeList(w http.ResponseWriter, rs []scim.Resource, q scim.Query) {
+// projects reports whether q asks for attributes or excludedAttributes: only then
+// is a user answered through its projected map rather than AppendUserJSON.
+func projects(q scim.Query) bool {
+	return len(q.Attributes) > 0 || len(q.ExcludedAttributes) > 0
+}
+
+// writeList pages rs and projects each resource by its own resource type. users[i]
+// is the user rendered as rs[i]; users may be shorter than rs (groups follow).
+func (h *Handler) writeList(w http.ResponseWriter, r *http.Request, rs []scim.Resource, users []*scim.User, q scim.Query) {
 	lr := scim.Paginate(rs, q, h.MaxResults)
+	if !projects(q) {
+		from, _ := scim.PageBounds(len(rs), q, h.MaxResults)
+		opt := h.renderOptions(r)
+		b, err := lr.AppendJSON(make([]byte, 0, 1024*len(lr.Resources)+128), func(dst []byte, i int) ([]byte, error) {
+			if from+i < len(users) {
+				return scim.AppendUserJSON(dst, users[from+i], opt), nil
+			}
+			b, err := json.Marshal(scim.Project(lr.Resources[i], scim.GroupResourceType, nil, nil))
+			return append(dst, b...), err
+		})
+		writeBody(w, http.StatusOK, b, err)
+		return
+	}
 	for i, res := range lr.Resources {
 		rt := scim.UserResourceType
 		if meta, _ := res["meta"].(map[string]any); meta["resourceType"] == "Group" {
@@ -242,13 +269,13 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	users, uerr := h.queryUsers(r, q)
+	users, userObjs, uerr := h.queryUsers(r, q)
 	if h.groups == nil {
 		if uerr != nil {
 			h.fail(w, r, uerr)
 			return
 		}
-		h.writeList(w, users, q)
+		h.writeList(w, r, users, userObjs, q)
 		return
 	}
 	groups, gerr := h.queryGroups(r, q)
@@ -260,7 +287,7 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errors.Join(uerr, gerr))
 		return
 	}
-	h.writeList(w, append(users, groups...), q)
+	h.writeList(w, r, append(users, groups...), userObjs, q)
 }
 
 // isClientError reports a 4xx SCIM error (a filter or sortBy that does not fit a type).
@@ -287,16 +314,19 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, id string) {
 
 // writeUser renders a user with ETag, Location (on 201) and projection.
 func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, rec adapters.Record) {
-	res := scim.UserToResource(rec.User, h.renderOptions(r))
+	opt := h.renderOptions(r)
 	if tag := scim.ETag(rec.User.Meta.Version); tag != "" {
 		w.Header().Set("ETag", tag)
 	}
 	if status == http.StatusCreated {
-		if meta, ok := res["meta"].(map[string]any); ok {
-			w.Header().Set("Location", meta["location"].(string))
-		}
+		w.Header().Set("Location", opt.UserLocation(rec.User.ID))
 	}
 	q, _ := scim.ParseQuery(r.URL.Query())
+	if !projects(q) {
+		writeBody(w, status, scim.AppendUserJSON(make([]byte, 0, 1024), rec.User, opt), nil)
+		return
+	}
+	res := scim.UserToResource(rec.User, opt)
 	writeJSON(w, status, scim.Project(res, scim.UserResourceType, q.Attributes, q.ExcludedAttributes))
 }
 

@@ -138,19 +138,58 @@ type ListResponse struct {
 
 // Paginate returns the window of rs selected by q, with the page size capped at max.
 func Paginate(rs []Resource, q Query, max int) ListResponse {
-	count := q.Count
-	if count < 0 || count > max {
-		count = max
-	}
 	lr := ListResponse{Schemas: []string{MessageListResponse}, TotalResults: len(rs),
 		StartIndex: q.StartIndex, Resources: []Resource{}}
-	from := q.StartIndex - 1
-	if from < len(rs) && count > 0 {
-		to := min(from+count, len(rs))
+	if from, to := PageBounds(len(rs), q, max); to > from {
 		lr.Resources = rs[from:to]
 	}
 	lr.ItemsPerPage = len(lr.Resources)
 	return lr
+}
+
+// PageBounds is the window [from, to) of n results that Paginate answers.
+func PageBounds(n int, q Query, max int) (from, to int) {
+	count := q.Count
+	if count < 0 || count > max {
+		count = max
+	}
+	from = q.StartIndex - 1
+	if from >= n || count <= 0 {
+		return 0, 0
+	}
+	return from, min(from+count, n)
+}
+
+// AppendJSON appends lr as json.Marshal writes it (Schemas and Resources not nil, as
+// Paginate makes them), except that item writes the i-th resource of the page, with
+// a typed encoder such as AppendUserJSON.
+func (lr ListResponse) AppendJSON(dst []byte, item func(dst []byte, i int) ([]byte, error)) ([]byte, error) {
+	dst = append(dst, `{"schemas":[`...)
+	for i, s := range lr.Schemas {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = appendEscaped(dst, s)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `],"totalResults":`...)
+	dst = strconv.AppendInt(dst, int64(lr.TotalResults), 10)
+	dst = append(dst, `,"itemsPerPage":`...)
+	dst = strconv.AppendInt(dst, int64(lr.ItemsPerPage), 10)
+	dst = append(dst, `,"startIndex":`...)
+	dst = strconv.AppendInt(dst, int64(lr.StartIndex), 10)
+	dst = append(dst, `,"Resources":[`...)
+	for i := range lr.Resources {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = item(dst, i); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, "]}"...), nil
 }
 
 func truncate(s string, n int) string {

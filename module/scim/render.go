@@ -29,7 +29,7 @@ func UserToResource(u *User, opt RenderOptions) Resource {
 		delete(r, "name")
 	}
 	r["schemas"] = schemas
-	r["meta"] = metaMap("User", opt.BaseURL+"/Users/"+u.ID, u.Meta)
+	r["meta"] = metaMap("User", opt.UserLocation(u.ID), u.Meta)
 	return r
 }
 

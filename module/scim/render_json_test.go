@@ -132,3 +132,29 @@ func FuzzAppendUserJSON(f *testing.F) {
 		checkUserJSON(t, u, opt)
 	})
 }
+
+func TestListResponseAppendJSON(t *testing.T) {
+	users := []*User{fullUser(), entraBenchUser(), {ID: "3", UserName: "<x>"}}
+	rs := make([]Resource, len(users))
+	for i, u := range users {
+		rs[i] = Project(UserToResource(u, benchOpt), UserResourceType, nil, nil)
+	}
+	for _, q := range []Query{{StartIndex: 1, Count: -1}, {StartIndex: 2, Count: 1}, {StartIndex: 9, Count: -1},
+		{StartIndex: 1, Count: 0}} {
+		lr := Paginate(rs, q, 50)
+		from, _ := PageBounds(len(rs), q, 50)
+		got, err := lr.AppendJSON(nil, func(dst []byte, i int) ([]byte, error) {
+			return AppendUserJSON(dst, users[from+i], benchOpt), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(lr)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%+v:\n got %s\nwant %s", q, got, want)
+		}
+	}
+	if _, err := Paginate(nil, Query{StartIndex: 1}, 5).AppendJSON(nil, nil); err != nil {
+		t.Error(err)
+	}
+}

@@ -10,13 +10,32 @@ import (
 // without the attribute sort last in ascending order and first in descending
 // order; ties keep id order. Ids that are decimal numbers compare numerically.
 func SortResources(rs []Resource, rt *ResourceType, q Query) error {
+	idx, err := SortOrder(rs, rt, q)
+	if err != nil {
+		return err
+	}
+	sorted := make([]Resource, len(rs))
+	for x, i := range idx {
+		sorted[x] = rs[i]
+	}
+	copy(rs, sorted)
+	return nil
+}
+
+// SortOrder is the order SortResources gives rs, as indexes into rs, so that what
+// was rendered into rs can be put in the same order.
+func SortOrder(rs []Resource, rt *ResourceType, q Query) ([]int, error) {
+	idx := make([]int, len(rs))
+	for i := range idx {
+		idx[i] = i
+	}
 	if q.SortBy == "" {
-		sort.SliceStable(rs, func(i, j int) bool { return idLess(rs[i]["id"], rs[j]["id"]) })
-		return nil
+		sort.SliceStable(idx, func(x, y int) bool { return idLess(rs[idx[x]]["id"], rs[idx[y]]["id"]) })
+		return idx, nil
 	}
 	p, err := ParsePath(q.SortBy, rt)
 	if err != nil || p.Filter != nil || p.Attribute() == nil {
-		return BadRequest(ErrInvalidValue, "sortBy: %q is not a sortable attribute", truncate(q.SortBy, 64))
+		return nil, BadRequest(ErrInvalidValue, "sortBy: %q is not a sortable attribute", truncate(q.SortBy, 64))
 	}
 	attr := p.Attribute()
 	if sub := p.SubAttr(); sub != "" {
@@ -27,10 +46,6 @@ func SortResources(rs []Resource, rt *ResourceType, q Query) error {
 	keys := make([]any, len(rs))
 	for i, r := range rs {
 		keys[i] = sortKey(r, p)
-	}
-	idx := make([]int, len(rs))
-	for i := range idx {
-		idx[i] = i
 	}
 	sort.SliceStable(idx, func(x, y int) bool {
 		i, j := idx[x], idx[y]
@@ -50,12 +65,7 @@ func SortResources(rs []Resource, rt *ResourceType, q Query) error {
 		}
 		return c < 0
 	})
-	sorted := make([]Resource, len(rs))
-	for x, i := range idx {
-		sorted[x] = rs[i]
-	}
-	copy(rs, sorted)
-	return nil
+	return idx, nil
 }
 
 // sortKey extracts the value to sort by; for multi-valued attributes the primary
