@@ -296,8 +296,8 @@ func (h *Handler) linkStore() (links.Store, error) {
 	}
 	key := rc.poolKey()
 	val, _, err := redisPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		conns := new(atomic.Int64)
-		return redisHandle{c: rc.client(conns), conns: conns}, nil
+		watch := new(links.ConnWatcher)
+		return redisHandle{c: rc.client(watch), watch: watch}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up redis: %v", err)
@@ -306,7 +306,7 @@ func (h *Handler) linkStore() (links.Store, error) {
 	handle := val.(redisHandle)
 	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
 	if !rc.DisableIndex {
-		rs.EnableIndex(handle.conns.Load)
+		rs.EnableIndex(handle.watch.Generation)
 	}
 	h.redisStore = rs
 	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix), zap.Bool("index", !rc.DisableIndex))

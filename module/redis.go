@@ -1,19 +1,19 @@
 package scimhandler
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-scim/caddy-scim/module/links"
 )
 
 // RedisConfig configures the shared link store. Several Caddy instances that point at
@@ -64,9 +64,9 @@ var redisPool = caddy.NewUsagePool()
 
 type redisHandle struct {
 	c redis.UniversalClient
-	// conns counts new connections: after a Redis restart or failover every
-	// connection is new, which tells the link index to check the server again.
-	conns *atomic.Int64
+	// watch sees every new connection: one to a server not seen before (restarted,
+	// promoted) tells the link index to check the servers again.
+	watch *links.ConnWatcher
 }
 
 func (h redisHandle) Destruct() error { return h.c.Close() }
@@ -118,7 +118,7 @@ func (rc RedisConfig) poolKey() string {
 	return "scim-redis-" + hex.EncodeToString(sum[:])
 }
 
-func (rc RedisConfig) client(conns *atomic.Int64) redis.UniversalClient {
+func (rc RedisConfig) client(watch *links.ConnWatcher) redis.UniversalClient {
 	opt := &redis.UniversalOptions{
 		Addrs:            rc.Addresses,
 		MasterName:       rc.MasterName,
@@ -132,10 +132,7 @@ func (rc RedisConfig) client(conns *atomic.Int64) redis.UniversalClient {
 		// a cache must not retry into a slow Redis: a miss is cheaper
 		MaxRetries:    1,
 		DialerRetries: 1,
-		OnConnect: func(context.Context, *redis.Conn) error {
-			conns.Add(1)
-			return nil
-		},
+		OnConnect:     watch.OnConnect,
 	}
 	if rc.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}

@@ -29,7 +29,7 @@ type Index interface {
 	// for externalID (when not empty) nor for userName.
 	ProveNew(ctx context.Context, externalID, userName string) (bool, error)
 	// IndexState reads the mark ("" when absent or not complete), the current
-	// epoch of the servers, and a connection generation read before both.
+	// epoch of the servers, and the connection generation read before both.
 	IndexState(ctx context.Context) (IndexState, error)
 	// Verified tells the store that the mark of st matched its epoch, so that
 	// ProveNew may trust it until the generation or the mark changes.
@@ -46,8 +46,8 @@ type Index interface {
 	CompleteRebuild(ctx context.Context, token, epoch string) (ok bool, err error)
 	// Invalidate drops the mark.
 	Invalidate(ctx context.Context) error
-	// Changed is signalled when the store suspects its mark is stale (a new
-	// connection to a server, a dropped write), so the maintainer re-checks at once.
+	// Changed is signalled when ProveNew cannot trust the mark (a server not seen
+	// before, a mark that changed), so that the maintainer re-checks at once.
 	Changed() <-chan struct{}
 }
 
@@ -55,7 +55,7 @@ type Index interface {
 type IndexState struct {
 	Mark       string // the epoch the index was completed for; "" when not complete
 	Epoch      string // the servers' current epoch
-	Generation int64  // connection generation, read before Mark and Epoch
+	Generation int64  // ConnWatcher generation, read before Mark and Epoch
 	// Evicting is set when the server may evict keys without a TTL
 	// (maxmemory-policy allkeys-*): the index must then never be trusted.
 	Evicting bool
@@ -80,9 +80,10 @@ type verification struct {
 
 // EnableIndex turns on the completeness index: from now on links are written without
 // a TTL (an expiring link would make the index incomplete), and Index is served.
-// connGen returns a counter the client increments on every new connection: a restart
-// or failover of a server shows up as new connections, after which ProveNew answers
-// false until the maintainer has compared the server's run_id with the mark again.
+// connGen is a counter that grows when the client connects to a server it has not
+// seen before (ConnWatcher.Generation): a restart or failover shows up that way, and
+// ProveNew then answers false until the maintainer has compared the servers' run_ids
+// with the mark again.
 func (r *Redis) EnableIndex(connGen func() int64) {
 	r.ix = &indexState{gen: connGen, changed: make(chan struct{}, 1)}
 }
@@ -280,3 +281,37 @@ func (r *Redis) Invalidate(ctx context.Context) error {
 }
 
 var _ Index = (*Redis)(nil)
+
+// ConnWatcher tells the index when the client reaches a Redis server it has not seen
+// before (a restarted or promoted one has a new run_id), without mistaking the pool's
+// ordinary new connections for one: its OnConnect asks each new connection for the
+// server's run_id (one round trip per connection, not per request).
+type ConnWatcher struct {
+	mu   sync.Mutex
+	seen map[string]bool
+	gen  atomic.Int64
+}
+
+// OnConnect is a go-redis Options.OnConnect hook. It never fails the connection.
+func (w *ConnWatcher) OnConnect(ctx context.Context, cn *redis.Conn) error {
+	info, err := cn.Info(ctx, "server").Result()
+	id := infoField(info, "run_id")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil || id == "" {
+		w.gen.Add(1) // cannot tell: assume a new server
+		return nil
+	}
+	if !w.seen[id] {
+		if w.seen == nil {
+			w.seen = map[string]bool{}
+		}
+		w.seen[id] = true
+		w.gen.Add(1)
+	}
+	return nil
+}
+
+// Generation counts the servers seen (and connections that could not tell); pass it
+// to EnableIndex.
+func (w *ConnWatcher) Generation() int64 { return w.gen.Load() }

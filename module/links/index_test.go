@@ -2,7 +2,7 @@ package links_test
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,16 +12,16 @@ import (
 	"github.com/caddy-scim/caddy-scim/module/links"
 )
 
-// indexedStore returns a store with the index on, over a client that counts its new
-// connections the way the handler's client does.
+// indexedStore returns a store with the index on, over a client whose connections
+// are watched the way the handler's client's are.
 func indexedStore(t *testing.T, addr string) (*links.Redis, redis.UniversalClient) {
 	t.Helper()
-	conns := new(atomic.Int64)
+	w := new(links.ConnWatcher)
 	o := cacheOptions(addr)
-	o.OnConnect = func(context.Context, *redis.Conn) error { conns.Add(1); return nil }
+	o.OnConnect = w.OnConnect
 	c := client(t, o)
 	s := newRedis(c, time.Hour)
-	s.EnableIndex(conns.Load)
+	s.EnableIndex(w.Generation)
 	return s, c
 }
 
@@ -184,6 +184,10 @@ func TestRedisIndexAfterRestart(t *testing.T) {
 	if proveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after the server restarted")
 	}
+	// ... even once the new connections are made, before any check
+	if proveNew(t, s, "e-new", "new") {
+		t.Error("ProveNew true on a connection to the restarted server")
+	}
 	s.Verified(st) // a stale mark is never verified
 	if proveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after Verified of a stale mark")
@@ -233,4 +237,47 @@ func mustKeyOrEmpty(c redis.UniversalClient, pattern string) string {
 		return "none"
 	}
 	return keys[0]
+}
+
+// TestConnWatcher: the pool's ordinary new connections to a known server do not make
+// the index re-check; a server with a new run_id does.
+func TestConnWatcher(t *testing.T) {
+	srv := testenv.RedisPrivate(t)
+	w := new(links.ConnWatcher)
+	o := cacheOptions(srv.Addr)
+	o.OnConnect = w.OnConnect
+	c := client(t, o)
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	first := w.Generation()
+	if first != 1 {
+		t.Fatalf("generation after the first connection = %d, want 1", first)
+	}
+	// ten blocking commands at once: the pool opens more connections to the same server
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := c.BLPop(ctx, 100*time.Millisecond, "no-such-list").Err(); err != nil && err != redis.Nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.(*redis.Client).PoolStats().TotalConns; n < 2 {
+		t.Fatalf("the pool opened %d connections; the test needs several", n)
+	}
+	if g := w.Generation(); g != first {
+		t.Fatalf("generation %d after more connections to the same server, want %d", g, first)
+	}
+	srv.Stop(t)
+	srv.Start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(ctx).Err() != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := w.Generation(); g != first+1 {
+		t.Fatalf("generation %d after a restart, want %d", g, first+1)
+	}
 }
