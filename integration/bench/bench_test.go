@@ -619,11 +619,11 @@ func rebuildLine(logFile string) string {
 			continue
 		}
 		var l struct {
-			Links int    `json:"links"`
-			Took  string `json:"took"`
+			Links int             `json:"links"`
+			Took  json.RawMessage `json:"took"` // a duration, as Caddy's log encodes it
 		}
 		if json.Unmarshal([]byte(line), &l) == nil {
-			return fmt.Sprintf("rebuilt from Gitea at start: %d links in %s", l.Links, l.Took)
+			return fmt.Sprintf("rebuilt from Gitea at start: %d links, took %s", l.Links, strings.Trim(string(l.Took), `"`))
 		}
 	}
 	return "no rebuild logged (another instance built it)"
