@@ -46,12 +46,18 @@ func canonicalSchema(rt *ResourceType, urn string) (string, bool) {
 // schemas, wrong types and missing required attributes are 400 errors naming the
 // attribute. null values mean "unassigned" and are dropped.
 func DecodeResource(body []byte, rt *ResourceType) (Resource, error) {
-	var raw map[string]any
-	if err := json.Unmarshal(body, &raw); err != nil {
+	// Into any, not a map: encoding/json then builds the map without reflection
+	// per key, which saves about ten allocations of a decode (bench_test.go).
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, BadRequest(ErrInvalidSyntax, "request body is not valid JSON: %s", jsonSyntaxDetail(err))
 	}
-	if raw == nil {
+	raw, isMap := doc.(map[string]any)
+	if doc == nil {
 		return nil, BadRequest(ErrInvalidSyntax, "request body must be a JSON object")
+	}
+	if !isMap { // what decoding into a map reports
+		return nil, BadRequest(ErrInvalidSyntax, "request body is not valid JSON: expected an object")
 	}
 	if err := checkSchemas(raw, rt); err != nil {
 		return nil, err
