@@ -141,18 +141,28 @@ func memberValues(ids ...string) string {
 // upstreamCalls reads the adapter's upstream call counter from Caddy's /metrics.
 func upstreamCalls(t *testing.T, e *env) int {
 	t.Helper()
+	n, ok := metricValue(t, e, "caddy_scim_upstream_requests_total")
+	if !ok {
+		t.Fatal("no caddy_scim_upstream_requests_total in /metrics")
+	}
+	return n
+}
+
+// metricValue reads one integer series of the handler from Caddy's /metrics.
+func metricValue(t *testing.T, e *env, name string) (int, bool) {
+	t.Helper()
 	r, err := http.Get(e.caddy.Admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
-	m := regexp.MustCompile(`(?m)^caddy_scim_upstream_requests_total\{[^}]*\} (\d+)`).FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{[^}]*\} (\d+)`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("no caddy_scim_upstream_requests_total in /metrics")
+		return 0, false
 	}
 	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return n, true
 }
 
 // Okta Group Push (idp-clients.md §3.1): POST an empty group, rename through a

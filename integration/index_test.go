@@ -3,9 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,17 +15,10 @@ import (
 // indexGauge reads caddy_scim_link_index_complete from Caddy's /metrics (-1: absent).
 func indexGauge(t *testing.T, e *env) int {
 	t.Helper()
-	r, err := http.Get(e.caddy.Admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if v, ok := metricValue(t, e, "caddy_scim_link_index_complete"); ok {
+		return v
 	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	m := regexp.MustCompile(`(?m)^caddy_scim_link_index_complete\{[^}]*\} (\d+)`).FindSubmatch(b)
-	if m == nil {
-		return -1
-	}
-	return int(m[1][0] - '0')
+	return -1
 }
 
 // waitFor polls cond for up to a minute (the first rebuild scans the shared upstream).
