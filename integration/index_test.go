@@ -83,6 +83,20 @@ func TestLinkIndex(t *testing.T) {
 				t.Fatalf("a new identity cost Gitea %d calls with the index, want 1 (the create)", withIndex)
 			}
 
+			// Entra's GET before the POST, when externalId is its matching attribute:
+			// the index answers a miss without the upstream.
+			missCost := func(e *env) int {
+				before := upstreamCalls(t, e)
+				r := e.c.do("GET", "/Users?"+filterQuery(`externalId eq "`+testenv.UniqueName("nobody")+`"`), nil).want(t, 200)
+				if n := len(resources(t, r)); n != 0 {
+					t.Fatalf("an unknown externalId found %d users", n)
+				}
+				return upstreamCalls(t, e) - before
+			}
+			if with, without := missCost(e), missCost(off); with != 0 || without == 0 {
+				t.Fatalf("upstream calls for an unknown externalId: %d with the index (want 0), %d without (want > 0)", with, without)
+			}
+
 			// A user the index knows, then SCIM-deleted; Redis loses everything.
 			login := testenv.UniqueName("ix") + "@example.com"
 			ext := "00u" + testenv.UniqueName("")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // fakeIndex is an in-process links.Index over the in-process store; the real one
@@ -184,5 +185,48 @@ func TestUntrustedIndexTakesTheFullPath(t *testing.T) {
 	}
 	if n := f.calls.Load() - calls; n < 3 {
 		t.Errorf("an unverified index cost %d upstream calls; the lookups were skipped", n)
+	}
+}
+
+// TestIndexedExternalIdMiss: with a complete index, a filter on an unknown externalId
+// is answered without the upstream; an unknown userName still asks the upstream
+// (users can rename themselves there).
+func TestIndexedExternalIdMiss(t *testing.T) {
+	f := newFake()
+	x := newFakeIndex()
+	s := newService(f)
+	s.Links = x
+	if _, err := s.CreateUser(ctx, user("known", "e-known")); err != nil {
+		t.Fatal(err)
+	}
+	if !s.checkIndex(ctx, x, IndexEvents{}) {
+		t.Fatal("no trusted index")
+	}
+	render := func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) }
+	query := func(filter string) (int, int64) {
+		t.Helper()
+		e, err := scim.ParseFilter(filter, scim.UserResourceType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := f.calls.Load()
+		recs, err := s.QueryUsers(ctx, e, render)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs), f.calls.Load() - calls
+	}
+	if n, calls := query(`externalId eq "e-unknown"`); n != 0 || calls != 0 {
+		t.Errorf("unknown externalId: %d users, %d upstream calls; want 0, 0", n, calls)
+	}
+	if n, calls := query(`externalId eq "e-known"`); n != 1 || calls != 1 {
+		t.Errorf("known externalId: %d users, %d upstream calls; want 1, 1", n, calls)
+	}
+	if n, calls := query(`userName eq "unknown"`); n != 0 || calls == 0 {
+		t.Errorf("unknown userName: %d users, %d upstream calls; want 0 and an upstream lookup", n, calls)
+	}
+	x.Unverify()
+	if n, calls := query(`externalId eq "e-unknown"`); n != 0 || calls == 0 {
+		t.Errorf("unknown externalId, index not trusted: %d users, %d upstream calls; want an upstream lookup", n, calls)
 	}
 }

@@ -160,6 +160,11 @@ func (s *Service) lookupViaCached(ctx context.Context, kind adapters.LookupKind,
 			return []adapters.Record{r}, cached, nil
 		}
 		// stale link: fall through to the upstream
+	} else if err == nil && kind == adapters.ByExternalID && s.proveNew(ctx, value, "") {
+		// A complete index without this externalId proves no managed user has it
+		// (Entra's GET before a POST, when externalId is its matching attribute).
+		// Not done for userName: users can rename themselves upstream.
+		return nil, links.Link{}, nil
 	}
 	recs, err := s.find(ctx, adapters.Lookup{Kind: kind, Value: value})
 	return recs, links.Link{}, err
