@@ -129,6 +129,53 @@ func load(conc int, dur time.Duration, max int, f func(w, i int) error) result {
 	return res
 }
 
+// interleaveSlice is how long one target runs before the next takes its turn.
+const interleaveSlice = time.Second
+
+// interleave measures several targets under the same conditions: they run in turns of
+// interleaveSlice until each has run for dur (or has been sent max requests), so that
+// a drift in the machine's load (other processes, Gitea's own housekeeping) falls on
+// all of them alike instead of on whichever ran last. Target k numbers its requests
+// from k*1e6 on, so writes of different targets never carry the same value (a write
+// that changes nothing would not reach Gitea).
+func interleave(conc int, dur time.Duration, max int, fs ...func(w, i int) error) []result {
+	out := make([]result, len(fs))
+	sent := make([]int, len(fs))
+	for {
+		active := false
+		for k, f := range fs {
+			if out[k].elapsed >= dur || (max > 0 && sent[k] >= max) {
+				continue
+			}
+			active = true
+			left := 0
+			if max > 0 {
+				left = max - sent[k]
+			}
+			base := k*1_000_000 + sent[k]
+			r := load(conc, min(interleaveSlice, dur-out[k].elapsed), left, func(w, i int) error { return f(w, base+i) })
+			sent[k] += r.n + r.errs
+			out[k] = merge(out[k], r)
+		}
+		if !active {
+			return out
+		}
+	}
+}
+
+// merge adds batch b to a.
+func merge(a, b result) result {
+	a.n += b.n
+	a.errs += b.errs
+	a.elapsed += b.elapsed
+	if a.firstErr == nil {
+		a.firstErr = b.firstErr
+	}
+	a.lat = append(a.lat, b.lat...)
+	slices.Sort(a.lat)
+	return a
+}
+
 // metric sums the samples of a Prometheus text series (any labels) at url.
 func metric(url, name string) (float64, error) {
 	resp, err := client.Get(url)
