@@ -305,10 +305,14 @@ func TestBench(t *testing.T) {
 		up := perOp[name][0]
 		check(name+": upstream calls per lookup ≤ 1 (warm)", fmt.Sprintf("%.2f", up), up <= 1.0001)
 		cl := cells[key{name, 8}]
+		// The proxy's own figures, measured in the same turns, show what a Caddy hop
+		// alone costs here: the floor under the plugin's.
 		r := cl.plugin.rps() / cl.direct.rps()
-		check(name+": plugin ÷ direct throughput ≥ 0.9", fmt.Sprintf("%.2f", r), r >= 0.9)
+		check(name+": plugin ÷ direct throughput ≥ 0.9", fmt.Sprintf("%.2f (reverse_proxy alone: %.2f)", r, cl.proxy.rps()/cl.direct.rps()), r >= 0.9)
 		d50, d99 := cl.plugin.pct(.5)-cl.direct.pct(.5), cl.plugin.pct(.99)-cl.direct.pct(.99)
-		check(name+": added p50 ≤ 1 ms, added p99 ≤ 3 ms", fmt.Sprintf("%+.2f ms, %+.2f ms", float64(d50)/1e6, float64(d99)/1e6),
+		p50, p99 := cl.proxy.pct(.5)-cl.direct.pct(.5), cl.proxy.pct(.99)-cl.direct.pct(.99)
+		check(name+": added p50 ≤ 1 ms, added p99 ≤ 3 ms", fmt.Sprintf("%+.2f ms, %+.2f ms (reverse_proxy alone: %+.2f ms, %+.2f ms)",
+			float64(d50)/1e6, float64(d99)/1e6, float64(p50)/1e6, float64(p99)/1e6),
 			d50 <= time.Millisecond && d99 <= 3*time.Millisecond)
 	}
 	check(fmt.Sprintf("first sync of %d users ≤ 1.2× direct creation", nUsers), fmt.Sprintf("%.2f×", syncRatio), syncRatio <= 1.2)
