@@ -644,7 +644,7 @@ func rebuildLine(logFile string) string {
 			continue
 		}
 		var l struct {
-			Links int             `json:"links"`
+			Links int     `json:"links"`
 			Took  float64 `json:"took"` // seconds, as Caddy's log encodes a duration
 		}
 		if json.Unmarshal([]byte(line), &l) == nil {
