@@ -7,9 +7,10 @@
 // Knobs (environment):
 //
 //	CADDY_SCIM_BENCH_USERS     users in the first and steady-state syncs (default 10000)
-//	CADDY_SCIM_BENCH_DURATION  time per table cell (default 2s)
+//	CADDY_SCIM_BENCH_DURATION  time per target and table cell (default 2s)
 //	CADDY_SCIM_BENCH_PROFILE   directory: save CPU profiles of the plugin under load
 //	CADDY_SCIM_BENCH_OUT       file: also write the report there
+//	CADDY_SCIM_BENCH_PIN=1     Gitea on CPU 0, everything else on CPU 1 (taskset)
 package bench_test
 
 import (
@@ -21,6 +22,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -104,6 +106,7 @@ func TestBench(t *testing.T) {
 	profDir := os.Getenv("CADDY_SCIM_BENCH_PROFILE")
 	rep := &report{}
 	started := time.Now()
+	pinned := false
 
 	g := testenv.Gitea(t)
 	rd := testenv.Redis(t)
@@ -130,6 +133,14 @@ func TestBench(t *testing.T) {
 		runID: testenv.UniqueName("")}
 	rep.printf("\n## caddy-scim benchmark\n\n%s\n", machine(g.URL))
 	rep.printf("Cell duration %s; %d users in the syncs. Setup: %v\n\n", cellDur, nUsers, testenv.SetupTimes())
+	if os.Getenv("CADDY_SCIM_BENCH_PIN") == "1" {
+		// Gitea on a core of its own, everything else on the other: what the plugin
+		// costs when it does not take CPU from the application.
+		pin(t, "0", pidFromFile(t, filepath.Join(g.Dir, "gitea.pid")))
+		pin(t, "1", pidFromFile(t, filepath.Join(rd.Dir, "redis.pid")), plugin.pid(), proxy.pid(), counted.pid(), os.Getpid())
+		pinned = true
+		rep.printf("Pinned (CADDY_SCIM_BENCH_PIN=1): Gitea on CPU 0; Redis, the Caddies and the load generator on CPU 1.\n\n")
+	}
 	// Measure the steady state: the Redis link index is complete (the instances
 	// rebuild it from Gitea when they start).
 	for _, c := range []*caddyProc{plugin, counted} {
@@ -275,6 +286,9 @@ func TestBench(t *testing.T) {
 	// pays after Redis restarts or fails over. A fresh instance with a prefix of its own
 	// finds no index and rebuilds it from Gitea.
 	fresh := startCaddy(t, strings.Replace(scimSite(g.URL), "prefix bench:", "prefix bench-rebuild:", 1), cenv...)
+	if pinned {
+		pin(t, "1", fresh.pid())
+	}
 	waitIndex(t, fresh.Admin)
 	rep.printf("\nLink index after the first sync: %s\n", rebuildLine(fresh.Log))
 
@@ -652,4 +666,27 @@ func rebuildLine(logFile string) string {
 		}
 	}
 	return "no rebuild logged (another instance built it)"
+}
+
+// pin restricts every thread of the processes to the CPU list cpus (taskset).
+func pin(t *testing.T, cpus string, pids ...int) {
+	t.Helper()
+	for _, pid := range pids {
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			t.Fatalf("taskset %s %d: %v\n%s", cpus, pid, err, out)
+		}
+	}
+}
+
+func pidFromFile(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return pid
 }
