@@ -639,3 +639,61 @@ var (
 	oauthOnce sync.Once
 	oauthID   int64
 )
+
+// TestListUsersManyPages: a listing that spans several of Gitea's pages (fetched a few
+// at a time) returns every managed user once, in ascending id order.
+func TestListUsersManyPages(t *testing.T) {
+	a, rec, _ := newAdapter(t, "")
+	ctx := context.Background()
+	want := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, 230)
+	for i := range 230 {
+		wg.Go(func() {
+			name := testenv.UniqueName("pg") + strconv.Itoa(i)
+			r, err := a.CreateUser(ctx, newUser(name, "ext-"+name, name+"@example.com", "Page", "User"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			want[r.User.ID] = true
+			mu.Unlock()
+		})
+		if i%8 == 7 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rec.reset()
+	recs, total, err := a.ListUsers(ctx, adapters.Page{Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := len(rec.calls()); calls < 3 {
+		t.Fatalf("the listing took %d calls; the test needs several pages", calls)
+	}
+	if total != len(recs) {
+		t.Errorf("total %d, %d records", total, len(recs))
+	}
+	seen := map[string]bool{}
+	last := int64(0)
+	for _, r := range recs {
+		id := idOf(t, r)
+		if id <= last {
+			t.Fatalf("ids out of order or repeated: %d after %d", id, last)
+		}
+		last = id
+		seen[r.User.ID] = true
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Errorf("user %s missing from the listing", id)
+		}
+	}
+}

@@ -199,46 +199,114 @@ func (a *Adapter) isIndividual(ctx context.Context, g *giteaUser) (bool, error) 
 	return len(res.Data) > 0, nil
 }
 
-// scan pages through GET /admin/users with the given filters, calling f for each user
-// until f returns false or the users run out.
+// scanConcurrency bounds the pages of one scan fetched at once. A long scan (listing
+// every user to rebuild the link index) is mostly Gitea's time; a few pages in flight
+// let it use more than one core.
+const scanConcurrency = 4
+
+// scan pages through GET /admin/users with the given filters, calling f for each user,
+// in Gitea's order, until f returns false or the users run out. The first page says
+// how many there are; the others are fetched scanConcurrency at a time.
 func (a *Adapter) scan(ctx context.Context, filter url.Values, f func(*giteaUser) bool) error {
 	q := url.Values{}
 	for k, v := range filter {
 		q[k] = v
 	}
 	q.Set("limit", strconv.Itoa(listPageSize))
-	seen := 0
-	for page := 1; ; page++ {
-		q.Set("page", strconv.Itoa(page))
-		r, err := a.call(ctx, http.MethodGet, a.endpoint(q, "admin", "users"), nil)
-		if err != nil {
-			return err
-		}
-		if r.status == http.StatusUnprocessableEntity && page == 1 && q.Has("sort") {
-			// Forgejo knows other sort names; callers sort what they need themselves.
-			q.Del("sort")
-			q.Del("order")
-			page = 0
-			continue
-		}
-		if r.status != http.StatusOK {
-			return a.statusError("user search", r)
-		}
-		var us []giteaUser
-		if err := decode(r, &us); err != nil {
-			return err
-		}
-		for i := range us {
-			if !f(&us[i]) {
-				return nil
-			}
-		}
-		seen += len(us)
-		total, err := strconv.Atoi(r.header.Get("X-Total-Count"))
-		if len(us) == 0 || err != nil || seen >= total {
+	first, total, err := a.scanPage(ctx, q, 1)
+	if errors.Is(err, errSortUnknown) {
+		// Forgejo knows other sort names; callers sort what they need themselves.
+		q.Del("sort")
+		q.Del("order")
+		first, total, err = a.scanPage(ctx, q, 1)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range first {
+		if !f(&first[i]) {
 			return nil
 		}
 	}
+	size := len(first) // what Gitea really gives a page (MAX_RESPONSE_ITEMS)
+	if size == 0 || size >= total {
+		return nil
+	}
+	pages := (total + size - 1) / size
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		users []giteaUser
+		err   error
+	}
+	results := make([]chan result, pages+1)
+	for p := 2; p <= pages; p++ {
+		results[p] = make(chan result, 1)
+	}
+	go func() {
+		sem := make(chan struct{}, scanConcurrency)
+		for p := 2; p <= pages; p++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return // the reader has stopped
+			}
+			go func() {
+				defer func() { <-sem }()
+				us, _, err := a.scanPage(ctx, q, p)
+				results[p] <- result{us, err}
+			}()
+		}
+	}()
+	for p := 2; p <= pages; p++ {
+		var r result
+		select {
+		case r = <-results[p]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		for i := range r.users {
+			if !f(&r.users[i]) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// errSortUnknown is Forgejo's 422 to a sort name it does not know.
+var errSortUnknown = errors.New("gitea: unknown sort")
+
+// scanPage fetches one page of GET /admin/users and Gitea's total count.
+func (a *Adapter) scanPage(ctx context.Context, q url.Values, page int) ([]giteaUser, int, error) {
+	pq := url.Values{}
+	for k, v := range q {
+		pq[k] = v
+	}
+	pq.Set("page", strconv.Itoa(page))
+	r, err := a.call(ctx, http.MethodGet, a.endpoint(pq, "admin", "users"), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if r.status == http.StatusUnprocessableEntity && page == 1 && pq.Has("sort") {
+		return nil, 0, errSortUnknown
+	}
+	if r.status != http.StatusOK {
+		return nil, 0, a.statusError("user search", r)
+	}
+	var us []giteaUser
+	if err := decode(r, &us); err != nil {
+		return nil, 0, err
+	}
+	total, err := strconv.Atoi(r.header.Get("X-Total-Count"))
+	if err != nil {
+		total = len(us) // no count: what this page holds is all we know of
+	}
+	return us, total, nil
 }
 
 // FindUsers answers a point lookup with every matching user, managed or not.
