@@ -261,6 +261,9 @@ func (h *Handler) indexEvents() provision.IndexEvents {
 		Complete: func(n int, took time.Duration) {
 			log.Info("link index rebuilt from the upstream", zap.Int("links", n), zap.Duration("took", took))
 		},
+		Refreshed: func(n int, took time.Duration) {
+			log.Info("link index refreshed from the upstream", zap.Int("links", n), zap.Duration("took", took))
+		},
 		Invalidated: func(reason string) { log.Warn("link index dropped", zap.String("reason", reason)) },
 		Trusted: func(ok bool) {
 			h.indexTrusted.Store(ok)

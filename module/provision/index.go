@@ -12,6 +12,7 @@ import (
 // field may be nil.
 type IndexEvents struct {
 	Complete    func(links int, took time.Duration) // a rebuild marked the index complete
+	Refreshed   func(links int, took time.Duration) // a refresh re-wrote every link
 	Invalidated func(reason string)                 // a mark was dropped
 	Trusted     func(ok bool)                       // whether this instance now trusts the index
 	Failed      func(err error)                     // a check or rebuild failed
@@ -22,6 +23,12 @@ const indexRebuildLockTTL = 10 * time.Minute
 
 // indexWindow is how many users a rebuild asks the adapter for at once.
 const indexWindow = 5000
+
+// indexRefreshEvery is how often one instance (whichever takes the store lock first)
+// re-writes every link from the upstream while the index is trusted. It bounds the one
+// loss no mark can record: an instance that created a user during a Redis outage and
+// died before Redis came back.
+var indexRefreshEvery = time.Hour
 
 // MaintainIndex keeps the link store's completeness index honest until ctx ends: it
 // compares the mark with the servers' epoch every interval (and at once when the
@@ -45,6 +52,9 @@ func (s *Service) MaintainIndex(ctx context.Context, every time.Duration, ev Ind
 			ev.Trusted(ok)
 		}
 		trusted = ok
+		if trusted {
+			s.refreshIndex(ctx, ix, ev)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -139,6 +149,8 @@ func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.Ind
 	if ev.Complete != nil {
 		ev.Complete(len(ls), time.Since(start))
 	}
+	// every link was just written: the next refresh is due in indexRefreshEvery
+	_, _, _ = s.Links.Lock(ctx, "index-refresh", indexRefreshEvery)
 	// Trust it only once a fresh read confirms the epoch (a failover during the
 	// rebuild changes it, and the next check then starts over).
 	after, err := ix.IndexState(ctx)
@@ -147,6 +159,32 @@ func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.Ind
 	}
 	ix.Verified(after)
 	return true
+}
+
+// refreshIndex re-writes the link of every managed upstream user, without touching
+// the mark, at most once per indexRefreshEvery across all instances: the lock is
+// never released, it expires.
+func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEvents) {
+	_, ok, err := s.Links.Lock(ctx, "index-refresh", indexRefreshEvery)
+	if err != nil || !ok {
+		return
+	}
+	start := time.Now()
+	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	if err == nil {
+		ls := make([]links.Link, 0, len(recs))
+		for _, r := range recs {
+			if r.Managed && r.User != nil {
+				ls = append(ls, linkOf(r))
+			}
+		}
+		if err = ix.PutAll(ctx, ls); err == nil && ev.Refreshed != nil {
+			ev.Refreshed(len(ls), time.Since(start))
+		}
+	}
+	if err != nil && ev.Failed != nil && ctx.Err() == nil {
+		ev.Failed(err)
+	}
 }
 
 func (s *Service) indexFailed(ix links.Index, ev IndexEvents, err error) bool {

@@ -230,3 +230,50 @@ func TestIndexedExternalIdMiss(t *testing.T) {
 		t.Errorf("unknown externalId, index not trusted: %d users, %d upstream calls; want an upstream lookup", n, calls)
 	}
 }
+
+// TestIndexRefresh: a link lost where no mark could record it (the blind spot) comes
+// back with the periodic refresh, which leaves the mark alone; one refresh per period
+// across callers, and none right after a rebuild.
+func TestIndexRefresh(t *testing.T) {
+	defer func(d time.Duration) { indexRefreshEvery = d }(indexRefreshEvery)
+	indexRefreshEvery = 200 * time.Millisecond
+	f := newFake()
+	x := newFakeIndex()
+	s := newService(f)
+	s.Links = x
+	u, err := s.CreateUser(ctx, user("kept", "e-kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed := 0
+	ev := IndexEvents{Refreshed: func(int, time.Duration) { refreshed++ }, Failed: func(err error) { t.Error(err) }}
+	if !s.checkIndex(ctx, x, ev) {
+		t.Fatal("no trusted index")
+	}
+	s.refreshIndex(ctx, x, ev)
+	if refreshed != 0 {
+		t.Fatal("a refresh ran right after the rebuild")
+	}
+	// the blind spot: the link vanished, the mark stayed
+	if err := x.Forget(ctx, u.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := x.ProveNew(ctx, "e-kept", "someone-else"); !ok {
+		t.Fatal("fake: the lost link should make the externalId look new")
+	}
+	time.Sleep(indexRefreshEvery + 50*time.Millisecond) // the period passes
+	s.refreshIndex(ctx, x, ev)
+	if refreshed != 1 {
+		t.Fatalf("%d refreshes, want 1", refreshed)
+	}
+	if ok, _ := x.ProveNew(ctx, "e-kept", "someone-else"); ok {
+		t.Error("the refresh did not bring the lost link back")
+	}
+	s.refreshIndex(ctx, x, ev)
+	if refreshed != 1 {
+		t.Errorf("a second refresh within the period ran")
+	}
+	if st, _ := x.IndexState(ctx); st.Mark == "" {
+		t.Error("the refresh dropped the mark")
+	}
+}
