@@ -126,15 +126,9 @@ func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.Ind
 	if err != nil {
 		return s.indexFailed(ix, ev, err)
 	}
-	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	ls, err := s.managedLinks(ctx)
 	if err != nil {
 		return s.indexFailed(ix, ev, err)
-	}
-	ls := make([]links.Link, 0, len(recs))
-	for _, r := range recs {
-		if r.Managed && r.User != nil {
-			ls = append(ls, linkOf(r))
-		}
 	}
 	if err := ix.PutAll(ctx, ls); err != nil {
 		return s.indexFailed(ix, ev, err)
@@ -170,14 +164,8 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 		return
 	}
 	start := time.Now()
-	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	ls, err := s.managedLinks(ctx)
 	if err == nil {
-		ls := make([]links.Link, 0, len(recs))
-		for _, r := range recs {
-			if r.Managed && r.User != nil {
-				ls = append(ls, linkOf(r))
-			}
-		}
 		if err = ix.PutAll(ctx, ls); err == nil && ev.Refreshed != nil {
 			ev.Refreshed(len(ls), time.Since(start))
 		}
@@ -185,6 +173,22 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 	if err != nil && ev.Failed != nil && ctx.Err() == nil {
 		ev.Failed(err)
 	}
+}
+
+// managedLinks lists every managed upstream user (deleted ones included: a POST must
+// find them to reactivate them) as links.
+func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
+	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	if err != nil {
+		return nil, err
+	}
+	ls := make([]links.Link, 0, len(recs))
+	for _, r := range recs {
+		if r.Managed && r.User != nil {
+			ls = append(ls, linkOf(r))
+		}
+	}
+	return ls, nil
 }
 
 func (s *Service) indexFailed(ix links.Index, ev IndexEvents, err error) bool {
