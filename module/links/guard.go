@@ -298,7 +298,7 @@ func (g *guard) ProveNew(ctx context.Context, externalID, userName string) (bool
 func (g *guard) IndexState(ctx context.Context) (IndexState, error) {
 	ix, ok := g.index()
 	if !ok {
-		return IndexState{}, errors.New("links: the store has no index")
+		return IndexState{}, errNoIndex
 	}
 	if !g.repair(ctx, ix) {
 		return IndexState{}, errors.New("links: index repair pending: the store is unavailable")
@@ -322,6 +322,9 @@ func guardedCall[T any](g *guard, ctx context.Context, f func() (T, error)) (T, 
 // ErrUnavailable is returned by the guarded index operations while the circuit is open.
 var ErrUnavailable = errors.New("links: store unavailable")
 
+// errNoIndex is returned by the guarded index operations of a store without an index.
+var errNoIndex = errors.New("links: the store has no index")
+
 // Verified implements Index.
 func (g *guard) Verified(st IndexState) {
 	if ix, ok := g.index(); ok {
@@ -340,7 +343,7 @@ func (g *guard) Unverify() {
 func (g *guard) BeginRebuild(ctx context.Context) (string, error) {
 	ix, ok := g.index()
 	if !ok {
-		return "", errors.New("links: the store has no index")
+		return "", errNoIndex
 	}
 	return guardedCall(g, ctx, func() (string, error) { return ix.BeginRebuild(ctx) })
 }
@@ -349,7 +352,7 @@ func (g *guard) BeginRebuild(ctx context.Context) (string, error) {
 func (g *guard) PutAll(ctx context.Context, ls []Link) error {
 	ix, ok := g.index()
 	if !ok {
-		return errors.New("links: the store has no index")
+		return errNoIndex
 	}
 	_, err := guardedCall(g, ctx, func() (struct{}, error) { return struct{}{}, ix.PutAll(ctx, ls) })
 	return err
@@ -359,7 +362,7 @@ func (g *guard) PutAll(ctx context.Context, ls []Link) error {
 func (g *guard) CompleteRebuild(ctx context.Context, token, epoch string) (bool, error) {
 	ix, ok := g.index()
 	if !ok {
-		return false, errors.New("links: the store has no index")
+		return false, errNoIndex
 	}
 	return guardedCall(g, ctx, func() (bool, error) { return ix.CompleteRebuild(ctx, token, epoch) })
 }
