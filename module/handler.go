@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -96,9 +95,7 @@ type Handler struct {
 	store    links.Store
 	// redisStore is the unguarded Redis store, for its round-trip counter.
 	redisStore *links.Redis
-	// indexTrusted mirrors whether this instance trusts the link index (a gauge).
-	indexTrusted *atomic.Bool
-	metrics      *handlerMetrics
+	metrics    *handlerMetrics
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -239,12 +236,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
 	}
-	events := h.indexEvents()
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
 	if h.redisStore != nil && h.redisStore.Indexed() {
-		go h.svc.MaintainIndex(actx, indexCheckInterval, events)
+		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}
 	return nil
 }
@@ -253,10 +249,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // the Redis servers' run_id (new connections trigger a check at once).
 const indexCheckInterval = 10 * time.Second
 
-// indexEvents logs what the link index maintainer does and keeps its gauge.
+// indexEvents logs what the link index maintainer does.
 func (h *Handler) indexEvents() provision.IndexEvents {
 	log := h.logger.Named("index")
-	h.indexTrusted = new(atomic.Bool)
 	return provision.IndexEvents{
 		Complete: func(n int, took time.Duration) {
 			log.Info("link index rebuilt from the upstream", zap.Int("links", n), zap.Duration("took", took))
@@ -266,7 +261,6 @@ func (h *Handler) indexEvents() provision.IndexEvents {
 		},
 		Invalidated: func(reason string) { log.Warn("link index dropped", zap.String("reason", reason)) },
 		Trusted: func(ok bool) {
-			h.indexTrusted.Store(ok)
 			if ok {
 				log.Info("link index complete: POSTs of new identities skip the upstream lookups")
 			} else {

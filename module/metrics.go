@@ -52,7 +52,7 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 			Namespace: "caddy", Subsystem: "scim", Name: "link_index_complete",
 			Help: "1 while this instance trusts the Redis link index to prove identities new (POSTs then skip the upstream lookups).", ConstLabels: labels,
 		}, func() float64 {
-			if h.indexTrusted.Load() {
+			if h.redisStore.Trusted() {
 				return 1
 			}
 			return 0

@@ -105,8 +105,8 @@ func (r *Redis) ProveNew(ctx context.Context, externalID, userName string) (bool
 	if r.ix == nil {
 		return false, nil
 	}
-	v := r.ix.verified.Load()
-	if v == nil || v.gen != r.generation() {
+	v := r.trusted()
+	if v == nil {
 		r.kick()
 		return false, nil
 	}
@@ -146,9 +146,8 @@ func (r *Redis) IndexState(ctx context.Context) (IndexState, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return st, redisErr("index mark", err)
 	}
-	st.Mark, _ = strings.CutPrefix(m, markComplete)
-	if !strings.HasPrefix(m, markComplete) {
-		st.Mark = ""
+	if v, ok := strings.CutPrefix(m, markComplete); ok {
+		st.Mark = v
 	}
 	var ids []string
 	var mu sync.Mutex
@@ -195,6 +194,22 @@ func infoField(info, name string) string {
 	}
 	return ""
 }
+
+// trusted returns the verification ProveNew may rely on: nil when there is none, or
+// when the client has since reached a server it had not seen.
+func (r *Redis) trusted() *verification {
+	if r.ix == nil {
+		return nil
+	}
+	v := r.ix.verified.Load()
+	if v == nil || v.gen != r.generation() {
+		return nil
+	}
+	return v
+}
+
+// Trusted reports whether ProveNew would consult the index now (for a gauge).
+func (r *Redis) Trusted() bool { return r.trusted() != nil }
 
 // Verified implements Index.
 func (r *Redis) Verified(st IndexState) {
