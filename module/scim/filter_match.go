@@ -334,16 +334,7 @@ func Compare(attr *Attribute, a, b any) (int, bool) {
 // filterSortKey reduces a multi-valued or complex value to the scalar it sorts by.
 func filterSortKey(v any) any {
 	if l, ok := v.([]any); ok {
-		if len(l) == 0 {
-			return nil
-		}
-		v = l[0]
-		for _, el := range l {
-			if m, ok := el.(map[string]any); ok && m["primary"] == true {
-				v = el
-				break
-			}
-		}
+		v = primaryOrFirst(l)
 	}
 	if m, ok := v.(map[string]any); ok {
 		return m["value"]

@@ -366,7 +366,7 @@ func runPatchCase(t *testing.T, tc patchCase) {
 	if in == nil {
 		in = testUser()
 	}
-	before := patchClone(in)
+	before := deepCopy(in)
 	ops, err := ParsePatch([]byte(tc.body), rt)
 	var out Resource
 	if err == nil {
@@ -577,12 +577,7 @@ func TestPatchErrorNeverEchoesSecrets(t *testing.T) {
 }
 
 func BenchmarkApplyPatch(b *testing.B) {
-	body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
-	 {"op":"Replace","path":"displayName","value":"Pvlo"},
-	 {"op":"Replace","path":"emails[type eq \"work\"].value","value":"TestBcwqnm@test.microsoft.com"},
-	 {"op":"Replace","path":"name.givenName","value":"Gtfd"},
-	 {"op":"Replace","path":"externalId","value":"Eqpj"},
-	 {"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":"Eqpj"}]}`)
+	body := entraBenchPatch
 	ops, err := ParsePatch(body, UserResourceType)
 	if err != nil {
 		b.Fatal(err)
@@ -597,12 +592,7 @@ func BenchmarkApplyPatch(b *testing.B) {
 }
 
 func BenchmarkParseAndApplyPatch(b *testing.B) {
-	body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
-	 {"op":"Replace","path":"displayName","value":"Pvlo"},
-	 {"op":"Replace","path":"emails[type eq \"work\"].value","value":"TestBcwqnm@test.microsoft.com"},
-	 {"op":"Replace","path":"name.givenName","value":"Gtfd"},
-	 {"op":"Replace","path":"externalId","value":"Eqpj"},
-	 {"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":"Eqpj"}]}`)
+	body := entraBenchPatch
 	r := testUser()
 	b.ReportAllocs()
 	for b.Loop() {

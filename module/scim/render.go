@@ -12,27 +12,6 @@ type RenderOptions struct {
 	BaseURL string
 }
 
-// UserToResource renders a User as a Resource with schemas and meta.
-func UserToResource(u *User, opt RenderOptions) Resource {
-	r, ok := userToMap(u)
-	if !ok {
-		r = Resource{}
-		toMap(u, &r)
-	}
-	schemas := []any{SchemaUser}
-	if u.Enterprise != nil && len(r[SchemaEnterpriseUser].(map[string]any)) > 0 {
-		schemas = append(schemas, SchemaEnterpriseUser)
-	} else {
-		delete(r, SchemaEnterpriseUser)
-	}
-	if u.Name != nil && len(r["name"].(map[string]any)) == 0 {
-		delete(r, "name")
-	}
-	r["schemas"] = schemas
-	r["meta"] = metaMap("User", opt.UserLocation(u.ID), u.Meta)
-	return r
-}
-
 // GroupToResource renders a Group as a Resource with schemas and meta.
 func GroupToResource(g *Group, opt RenderOptions) Resource {
 	r := Resource{}
@@ -74,21 +53,6 @@ func ETag(version string) string {
 	return `W/"` + version + `"`
 }
 
-// UserFromResource converts a decoded or patched Resource into a User.
-func UserFromResource(r Resource) (*User, error) {
-	var u User
-	if !userFromMap(r, &u) {
-		u = User{}
-		if err := fromMap(r, &u); err != nil {
-			return nil, err
-		}
-	}
-	if pw, ok := r["password"].(string); ok {
-		u.Password = pw
-	}
-	return &u, nil
-}
-
 // GroupFromResource converts a decoded or patched Resource into a Group.
 func GroupFromResource(r Resource) (*Group, error) {
 	var g Group
@@ -99,7 +63,8 @@ func GroupFromResource(r Resource) (*Group, error) {
 }
 
 // toMap and fromMap go through JSON: the model's json tags are the canonical
-// attribute names, so the mapping stays in one place.
+// attribute names, so the mapping stays in one place. Users are described field by
+// field instead (render_user.go), without the two JSON passes.
 func toMap(v any, out *Resource) {
 	b, _ := json.Marshal(v)
 	_ = json.Unmarshal(b, out)
@@ -108,7 +73,7 @@ func toMap(v any, out *Resource) {
 func fromMap(r Resource, v any) error {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return BadRequest(ErrInvalidValue, "resource cannot be encoded")
+		return errUnencodable()
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return BadRequest(ErrInvalidValue, "%s", jsonTypeDetail(err))
@@ -116,12 +81,20 @@ func fromMap(r Resource, v any) error {
 	return nil
 }
 
+func errUnencodable() *Error { return BadRequest(ErrInvalidValue, "resource cannot be encoded") }
+
 // jsonTypeDetail turns a json.UnmarshalTypeError into a detail naming the attribute.
 func jsonTypeDetail(err error) string {
 	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
-		return "attribute " + te.Field + ": wrong type, expected " + te.Type.String() + ", got " + te.Value
+		return wrongTypeDetail(te.Field, te.Type.String(), te.Value)
 	}
 	return "invalid value"
+}
+
+// wrongTypeDetail names the attribute (a dotted path), its Go type and the JSON type
+// of the value, as encoding/json does.
+func wrongTypeDetail(field, want, got string) string {
+	return "attribute " + field + ": wrong type, expected " + want + ", got " + got
 }
 
 // Project applies attributes / excludedAttributes (RFC 7644 §3.4.2.5) to a rendered

@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -10,95 +9,28 @@ import (
 // or excludedAttributes are asked: the bytes of
 // json.Marshal(Project(UserToResource(u, opt), UserResourceType, nil, nil)), without
 // building the map (most of the allocations of a GET /Users/{id}, see bench_test.go).
-// Keys are written in the sorted order json.Marshal gives a map.
+// Keys are written in the sorted order json.Marshal gives a map, meta and schemas
+// among the attributes of userCodec.
 func AppendUserJSON(dst []byte, u *User, opt RenderOptions) []byte {
-	dst = append(dst, `{"active":`...)
-	dst = strconv.AppendBool(dst, u.Active)
-	if len(u.Addresses) > 0 {
-		dst = appendKey(dst, "addresses")
-		for i, a := range u.Addresses {
-			dst = appendElem(dst, i)
-			dst = appendStr(dst, "country", a.Country)
-			dst = appendStr(dst, "formatted", a.Formatted)
-			dst = appendStr(dst, "locality", a.Locality)
-			dst = appendStr(dst, "postalCode", a.PostalCode)
-			dst = appendPrimary(dst, a.Primary)
-			dst = appendStr(dst, "region", a.Region)
-			dst = appendStr(dst, "streetAddress", a.StreetAddress)
-			dst = appendStr(dst, "type", a.Type)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	dst = appendStr(dst, "displayName", u.DisplayName)
-	dst = appendMultiValues(dst, "emails", u.Emails)
-	dst = appendMultiValues(dst, "entitlements", u.Entitlements)
-	dst = appendStr(dst, "externalId", u.ExternalID)
-	if len(u.Groups) > 0 {
-		dst = appendKey(dst, "groups")
-		for i, g := range u.Groups {
-			dst = appendElem(dst, i)
-			dst = appendStr(dst, "$ref", g.Ref)
-			dst = appendStr(dst, "display", g.Display)
-			dst = appendStr(dst, "type", g.Type)
-			dst = appendStr(dst, "value", g.Value)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	dst = appendStr(dst, "id", u.ID)
-	dst = appendMultiValues(dst, "ims", u.IMs)
-	dst = appendStr(dst, "locale", u.Locale)
+	dst = append(dst, '{')
+	dst = userCodec.appendMembers(dst, u, 0, userMetaAt)
 	dst = appendUserMeta(dst, u, opt)
-	if n := u.Name; n != nil && *n != (Name{}) {
-		dst = appendKey(dst, "name")
-		dst = append(dst, '{')
-		dst = appendStr(dst, "familyName", n.FamilyName)
-		dst = appendStr(dst, "formatted", n.Formatted)
-		dst = appendStr(dst, "givenName", n.GivenName)
-		dst = appendStr(dst, "honorificPrefix", n.HonorificPrefix)
-		dst = appendStr(dst, "honorificSuffix", n.HonorificSuffix)
-		dst = appendStr(dst, "middleName", n.MiddleName)
-		dst = append(dst, '}')
-	}
-	dst = appendStr(dst, "nickName", u.NickName)
-	dst = appendMultiValues(dst, "phoneNumbers", u.PhoneNumbers)
-	dst = appendMultiValues(dst, "photos", u.Photos)
-	dst = appendStr(dst, "preferredLanguage", u.PreferredLanguage)
-	dst = appendStr(dst, "profileUrl", u.ProfileURL)
-	dst = appendMultiValues(dst, "roles", u.Roles)
-	x := u.Enterprise
-	withExt := x != nil && *x != (EnterpriseUser{}) // as UserToResource: only a non-empty extension
-	dst = append(dst, `,"schemas":["`+SchemaUser...)
-	if withExt {
+	dst = userCodec.appendMembers(dst, u, userMetaAt, userSchemasAt)
+	dst = append(appendKey(dst, "schemas"), `["`+SchemaUser...)
+	if !userEnterprise.empty(u) { // as UserToResource: only with the extension
 		dst = append(dst, `","`+SchemaEnterpriseUser...)
 	}
 	dst = append(dst, `"]`...)
-	dst = appendStr(dst, "timezone", u.Timezone)
-	dst = appendStr(dst, "title", u.Title)
-	if withExt {
-		dst = appendKey(dst, SchemaEnterpriseUser)
-		dst = append(dst, '{')
-		dst = appendStr(dst, "costCenter", x.CostCenter)
-		dst = appendStr(dst, "department", x.Department)
-		dst = appendStr(dst, "division", x.Division)
-		dst = appendStr(dst, "employeeNumber", x.EmployeeNumber)
-		if m := x.Manager; m != nil {
-			dst = appendKey(dst, "manager")
-			dst = append(dst, '{')
-			dst = appendStr(dst, "$ref", m.Ref)
-			dst = appendStr(dst, "displayName", m.DisplayName)
-			dst = appendStr(dst, "value", m.Value)
-			dst = append(dst, '}')
-		}
-		dst = appendStr(dst, "organization", x.Organization)
-		dst = append(dst, '}')
-	}
-	dst = appendStr(dst, "userName", u.UserName)
-	dst = appendStr(dst, "userType", u.UserType)
-	dst = appendMultiValues(dst, "x509Certificates", u.X509Certificates)
+	dst = userCodec.appendMembers(dst, u, userSchemasAt, len(userCodec.sorted))
 	return append(dst, '}')
 }
+
+var (
+	// where meta and schemas go among the sorted attributes of a User
+	userMetaAt     = userCodec.keysBefore("meta")
+	userSchemasAt  = userCodec.keysBefore("schemas")
+	userEnterprise = userCodec.field(SchemaEnterpriseUser)
+)
 
 // UserLocation is meta.location of the user with the given id.
 func (opt RenderOptions) UserLocation(id string) string {
@@ -108,7 +40,7 @@ func (opt RenderOptions) UserLocation(id string) string {
 // appendUserMeta writes meta as metaMap builds it.
 func appendUserMeta(dst []byte, u *User, opt RenderOptions) []byte {
 	m := u.Meta
-	dst = append(dst, `,"meta":{`...)
+	dst = append(appendKey(dst, "meta"), '{')
 	if !m.Created.IsZero() {
 		lm := m.LastModified
 		if lm.IsZero() {
@@ -135,22 +67,6 @@ func appendUserMeta(dst []byte, u *User, opt RenderOptions) []byte {
 	return append(dst, '}')
 }
 
-func appendMultiValues(dst []byte, key string, vs []MultiValue) []byte {
-	if len(vs) == 0 {
-		return dst
-	}
-	dst = appendKey(dst, key)
-	for i, v := range vs {
-		dst = appendElem(dst, i)
-		dst = appendStr(dst, "display", v.Display)
-		dst = appendPrimary(dst, v.Primary)
-		dst = appendStr(dst, "type", v.Type)
-		dst = appendStr(dst, "value", v.Value)
-		dst = append(dst, '}')
-	}
-	return append(dst, ']')
-}
-
 // appendKey writes "key": with the comma it needs: none right after an opening
 // brace or bracket. Keys are constants that need no escaping.
 func appendKey(dst []byte, key string) []byte {
@@ -162,14 +78,6 @@ func appendKey(dst []byte, key string) []byte {
 	return append(dst, '"', ':')
 }
 
-// appendElem opens the i-th object of an array whose key was just written.
-func appendElem(dst []byte, i int) []byte {
-	if i == 0 {
-		return append(dst, '[', '{')
-	}
-	return append(dst, ',', '{')
-}
-
 // appendStr writes an omitempty string attribute.
 func appendStr(dst []byte, key, v string) []byte {
 	if v == "" {
@@ -179,13 +87,6 @@ func appendStr(dst []byte, key, v string) []byte {
 	dst = append(dst, '"')
 	dst = appendEscaped(dst, v)
 	return append(dst, '"')
-}
-
-func appendPrimary(dst []byte, primary bool) []byte {
-	if !primary {
-		return dst
-	}
-	return append(appendKey(dst, "primary"), "true"...)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -10,13 +10,17 @@ import (
 	"unicode/utf8"
 )
 
-// checkUserJSON compares AppendUserJSON with the map path it replaces: the same
-// value once decoded and, since keys are written in sorted order, the same bytes
-// unless a string is invalid UTF-8 (the map path writes U+FFFD as \ufffd in meta
-// and as the character elsewhere).
+// checkUserJSON compares UserToResource with its JSON oracle, and AppendUserJSON
+// with the map path it replaces: the same value once decoded and, since keys are
+// written in sorted order, the same bytes unless a string of meta is invalid UTF-8
+// (the map path writes U+FFFD as \ufffd there, and as the character elsewhere).
 func checkUserJSON(t *testing.T, u *User, opt RenderOptions) {
 	t.Helper()
-	want, err := json.Marshal(Project(UserToResource(u, opt), UserResourceType, nil, nil))
+	res := UserToResource(u, opt)
+	if oracle := userResourceViaJSON(u, opt); !reflect.DeepEqual(res, oracle) {
+		t.Fatalf("UserToResource(%+v) = %v; JSON gives %v", u, res, oracle)
+	}
+	want, err := json.Marshal(Project(res, UserResourceType, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +35,7 @@ func checkUserJSON(t *testing.T, u *User, opt RenderOptions) {
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("AppendUserJSON(%+v)\n got %s\nwant %s", u, got, want)
 	}
-	_, valid := userToMap(u)
-	valid = valid && utf8.ValidString(opt.BaseURL) && utf8.ValidString(u.Meta.Version)
+	valid := utf8.ValidString(opt.BaseURL) && utf8.ValidString(u.ID) && utf8.ValidString(u.Meta.Version)
 	if valid && !bytes.Equal(got, want) {
 		t.Fatalf("same value, other bytes:\n got %s\nwant %s", got, want)
 	}
@@ -121,12 +124,17 @@ func fuzzUser(a, b, c string, seed uint64) (*User, RenderOptions) {
 	return u, RenderOptions{BaseURL: s()}
 }
 
-func FuzzAppendUserJSON(f *testing.F) {
+// addFuzzUserSeeds seeds a fuzz target that takes the arguments of fuzzUser.
+func addFuzzUserSeeds(f *testing.F) {
 	f.Add("a", "", "", uint64(0))
 	f.Add("Test_User_ab64@testuser.com", "givenName familyName", "701984", uint64(1))
 	f.Add(`"<&>\`, "\x00\n\u2028", "é😀", uint64(42))
 	f.Add("\xff", "\xc3", "\xa9", uint64(7))
 	f.Add("https://x/scim/v2", "W/\"1\"", "urn:ietf:params:scim:schemas:core:2.0:User", uint64(1<<40+3))
+}
+
+func FuzzAppendUserJSON(f *testing.F) {
+	addFuzzUserSeeds(f)
 	f.Fuzz(func(t *testing.T, a, b, c string, seed uint64) {
 		u, opt := fuzzUser(a, b, c, seed)
 		checkUserJSON(t, u, opt)

@@ -1,415 +1,109 @@
 package scim
 
-import (
-	"strings"
-	"unicode/utf8"
+// The User resource, described once (see objectCodec): UserToResource,
+// UserFromResource and AppendUserJSON follow from this table. A new attribute is a
+// field of User (or of one of its sub-objects) and its line here.
+
+var userCodec = newObjectCodec(
+	strField("id", func(u *User) *string { return &u.ID }),
+	strField("externalId", func(u *User) *string { return &u.ExternalID }),
+	strField("userName", func(u *User) *string { return &u.UserName }),
+	objectField("name", func(u *User) **Name { return &u.Name }, nameCodec).dropEmpty(),
+	strField("displayName", func(u *User) *string { return &u.DisplayName }),
+	strField("nickName", func(u *User) *string { return &u.NickName }),
+	strField("profileUrl", func(u *User) *string { return &u.ProfileURL }),
+	strField("title", func(u *User) *string { return &u.Title }),
+	strField("userType", func(u *User) *string { return &u.UserType }),
+	strField("preferredLanguage", func(u *User) *string { return &u.PreferredLanguage }),
+	strField("locale", func(u *User) *string { return &u.Locale }),
+	strField("timezone", func(u *User) *string { return &u.Timezone }),
+	boolField("active", func(u *User) *bool { return &u.Active }).keepFalse(),
+	listField("emails", func(u *User) *[]MultiValue { return &u.Emails }, multiValueCodec),
+	listField("phoneNumbers", func(u *User) *[]MultiValue { return &u.PhoneNumbers }, multiValueCodec),
+	listField("ims", func(u *User) *[]MultiValue { return &u.IMs }, multiValueCodec),
+	listField("photos", func(u *User) *[]MultiValue { return &u.Photos }, multiValueCodec),
+	listField("addresses", func(u *User) *[]Address { return &u.Addresses }, addressCodec),
+	listField("groups", func(u *User) *[]GroupRef { return &u.Groups }, groupRefCodec),
+	listField("entitlements", func(u *User) *[]MultiValue { return &u.Entitlements }, multiValueCodec),
+	listField("roles", func(u *User) *[]MultiValue { return &u.Roles }, multiValueCodec),
+	listField("x509Certificates", func(u *User) *[]MultiValue { return &u.X509Certificates }, multiValueCodec),
+	objectField(SchemaEnterpriseUser, func(u *User) **EnterpriseUser { return &u.Enterprise }, enterpriseCodec).dropEmpty(),
 )
 
-// Direct User ↔ Resource conversion. toMap and fromMap go through JSON twice, which
-// was most of the time and allocations of rendering, decoding and PATCH (see
-// bench_test.go). These produce exactly what the JSON round trip produces and report
-// ok=false for anything unusual (a type the JSON decoder would reject, a key spelt in
-// another case, which it matches case-insensitively, a null array element, invalid
-// UTF-8, which it would replace): the caller then takes the JSON path, so errors and
-// edge cases stay those of encoding/json.
-
-var (
-	userKeys = []string{"id", "externalId", "userName", "name", "displayName", "nickName", "profileUrl", "title",
-		"userType", "preferredLanguage", "locale", "timezone", "active", "emails", "phoneNumbers", "ims", "photos",
-		"addresses", "groups", "entitlements", "roles", "x509Certificates", SchemaEnterpriseUser}
-	nameKeys       = []string{"formatted", "familyName", "givenName", "middleName", "honorificPrefix", "honorificSuffix"}
-	multiValueKeys = []string{"value", "display", "type", "primary"}
-	addressKeys    = []string{"formatted", "streetAddress", "locality", "region", "postalCode", "country", "type", "primary"}
-	groupRefKeys   = []string{"value", "$ref", "display", "type"}
-	enterpriseKeys = []string{"employeeNumber", "costCenter", "organization", "division", "department", "manager"}
-	managerKeys    = []string{"value", "$ref", "displayName"}
+var nameCodec = newObjectCodec(
+	strField("formatted", func(n *Name) *string { return &n.Formatted }),
+	strField("familyName", func(n *Name) *string { return &n.FamilyName }),
+	strField("givenName", func(n *Name) *string { return &n.GivenName }),
+	strField("middleName", func(n *Name) *string { return &n.MiddleName }),
+	strField("honorificPrefix", func(n *Name) *string { return &n.HonorificPrefix }),
+	strField("honorificSuffix", func(n *Name) *string { return &n.HonorificSuffix }),
 )
 
-// userToMap renders u as json.Marshal then json.Unmarshal into a map would.
-func userToMap(u *User) (Resource, bool) {
-	ok := true
-	str := func(m map[string]any, k, v string) {
-		if v == "" {
-			return
-		}
-		if !utf8.ValidString(v) {
-			ok = false
-		}
-		m[k] = v
+var multiValueCodec = newObjectCodec(
+	strField("value", func(v *MultiValue) *string { return &v.Value }),
+	strField("display", func(v *MultiValue) *string { return &v.Display }),
+	strField("type", func(v *MultiValue) *string { return &v.Type }),
+	boolField("primary", func(v *MultiValue) *bool { return &v.Primary }),
+)
+
+var addressCodec = newObjectCodec(
+	strField("formatted", func(a *Address) *string { return &a.Formatted }),
+	strField("streetAddress", func(a *Address) *string { return &a.StreetAddress }),
+	strField("locality", func(a *Address) *string { return &a.Locality }),
+	strField("region", func(a *Address) *string { return &a.Region }),
+	strField("postalCode", func(a *Address) *string { return &a.PostalCode }),
+	strField("country", func(a *Address) *string { return &a.Country }),
+	strField("type", func(a *Address) *string { return &a.Type }),
+	boolField("primary", func(a *Address) *bool { return &a.Primary }),
+)
+
+var groupRefCodec = newObjectCodec(
+	strField("value", func(g *GroupRef) *string { return &g.Value }),
+	strField("$ref", func(g *GroupRef) *string { return &g.Ref }),
+	strField("display", func(g *GroupRef) *string { return &g.Display }),
+	strField("type", func(g *GroupRef) *string { return &g.Type }),
+)
+
+var enterpriseCodec = newObjectCodec(
+	strField("employeeNumber", func(x *EnterpriseUser) *string { return &x.EmployeeNumber }),
+	strField("costCenter", func(x *EnterpriseUser) *string { return &x.CostCenter }),
+	strField("organization", func(x *EnterpriseUser) *string { return &x.Organization }),
+	strField("division", func(x *EnterpriseUser) *string { return &x.Division }),
+	strField("department", func(x *EnterpriseUser) *string { return &x.Department }),
+	objectField("manager", func(x *EnterpriseUser) **Manager { return &x.Manager }, managerCodec),
+)
+
+var managerCodec = newObjectCodec(
+	strField("value", func(m *Manager) *string { return &m.Value }),
+	strField("$ref", func(m *Manager) *string { return &m.Ref }),
+	strField("displayName", func(m *Manager) *string { return &m.DisplayName }),
+)
+
+// UserToResource renders a User as a Resource with schemas and meta. An empty name
+// or Enterprise extension is left out, and the extension's schema is listed only
+// with the extension.
+func UserToResource(u *User, opt RenderOptions) Resource {
+	r := userCodec.toMap(u, 8) // the map holds about 10 members for a typical user
+	schemas := []any{SchemaUser}
+	if _, ok := r[SchemaEnterpriseUser]; ok {
+		schemas = append(schemas, SchemaEnterpriseUser)
 	}
-	mvs := func(m map[string]any, k string, vs []MultiValue) {
-		if len(vs) == 0 {
-			return
-		}
-		a := make([]any, len(vs))
-		for i, v := range vs {
-			e := make(map[string]any, 4)
-			str(e, "value", v.Value)
-			str(e, "display", v.Display)
-			str(e, "type", v.Type)
-			if v.Primary {
-				e["primary"] = true
-			}
-			a[i] = e
-		}
-		m[k] = a
-	}
-	r := make(Resource, 16)
-	str(r, "id", u.ID)
-	str(r, "externalId", u.ExternalID)
-	str(r, "userName", u.UserName)
-	if n := u.Name; n != nil {
-		m := make(map[string]any, 4)
-		str(m, "formatted", n.Formatted)
-		str(m, "familyName", n.FamilyName)
-		str(m, "givenName", n.GivenName)
-		str(m, "middleName", n.MiddleName)
-		str(m, "honorificPrefix", n.HonorificPrefix)
-		str(m, "honorificSuffix", n.HonorificSuffix)
-		r["name"] = m
-	}
-	str(r, "displayName", u.DisplayName)
-	str(r, "nickName", u.NickName)
-	str(r, "profileUrl", u.ProfileURL)
-	str(r, "title", u.Title)
-	str(r, "userType", u.UserType)
-	str(r, "preferredLanguage", u.PreferredLanguage)
-	str(r, "locale", u.Locale)
-	str(r, "timezone", u.Timezone)
-	r["active"] = u.Active
-	mvs(r, "emails", u.Emails)
-	mvs(r, "phoneNumbers", u.PhoneNumbers)
-	mvs(r, "ims", u.IMs)
-	mvs(r, "photos", u.Photos)
-	if len(u.Addresses) > 0 {
-		a := make([]any, len(u.Addresses))
-		for i, v := range u.Addresses {
-			e := map[string]any{}
-			str(e, "formatted", v.Formatted)
-			str(e, "streetAddress", v.StreetAddress)
-			str(e, "locality", v.Locality)
-			str(e, "region", v.Region)
-			str(e, "postalCode", v.PostalCode)
-			str(e, "country", v.Country)
-			str(e, "type", v.Type)
-			if v.Primary {
-				e["primary"] = true
-			}
-			a[i] = e
-		}
-		r["addresses"] = a
-	}
-	if len(u.Groups) > 0 {
-		a := make([]any, len(u.Groups))
-		for i, v := range u.Groups {
-			e := make(map[string]any, 4)
-			str(e, "value", v.Value)
-			str(e, "$ref", v.Ref)
-			str(e, "display", v.Display)
-			str(e, "type", v.Type)
-			a[i] = e
-		}
-		r["groups"] = a
-	}
-	mvs(r, "entitlements", u.Entitlements)
-	mvs(r, "roles", u.Roles)
-	mvs(r, "x509Certificates", u.X509Certificates)
-	if x := u.Enterprise; x != nil {
-		m := make(map[string]any, 4)
-		str(m, "employeeNumber", x.EmployeeNumber)
-		str(m, "costCenter", x.CostCenter)
-		str(m, "organization", x.Organization)
-		str(m, "division", x.Division)
-		str(m, "department", x.Department)
-		if mg := x.Manager; mg != nil {
-			mm := make(map[string]any, 3)
-			str(mm, "value", mg.Value)
-			str(mm, "$ref", mg.Ref)
-			str(mm, "displayName", mg.DisplayName)
-			m["manager"] = mm
-		}
-		r[SchemaEnterpriseUser] = m
-	}
-	return r, ok
+	r["schemas"] = schemas
+	r["meta"] = metaMap("User", opt.UserLocation(u.ID), u.Meta)
+	return r
 }
 
-// fromMapper decodes one JSON object the way encoding/json would, or gives up.
-type fromMapper struct{ ok bool }
-
-// foldKnown reports a key that is not spelt as the tag but matches it
-// case-insensitively: encoding/json would use it, so the fast path gives up.
-func (d *fromMapper) unknown(k string, known []string) {
-	for _, t := range known {
-		if strings.EqualFold(k, t) {
-			d.ok = false
-			return
-		}
+// UserFromResource converts a decoded or patched Resource into a User, as decoding
+// its JSON into User would: attribute names are matched exactly, else
+// case-insensitively; null leaves a value unset; a value of the wrong type is a 400
+// invalidValue naming the attribute. The password is taken from r["password"].
+func UserFromResource(r Resource) (*User, error) {
+	u, err := userCodec.decodeNew(r)
+	if err != nil {
+		return nil, err.scimError()
 	}
-}
-
-func (d *fromMapper) str(dst *string, v any) {
-	switch s := v.(type) {
-	case nil: // null leaves a string unchanged
-	case string:
-		if !utf8.ValidString(s) {
-			d.ok = false
-		}
-		*dst = s
-	default:
-		d.ok = false
+	if pw, ok := r["password"].(string); ok {
+		u.Password = pw
 	}
-}
-
-func (d *fromMapper) boolean(dst *bool, v any) {
-	switch b := v.(type) {
-	case nil:
-	case bool:
-		*dst = b
-	default:
-		d.ok = false
-	}
-}
-
-// each calls f on every element of a JSON array of objects; null is an empty array.
-func (d *fromMapper) each(v any, f func(i int, m map[string]any)) int {
-	switch a := v.(type) {
-	case nil:
-		return 0
-	case []any:
-		for i, e := range a {
-			m, isMap := e.(map[string]any)
-			if !isMap {
-				d.ok = false // null or not an object: the JSON path decides
-				return 0
-			}
-			f(i, m)
-		}
-		return len(a)
-	default:
-		d.ok = false
-		return 0
-	}
-}
-
-func (d *fromMapper) object(v any) (map[string]any, bool) {
-	switch m := v.(type) {
-	case nil:
-		return nil, false
-	case map[string]any:
-		return m, true
-	default:
-		d.ok = false
-		return nil, false
-	}
-}
-
-func (d *fromMapper) multiValues(v any) []MultiValue {
-	a, _ := v.([]any)
-	if len(a) == 0 {
-		d.each(v, nil)
-		if a == nil {
-			return nil
-		}
-		return []MultiValue{}
-	}
-	out := make([]MultiValue, len(a))
-	d.each(v, func(i int, m map[string]any) {
-		for k, x := range m {
-			switch k {
-			case "value":
-				d.str(&out[i].Value, x)
-			case "display":
-				d.str(&out[i].Display, x)
-			case "type":
-				d.str(&out[i].Type, x)
-			case "primary":
-				d.boolean(&out[i].Primary, x)
-			default:
-				d.unknown(k, multiValueKeys)
-			}
-		}
-	})
-	return out
-}
-
-// userFromMap fills u from r as json.Marshal then json.Unmarshal into u would, or
-// reports ok=false (u is then partly filled and must be discarded).
-func userFromMap(r Resource, u *User) bool {
-	d := &fromMapper{ok: true}
-	for k, v := range r {
-		switch k {
-		case "id":
-			d.str(&u.ID, v)
-		case "externalId":
-			d.str(&u.ExternalID, v)
-		case "userName":
-			d.str(&u.UserName, v)
-		case "displayName":
-			d.str(&u.DisplayName, v)
-		case "nickName":
-			d.str(&u.NickName, v)
-		case "profileUrl":
-			d.str(&u.ProfileURL, v)
-		case "title":
-			d.str(&u.Title, v)
-		case "userType":
-			d.str(&u.UserType, v)
-		case "preferredLanguage":
-			d.str(&u.PreferredLanguage, v)
-		case "locale":
-			d.str(&u.Locale, v)
-		case "timezone":
-			d.str(&u.Timezone, v)
-		case "active":
-			d.boolean(&u.Active, v)
-		case "name":
-			m, ok := d.object(v)
-			if !ok {
-				u.Name = nil
-				continue
-			}
-			n := &Name{}
-			for nk, nv := range m {
-				switch nk {
-				case "formatted":
-					d.str(&n.Formatted, nv)
-				case "familyName":
-					d.str(&n.FamilyName, nv)
-				case "givenName":
-					d.str(&n.GivenName, nv)
-				case "middleName":
-					d.str(&n.MiddleName, nv)
-				case "honorificPrefix":
-					d.str(&n.HonorificPrefix, nv)
-				case "honorificSuffix":
-					d.str(&n.HonorificSuffix, nv)
-				default:
-					d.unknown(nk, nameKeys)
-				}
-			}
-			u.Name = n
-		case "emails":
-			u.Emails = d.multiValues(v)
-		case "phoneNumbers":
-			u.PhoneNumbers = d.multiValues(v)
-		case "ims":
-			u.IMs = d.multiValues(v)
-		case "photos":
-			u.Photos = d.multiValues(v)
-		case "entitlements":
-			u.Entitlements = d.multiValues(v)
-		case "roles":
-			u.Roles = d.multiValues(v)
-		case "x509Certificates":
-			u.X509Certificates = d.multiValues(v)
-		case "addresses":
-			a, _ := v.([]any)
-			if a == nil {
-				d.each(v, nil)
-				u.Addresses = nil
-				continue
-			}
-			out := make([]Address, len(a))
-			d.each(v, func(i int, m map[string]any) {
-				for ak, av := range m {
-					switch ak {
-					case "formatted":
-						d.str(&out[i].Formatted, av)
-					case "streetAddress":
-						d.str(&out[i].StreetAddress, av)
-					case "locality":
-						d.str(&out[i].Locality, av)
-					case "region":
-						d.str(&out[i].Region, av)
-					case "postalCode":
-						d.str(&out[i].PostalCode, av)
-					case "country":
-						d.str(&out[i].Country, av)
-					case "type":
-						d.str(&out[i].Type, av)
-					case "primary":
-						d.boolean(&out[i].Primary, av)
-					default:
-						d.unknown(ak, addressKeys)
-					}
-				}
-			})
-			u.Addresses = out
-		case "groups":
-			a, _ := v.([]any)
-			if a == nil {
-				d.each(v, nil)
-				u.Groups = nil
-				continue
-			}
-			out := make([]GroupRef, len(a))
-			d.each(v, func(i int, m map[string]any) {
-				for gk, gv := range m {
-					switch gk {
-					case "value":
-						d.str(&out[i].Value, gv)
-					case "$ref":
-						d.str(&out[i].Ref, gv)
-					case "display":
-						d.str(&out[i].Display, gv)
-					case "type":
-						d.str(&out[i].Type, gv)
-					default:
-						d.unknown(gk, groupRefKeys)
-					}
-				}
-			})
-			u.Groups = out
-		case SchemaEnterpriseUser:
-			m, ok := d.object(v)
-			if !ok {
-				u.Enterprise = nil
-				continue
-			}
-			x := &EnterpriseUser{}
-			for ek, ev := range m {
-				switch ek {
-				case "employeeNumber":
-					d.str(&x.EmployeeNumber, ev)
-				case "costCenter":
-					d.str(&x.CostCenter, ev)
-				case "organization":
-					d.str(&x.Organization, ev)
-				case "division":
-					d.str(&x.Division, ev)
-				case "department":
-					d.str(&x.Department, ev)
-				case "manager":
-					mm, ok := d.object(ev)
-					if !ok {
-						x.Manager = nil
-						continue
-					}
-					mg := &Manager{}
-					for mk, mv := range mm {
-						switch mk {
-						case "value":
-							d.str(&mg.Value, mv)
-						case "$ref":
-							d.str(&mg.Ref, mv)
-						case "displayName":
-							d.str(&mg.DisplayName, mv)
-						default:
-							d.unknown(mk, managerKeys)
-						}
-					}
-					x.Manager = mg
-				default:
-					d.unknown(ek, enterpriseKeys)
-				}
-			}
-			u.Enterprise = x
-		default:
-			d.unknown(k, userKeys)
-		}
-		if !d.ok {
-			return false
-		}
-	}
-	return d.ok
+	return u, nil
 }

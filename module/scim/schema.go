@@ -48,9 +48,13 @@ func (a *Attribute) Sub(name string) *Attribute {
 	if a == nil {
 		return nil
 	}
-	for _, s := range a.SubAttributes {
-		if strings.EqualFold(s.Name, name) {
-			return s
+	return attrNamed(a.SubAttributes, name)
+}
+
+func attrNamed(attrs []*Attribute, name string) *Attribute {
+	for _, a := range attrs {
+		if strings.EqualFold(a.Name, name) {
+			return a
 		}
 	}
 	return nil
@@ -69,12 +73,7 @@ func (s *Schema) Attr(name string) *Attribute {
 	if s == nil {
 		return nil
 	}
-	for _, a := range s.Attributes {
-		if strings.EqualFold(a.Name, name) {
-			return a
-		}
-	}
-	return nil
+	return attrNamed(s.Attributes, name)
 }
 
 // ResourceType binds a core schema and its extensions to an endpoint (RFC 7643 §6).

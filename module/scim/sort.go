@@ -80,15 +80,8 @@ func sortKey(r Resource, p *Path) any {
 	}
 	sub := p.SubAttr()
 	if list, ok := v.([]any); ok {
-		if len(list) == 0 {
+		if v = primaryOrFirst(list); v == nil {
 			return nil
-		}
-		v = list[0]
-		for _, e := range list {
-			if m, ok := e.(map[string]any); ok && m["primary"] == true {
-				v = e
-				break
-			}
 		}
 		if sub == "" {
 			sub = "value"
@@ -105,6 +98,21 @@ func sortKey(r Resource, p *Path) any {
 		return nil
 	}
 	return v
+}
+
+// primaryOrFirst is the value that stands for a multi-valued attribute where one is
+// needed (sorting, comparing): the primary one, else the first (RFC 7644 §3.4.2.3);
+// nil for an empty list.
+func primaryOrFirst(l []any) any {
+	for _, el := range l {
+		if m, ok := el.(map[string]any); ok && m["primary"] == true {
+			return el
+		}
+	}
+	if len(l) == 0 {
+		return nil
+	}
+	return l[0]
 }
 
 func idLess(a, b any) bool {
