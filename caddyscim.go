@@ -9,5 +9,5 @@ package caddyscim
 import (
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitea"
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitlab"
-	_ "github.com/caddy-scim/caddy-scim/module"
+	_ "github.com/caddy-scim/caddy-scim/module/scimhandler"
 )

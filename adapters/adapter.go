@@ -1,23 +1,33 @@
-// Package adapters defines the contract between the SCIM handler and an upstream
+// Package adapters defines the contract between the SCIM core and an upstream
 // application. Each upstream lives in its own sub-package and registers a Caddy guest
 // module in the namespace "scim.adapters" (for example scim.adapters.gitea).
 //
-// Adapters are thin: they map the normalized scim.User / scim.Group model onto one
-// upstream admin API and report the durable provisioning state stored there. SCIM
-// semantics (filters, PATCH, paging, reactivation, scope, errors) live in the core and
-// the provisioning service, never here.
+// The contract:
+//
+//  1. An adapter maps one normalized scim.User (and scim.Group) onto one upstream
+//     admin API — find, list, create, update, delete — and nothing more.
+//  2. It keeps in the upstream, durably, what SCIM needs to survive a flushed cache:
+//     the externalId, the "managed by SCIM" marker and the SCIM-deleted mark.
+//  3. It answers with records and typed facts (facts.go): not found; a field taken;
+//     a value invalid, and why; upstream unavailable, retry after; refused, and why;
+//     misconfigured; an unreadable answer. It never builds a SCIM error.
+//  4. It decides no SCIM rule: uniqueness, adoption, reactivation, the inactive
+//     create, name merging, PATCH, filters, paging, scope and safety live once in
+//     module/provision and module/scim. A login name it derives from a userName (not
+//     the userName itself) may take a numeric suffix when taken.
+//  5. Its HTTP goes through adapters/upstream: auth, size cap, retries honouring
+//     Retry-After, the per-request memo, call counts, scrubbed upstream text.
+//  6. Optional capabilities are the named interfaces of this file.
+//  7. adapters/adaptertest checks all of it against a real upstream, and its Memory
+//     adapter is the reference implementation.
 package adapters
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
-
-// ErrNotFound is returned when the upstream has no such user or group.
-var ErrNotFound = errors.New("not found")
 
 // Info describes what an adapter can do; discovery documents are built from it.
 type Info struct {
@@ -33,6 +43,11 @@ type Info struct {
 	GroupAttributes []string
 	// MaxPageSize is the largest page the upstream answers in one call.
 	MaxPageSize int
+	// OneName is set when the upstream keeps a person's name as one string. The
+	// service then merges what the IdP changed (name.formatted, givenName and
+	// familyName, displayName) into the user's FullName before every write, and the
+	// adapter stores FullName().
+	OneName bool
 }
 
 // Record is one upstream user as the provisioning service sees it: the SCIM view plus
@@ -49,7 +64,7 @@ type Record struct {
 	Admin bool
 }
 
-// State is the durable provisioning state written by Update.
+// State is the durable provisioning state written by UpdateUser.
 type State struct {
 	Managed bool
 	Deleted bool
@@ -89,15 +104,19 @@ type UserAdapter interface {
 
 	// FindUsers answers a point lookup. It returns every matching upstream user,
 	// managed or not, deleted or not (the service decides what SCIM sees). userName and
-	// email compare case-insensitively, externalId exactly (RFC 7643 caseExact). No match is an empty slice.
+	// email compare case-insensitively, externalId exactly (RFC 7643 caseExact); ByEmail
+	// matches the upstream's primary e-mail (the one it keeps unique). No match is an
+	// empty slice.
 	FindUsers(ctx context.Context, q Lookup) ([]Record, error)
 
 	// ListUsers returns managed users (deleted ones included) in ascending id order,
 	// and the total number of managed users.
 	ListUsers(ctx context.Context, p Page) (recs []Record, total int, err error)
 
-	// CreateUser creates an upstream user from u, with a random password the user
-	// never needs, stores u.ExternalID durably and marks the user managed.
+	// CreateUser creates an active upstream user from u, with a random password the
+	// user never needs, stores u.ExternalID durably and marks the user managed (the
+	// service deprovisions a user created inactive). A taken userName or e-mail is a
+	// Taken fact.
 	CreateUser(ctx context.Context, u *scim.User) (Record, error)
 
 	// UpdateUser writes the persisted attributes of u (userName, name, emails,
@@ -124,13 +143,15 @@ type GroupAdapter interface {
 	// ListGroups returns managed groups in ascending id order and their total.
 	ListGroups(ctx context.Context, p Page, withMembers bool) ([]*scim.Group, int, error)
 	// CreateGroup creates a managed group with g's displayName and externalId; it
-	// does not add members (the service does, through AddMembers).
+	// does not add members (the service does, through AddMembers). The service has
+	// checked that no managed group has the displayName or externalId.
 	CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error)
 	// UpdateGroup writes displayName and externalId (members are not touched).
 	UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error)
 	// AddMembers and RemoveMembers apply membership deltas of SCIM user ids. They
 	// are idempotent (adding a member twice or removing a non-member succeeds). A
-	// partial failure returns a *MemberError naming the members not applied.
+	// partial failure returns a *MemberError naming the members not applied (see
+	// EachMember).
 	AddMembers(ctx context.Context, id string, userIDs []string) error
 	RemoveMembers(ctx context.Context, id string, userIDs []string) error
 	// DeleteGroup removes the upstream group.
@@ -140,12 +161,53 @@ type GroupAdapter interface {
 	UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error)
 }
 
-// MemberError reports the members a membership change could not apply.
-type MemberError struct {
-	// Failed maps a SCIM user id to why it was not applied.
-	Failed map[string]error
+// GroupSwitch is implemented by adapters whose group support depends on their
+// configuration (Gitea needs an organization). A GroupAdapter that reports false
+// is treated as having no groups: /Groups answers 501 and discovery leaves Groups out.
+type GroupSwitch interface {
+	GroupsEnabled() bool
 }
 
-func (e *MemberError) Error() string {
-	return fmt.Sprintf("%d member changes were not applied", len(e.Failed))
+// CallCounter is implemented by adapters that count the HTTP requests they send
+// upstream (retries included); the handler exports the count as a metric and the
+// benchmarks read it.
+type CallCounter interface {
+	UpstreamCalls() int64
+}
+
+// LinkExistingDefault is implemented by adapters whose configuration block may carry
+// link_existing (GitLab's, for compatibility); the handler uses it when its own
+// option is unset.
+type LinkExistingDefault interface {
+	LinkExistingMode() string
+}
+
+// Groups returns mod as a GroupAdapter when it implements one and, if it is a
+// GroupSwitch, has groups enabled; else nil.
+func Groups(mod any) GroupAdapter {
+	ga, ok := mod.(GroupAdapter)
+	if !ok {
+		return nil
+	}
+	if sw, ok := mod.(GroupSwitch); ok && !sw.GroupsEnabled() {
+		return nil
+	}
+	return ga
+}
+
+// link_existing modes: whether a POST may adopt an unmanaged upstream user whose
+// e-mail or username matches.
+const (
+	LinkOff      = "off"
+	LinkEmail    = "email"
+	LinkUserName = "username"
+)
+
+// CheckLinkExisting validates a link_existing value ("" means unset).
+func CheckLinkExisting(v string) error {
+	switch v {
+	case "", LinkOff, LinkEmail, LinkUserName:
+		return nil
+	}
+	return fmt.Errorf("link_existing must be off, email or username, not %q", v)
 }

@@ -19,7 +19,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -364,7 +363,7 @@ func (s *suite) emailShapedUserName(t *testing.T) {
 	if s.h.EmailUserNameIsEmail {
 		mismatch := *u
 		_, err := s.a.CreateUser(s.ctx(t), &mismatch)
-		scimErr(t, "CreateUser with an e-mail-shaped userName and another e-mail", err, 400)
+		factErr(t, "CreateUser with an e-mail-shaped userName and another e-mail", err, adapters.Invalid)
 		u.Emails = []scim.MultiValue{{Value: u.UserName, Type: "work", Primary: true}}
 	}
 	rec := s.create(t, u)
@@ -670,23 +669,28 @@ func (s *suite) adminFlag(t *testing.T) {
 	}
 }
 
-// scimErr asserts err is a *scim.Error with the given status.
-func scimErr(t *testing.T, what string, err error, status int) *scim.Error {
+// factErr asserts err carries the typed fact f (never a SCIM error: facts become
+// SCIM errors in the provisioning service) with a reason.
+func factErr(t *testing.T, what string, err error, f adapters.Fact) *adapters.Error {
 	t.Helper()
 	if err == nil {
-		t.Fatalf("%s: no error; want SCIM %d", what, status)
+		t.Fatalf("%s: no error; want the %s fact", what, f)
 	}
 	var se *scim.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("%s: error %v (%T) is not a *scim.Error; want SCIM %d", what, err, err, status)
+	if errors.As(err, &se) {
+		t.Fatalf("%s: the adapter built a SCIM error (%v); it must report a fact (adapters.Error)", what, err)
 	}
-	if se.Status != status {
-		t.Fatalf("%s: SCIM %d (%s); want %d", what, se.Status, se.Detail, status)
+	e, ok := adapters.FactOf(err)
+	if !ok {
+		t.Fatalf("%s: error %v (%T) carries no fact; want %s", what, err, err, f)
 	}
-	if se.Detail == "" {
-		t.Errorf("%s: SCIM %d without a detail", what, se.Status)
+	if e.Fact != f {
+		t.Fatalf("%s: fact %s (%s); want %s", what, e.Fact, e.Reason, f)
 	}
-	return se
+	if e.Reason == "" {
+		t.Errorf("%s: %s fact without a reason", what, e.Fact)
+	}
+	return e
 }
 
 func (s *suite) duplicateUserName(t *testing.T) {
@@ -696,32 +700,26 @@ func (s *suite) duplicateUserName(t *testing.T) {
 	v := newUser("ctdup")
 	v.UserName = u.UserName
 	_, err := s.a.CreateUser(s.ctx(t), v)
-	se := scimErr(t, "CreateUser with a taken userName", err, http.StatusConflict)
-	if se.ScimType != scim.ErrUniqueness {
-		t.Errorf("CreateUser with a taken userName: scimType %q, want %q", se.ScimType, scim.ErrUniqueness)
-	}
+	factErr(t, "CreateUser with a taken userName", err, adapters.Taken)
 
 	// Case does not make a userName new.
 	w := newUser("ctdup")
 	w.UserName = strings.ToUpper(u.UserName)
 	_, err = s.a.CreateUser(s.ctx(t), w)
-	scimErr(t, "CreateUser with a taken userName in another case", err, http.StatusConflict)
+	factErr(t, "CreateUser with a taken userName in another case", err, adapters.Taken)
 
 	// Nor does a taken email.
 	x := newUser("ctdup")
 	x.Emails[0].Value = u.PrimaryEmail()
 	_, err = s.a.CreateUser(s.ctx(t), x)
-	scimErr(t, "CreateUser with a taken email", err, http.StatusConflict)
+	factErr(t, "CreateUser with a taken email", err, adapters.Taken)
 }
 
 func (s *suite) invalidEmail(t *testing.T) {
 	u := newUser("ctbad")
 	u.Emails[0].Value = s.h.InvalidEmail
 	_, err := s.a.CreateUser(s.ctx(t), u)
-	se := scimErr(t, "CreateUser with email "+strconv.Quote(s.h.InvalidEmail), err, http.StatusBadRequest)
-	if se.ScimType != scim.ErrInvalidValue {
-		t.Errorf("CreateUser with an invalid email: scimType %q, want %q", se.ScimType, scim.ErrInvalidValue)
-	}
+	factErr(t, "CreateUser with email "+strconv.Quote(s.h.InvalidEmail), err, adapters.Invalid)
 	if recs := s.find(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}); len(recs) != 0 {
 		t.Errorf("a refused create left user(s) %s behind", ids(recs))
 	}
@@ -732,7 +730,7 @@ func (s *suite) invalidEmail(t *testing.T) {
 	w := *v
 	w.Emails = []scim.MultiValue{{Value: s.h.InvalidEmail, Type: "work", Primary: true}}
 	_, err = s.a.UpdateUser(s.ctx(t), id, &w, adapters.State{Managed: true})
-	scimErr(t, "UpdateUser with an invalid email", err, http.StatusBadRequest)
+	factErr(t, "UpdateUser with an invalid email", err, adapters.Invalid)
 }
 
 func (s *suite) unknownID(t *testing.T) {

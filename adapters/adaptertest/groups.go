@@ -3,7 +3,6 @@ package adaptertest
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -42,7 +41,6 @@ func RunGroups(t *testing.T, h GroupHarness) {
 		{"Info", s.info},
 		{"Lifecycle", s.lifecycle},
 		{"ListPaging", s.listPaging},
-		{"DuplicateDisplayName", s.duplicateDisplayName},
 		{"UnknownMember", s.unknownMember},
 		{"UnknownGroup", s.unknownGroup},
 		{"Misses", s.misses},
@@ -395,35 +393,6 @@ func (s *groupSuite) listPaging(t *testing.T) {
 	}
 	if len(gs) != 0 || total != len(all) {
 		t.Errorf("ListGroups past the end = %d groups, total %d; want 0, %d", len(gs), total, len(all))
-	}
-}
-
-func (s *groupSuite) duplicateDisplayName(t *testing.T) {
-	g := s.create(t, newGroup("CT Dup"))
-	for _, dn := range []string{g.DisplayName, strings.ToUpper(g.DisplayName)} {
-		dup := newGroup("CT Dup")
-		dup.DisplayName = dn
-		_, err := s.a.CreateGroup(s.ctx(t), dup)
-		se := scimErr(t, "CreateGroup with a taken displayName "+dn, err, http.StatusConflict)
-		if se.ScimType != scim.ErrUniqueness {
-			t.Errorf("CreateGroup with a taken displayName: scimType %q, want %q", se.ScimType, scim.ErrUniqueness)
-		}
-	}
-	if gs := s.find(t, adapters.Lookup{Kind: adapters.ByDisplayName, Value: g.DisplayName}, false); len(gs) != 1 {
-		t.Errorf("FindGroups(ByDisplayName) after refused duplicates = %s, want only %s", groupIDs(gs), g.ID)
-	}
-
-	// A rename onto another group's displayName is refused too.
-	other := s.create(t, newGroup("CT Dup"))
-	ren := *other
-	ren.DisplayName = strings.ToLower(g.DisplayName)
-	_, err := s.a.UpdateGroup(s.ctx(t), other.ID, &ren)
-	scimErr(t, "UpdateGroup onto a taken displayName", err, http.StatusConflict)
-	// Renaming a group to its own name in another case is not a conflict.
-	self := *g
-	self.DisplayName = strings.ToLower(g.DisplayName)
-	if _, err := s.a.UpdateGroup(s.ctx(t), g.ID, &self); err != nil {
-		t.Errorf("UpdateGroup to its own displayName in another case: %v", err)
 	}
 }
 

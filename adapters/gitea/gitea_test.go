@@ -12,12 +12,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/gitea"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
+	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -70,7 +74,7 @@ func newAdapterSource(t *testing.T, token string, sourceID int64) (*gitea.Adapte
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
-	a := &gitea.Adapter{URL: srv.URL, Token: token, SourceID: sourceID}
+	a := &gitea.Adapter{Config: upstream.Config{URL: srv.URL, Token: token}, SourceID: sourceID}
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +95,13 @@ func newUser(userName, externalID, email, given, family string) *scim.User {
 	}
 }
 
+// scimStatus is what the IdP sees of an adapter's answer.
 func scimStatus(err error) (int, string) {
-	var se *scim.Error
-	if errors.As(err, &se) {
-		return se.Status, se.ScimType
+	if err == nil {
+		return 0, ""
 	}
-	return 0, ""
+	se, _ := provision.SCIMError(err)
+	return se.Status, se.ScimType
 }
 
 func find(t *testing.T, a *gitea.Adapter, kind adapters.LookupKind, value, hint string) []adapters.Record {
@@ -323,12 +328,15 @@ func TestNoExternalIDAndEscapedExternalID(t *testing.T) {
 	}
 }
 
+// TestCreateInactive: adapters create active users and the service deprovisions one
+// created inactive at once (the rule lives once, in module/provision).
 func TestCreateInactive(t *testing.T) {
 	a, _, g := newAdapter(t, "")
 	run := testenv.UniqueName("")
 	u := newUser("inact-"+run, "x-"+run, "inact-"+run+"@example.test", "In", "Active")
 	u.Active = false
-	rec, err := a.CreateUser(context.Background(), u)
+	svc := &provision.Service{Adapter: a, Links: links.NewMemory(time.Minute, 0)}
+	rec, err := svc.CreateUser(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/adapters/gitea"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestGroupConformance(t *testing.T) {
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
-	a := &gitea.Adapter{URL: g.URL, Token: g.Token, Organization: org}
+	a := &gitea.Adapter{Config: upstream.Config{URL: g.URL, Token: g.Token}, Organization: org}
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -83,8 +83,12 @@ func deriveUsername(email string) string {
 	return name
 }
 
-// withSuffix returns name with a numeric suffix, kept within the length limit.
+// withSuffix returns name with a numeric suffix n (n 0: name itself), kept within
+// the length limit.
 func withSuffix(name string, n int) string {
+	if n <= 0 {
+		return name
+	}
 	suffix := strconv.Itoa(n)
 	if len(name)+len(suffix) > maxUsernameLength {
 		name = strings.TrimRight(name[:maxUsernameLength-len(suffix)], "-_.")

@@ -4,236 +4,61 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/caddy-scim/caddy-scim/adapters"
-	"github.com/caddy-scim/caddy-scim/module/scim"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 )
 
 // maxPerPage is GitLab's per_page cap.
 const maxPerPage = 100
 
-// maxDetail bounds upstream text copied into SCIM error details.
-const maxDetail = 200
-
 // tokenHint tells operators what a 401/403 on an admin call means.
 const tokenHint = "the token must be a GitLab administrator's personal access token with the api scope"
 
-// response is a GitLab answer that is not a transport-level failure.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
+// paging reads GitLab's offset-paginated lists.
+var paging = upstream.Paging{Page: "page", Size: "per_page", PerPage: maxPerPage, Next: "X-Next-Page"}
+
+// send performs r; a redirect is the BadAnswer fact (the adapter url should be
+// GitLab's final address).
+func (a *Adapter) send(ctx context.Context, r upstream.Request) (*upstream.Response, error) {
+	resp, err := a.api.Do(ctx, r)
+	if err == nil && resp.Status/100 == 3 {
+		return nil, a.fail(resp)
+	}
+	return resp, err
 }
 
-// request is one API call. retry marks calls that are safe to repeat (GET, DELETE,
-// PUT of a custom attribute); POST and PUT /users/:id never are, because a lost
-// answer may hide a committed change.
-type request struct {
-	method string
-	path   string // below /api/v4, already escaped where needed
-	query  url.Values
-	body   any
-	retry  bool
-}
-
-// send performs r with bounded retries and maps throttling, 5xx, timeouts and
-// transport failures to a SCIM 503. Every other status is returned to the caller.
-func (a *Adapter) send(ctx context.Context, r request) (*response, error) {
-	var payload []byte
-	if r.body != nil {
-		var err error
-		if payload, err = json.Marshal(r.body); err != nil {
-			return nil, err
-		}
-	}
-	u := a.api + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
-	}
-	tries := 1
-	if r.retry {
-		tries = a.maxTries
-	}
-	for attempt := 1; ; attempt++ {
-		resp, err := a.once(ctx, r.method, u, payload)
-		var retryAfter int
-		var fail *scim.Error
-		switch {
-		case err != nil:
-			if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, ctx.Err() // the client went away; nothing to report
-			}
-			fail = adapters.UpstreamUnavailable(0, transportReason(err))
-		case resp.status == http.StatusTooManyRequests:
-			retryAfter = parseRetryAfter(resp.header.Get("Retry-After"))
-			fail = adapters.UpstreamUnavailable(retryAfter, "GitLab rate limit reached")
-		case resp.status >= 500:
-			retryAfter = parseRetryAfter(resp.header.Get("Retry-After"))
-			fail = adapters.UpstreamUnavailable(retryAfter, fmt.Sprintf("GitLab answered %d", resp.status))
-		case resp.status >= 300 && resp.status < 400:
-			return nil, scim.Errorf(http.StatusBadGateway, "",
-				"GitLab answered a redirect (%d); set the adapter url to GitLab's final address", resp.status)
-		default:
-			return resp, nil
-		}
-		if attempt >= tries {
-			return nil, fail
-		}
-		wait := a.backoff << (attempt - 1)
-		if retryAfter > 0 {
-			ra := time.Duration(retryAfter) * time.Second
-			if ra > a.maxRetryWait {
-				return nil, fail // too long to hold the IdP's request: let it retry
-			}
-			wait = ra
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fail
-			}
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// once sends one HTTP request.
-func (a *Adapter) once(ctx context.Context, method, u string, payload []byte) (*response, error) {
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+// getJSON sends a GET and decodes a 200 answer into out; a 404 is ErrNotFound.
+func (a *Adapter) getJSON(ctx context.Context, path string, q url.Values, out any) (*upstream.Response, error) {
+	resp, err := a.send(ctx, upstream.Request{Path: path, Query: q})
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("PRIVATE-TOKEN", a.token)
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if resp.Status != http.StatusOK {
+		return resp, a.fail(resp)
 	}
-	a.calls.Add(1)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return resp, a.api.Decode(resp, out)
 }
 
-// transportReason describes a failed exchange without echoing URLs or headers.
-func transportReason(err error) string {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return "request to GitLab timed out"
-	}
-	return "cannot reach GitLab"
+// walk reads every page of a list below path.
+func walk[T any](ctx context.Context, a *Adapter, path string, q url.Values, maxPages int, each func([]T) bool) error {
+	p := paging
+	p.MaxPages = maxPages
+	return upstream.Walk(ctx, a.api, upstream.Request{Path: path, Query: q}, p, each)
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or invalid.
-func parseRetryAfter(v string) int {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return n
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return int(d.Seconds() + 0.999)
-		}
-	}
-	return 0
-}
+// fail maps an answer that no endpoint-specific rule claimed.
+func (a *Adapter) fail(resp *upstream.Response) error { return a.api.StatusFact(resp, "") }
 
-// getJSON sends a retried GET and decodes a 200 answer into out. A 404 is
-// adapters.ErrNotFound.
-func (a *Adapter) getJSON(ctx context.Context, path string, q url.Values, out any) (*response, error) {
-	resp, err := a.send(ctx, request{method: http.MethodGet, path: path, query: q, retry: true})
-	if err != nil {
-		return nil, err
-	}
-	if resp.status != http.StatusOK {
-		return resp, a.statusError(resp)
-	}
-	if err := json.Unmarshal(resp.body, out); err != nil {
-		return resp, scim.Errorf(http.StatusBadGateway, "", "GitLab answered %s %s with a body that is not the expected JSON", http.MethodGet, pathKind(path))
-	}
-	return resp, nil
-}
+// message is GitLab's error text, scrubbed.
+func (a *Adapter) message(resp *upstream.Response) string { return a.api.Message(resp) }
 
-// pathKind keeps ids out of error details (they are not secrets, just noise).
-func pathKind(p string) string {
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if s != "" && strings.Trim(s, "0123456789") == "" {
-			segs[i] = ":id"
-		}
-	}
-	return strings.Join(segs, "/")
-}
-
-// statusError maps an unexpected GitLab answer to an error. Callers handle the
-// statuses that mean something specific to their operation first.
-func (a *Adapter) statusError(resp *response) error {
-	msg := a.message(resp)
-	switch resp.status {
-	case http.StatusNotFound:
-		return adapters.ErrNotFound
-	case http.StatusUnauthorized:
-		return adapters.UpstreamMisconfigured(tokenHint)
-	case http.StatusForbidden:
-		return adapters.UpstreamMisconfigured(tokenHint + " (GitLab: " + msg + ")")
-	case http.StatusConflict:
-		return scim.Conflict("GitLab: %s", msg)
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return scim.BadRequest(scim.ErrInvalidValue, "GitLab refused the user: %s", msg)
-	}
-	return scim.Errorf(http.StatusBadGateway, "", "GitLab answered %d: %s", resp.status, msg)
-}
-
-// message extracts GitLab's error text from any of its shapes — {"message":"…"},
+// extractMessage reads GitLab's error text from any of its shapes — {"message":"…"},
 // {"message":{"attr":["…"]}}, {"message":{"error":"…"}}, {"error":"…"} or plain
-// text — truncated and with the token removed.
-func (a *Adapter) message(resp *response) string {
-	return a.safe(extractMessage(resp.body))
-}
-
-// safe makes upstream text fit for a SCIM detail.
-func (a *Adapter) safe(s string) string {
-	if a.token != "" {
-		s = strings.ReplaceAll(s, a.token, "[redacted]")
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxDetail {
-		s = string(r[:maxDetail-1]) + "…"
-	}
-	return s
-}
-
+// text.
 func extractMessage(body []byte) string {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
@@ -256,11 +81,9 @@ func extractMessage(body []byte) string {
 	if raw, ok := top["error"]; ok {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			if d, ok := top["error_description"]; ok {
-				var ds string
-				if json.Unmarshal(d, &ds) == nil && ds != "" {
-					return s + ": " + ds
-				}
+			var ds string
+			if d, ok := top["error_description"]; ok && json.Unmarshal(d, &ds) == nil && ds != "" {
+				return s + ": " + ds
 			}
 			return s
 		}
@@ -289,8 +112,6 @@ func orderedErrors(raw json.RawMessage) string {
 		}
 		var msgs []string
 		switch x := v.(type) {
-		case string:
-			msgs = append(msgs, x)
 		case []any:
 			for _, m := range x {
 				msgs = append(msgs, fmt.Sprint(m))
@@ -328,4 +149,111 @@ func errorsOf(body []byte) map[string][]string {
 		}
 	}
 	return out
+}
+
+// taken reports whether errs holds "has already been taken" (or, with reserved,
+// "is a reserved name") for a key that match accepts.
+func taken(errs map[string][]string, reserved bool, match func(key string) bool) bool {
+	for k, ms := range errs {
+		if !match(k) {
+			continue
+		}
+		for _, m := range ms {
+			if strings.Contains(m, "has already been taken") || reserved && strings.Contains(m, "is a reserved name") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attrs is a user's or group's custom attributes.
+type attrs []glAttr
+
+type glAttr struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func (l *attrs) get(key string) (string, bool) {
+	if l == nil {
+		return "", false
+	}
+	for _, a := range *l {
+		if a.Key == key {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+func (l *attrs) set(key, value string) {
+	for i, a := range *l {
+		if a.Key == key {
+			(*l)[i].Value = value
+			return
+		}
+	}
+	*l = append(*l, glAttr{Key: key, Value: value})
+}
+
+func (l *attrs) del(key string) {
+	out := (*l)[:0]
+	for _, a := range *l {
+		if a.Key != key {
+			out = append(out, a)
+		}
+	}
+	*l = out
+}
+
+// ensureAttrs fetches the custom attributes of the user or group at owner when an
+// answer lacked them.
+func (a *Adapter) ensureAttrs(ctx context.Context, owner string, l **attrs) error {
+	if *l != nil {
+		return nil
+	}
+	var list attrs
+	if _, err := a.getJSON(ctx, owner+"/custom_attributes", nil, &list); err != nil {
+		return err
+	}
+	*l = &list
+	return nil
+}
+
+// syncAttr makes the custom attribute key of owner hold value ("" removes it),
+// writing only when it differs from what l holds, and updates l.
+func (a *Adapter) syncAttr(ctx context.Context, owner string, l *attrs, key, value string) error {
+	have, ok := l.get(key)
+	switch {
+	case value != "" && value != have:
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPut, Path: owner + "/custom_attributes/" + key,
+			Body: map[string]string{"value": value}, Idempotent: true})
+		if err != nil {
+			return err
+		}
+		if !resp.OK() {
+			return a.fail(resp)
+		}
+		l.set(key, value)
+	case value == "" && ok:
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: owner + "/custom_attributes/" + key, Idempotent: true})
+		if err != nil {
+			return err
+		}
+		if !resp.OK() && resp.Status != http.StatusNotFound {
+			return a.fail(resp)
+		}
+		l.del(key)
+	}
+	return nil
+}
+
+// remove deletes what owner names, best effort (a half-created user or group).
+func (a *Adapter) remove(ctx context.Context, owner string) error {
+	resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: owner, Idempotent: true})
+	if err == nil && !resp.OK() && resp.Status != http.StatusNotFound {
+		err = a.fail(resp)
+	}
+	return err
 }

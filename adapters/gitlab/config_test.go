@@ -11,6 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -25,7 +27,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			identity_provider saml
 			link_existing email
 			timeout 10s
-		}`, want: `{"url":"https://gitlab.example.com","token":"{env.GITLAB_TOKEN}","identity_provider":"saml","link_existing":"email","timeout":10000000000}`},
+		}`, want: `{"url":"https://gitlab.example.com","token":"{env.GITLAB_TOKEN}","timeout":10000000000,"identity_provider":"saml","link_existing":"email"}`},
 		{name: "minimal", in: `gitlab {
 			url http://127.0.0.1:8080
 			token {file./run/secrets/gl}
@@ -103,27 +105,27 @@ func TestProvisionAndValidate(t *testing.T) {
 	t.Setenv("CADDY_SCIM_TEST_GL_TOKEN", "glpat-from-env")
 	t.Setenv("CADDY_SCIM_TEST_GL_URL", "https://gl.example/")
 
-	a := &Adapter{URL: "{env.CADDY_SCIM_TEST_GL_URL}", Token: "{env.CADDY_SCIM_TEST_GL_TOKEN}"}
+	a := &Adapter{Config: upstream.Config{URL: "{env.CADDY_SCIM_TEST_GL_URL}", Token: "{env.CADDY_SCIM_TEST_GL_TOKEN}"}}
 	if err := provisionOnly(t, a); err != nil {
 		t.Fatal(err)
 	}
-	if a.token != "glpat-from-env" || a.api != "https://gl.example/api/v4" || a.provider != DefaultIdentityProvider {
-		t.Errorf("token %q api %q provider %q", a.token, a.api, a.provider)
+	if a.token != "glpat-from-env" || a.api.URL(upstream.Request{}) != "https://gl.example/api/v4" || a.provider != DefaultIdentityProvider {
+		t.Errorf("token %q api %q provider %q", a.token, a.api.URL(upstream.Request{}), a.provider)
 	}
-	if a.client.Timeout != DefaultTimeout {
-		t.Errorf("timeout %v", a.client.Timeout)
+	if a.api.Timeout() != DefaultTimeout {
+		t.Errorf("timeout %v", a.api.Timeout())
 	}
 	// The config keeps the placeholder; only the runtime field holds the secret.
 	if b, _ := json.Marshal(a); strings.Contains(string(b), "glpat-from-env") {
 		t.Errorf("the resolved token is in the JSON config: %s", b)
 	}
 
-	b := &Adapter{URL: "https://gl.example/api/v4/", Token: "{file." + secret + "}", Timeout: caddy.Duration(5 * time.Second)}
+	b := &Adapter{Config: upstream.Config{URL: "https://gl.example/api/v4/", Token: "{file." + secret + "}", Timeout: caddy.Duration(5 * time.Second)}}
 	if err := provisionOnly(t, b); err != nil {
 		t.Fatal(err)
 	}
-	if b.token != "glpat-from-file" || b.api != "https://gl.example/api/v4" || b.client.Timeout != 5*time.Second {
-		t.Errorf("token %q api %q timeout %v", b.token, b.api, b.client.Timeout)
+	if b.token != "glpat-from-file" || b.api.URL(upstream.Request{}) != "https://gl.example/api/v4" || b.api.Timeout() != 5*time.Second {
+		t.Errorf("token %q api %q timeout %v", b.token, b.api.URL(upstream.Request{}), b.api.Timeout())
 	}
 
 	for _, c := range []struct {
@@ -131,18 +133,18 @@ func TestProvisionAndValidate(t *testing.T) {
 		a    Adapter
 		err  string
 	}{
-		{"unset env token", Adapter{URL: "https://gl", Token: "{env.CADDY_SCIM_TEST_UNSET_XYZ}"}, "gitlab token"},
-		{"missing file", Adapter{URL: "https://gl", Token: "{file." + filepath.Join(dir, "nope") + "}"}, "gitlab token"},
-		{"unknown placeholder", Adapter{URL: "https://gl", Token: "{what.ever}"}, "gitlab token"},
-		{"no token", Adapter{URL: "https://gl"}, "token is required"},
-		{"no url", Adapter{Token: "t"}, "url is required"},
-		{"bad scheme", Adapter{URL: "ftp://gl", Token: "t"}, "http or https"},
-		{"no host", Adapter{URL: "https://", Token: "t"}, "http or https"},
-		{"credentials in url", Adapter{URL: "https://u:p@gl", Token: "t"}, "credentials"},
-		{"scim provider", Adapter{URL: "https://gl", Token: "t", IdentityProvider: "scim"}, "reserved"},
-		{"SCIM provider", Adapter{URL: "https://gl", Token: "t", IdentityProvider: "SCIM"}, "reserved"},
-		{"bad link_existing", Adapter{URL: "https://gl", Token: "t", LinkExisting: "yes"}, "link_existing"},
-		{"negative timeout", Adapter{URL: "https://gl", Token: "t", Timeout: -1}, "timeout"},
+		{"unset env token", Adapter{Config: upstream.Config{URL: "https://gl", Token: "{env.CADDY_SCIM_TEST_UNSET_XYZ}"}}, "gitlab token"},
+		{"missing file", Adapter{Config: upstream.Config{URL: "https://gl", Token: "{file." + filepath.Join(dir, "nope") + "}"}}, "gitlab token"},
+		{"unknown placeholder", Adapter{Config: upstream.Config{URL: "https://gl", Token: "{what.ever}"}}, "gitlab token"},
+		{"no token", Adapter{Config: upstream.Config{URL: "https://gl"}}, "token is required"},
+		{"no url", Adapter{Config: upstream.Config{Token: "t"}}, "url is required"},
+		{"bad scheme", Adapter{Config: upstream.Config{URL: "ftp://gl", Token: "t"}}, "http or https"},
+		{"no host", Adapter{Config: upstream.Config{URL: "https://", Token: "t"}}, "http or https"},
+		{"credentials in url", Adapter{Config: upstream.Config{URL: "https://u:p@gl", Token: "t"}}, "credentials"},
+		{"scim provider", Adapter{Config: upstream.Config{URL: "https://gl", Token: "t"}, IdentityProvider: "scim"}, "reserved"},
+		{"SCIM provider", Adapter{Config: upstream.Config{URL: "https://gl", Token: "t"}, IdentityProvider: "SCIM"}, "reserved"},
+		{"bad link_existing", Adapter{Config: upstream.Config{URL: "https://gl", Token: "t"}, LinkExisting: "yes"}, "link_existing"},
+		{"negative timeout", Adapter{Config: upstream.Config{URL: "https://gl", Token: "t", Timeout: -1}}, "timeout"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := c.a

@@ -20,11 +20,8 @@ package gitlab
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -32,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 )
 
 func init() {
@@ -45,17 +43,10 @@ const (
 )
 
 // Adapter provisions SCIM users into GitLab (self-managed or Dedicated) through the
-// REST API v4.
+// REST API v4. The token is an administrator's personal access token with the api
+// scope, sent as PRIVATE-TOKEN.
 type Adapter struct {
-	// URL is GitLab's base URL, e.g. https://gitlab.example.com (a trailing /api/v4
-	// is accepted). Required.
-	URL string `json:"url,omitempty"`
-
-	// Token is an administrator's personal access token with the api scope, sent as
-	// PRIVATE-TOKEN. Use {env.GITLAB_TOKEN} or {file./run/secrets/gitlab_token};
-	// both are resolved when the config loads and an empty result is an error.
-	// Required.
-	Token string `json:"token,omitempty"`
+	upstream.Config
 
 	// IdentityProvider is the GitLab identity provider under which the SCIM
 	// externalId is stored as extern_uid. Set it to the SAML (or OIDC) provider's
@@ -64,13 +55,9 @@ type Adapter struct {
 	// refused because GitLab EE reserves it. Default: caddy_scim.
 	IdentityProvider string `json:"identity_provider,omitempty"`
 
-	// LinkExisting lets a SCIM create adopt a GitLab user that SCIM does not manage
-	// yet: off, email or username. It is read by the scim handler when the handler's
-	// own link_existing option is unset. Default: off.
+	// LinkExisting is accepted here for compatibility and read by the scim handler
+	// when its own link_existing option is unset: off, email or username.
 	LinkExisting string `json:"link_existing,omitempty"`
-
-	// Timeout bounds each HTTP request to GitLab. Default: 30s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// ParentGroup, when set, makes every SCIM group a subgroup of this GitLab
 	// group, given by numeric id or full path (e.g. "acme/teams"). The token's
@@ -84,18 +71,12 @@ type Adapter struct {
 	// Default: 30 (developer).
 	GroupAccessLevel AccessLevel `json:"group_access_level,omitempty"`
 
-	api      string // base URL + /api/v4, no trailing slash
+	api      *upstream.Client
 	token    string // resolved secret; never logged
 	provider string
-	client   *http.Client
 	logger   *zap.Logger
-	calls    *atomic.Int64 // a pointer: CaddyModule copies the struct
-	groups   *groupState   // lazily resolved group context; a pointer for the same reason
-
-	// Retry policy for idempotent calls; tests shorten it.
-	maxTries     int
-	backoff      time.Duration
-	maxRetryWait time.Duration
+	groups   *groupState    // lazily resolved group context; a pointer: Caddy copies the Adapter
+	retry    upstream.Retry // tests shorten it; zero: upstream.DefaultRetry
 }
 
 // CaddyModule returns the Caddy module information.
@@ -107,83 +88,37 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision resolves secrets and placeholders, applies defaults and builds the
-// HTTP client.
+// upstream client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if a.calls == nil {
-		a.calls = new(atomic.Int64)
-	}
-	repl := caddy.NewReplacer()
-	u, err := repl.ReplaceOrErr(a.URL, true, true)
+	r, err := a.Config.Resolve("gitlab", "/api/v4")
 	if err != nil {
-		return fmt.Errorf("gitlab url: %v", err)
+		return err
 	}
-	a.api = apiBase(u)
-	if a.Token != "" {
-		// errOnEmpty: an unset {env.X} or unreadable {file.X} must fail the load,
-		// never become an empty token.
-		tok, err := repl.ReplaceOrErr(a.Token, true, true)
-		if err != nil {
-			return fmt.Errorf("gitlab token: %v", err)
-		}
-		a.token = strings.TrimSpace(tok)
-	}
+	a.token = r.Token
 	a.provider = a.IdentityProvider
 	if a.provider == "" {
 		a.provider = DefaultIdentityProvider
 	}
-	timeout := time.Duration(a.Timeout)
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+	opt := a.Config.Options("GitLab", r)
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
 	}
-	a.client = newHTTPClient(timeout)
+	opt.Auth = func(req *http.Request) { req.Header.Set("PRIVATE-TOKEN", a.token) }
+	opt.Retry = a.retry
+	opt.Logger = a.logger
+	opt.Message, opt.Hint = extractMessage, tokenHint
+	if a.api, err = upstream.New(opt); err != nil {
+		return fmt.Errorf("gitlab url: %v", err)
+	}
 	a.provisionGroups()
-	if a.maxTries == 0 {
-		a.maxTries = 3
-	}
-	if a.backoff == 0 {
-		a.backoff = 200 * time.Millisecond
-	}
-	if a.maxRetryWait == 0 {
-		a.maxRetryWait = 3 * time.Second
-	}
 	return nil
-}
-
-func newHTTPClient(timeout time.Duration) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 16
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{
-		Transport: tr,
-		Timeout:   timeout,
-		// A redirect (http→https, a moved instance) would turn a POST into a GET
-		// and drop PRIVATE-TOKEN: report it instead of following it.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
-// apiBase turns the configured URL into the API root.
-func apiBase(u string) string {
-	u = strings.TrimRight(strings.TrimSpace(u), "/")
-	u = strings.TrimSuffix(u, "/api/v4")
-	if u == "" {
-		return ""
-	}
-	return u + "/api/v4"
 }
 
 // Validate checks the provisioned configuration.
 func (a *Adapter) Validate() error {
-	if a.URL == "" {
+	if a.api == nil {
 		return fmt.Errorf("gitlab: url is required")
-	}
-	pu, err := url.Parse(a.api)
-	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return fmt.Errorf("gitlab: url must be an http or https URL with a host")
-	}
-	if pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" {
-		return fmt.Errorf("gitlab: url must not carry credentials, a query or a fragment")
 	}
 	if a.token == "" {
 		return fmt.Errorf("gitlab: token is required (an admin personal access token with the api scope)")
@@ -194,22 +129,18 @@ func (a *Adapter) Validate() error {
 	if strings.TrimSpace(a.provider) != a.provider {
 		return fmt.Errorf("gitlab: identity_provider must not have surrounding spaces")
 	}
-	switch a.LinkExisting {
-	case "", "off", "email", "username":
-	default:
-		return fmt.Errorf("gitlab: link_existing must be off, email or username, not %q", a.LinkExisting)
+	if err := adapters.CheckLinkExisting(a.LinkExisting); err != nil {
+		return fmt.Errorf("gitlab: %v", err)
 	}
-	if a.Timeout < 0 {
-		return fmt.Errorf("gitlab: timeout must not be negative")
+	if err := a.Config.Check("gitlab"); err != nil {
+		return err
 	}
 	return a.validateGroups()
 }
 
 // Cleanup releases idle connections. It is safe on a half-provisioned adapter.
 func (a *Adapter) Cleanup() error {
-	if a.client != nil {
-		a.client.CloseIdleConnections()
-	}
+	a.api.Close()
 	return nil
 }
 
@@ -227,6 +158,7 @@ func (a *Adapter) Info() adapters.Info {
 		},
 		GroupAttributes: []string{"displayName", "members"}, // externalId is common, always supported
 		MaxPageSize:     maxPerPage,
+		OneName:         true,
 	}
 }
 
@@ -235,20 +167,66 @@ func (a *Adapter) Info() adapters.Info {
 func (a *Adapter) LinkExistingMode() string { return a.LinkExisting }
 
 // UpstreamCalls is the number of HTTP requests sent to GitLab so far, retries
-// included (for benchmarks and tests).
-func (a *Adapter) UpstreamCalls() int64 {
-	if a.calls == nil {
-		return 0
-	}
-	return a.calls.Load()
+// included.
+func (a *Adapter) UpstreamCalls() int64 { return a.api.Calls() }
+
+// UnmarshalCaddyfile sets up the adapter from Caddyfile tokens. The dispenser is
+// positioned on the adapter name (after the handler's "adapter" keyword):
+//
+//	gitlab [<url>] {
+//		url               https://gitlab.example.com
+//		token             {env.GITLAB_TOKEN}
+//		identity_provider saml              # default caddy_scim
+//		link_existing     off|email|username
+//		timeout           30s
+//		max_conns         <n>
+//		parent_group      acme/teams        # id or full path; default: top level
+//		group_access_level developer        # guest|planner|reporter|developer|maintainer|owner or a number
+//	}
+func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return adapters.ParseBlock(d, "gitlab", &a.URL, nil, func(opt string, vals []string) error {
+		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
+			return err
+		}
+		val := vals[0]
+		switch opt {
+		case "identity_provider":
+			if val == "scim" {
+				return d.Errf("identity_provider 'scim' is reserved by GitLab EE; use the SAML provider name or caddy_scim")
+			}
+			a.IdentityProvider = val
+		case "link_existing":
+			if err := adapters.CheckLinkExisting(val); err != nil {
+				return d.Errf("%v", err)
+			}
+			a.LinkExisting = val
+		case "parent_group":
+			if err := checkParentGroup(val); err != nil {
+				return d.Errf("%v", err)
+			}
+			a.ParentGroup = val
+		case "group_access_level":
+			lvl, err := ParseAccessLevel(val)
+			if err != nil {
+				return d.Errf("%v", err)
+			}
+			a.GroupAccessLevel = lvl
+		default:
+			return d.Errf("unrecognized gitlab option '%s'", opt)
+		}
+		return nil
+	})
 }
 
 // Interface guards
 var (
-	_ caddy.Module          = (*Adapter)(nil)
-	_ caddy.Provisioner     = (*Adapter)(nil)
-	_ caddy.Validator       = (*Adapter)(nil)
-	_ caddy.CleanerUpper    = (*Adapter)(nil)
-	_ caddyfile.Unmarshaler = (*Adapter)(nil)
-	_ adapters.UserAdapter  = (*Adapter)(nil)
+	_ caddy.Module                 = (*Adapter)(nil)
+	_ caddy.Provisioner            = (*Adapter)(nil)
+	_ caddy.Validator              = (*Adapter)(nil)
+	_ caddy.CleanerUpper           = (*Adapter)(nil)
+	_ caddyfile.Unmarshaler        = (*Adapter)(nil)
+	_ adapters.UserAdapter         = (*Adapter)(nil)
+	_ adapters.GroupAdapter        = (*Adapter)(nil)
+	_ adapters.CallCounter         = (*Adapter)(nil)
+	_ adapters.LinkExistingDefault = (*Adapter)(nil)
 )

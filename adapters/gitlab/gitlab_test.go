@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
+	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -24,11 +26,12 @@ func scimUser(userName, ext, email string) *scim.User {
 	}
 }
 
+// asSCIM is what the IdP sees of an adapter's answer.
 func asSCIM(t *testing.T, err error, status int) *scim.Error {
 	t.Helper()
-	var se *scim.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %v (%T); want *scim.Error %d", err, err, status)
+	se, ok := provision.SCIMError(err)
+	if err == nil || !ok {
+		t.Fatalf("error %v (%T); want SCIM %d", err, err, status)
 	}
 	if se.Status != status {
 		t.Fatalf("SCIM %d %q (%s); want %d", se.Status, se.ScimType, se.Detail, status)
@@ -156,7 +159,7 @@ func TestCreateConflicts(t *testing.T) {
 
 func TestGrapeErrorIsInvalidValue(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	resp := &response{status: 400, body: []byte(`{"error":"extern_uid, provider provide all or none of parameters"}`)}
+	resp := &upstream.Response{Status: 400, Body: []byte(`{"error":"extern_uid, provider provide all or none of parameters"}`)}
 	se := asSCIM(t, e.a.writeError(resp, "", ""), http.StatusBadRequest)
 	if se.ScimType != scim.ErrInvalidValue || !strings.Contains(se.Detail, "all or none") {
 		t.Errorf("%q %q", se.ScimType, se.Detail)
@@ -430,7 +433,9 @@ func TestUpdateWritesOnlyWhatChanged(t *testing.T) {
 	// Same SCIM userName, another domain: the GitLab username stays.
 	v := *u
 	v.UserName = "first.last@corp.example"
-	v.Name = &scim.Name{Formatted: "Grace Hopper", GivenName: "Grace", FamilyName: "Murray Hopper"}
+	// the one name the service merged (provision.TestMergedName: formatted was
+	// unchanged, familyName changed, so the family name is the edit)
+	v.Name = &scim.Name{Formatted: "Grace Murray Hopper"}
 	got, err := e.a.UpdateUser(tctx(t), rec.User.ID, &v, adapters.State{Managed: true})
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +444,6 @@ func TestUpdateWritesOnlyWhatChanged(t *testing.T) {
 	if gu.Username != "first.last" || gu.CustomAttributes[attrUserName] != v.UserName || got.User.UserName != v.UserName {
 		t.Errorf("username %q attr %q view %q", gu.Username, gu.CustomAttributes[attrUserName], got.User.UserName)
 	}
-	// formatted was unchanged, familyName changed: the family name is the edit.
 	if gu.Name != "Grace Murray Hopper" {
 		t.Errorf("name %q, want Grace Murray Hopper", gu.Name)
 	}
@@ -579,11 +583,11 @@ func TestListFallsBackToKeyset(t *testing.T) {
 
 func TestNextLink(t *testing.T) {
 	h := `<https://gl.example/api/v4/users?cursor=abc&per_page=100>; rel="next", <https://gl.example/api/v4/users?page=1>; rel="first"`
-	u := nextLink(h)
+	u := upstream.NextLink(h)
 	if u == nil || u.Query().Get("cursor") != "abc" {
 		t.Fatalf("nextLink = %v", u)
 	}
-	if nextLink(`<https://x/?page=1>; rel="first"`) != nil {
+	if upstream.NextLink(`<https://x/?page=1>; rel="first"`) != nil {
 		t.Error("found a next link where there is none")
 	}
 }
@@ -614,7 +618,11 @@ func TestDeleteUser(t *testing.T) {
 }
 
 func TestMessageSafety(t *testing.T) {
-	a := &Adapter{token: "glpat-secret"}
+	c, err := upstream.New(upstream.Options{Base: "https://gl.example/api/v4", Secrets: []string{"glpat-secret"}, Message: extractMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Adapter{api: c}
 	for _, c := range []struct{ body, want string }{
 		{`{"message":"409 Conflict glpat-secret"}`, "409 Conflict [redacted]"},
 		{`{"message":{"email":["is invalid"],"username":["is too long","has already been taken"]}}`, "email: is invalid; username: is too long, has already been taken"},
@@ -623,32 +631,12 @@ func TestMessageSafety(t *testing.T) {
 		{"Retry later\n", "Retry later"},
 		{``, "no details"},
 	} {
-		if got := a.message(&response{body: []byte(c.body)}); got != c.want {
+		if got := a.message(&upstream.Response{Body: []byte(c.body)}); got != c.want {
 			t.Errorf("message(%s) = %q, want %q", c.body, got, c.want)
 		}
 	}
-	long := a.message(&response{body: []byte(`{"message":"` + strings.Repeat("é", 500) + `"}`)})
-	if n := len([]rune(long)); n != maxDetail {
+	long := a.message(&upstream.Response{Body: []byte(`{"message":"` + strings.Repeat("é", 500) + `"}`)})
+	if n := len([]rune(long)); n != 200 {
 		t.Errorf("long message kept %d runes", n)
-	}
-}
-
-func TestDesiredName(t *testing.T) {
-	for _, c := range []struct {
-		u    scim.User
-		cur  string
-		want string
-	}{
-		{scim.User{UserName: "u", Name: &scim.Name{Formatted: "A B"}}, "", "A B"},
-		{scim.User{UserName: "u", Name: &scim.Name{GivenName: "A", FamilyName: "B"}}, "", "A B"},
-		{scim.User{UserName: "u", DisplayName: "Disp"}, "", "Disp"},
-		{scim.User{UserName: "u"}, "", "u"},
-		{scim.User{UserName: "u", Name: &scim.Name{Formatted: "A B", GivenName: "C", FamilyName: "B"}}, "A B", "C B"},
-		{scim.User{UserName: "u", Name: &scim.Name{Formatted: "A B", GivenName: "A", FamilyName: "B"}, DisplayName: "Nick"}, "A B", "Nick"},
-		{scim.User{UserName: "u", Name: &scim.Name{Formatted: "A B", GivenName: "A", FamilyName: "B"}, DisplayName: "A B"}, "A B", "A B"},
-	} {
-		if got := desiredName(&c.u, c.cur); got != c.want {
-			t.Errorf("desiredName(%+v, %q) = %q, want %q", c.u.Name, c.cur, got, c.want)
-		}
 	}
 }

@@ -20,14 +20,10 @@ package gitlab
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
+
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -56,75 +53,46 @@ const (
 	searchPages = 10
 )
 
-var _ adapters.GroupAdapter = (*Adapter)(nil)
-
 // glGroup is GitLab's Group entity, reduced to what the mapping needs.
 type glGroup struct {
 	ID        int64  `json:"id"`
 	Name      string `json:"name"`
 	Path      string `json:"path"`
-	FullPath  string `json:"full_path"`
-	ParentID  *int64 `json:"parent_id"`
 	CreatedAt string `json:"created_at"`
 	// MarkedForDeletionOn is set while a delayed deletion is pending.
 	MarkedForDeletionOn *string `json:"marked_for_deletion_on"`
 	// CustomAttributes is nil when the answer did not carry them.
-	CustomAttributes *[]glAttr `json:"custom_attributes"`
-}
-
-func (g *glGroup) attr(key string) (string, bool) {
-	if g.CustomAttributes == nil {
-		return "", false
-	}
-	for _, a := range *g.CustomAttributes {
-		if a.Key == key {
-			return a.Value, true
-		}
-	}
-	return "", false
-}
-
-func (g *glGroup) setAttr(key, value string) {
-	u := glUser{CustomAttributes: g.CustomAttributes}
-	u.setAttr(key, value)
-	g.CustomAttributes = u.CustomAttributes
-}
-
-func (g *glGroup) delAttr(key string) {
-	u := glUser{CustomAttributes: g.CustomAttributes}
-	u.delAttr(key)
+	CustomAttributes *attrs `json:"custom_attributes"`
 }
 
 // managed: marked by us and not on its way out (GitLab's delayed deletion keeps
 // a deleted group readable for days).
 func (g *glGroup) managed() bool {
-	v, _ := g.attr(attrManaged)
+	v, _ := g.CustomAttributes.get(attrManaged)
 	return v == "true" && (g.MarkedForDeletionOn == nil || *g.MarkedForDeletionOn == "")
 }
 
 // displayName is the SCIM displayName: as sent when stored and still matching
 // the GitLab name, else the GitLab name (a rename in GitLab's UI wins).
 func (g *glGroup) displayName() string {
-	if v, ok := g.attr(attrGroupDisplayName); ok && v != "" && groupName(v) == g.Name {
+	if v, ok := g.CustomAttributes.get(attrGroupDisplayName); ok && v != "" && groupName(v) == g.Name {
 		return v
 	}
 	return g.Name
 }
 
 func (g *glGroup) toSCIM(members []scim.Member) *scim.Group {
-	ext, _ := g.attr(attrGroupExternalID)
-	sg := &scim.Group{
-		ID:          strconv.FormatInt(g.ID, 10),
-		ExternalID:  ext,
-		DisplayName: g.displayName(),
-		Members:     members,
-	}
+	ext, _ := g.CustomAttributes.get(attrGroupExternalID)
+	sg := &scim.Group{ID: strconv.FormatInt(g.ID, 10), ExternalID: ext, DisplayName: g.displayName(), Members: members}
 	if t, err := time.Parse(time.RFC3339, g.CreatedAt); err == nil {
 		sg.Meta.Created = t
 	}
-	h := sha256.Sum256([]byte(strings.Join([]string{sg.ID, g.Name, g.Path, sg.DisplayName, ext}, "\x00")))
-	sg.Meta.Version = hex.EncodeToString(h[:8])
+	sg.Meta.Version = adapters.Version(sg.ID, g.Name, g.Path, sg.DisplayName, ext)
 	return sg
+}
+
+func (g *glGroup) ref() scim.GroupRef {
+	return scim.GroupRef{Value: strconv.FormatInt(g.ID, 10), Display: g.displayName(), Type: "direct"}
 }
 
 func groupPath(id int64) string { return "/groups/" + strconv.FormatInt(id, 10) }
@@ -175,14 +143,8 @@ func groupSlug(s string) string {
 			}
 			sep = false
 			b.WriteRune(r)
-		case r == '_' || r == '.':
-			// Kept only between word characters, like '-'.
-			if b.Len() > 0 && !sep {
-				b.WriteRune(r)
-				sep = false
-				continue
-			}
-			sep = true
+		case (r == '_' || r == '.') && b.Len() > 0 && !sep:
+			b.WriteRune(r) // kept only between word characters, like '-'
 		default:
 			sep = true
 		}
@@ -239,39 +201,23 @@ func groupSaveErrors(body []byte) map[string][]string {
 // pathTaken: the slug collides with a sibling group, a user (top level) or a
 // reserved route; a suffix fixes that.
 func pathTaken(errs map[string][]string) bool {
-	for k, ms := range errs {
-		if k != "path" && !strings.Contains(k, "route") {
-			continue
-		}
-		for _, m := range ms {
-			if strings.Contains(m, "has already been taken") || strings.Contains(m, "is a reserved name") {
-				return true
-			}
-		}
-	}
-	return false
+	return taken(errs, true, func(k string) bool { return k == "path" || strings.Contains(k, "route") })
 }
 
 // groupWriteError maps a failed POST or PUT of a group.
-func (a *Adapter) groupWriteError(resp *response, displayName string) error {
-	switch resp.status {
+func (a *Adapter) groupWriteError(resp *upstream.Response, displayName string) error {
+	switch resp.Status {
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		errs := groupSaveErrors(resp.body)
-		for _, m := range errs["name"] {
-			if strings.Contains(m, "has already been taken") {
-				return scim.Conflict("displayName %q is already used by another GitLab group under the same parent", displayName)
-			}
+		errs := groupSaveErrors(resp.Body)
+		if taken(errs, false, func(k string) bool { return k == "name" }) {
+			return adapters.TakenBy("displayName", "displayName %q is already used by another GitLab group under the same parent", displayName)
 		}
 		if pathTaken(errs) {
-			return scim.Conflict("no free GitLab group path for displayName %q: %s", displayName, a.message(resp))
+			return adapters.TakenBy("displayName", "no free GitLab group path for displayName %q: %s", displayName, a.message(resp))
 		}
-		return scim.BadRequest(scim.ErrInvalidValue, "GitLab refused the group: %s", a.message(resp))
-	case http.StatusConflict:
-		return scim.Conflict("GitLab: %s", a.message(resp))
-	case http.StatusNotFound:
-		return adapters.ErrNotFound
+		return adapters.InvalidValue("displayName", "GitLab refused the group: %s", a.message(resp))
 	}
-	return a.statusError(resp)
+	return a.fail(resp)
 }
 
 // getGroup reads one group with its custom attributes.
@@ -281,73 +227,34 @@ func (a *Adapter) getGroup(ctx context.Context, id int64) (*glGroup, error) {
 	if _, err := a.getJSON(ctx, groupPath(id), q, &g); err != nil {
 		return nil, err
 	}
-	if err := a.ensureGroupAttrs(ctx, &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
+	return &g, a.ensureAttrs(ctx, groupPath(id), &g.CustomAttributes)
 }
 
 // managedGroup reads group id; an unmanaged or missing group is ErrNotFound,
 // so that SCIM can never change a group it does not own.
 func (a *Adapter) managedGroup(ctx context.Context, id string) (*glGroup, error) {
-	gid, ok := parseID(id)
+	gid, ok := adapters.NumericID(id)
 	if !ok {
 		return nil, adapters.ErrNotFound
 	}
 	g, err := a.getGroup(ctx, gid)
-	if err != nil {
-		return nil, err
+	if err == nil && !g.managed() {
+		err = adapters.ErrNotFound
 	}
-	if !g.managed() {
-		return nil, adapters.ErrNotFound
-	}
-	return g, nil
+	return g, err
 }
 
-// ensureGroupAttrs fetches the custom attributes when an answer lacked them.
-func (a *Adapter) ensureGroupAttrs(ctx context.Context, g *glGroup) error {
-	if g.CustomAttributes != nil {
-		return nil
-	}
-	var list []glAttr
-	if _, err := a.getJSON(ctx, groupPath(g.ID)+"/custom_attributes", nil, &list); err != nil {
-		return err
-	}
-	g.CustomAttributes = &list
-	return nil
-}
-
-// managedGroupQuery selects managed groups in ascending id order.
-func managedGroupQuery() url.Values {
-	return url.Values{
-		"custom_attributes[" + attrManaged + "]": {"true"},
-		"with_custom_attributes":                 {"true"},
-		"order_by":                               {"id"},
-		"sort":                                   {"asc"},
-	}
-}
-
-// searchGroups reads managed groups matching q, at most maxPages pages of 100.
+// searchGroups reads managed groups matching q, at most maxPages pages.
 func (a *Adapter) searchGroups(ctx context.Context, q url.Values, maxPages int) ([]glGroup, error) {
-	for k, v := range managedGroupQuery() {
+	for k, v := range managedQuery() {
 		q[k] = v
 	}
-	q.Set("per_page", strconv.Itoa(maxPerPage))
 	var all []glGroup
-	for page := 1; page <= maxPages; page++ {
-		q.Set("page", strconv.Itoa(page))
-		var list []glGroup
-		resp, err := a.getJSON(ctx, "/groups", q, &list)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, list...)
-		if len(list) < maxPerPage || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
+	if err := walk(ctx, a, "/groups", q, maxPages, func(l []glGroup) bool { all = append(all, l...); return true }); err != nil {
+		return nil, err
 	}
 	for i := range all {
-		if err := a.ensureGroupAttrs(ctx, &all[i]); err != nil {
+		if err := a.ensureAttrs(ctx, groupPath(all[i].ID), &all[i].CustomAttributes); err != nil {
 			return nil, err
 		}
 	}
@@ -360,180 +267,86 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	if q.Value == "" {
 		return []*scim.Group{}, nil
 	}
-	var found []glGroup
+	var list []glGroup
+	var keep func(*glGroup) bool
 	switch q.Kind {
 	case adapters.ByID:
 		g, err := a.managedGroup(ctx, q.Value)
-		if errors.Is(err, adapters.ErrNotFound) {
+		if adapters.Is(err, adapters.NotFound) {
 			return []*scim.Group{}, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		found = []glGroup{*g}
-
+		list, keep = []glGroup{*g}, func(*glGroup) bool { return true }
 	case adapters.ByExternalID:
-		list, err := a.searchGroups(ctx, url.Values{"custom_attributes[" + attrGroupExternalID + "]": {q.Value}}, searchPages)
+		var err error
+		list, err = a.searchGroups(ctx, url.Values{"custom_attributes[" + attrGroupExternalID + "]": {q.Value}}, searchPages)
 		if err != nil {
 			return nil, err
 		}
-		for _, g := range list {
-			// Exact: the database comparison may ignore case.
-			if v, _ := g.attr(attrGroupExternalID); v == q.Value && g.managed() {
-				found = append(found, g)
-			}
-		}
-
+		// Exact: the database comparison may ignore case.
+		keep = func(g *glGroup) bool { v, _ := g.CustomAttributes.get(attrGroupExternalID); return v == q.Value }
 	case adapters.ByDisplayName:
 		// GitLab's search is a case-insensitive match on name and path; the
 		// stored name is groupName(displayName), so searching for that finds
 		// altered names too. The exact comparison is ours.
-		list, err := a.searchGroups(ctx, url.Values{"search": {groupName(q.Value)}}, searchPages)
+		var err error
+		list, err = a.searchGroups(ctx, url.Values{"search": {groupName(q.Value)}}, searchPages)
 		if err != nil {
 			return nil, err
 		}
-		for _, g := range list {
-			if strings.EqualFold(g.displayName(), q.Value) && g.managed() {
-				found = append(found, g)
-			}
-		}
-
+		keep = func(g *glGroup) bool { return strings.EqualFold(g.displayName(), q.Value) }
 	default:
-		return nil, fmt.Errorf("gitlab: lookup kind %d is not supported for groups", q.Kind)
+		return nil, adapters.InvalidValue("", "gitlab: lookup kind %d is not supported for groups", q.Kind)
+	}
+	var found []glGroup
+	for i := range list {
+		if keep(&list[i]) && list[i].managed() {
+			found = append(found, list[i])
+		}
 	}
 	return a.scimGroups(ctx, found, withMembers)
 }
 
 // scimGroups maps groups, reading their members concurrently when asked.
 func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool) ([]*scim.Group, error) {
-	out := make([]*scim.Group, len(gs))
-	if !withMembers {
-		for i := range gs {
-			out[i] = gs[i].toSCIM(nil)
-		}
-		return out, nil
-	}
 	members := make([][]scim.Member, len(gs))
-	errs := parallel(ctx, len(gs), func(ctx context.Context, i int) error {
-		m, err := a.members(ctx, gs[i].ID)
-		members[i] = m
-		return err
-	})
-	for i := range gs {
-		if errs[i] != nil {
-			return nil, errs[i]
+	if withMembers {
+		errs := adapters.Parallel(ctx, len(gs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+			m, err := a.members(ctx, gs[i].ID)
+			members[i] = m
+			return err
+		})
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
 		}
+	}
+	out := make([]*scim.Group, len(gs))
+	for i := range gs {
 		out[i] = gs[i].toSCIM(members[i])
 	}
 	return out, nil
 }
 
-// ListGroups returns managed groups in ascending id order and their total.
+// ListGroups returns managed groups in ascending id order and their total; past
+// 10 000 managed groups (GitLab stops counting) it pages through all of them.
 func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
-	if p.Offset < 0 {
-		p.Offset = 0
-	}
-	if p.Limit < 0 {
-		p.Limit = 0
-	}
-	per := p.Limit
-	if per < 1 {
-		per = 1 // Limit 0 asks only for the total
-	}
-	if per > maxPerPage {
-		per = maxPerPage
-	}
-	page, skip := p.Offset/per+1, p.Offset%per
-	var rows []glGroup
-	total := -1
-	for {
-		q := managedGroupQuery()
-		q.Set("page", strconv.Itoa(page))
-		q.Set("per_page", strconv.Itoa(per))
-		var list []glGroup
-		resp, err := a.getJSON(ctx, "/groups", q, &list)
-		if err != nil {
-			return nil, 0, err
-		}
-		if total < 0 {
-			t, err := strconv.Atoi(resp.header.Get("X-Total"))
-			if err != nil {
-				// GitLab stops counting above 10 000 rows.
-				return a.listGroupsWalk(ctx, p, withMembers)
-			}
-			total = t
-		}
-		if p.Limit == 0 {
-			return []*scim.Group{}, total, nil
-		}
-		if skip < len(list) {
-			rows = append(rows, list[skip:]...)
-		}
-		skip = 0
-		if len(rows) >= p.Limit || len(list) < per || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
-		page++
-	}
-	if len(rows) > p.Limit {
-		rows = rows[:p.Limit]
+	rows, total, err := window(ctx, a, "/groups", p, func(ctx context.Context, each func([]glGroup) bool) error {
+		return walk(ctx, a, "/groups", managedQuery(), 0, each)
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	for i := range rows {
-		if err := a.ensureGroupAttrs(ctx, &rows[i]); err != nil {
+		if err := a.ensureAttrs(ctx, groupPath(rows[i].ID), &rows[i].CustomAttributes); err != nil {
 			return nil, 0, err
 		}
 	}
 	gs, err := a.scimGroups(ctx, rows, withMembers)
 	return gs, total, err
-}
-
-// listGroupsWalk pages through every managed group to count them; only reached
-// past 10 000 managed groups.
-func (a *Adapter) listGroupsWalk(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
-	q := managedGroupQuery()
-	q.Set("per_page", strconv.Itoa(maxPerPage))
-	var rows []glGroup
-	n := 0
-	for page := 1; ; page++ {
-		q.Set("page", strconv.Itoa(page))
-		var list []glGroup
-		resp, err := a.getJSON(ctx, "/groups", q, &list)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, g := range list {
-			if n >= p.Offset && n < p.Offset+p.Limit {
-				rows = append(rows, g)
-			}
-			n++
-		}
-		if len(list) < maxPerPage || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
-	}
-	for i := range rows {
-		if err := a.ensureGroupAttrs(ctx, &rows[i]); err != nil {
-			return nil, 0, err
-		}
-	}
-	gs, err := a.scimGroups(ctx, rows, withMembers)
-	return gs, n, err
-}
-
-// displayNameFree refuses a displayName that another managed group has
-// (case-insensitively): Entra and the SCIM validator require uniqueness, and
-// GitLab only enforces it for names of siblings.
-func (a *Adapter) displayNameFree(ctx context.Context, displayName string, self int64) error {
-	gs, err := a.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByDisplayName, Value: displayName}, false)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		if g.ID != strconv.FormatInt(self, 10) {
-			return scim.Conflict("displayName %q is already used by group %s", displayName, g.ID)
-		}
-	}
-	return nil
 }
 
 // parentID resolves parent_group once; 0 when unset.
@@ -550,8 +363,8 @@ func (a *Adapter) parentID(ctx context.Context) (int64, error) {
 	var g glGroup
 	// A full path is one escaped segment ("acme%2Fteams"), as GitLab expects.
 	_, err := a.getJSON(ctx, "/groups/"+url.PathEscape(ref), url.Values{"with_projects": {"false"}}, &g)
-	if errors.Is(err, adapters.ErrNotFound) {
-		return 0, scim.Errorf(http.StatusBadGateway, "", "the adapter's parent_group %q does not exist in GitLab or the token cannot see it", ref)
+	if adapters.Is(err, adapters.NotFound) {
+		return 0, adapters.MisconfiguredBecause("the adapter's parent_group %q does not exist in GitLab or the token cannot see it", ref)
 	}
 	if err != nil {
 		return 0, err
@@ -569,8 +382,8 @@ func (a *Adapter) selfID(ctx context.Context) (int64, error) {
 	}
 	var u glUser
 	if _, err := a.getJSON(ctx, "/user", nil, &u); err != nil {
-		if errors.Is(err, adapters.ErrNotFound) {
-			return 0, adapters.UpstreamMisconfigured(tokenHint)
+		if adapters.Is(err, adapters.NotFound) {
+			return 0, adapters.MisconfiguredBecause("GitLab has no user for the adapter's token: %s", tokenHint)
 		}
 		return 0, err
 	}
@@ -578,27 +391,14 @@ func (a *Adapter) selfID(ctx context.Context) (int64, error) {
 	return u.ID, nil
 }
 
-// putGroupAttr writes a custom attribute of a group (idempotent, retried).
-func (a *Adapter) putGroupAttr(ctx context.Context, id int64, key, value string) error {
-	return a.putCustomAttr(ctx, groupPath(id), key, value)
-}
-
-// deleteGroupAttr removes a custom attribute of a group; an absent one is fine.
-func (a *Adapter) deleteGroupAttr(ctx context.Context, id int64, key string) error {
-	return a.deleteCustomAttr(ctx, groupPath(id), key)
-}
-
 // CreateGroup creates a private GitLab group (a subgroup of parent_group when
 // set) and marks it managed. Members are added by the service.
 func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
 	if strings.TrimSpace(g.DisplayName) == "" {
-		return nil, scim.BadRequest(scim.ErrInvalidValue, "displayName is required")
+		return nil, adapters.InvalidValue("displayName", "displayName is required")
 	}
 	parent, err := a.parentID(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.displayNameFree(ctx, g.DisplayName, 0); err != nil {
 		return nil, err
 	}
 	name := groupName(g.DisplayName)
@@ -609,51 +409,47 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 		body["parent_id"] = parent
 	}
 	base := groupSlug(g.DisplayName)
-	var created glGroup
+	created := glGroup{CustomAttributes: &attrs{}}
 	for try := 0; ; try++ {
 		body["path"] = slugCandidate(base, try)
 		// Never retried: a lost answer may hide a created group.
-		resp, err := a.send(ctx, request{method: http.MethodPost, path: "/groups", body: body})
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/groups", Body: body})
 		if err != nil {
 			return nil, err
 		}
-		if resp.status == http.StatusCreated || resp.status == http.StatusOK {
-			if err := jsonBody(resp, &created); err != nil {
+		if resp.OK() {
+			if err := a.api.Decode(resp, &created); err != nil {
 				return nil, err
 			}
 			break
 		}
-		if resp.status == http.StatusBadRequest && pathTaken(groupSaveErrors(resp.body)) && try+1 < pathTries {
+		if resp.Status == http.StatusBadRequest && pathTaken(groupSaveErrors(resp.Body)) && try+1 < pathTries {
 			continue
 		}
-		if resp.status == http.StatusNotFound {
+		if resp.Status == http.StatusNotFound {
 			// POST /groups exists; a 404 is about parent_id.
-			return nil, scim.Errorf(http.StatusBadGateway, "", "GitLab cannot find the adapter's parent_group: %s", a.message(resp))
+			return nil, adapters.MisconfiguredBecause("GitLab cannot find the adapter's parent_group: %s", a.message(resp))
 		}
 		return nil, a.groupWriteError(resp, g.DisplayName)
 	}
+	created.CustomAttributes = &attrs{}
 
 	// The ids first, the managed mark last: a group whose mark is written is
 	// complete.
-	created.CustomAttributes = &[]glAttr{}
-	var attrs []glAttr
-	if g.ExternalID != "" {
-		attrs = append(attrs, glAttr{attrGroupExternalID, g.ExternalID})
-	}
+	stored := ""
 	if name != g.DisplayName {
-		attrs = append(attrs, glAttr{attrGroupDisplayName, g.DisplayName})
+		stored = g.DisplayName
 	}
-	attrs = append(attrs, glAttr{attrManaged, "true"})
-	for _, at := range attrs {
-		if err := a.putGroupAttr(ctx, created.ID, at.Key, at.Value); err != nil {
+	owner := groupPath(created.ID)
+	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}, {attrManaged, "true"}} {
+		if err := a.syncAttr(ctx, owner, created.CustomAttributes, kv[0], kv[1]); err != nil {
 			// Nothing else marks this group as ours: remove it so that the
 			// IdP's retry starts clean instead of meeting a namesake.
-			if _, derr := a.send(ctx, request{method: http.MethodDelete, path: groupPath(created.ID), retry: true}); derr != nil {
+			if derr := a.remove(ctx, owner); derr != nil {
 				a.logger.Warn("could not remove a half-created GitLab group", zap.Int64("id", created.ID), zap.Error(derr))
 			}
 			return nil, err
 		}
-		created.setAttr(at.Key, at.Value)
 	}
 	return created.toSCIM(nil), nil
 }
@@ -661,47 +457,32 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 // UpdateGroup writes displayName and externalId. The path stays as created.
 func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error) {
 	if strings.TrimSpace(g.DisplayName) == "" {
-		return nil, scim.BadRequest(scim.ErrInvalidValue, "displayName is required")
+		return nil, adapters.InvalidValue("displayName", "displayName is required")
 	}
 	cur, err := a.managedGroup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(g.DisplayName, cur.displayName()) {
-		if err := a.displayNameFree(ctx, g.DisplayName, cur.ID); err != nil {
-			return nil, err
-		}
-	}
 	name := groupName(g.DisplayName)
 	if name != cur.Name {
 		// Idempotent (same body, same result): retried.
-		resp, err := a.send(ctx, request{method: http.MethodPut, path: groupPath(cur.ID), body: map[string]any{"name": name}, retry: true})
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPut, Path: groupPath(cur.ID), Body: map[string]any{"name": name}, Idempotent: true})
 		if err != nil {
 			return nil, err
 		}
-		if resp.status != http.StatusOK {
+		if resp.Status != http.StatusOK {
 			return nil, a.groupWriteError(resp, g.DisplayName)
 		}
 		cur.Name = name
 	}
-
-	want := map[string]string{attrGroupExternalID: g.ExternalID, attrGroupDisplayName: ""}
+	stored := ""
 	if name != g.DisplayName {
-		want[attrGroupDisplayName] = g.DisplayName
+		stored = g.DisplayName
 	}
-	for _, key := range []string{attrGroupExternalID, attrGroupDisplayName} {
-		have, ok := cur.attr(key)
-		switch v := want[key]; {
-		case v != "" && v != have:
-			if err := a.putGroupAttr(ctx, cur.ID, key, v); err != nil {
-				return nil, err
-			}
-			cur.setAttr(key, v)
-		case v == "" && ok:
-			if err := a.deleteGroupAttr(ctx, cur.ID, key); err != nil {
-				return nil, err
-			}
-			cur.delAttr(key)
+	owner := groupPath(cur.ID)
+	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}} {
+		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {
+			return nil, err
 		}
 	}
 	return cur.toSCIM(nil), nil
@@ -713,27 +494,19 @@ func (a *Adapter) DeleteGroup(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := a.send(ctx, request{method: http.MethodDelete, path: groupPath(cur.ID), retry: true})
+	owner := groupPath(cur.ID)
+	resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: owner, Idempotent: true})
 	if err != nil {
 		return err
 	}
-	if resp.status/100 != 2 {
-		return a.statusError(resp)
+	if !resp.OK() {
+		return a.fail(resp)
 	}
 	// With delayed deletion (GitLab Premium; newer releases in every tier) the
 	// group lingers for days: unmark it so that SCIM sees it gone at once and
 	// lists stay counted right. An immediate deletion makes this a 404.
-	if err := a.deleteGroupAttr(ctx, cur.ID, attrManaged); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+	if err := a.syncAttr(ctx, owner, cur.CustomAttributes, attrManaged, ""); err != nil && !adapters.Is(err, adapters.NotFound) {
 		a.logger.Warn("could not unmark a deleted GitLab group", zap.Int64("id", cur.ID), zap.Error(err))
 	}
 	return nil
-}
-
-// sortGroupRefs orders refs by numeric id.
-func sortGroupRefs(refs []scim.GroupRef) {
-	sort.Slice(refs, func(i, j int) bool {
-		x, _ := strconv.ParseInt(refs[i].Value, 10, 64)
-		y, _ := strconv.ParseInt(refs[j].Value, 10, 64)
-		return x < y
-	})
 }

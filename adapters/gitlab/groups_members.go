@@ -1,32 +1,20 @@
 package gitlab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
-
-// memberConcurrency bounds the membership calls in flight for one operation:
-// enough to apply a 100-member PATCH quickly, few enough not to trip GitLab's
-// rate limits.
-const memberConcurrency = 8
-
-// errGroupGone: the group vanished while its members were being changed.
-var errGroupGone = fmt.Errorf("group: %w", adapters.ErrNotFound)
-
-// parallel runs fn(0..n-1) with at most memberConcurrency in flight.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) []error {
-	return adapters.Parallel(ctx, n, memberConcurrency, fn)
-}
 
 type glMember struct {
 	ID       int64  `json:"id"`
@@ -40,29 +28,27 @@ func (a *Adapter) members(ctx context.Context, id int64) ([]scim.Member, error) 
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"per_page": {strconv.Itoa(maxPerPage)}}
 	var all []glMember
-	for page := 1; ; page++ {
-		q.Set("page", strconv.Itoa(page))
-		var list []glMember
-		resp, err := a.getJSON(ctx, groupPath(id)+"/members", q, &list)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, list...)
-		if len(list) < maxPerPage || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
+	if err := walk(ctx, a, groupPath(id)+"/members", nil, 0, func(l []glMember) bool { all = append(all, l...); return true }); err != nil {
+		return nil, err
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	slices.SortFunc(all, func(x, y glMember) int { return cmp.Compare(x.ID, y.ID) })
 	out := make([]scim.Member, 0, len(all))
 	for _, m := range all {
-		if m.ID == self {
-			continue
+		if m.ID != self {
+			out = append(out, scim.Member{Value: strconv.FormatInt(m.ID, 10), Display: m.Username, Type: "User"})
 		}
-		out = append(out, scim.Member{Value: strconv.FormatInt(m.ID, 10), Display: m.Username, Type: "User"})
 	}
 	return out, nil
+}
+
+// memberGone tells a missing group (GitLab: "404 Group Not Found") from a missing
+// user or membership.
+func (a *Adapter) memberGone(resp *upstream.Response, uid string) error {
+	if strings.Contains(a.message(resp), "Group") {
+		return adapters.ErrGroupGone
+	}
+	return adapters.NotFoundf("GitLab has no user %q", uid)
 }
 
 // AddMembers adds SCIM users to group id with the configured access level.
@@ -74,42 +60,37 @@ func (a *Adapter) AddMembers(ctx context.Context, id string, userIDs []string) e
 		return err
 	}
 	level := int(a.memberLevel())
-	return a.eachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
-		n, ok := parseID(uid)
+	return adapters.EachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
+		n, ok := adapters.NumericID(uid)
 		if !ok {
-			return noUser(uid)
+			return adapters.NotFoundf("GitLab has no user %q", uid)
 		}
 		// A POST whose "already exists" answer counts as success is
 		// idempotent, so it may be retried.
-		resp, err := a.send(ctx, request{
-			method: http.MethodPost, path: groupPath(g.ID) + "/members",
-			body: map[string]any{"user_id": n, "access_level": level}, retry: true,
-		})
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: groupPath(g.ID) + "/members",
+			Body: map[string]any{"user_id": n, "access_level": level}, Idempotent: true})
 		if err != nil {
 			return err
 		}
-		switch resp.status {
+		switch resp.Status {
 		case http.StatusCreated, http.StatusOK:
 			var m struct {
 				ID int64 `json:"id"`
 			}
-			if json.Unmarshal(resp.body, &m) != nil || m.ID == 0 {
+			if json.Unmarshal(resp.Body, &m) != nil || m.ID == 0 {
 				// e.g. {"message":{"jdoe":"Request queued for administrator
 				// approval."}}: not a member yet.
-				return scim.Errorf(http.StatusConflict, "", "GitLab did not add user %s: %s", uid, a.message(resp))
+				return adapters.RefusedBecause("GitLab did not add user %s: %s", uid, a.message(resp))
 			}
 			return nil
 		case http.StatusConflict:
 			return nil
 		case http.StatusNotFound:
-			if strings.Contains(a.message(resp), "Group") {
-				return errGroupGone
-			}
-			return noUser(uid)
+			return a.memberGone(resp, uid)
 		case http.StatusBadRequest, http.StatusUnprocessableEntity:
-			return scim.BadRequest(scim.ErrInvalidValue, "GitLab refused user %s as a member: %s", uid, a.message(resp))
+			return adapters.InvalidValue("members", "GitLab refused user %s as a member: %s", uid, a.message(resp))
 		}
-		return a.statusError(resp)
+		return a.fail(resp)
 	})
 }
 
@@ -124,80 +105,28 @@ func (a *Adapter) RemoveMembers(ctx context.Context, id string, userIDs []string
 	if err != nil {
 		return err
 	}
-	return a.eachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
-		n, ok := parseID(uid)
+	return adapters.EachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
+		n, ok := adapters.NumericID(uid)
 		if !ok || n == self {
 			return nil // not a SCIM member of this group
 		}
 		// skip_subresources: SCIM owns this group's membership only, not what
 		// was granted by hand in its subgroups and projects.
-		resp, err := a.send(ctx, request{
-			method: http.MethodDelete, path: groupPath(g.ID) + "/members/" + strconv.FormatInt(n, 10),
-			query: url.Values{"skip_subresources": {"true"}}, retry: true,
-		})
-		if err != nil {
-			return err
-		}
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: groupPath(g.ID) + "/members/" + strconv.FormatInt(n, 10),
+			Query: url.Values{"skip_subresources": {"true"}}, Idempotent: true})
 		switch {
-		case resp.status/100 == 2:
+		case err != nil:
+			return err
+		case resp.OK():
 			return nil
-		case resp.status == http.StatusNotFound:
-			if strings.Contains(a.message(resp), "Group") {
-				return errGroupGone
+		case resp.Status == http.StatusNotFound:
+			if err := a.memberGone(resp, uid); errors.Is(err, adapters.ErrGroupGone) {
+				return err
 			}
 			return nil // not a member (any more)
 		}
-		return a.statusError(resp)
+		return a.fail(resp)
 	})
-}
-
-func noUser(uid string) error {
-	return fmt.Errorf("GitLab has no user %q: %w", uid, adapters.ErrNotFound)
-}
-
-// eachMember applies fn to each distinct user id concurrently. Failures of
-// single members become a *adapters.MemberError; a failure that is not about a
-// member (GitLab unavailable, the token refused, the group gone, the request
-// cancelled) is returned as such, since retrying the whole change fixes it and
-// the change is idempotent.
-func (a *Adapter) eachMember(ctx context.Context, userIDs []string, fn func(ctx context.Context, uid string) error) error {
-	seen := map[string]bool{}
-	var ids []string
-	for _, u := range userIDs {
-		if !seen[u] {
-			seen[u] = true
-			ids = append(ids, u)
-		}
-	}
-	errs := parallel(ctx, len(ids), func(ctx context.Context, i int) error { return fn(ctx, ids[i]) })
-	failed := map[string]error{}
-	for i, err := range errs {
-		if err == nil {
-			continue
-		}
-		if systemic(err) {
-			return err
-		}
-		failed[ids[i]] = err
-	}
-	if len(failed) > 0 {
-		return &adapters.MemberError{Failed: failed}
-	}
-	return nil
-}
-
-func systemic(err error) bool {
-	switch {
-	case errors.Is(err, errGroupGone), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return true
-	case errors.Is(err, adapters.ErrNotFound):
-		return false // an unknown user
-	}
-	var se *scim.Error
-	if errors.As(err, &se) {
-		return se.Status >= 500
-	}
-	return true // not mapped: not about one member
 }
 
 // UserGroups returns the managed groups user id is a direct member of.
@@ -208,7 +137,7 @@ func systemic(err error) bool {
 // Where that endpoint is missing (the emulator), it lists the managed groups
 // (1 call per 100) and asks GET /groups/:gid/members/:id of each: G/100 + G calls.
 func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error) {
-	uid, ok := parseID(userID)
+	uid, ok := adapters.NumericID(userID)
 	if !ok {
 		return []scim.GroupRef{}, nil
 	}
@@ -232,88 +161,78 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 var errNoMembershipsAPI = errors.New("gitlab: no memberships endpoint")
 
 func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]scim.GroupRef, error) {
-	q := url.Values{"type": {"Namespace"}, "per_page": {strconv.Itoa(maxPerPage)}}
 	var gids []int64
-	for page := 1; ; page++ {
-		q.Set("page", strconv.Itoa(page))
-		resp, err := a.send(ctx, request{method: http.MethodGet, path: userPath(uid) + "/memberships", query: q, retry: true})
-		if err != nil {
-			return nil, err
-		}
-		if resp.status == http.StatusNotFound {
-			// An unknown route is Grape's {"error":"404 Not Found"}; an unknown
-			// user {"message":"404 User Not Found"}.
-			var v struct {
-				Error string `json:"error"`
-			}
-			if json.Unmarshal(resp.body, &v) == nil && v.Error != "" {
-				return nil, errNoMembershipsAPI
-			}
-			return []scim.GroupRef{}, nil
-		}
-		if resp.status != http.StatusOK {
-			return nil, a.statusError(resp)
-		}
-		var list []struct {
-			SourceID   int64  `json:"source_id"`
-			SourceType string `json:"source_type"`
-		}
-		if err := jsonBody(resp, &list); err != nil {
-			return nil, err
-		}
+	err := walk(ctx, a, userPath(uid)+"/memberships", url.Values{"type": {"Namespace"}}, 0, func(list []struct {
+		SourceID   int64  `json:"source_id"`
+		SourceType string `json:"source_type"`
+	}) bool {
 		for _, m := range list {
 			if m.SourceType == "" || m.SourceType == "Namespace" {
 				gids = append(gids, m.SourceID)
 			}
 		}
-		if len(list) < maxPerPage || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
-	}
-	refs := make([]*scim.GroupRef, len(gids))
-	errs := parallel(ctx, len(gids), func(ctx context.Context, i int) error {
-		g, err := a.getGroup(ctx, gids[i])
-		if errors.Is(err, adapters.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if g.managed() {
-			refs[i] = &scim.GroupRef{Value: strconv.FormatInt(g.ID, 10), Display: g.displayName(), Type: "direct"}
-		}
-		return nil
+		return true
 	})
-	return collectRefs(refs, errs)
-}
-
-func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.GroupRef, error) {
-	gs, err := a.searchGroups(ctx, url.Values{}, 1<<20)
+	var se *upstream.StatusError
+	if errors.As(err, &se) && se.Response.Status == http.StatusNotFound {
+		// An unknown route is Grape's {"error":"404 Not Found"}; an unknown user
+		// {"message":"404 User Not Found"}, who has no groups.
+		var v struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(se.Response.Body, &v) == nil && v.Error != "" {
+			return nil, errNoMembershipsAPI
+		}
+		return []scim.GroupRef{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	refs := make([]*scim.GroupRef, len(gs))
-	errs := parallel(ctx, len(gs), func(ctx context.Context, i int) error {
+	return a.refs(ctx, len(gids), func(ctx context.Context, i int) (*scim.GroupRef, error) {
+		g, err := a.getGroup(ctx, gids[i])
+		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed() {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ref := g.ref()
+		return &ref, nil
+	})
+}
+
+func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.GroupRef, error) {
+	gs, err := a.searchGroups(ctx, url.Values{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	return a.refs(ctx, len(gs), func(ctx context.Context, i int) (*scim.GroupRef, error) {
 		if !gs[i].managed() {
-			return nil
+			return nil, nil
 		}
 		var m glMember
 		_, err := a.getJSON(ctx, groupPath(gs[i].ID)+"/members/"+strconv.FormatInt(uid, 10), nil, &m)
-		if errors.Is(err, adapters.ErrNotFound) {
-			return nil
+		if adapters.Is(err, adapters.NotFound) {
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		refs[i] = &scim.GroupRef{Value: strconv.FormatInt(gs[i].ID, 10), Display: gs[i].displayName(), Type: "direct"}
-		return nil
+		ref := gs[i].ref()
+		return &ref, nil
 	})
-	return collectRefs(refs, errs)
 }
 
-func collectRefs(refs []*scim.GroupRef, errs []error) ([]scim.GroupRef, error) {
+// refs runs ref(0..n-1) concurrently and returns the refs found, by numeric id.
+func (a *Adapter) refs(ctx context.Context, n int, ref func(ctx context.Context, i int) (*scim.GroupRef, error)) ([]scim.GroupRef, error) {
+	found := make([]*scim.GroupRef, n)
+	errs := adapters.Parallel(ctx, n, adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+		var err error
+		found[i], err = ref(ctx, i)
+		return err
+	})
 	out := []scim.GroupRef{}
-	for i, r := range refs {
+	for i, r := range found {
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
@@ -321,6 +240,6 @@ func collectRefs(refs []*scim.GroupRef, errs []error) ([]scim.GroupRef, error) {
 			out = append(out, *r)
 		}
 	}
-	sortGroupRefs(out)
+	slices.SortFunc(out, func(x, y scim.GroupRef) int { return adapters.CompareIDs(x.Value, y.Value) })
 	return out, nil
 }

@@ -12,12 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
+	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -34,12 +35,12 @@ func newEnvHandler(t *testing.T, emu *gitlabemu.Server, h http.Handler, configur
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	a := &Adapter{URL: srv.URL, Token: adminToken}
+	a := &Adapter{Config: upstream.Config{URL: srv.URL, Token: adminToken}}
 	for _, f := range configure {
 		f(a)
 	}
-	provision(t, a)
-	a.backoff = time.Millisecond
+	a.retry = fastRetry
+	provisionAdapter(t, a)
 	return &env{emu: emu, srv: srv, a: a}
 }
 
@@ -217,8 +218,8 @@ func TestGroupParent(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		e := newEnv(t, gitlabemu.Options{}, func(a *Adapter) { a.ParentGroup = "nowhere/at-all" })
 		_, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "X"})
-		var se *scim.Error
-		if !errors.As(err, &se) || se.Status != http.StatusBadGateway || !strings.Contains(se.Detail, "parent_group") {
+		se, _ := provision.SCIMError(err)
+		if err == nil || se.Status != http.StatusBadGateway || !strings.Contains(se.Detail, "parent_group") {
 			t.Fatalf("err %v; want 502 naming parent_group", err)
 		}
 		if len(e.emu.Groups()) != 0 {
@@ -359,8 +360,7 @@ func TestGroupErrors(t *testing.T) {
 	}
 	u := e.newUser(t, "erru")
 	status := func(err error) int {
-		var se *scim.Error
-		if errors.As(err, &se) {
+		if se, ok := provision.SCIMError(err); ok && err != nil {
 			return se.Status
 		}
 		return 0
@@ -382,7 +382,7 @@ func TestGroupErrors(t *testing.T) {
 	}
 	// A lasting outage of the member endpoint is the whole change's 503 (the
 	// IdP retries it), not a per-member failure.
-	e.emu.FailNext("POST /groups/:gid/members", 500, e.a.maxTries)
+	e.emu.FailNext("POST /groups/:gid/members", 500, upstream.DefaultRetry.Tries)
 	err = e.a.AddMembers(tctx(t), g.ID, []string{u})
 	var me *adapters.MemberError
 	if status(err) != 503 || errors.As(err, &me) {
@@ -425,13 +425,13 @@ func TestGroupSaveErrors(t *testing.T) {
 		{`{"message":{"name":["can contain only letters"]}}`, false, false},
 		{`{"error":"name is missing"}`, false, false},
 	} {
-		resp := &response{status: 400, body: []byte(c.body)}
-		if got := pathTaken(groupSaveErrors(resp.body)); got != c.path {
+		resp := &upstream.Response{Status: 400, Body: []byte(c.body)}
+		if got := pathTaken(groupSaveErrors(resp.Body)); got != c.path {
 			t.Errorf("pathTaken(%s) = %v", c.body, got)
 		}
-		err := (&Adapter{}).groupWriteError(resp, "X")
-		var se *scim.Error
-		if !errors.As(err, &se) {
+		err := unprovisioned(t).groupWriteError(resp, "X")
+		se, ok := provision.SCIMError(err)
+		if !ok {
 			t.Fatalf("%s: %v", c.body, err)
 		}
 		if c.conflict && (se.Status != 409 || se.ScimType != scim.ErrUniqueness) {
@@ -509,7 +509,7 @@ func TestGroupDelayedDeletion(t *testing.T) {
 	}
 	// marked_for_deletion_on alone also hides a group.
 	mark := "2026-01-01"
-	gl := glGroup{MarkedForDeletionOn: &mark, CustomAttributes: &[]glAttr{{attrManaged, "true"}}}
+	gl := glGroup{MarkedForDeletionOn: &mark, CustomAttributes: &attrs{{attrManaged, "true"}}}
 	if gl.managed() {
 		t.Error("a group marked for deletion counts as managed")
 	}
@@ -755,12 +755,12 @@ func TestGroupJSONConfig(t *testing.T) {
 		{`{"group_access_level":true}`, 0, "number or a name"},
 		{`{"parent_group":"a b"}`, 0, "parent_group must be"},
 	} {
-		a := Adapter{URL: "https://gl.example", Token: "t"}
+		a := Adapter{Config: upstream.Config{URL: "https://gl.example", Token: "t"}}
 		err := json.Unmarshal([]byte(c.in), &a)
 		if err == nil {
 			a.groups = nil
 			a.token = "t"
-			a.api = apiBase(a.URL)
+			a.api = unprovisioned(t).api
 			a.provisionGroups()
 			err = a.Validate()
 		}
@@ -780,8 +780,8 @@ func TestGroupJSONConfig(t *testing.T) {
 	}
 	// Placeholders resolve at provisioning.
 	t.Setenv("GL_PARENT_TEST", "acme/sub")
-	a := &Adapter{URL: "https://gl.example", Token: "t", ParentGroup: "{env.GL_PARENT_TEST}"}
-	provision(t, a)
+	a := &Adapter{Config: upstream.Config{URL: "https://gl.example", Token: "t"}, ParentGroup: "{env.GL_PARENT_TEST}"}
+	provisionAdapter(t, a)
 	if a.groups.parent != "acme/sub" {
 		t.Errorf("parent %q", a.groups.parent)
 	}

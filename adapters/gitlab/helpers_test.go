@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
 )
 
@@ -29,17 +30,17 @@ func newEnv(t *testing.T, opts gitlabemu.Options, configure ...func(*Adapter)) *
 	emu := gitlabemu.New(opts)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	a := &Adapter{URL: srv.URL, Token: opts.AdminToken}
+	a := &Adapter{Config: upstream.Config{URL: srv.URL, Token: opts.AdminToken}}
 	for _, f := range configure {
 		f(a)
 	}
-	provision(t, a)
 	// Fast retries keep fault tests quick; the policy is the same.
-	a.backoff = time.Millisecond
+	a.retry = fastRetry
+	provisionAdapter(t, a)
 	return &env{emu: emu, srv: srv, a: a}
 }
 
-func provision(t *testing.T, a *Adapter) {
+func provisionAdapter(t *testing.T, a *Adapter) {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
@@ -50,6 +51,20 @@ func provision(t *testing.T, a *Adapter) {
 		t.Fatalf("Validate: %v", err)
 	}
 	t.Cleanup(func() { _ = a.Cleanup() })
+}
+
+// fastRetry is upstream.DefaultRetry with a short backoff.
+var fastRetry = upstream.Retry{Tries: upstream.DefaultRetry.Tries, Backoff: time.Millisecond, MaxWait: upstream.DefaultRetry.MaxWait}
+
+// unprovisioned is an adapter with a client but no upstream, for the pure mapping
+// functions.
+func unprovisioned(t *testing.T) *Adapter {
+	t.Helper()
+	c, err := upstream.New(upstream.Options{Name: "GitLab", Base: "https://gl.example/api/v4", Message: extractMessage, Hint: tokenHint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Adapter{api: c}
 }
 
 func tctx(t *testing.T) context.Context {

@@ -2,11 +2,6 @@ package gitlab
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -44,11 +40,6 @@ type glIdentity struct {
 	ExternUID string `json:"extern_uid"`
 }
 
-type glAttr struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 // glUser is the admin view of a GitLab user (UserDetailsWithAdmin), reduced to
 // what the mapping needs.
 type glUser struct {
@@ -61,45 +52,7 @@ type glUser struct {
 	CreatedAt  string       `json:"created_at"`
 	Identities []glIdentity `json:"identities"`
 	// CustomAttributes is nil when the answer did not carry them.
-	CustomAttributes *[]glAttr `json:"custom_attributes"`
-}
-
-func (u *glUser) attr(key string) (string, bool) {
-	if u.CustomAttributes == nil {
-		return "", false
-	}
-	for _, a := range *u.CustomAttributes {
-		if a.Key == key {
-			return a.Value, true
-		}
-	}
-	return "", false
-}
-
-func (u *glUser) setAttr(key, value string) {
-	if u.CustomAttributes == nil {
-		u.CustomAttributes = &[]glAttr{}
-	}
-	for i, a := range *u.CustomAttributes {
-		if a.Key == key {
-			(*u.CustomAttributes)[i].Value = value
-			return
-		}
-	}
-	*u.CustomAttributes = append(*u.CustomAttributes, glAttr{Key: key, Value: value})
-}
-
-func (u *glUser) delAttr(key string) {
-	if u.CustomAttributes == nil {
-		return
-	}
-	out := (*u.CustomAttributes)[:0]
-	for _, a := range *u.CustomAttributes {
-		if a.Key != key {
-			out = append(out, a)
-		}
-	}
-	*u.CustomAttributes = out
+	CustomAttributes *attrs `json:"custom_attributes"`
 }
 
 // externUID is the extern_uid of the identity of provider, if any.
@@ -114,14 +67,14 @@ func (u *glUser) externUID(provider string) (string, bool) {
 
 // scimUserName is the SCIM userName: as sent when stored, else the username.
 func (u *glUser) scimUserName() string {
-	if v, ok := u.attr(attrUserName); ok && v != "" {
+	if v, ok := u.CustomAttributes.get(attrUserName); ok && v != "" {
 		return v
 	}
 	return u.Username
 }
 
 func (a *Adapter) managed(u *glUser) bool {
-	if v, _ := u.attr(attrManaged); v == "true" {
+	if v, _ := u.CustomAttributes.get(attrManaged); v == "true" {
 		return true
 	}
 	// Created through SCIM but the attribute write was lost: the identity of our
@@ -133,7 +86,6 @@ func (a *Adapter) managed(u *glUser) bool {
 // record maps a GitLab user onto the SCIM view and the provisioning state.
 func (a *Adapter) record(u *glUser) adapters.Record {
 	ext, _ := u.externUID(a.provider)
-	given, family := splitName(u.Name)
 	su := &scim.User{
 		ID:          strconv.FormatInt(u.ID, 10),
 		ExternalID:  ext,
@@ -142,7 +94,9 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 		Active:      u.State == stateActive,
 	}
 	if u.Name != "" {
-		su.Name = &scim.Name{Formatted: u.Name, GivenName: given, FamilyName: family}
+		// like GitLab's User#first_name / #last_name: the first word, and the rest
+		f := strings.Fields(u.Name)
+		su.Name = &scim.Name{Formatted: u.Name, GivenName: f[0], FamilyName: strings.Join(f[1:], " ")}
 	}
 	if u.Email != "" {
 		su.Emails = []scim.MultiValue{{Value: u.Email, Type: "work", Primary: true}}
@@ -151,54 +105,20 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 		su.Meta.Created = t
 	}
 	deleted := false
-	if v, _ := u.attr(attrDeleted); v == "true" {
+	if v, _ := u.CustomAttributes.get(attrDeleted); v == "true" {
 		deleted = true
 	}
 	managed := a.managed(u)
-	h := sha256.Sum256([]byte(strings.Join([]string{
-		su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State,
-		strconv.FormatBool(managed), strconv.FormatBool(deleted),
-	}, "\x00")))
-	su.Meta.Version = hex.EncodeToString(h[:8])
+	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted)
 	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin}
 }
 
-// splitName splits like GitLab's User#first_name / #last_name: the first word,
-// and the rest.
-func splitName(name string) (given, family string) {
-	f := strings.Fields(name)
-	if len(f) == 0 {
-		return "", ""
-	}
-	return f[0], strings.Join(f[1:], " ")
-}
-
-// desiredName picks GitLab's single name field from a SCIM user. name.formatted
-// wins, as in scim.User.FullName; but when formatted is unchanged (a PATCH of
-// name.givenName alone keeps the old formatted value) a changed given/family name
-// or displayName is the real edit.
-func desiredName(u *scim.User, current string) string {
-	if u.Name != nil && u.Name.Formatted != "" && u.Name.Formatted == current {
-		cg, cf := splitName(current)
-		if (u.Name.GivenName != "" || u.Name.FamilyName != "") && (u.Name.GivenName != cg || u.Name.FamilyName != cf) {
-			return strings.TrimSpace(u.Name.GivenName + " " + u.Name.FamilyName)
-		}
-		if u.DisplayName != "" && u.DisplayName != current {
-			return u.DisplayName
-		}
-	}
+// gitlabName is GitLab's required name: the SCIM full name, else the userName.
+func gitlabName(u *scim.User) string {
 	if n := u.FullName(); n != "" {
 		return n
 	}
 	return u.UserName
-}
-
-func parseID(id string) (int64, bool) {
-	if id == "" || strings.Trim(id, "0123456789") != "" {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	return n, err == nil && n > 0
 }
 
 func userPath(id int64) string { return "/users/" + strconv.FormatInt(id, 10) }
@@ -209,55 +129,25 @@ func (a *Adapter) getUser(ctx context.Context, id int64) (*glUser, error) {
 	if _, err := a.getJSON(ctx, userPath(id), url.Values{"with_custom_attributes": {"true"}}, &u); err != nil {
 		return nil, err
 	}
-	if err := a.ensureAttrs(ctx, &u); err != nil {
+	return &u, a.ensureAttrs(ctx, userPath(id), &u.CustomAttributes)
+}
+
+// findUsers runs GET /users with q (custom attributes included) over at most
+// maxPages pages and keeps the users that match (attributes are read first: the
+// userName match needs the stored SCIM userName).
+func (a *Adapter) findUsers(ctx context.Context, q url.Values, maxPages int, match func(*glUser) bool) ([]adapters.Record, error) {
+	q.Set("with_custom_attributes", "true")
+	var users []glUser
+	if err := walk(ctx, a, "/users", q, maxPages, func(l []glUser) bool { users = append(users, l...); return true }); err != nil {
 		return nil, err
 	}
-	return &u, nil
-}
-
-// ensureAttrs fetches the custom attributes when an answer lacked them.
-func (a *Adapter) ensureAttrs(ctx context.Context, u *glUser) error {
-	if u.CustomAttributes != nil {
-		return nil
-	}
-	var list []glAttr
-	if _, err := a.getJSON(ctx, userPath(u.ID)+"/custom_attributes", nil, &list); err != nil {
-		return err
-	}
-	u.CustomAttributes = &list
-	return nil
-}
-
-// searchUsers runs GET /users with q (custom attributes included) over at most
-// maxPages pages of 100.
-func (a *Adapter) searchUsers(ctx context.Context, q url.Values, maxPages int) ([]glUser, error) {
-	q.Set("with_custom_attributes", "true")
-	q.Set("per_page", strconv.Itoa(maxPerPage))
-	var all []glUser
-	for page := 1; page <= maxPages; page++ {
-		q.Set("page", strconv.Itoa(page))
-		var list []glUser
-		resp, err := a.getJSON(ctx, "/users", q, &list)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, list...)
-		if len(list) < maxPerPage || resp.header.Get("X-Next-Page") == "" {
-			break
-		}
-	}
-	return all, nil
-}
-
-func (a *Adapter) records(ctx context.Context, users []glUser, keep func(*glUser) bool) ([]adapters.Record, error) {
 	out := []adapters.Record{}
 	for i := range users {
 		u := &users[i]
-		// Attributes first: the userName match needs the stored SCIM userName.
-		if err := a.ensureAttrs(ctx, u); err != nil {
+		if err := a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); err != nil {
 			return nil, err
 		}
-		if keep(u) {
+		if match(u) {
 			out = append(out, a.record(u))
 		}
 	}
@@ -271,12 +161,12 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	}
 	switch q.Kind {
 	case adapters.ByID:
-		id, ok := parseID(q.Value)
+		id, ok := adapters.NumericID(q.Value)
 		if !ok {
 			return []adapters.Record{}, nil
 		}
 		u, err := a.getUser(ctx, id)
-		if errors.Is(err, adapters.ErrNotFound) {
+		if adapters.Is(err, adapters.NotFound) {
 			return []adapters.Record{}, nil
 		}
 		if err != nil {
@@ -287,57 +177,41 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	case adapters.ByUserName:
 		match := func(u *glUser) bool { return strings.EqualFold(u.scimUserName(), q.Value) }
 		san := SanitizeUsername(q.Value)
-		users, err := a.searchUsers(ctx, url.Values{"username": {san}}, 1)
-		if err != nil {
-			return nil, err
-		}
-		recs, err := a.records(ctx, users, match)
+		recs, err := a.findUsers(ctx, url.Values{"username": {san}}, 1, match)
 		if err != nil || len(recs) > 0 {
 			return recs, err
 		}
 		// A sanitised name that was taken got a numeric suffix at create
 		// ("jdoe" → "jdoe1"); a search on the base finds those.
-		users, err = a.searchUsers(ctx, url.Values{"search": {san}}, 5)
-		if err != nil {
-			return nil, err
-		}
-		return a.records(ctx, users, match)
+		return a.findUsers(ctx, url.Values{"search": {san}}, 5, match)
 
 	case adapters.ByExternalID:
-		users, err := a.searchUsers(ctx, url.Values{"extern_uid": {q.Value}, "provider": {a.provider}}, 1)
-		if err != nil {
-			return nil, err
-		}
 		// GitLab compares extern_uid case-insensitively; externalId is caseExact
 		// (RFC 7643 §3.1).
-		return a.records(ctx, users, func(u *glUser) bool {
+		return a.findUsers(ctx, url.Values{"extern_uid": {q.Value}, "provider": {a.provider}}, 1, func(u *glUser) bool {
 			ext, ok := u.externUID(a.provider)
 			return ok && ext == q.Value
 		})
 
 	case adapters.ByEmail:
-		users, err := a.searchUsers(ctx, url.Values{"search": {q.Value}}, 1)
-		if err != nil {
-			return nil, err
-		}
-		return a.records(ctx, users, func(u *glUser) bool { return strings.EqualFold(u.Email, q.Value) })
+		return a.findUsers(ctx, url.Values{"search": {q.Value}}, 1, func(u *glUser) bool { return strings.EqualFold(u.Email, q.Value) })
 	}
-	return nil, fmt.Errorf("gitlab: unknown lookup kind %d", q.Kind)
+	return nil, adapters.InvalidValue("", "gitlab: unknown lookup kind %d", q.Kind)
 }
 
 // CreateUser creates a GitLab user with a random password, the identity that
-// holds the externalId, and the custom attributes that mark it managed.
+// holds the externalId, and the custom attributes that mark it managed. The
+// username is the sanitised userName; when that is taken it gets a numeric suffix,
+// unless it is the userName itself and another user has it (409): that is the
+// Taken fact. A group path or a reserved route of that name (400) takes a suffix.
 func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
 	email := u.PrimaryEmail()
 	if email == "" {
-		return adapters.Record{}, scim.BadRequest(scim.ErrInvalidValue, "GitLab requires an email address: send emails with a primary or work value")
-	}
-	if strings.TrimSpace(u.UserName) == "" {
-		return adapters.Record{}, scim.BadRequest(scim.ErrInvalidValue, "userName is required")
+		return adapters.Record{}, adapters.InvalidValue("emails", "GitLab requires an email address: send emails with a primary or work value")
 	}
 	body := map[string]any{
 		"email":                 email,
-		"name":                  desiredName(u, ""),
+		"name":                  gitlabName(u),
 		"force_random_password": true,
 		"skip_confirmation":     true,
 	}
@@ -349,64 +223,45 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	var created glUser
 	for try := 0; ; try++ {
 		body["username"] = usernameCandidate(base, try)
-		resp, err := a.send(ctx, request{method: http.MethodPost, path: "/users", body: body})
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/users", Body: body})
 		if err != nil {
 			return adapters.Record{}, err
 		}
-		if resp.status == http.StatusCreated || resp.status == http.StatusOK {
-			if err := jsonBody(resp, &created); err != nil {
+		if resp.OK() {
+			if err := a.api.Decode(resp, &created); err != nil {
 				return adapters.Record{}, err
 			}
 			break
 		}
-		if usernameTaken(resp) && try+1 < usernameTries {
-			if try == 0 {
-				if err := a.userNameFree(ctx, u.UserName, 0); err != nil {
-					return adapters.Record{}, err
-				}
-			}
-			continue
+		if !usernameTaken(resp) || try+1 >= usernameTries {
+			return adapters.Record{}, a.writeError(resp, email, u.ExternalID)
 		}
-		return adapters.Record{}, a.writeError(resp, email, u.ExternalID)
+		if resp.Status == http.StatusConflict && strings.EqualFold(base, u.UserName) {
+			// another user has exactly this userName as its username
+			return adapters.Record{}, adapters.TakenBy("userName", "userName %q is already the username of another GitLab user", u.UserName)
+		}
 	}
 
 	// The SCIM userName first, the managed mark last: a user whose mark is written
 	// is complete.
-	created.CustomAttributes = &[]glAttr{}
-	err := a.putAttr(ctx, created.ID, attrUserName, u.UserName)
+	created.CustomAttributes = &attrs{}
+	owner := userPath(created.ID)
+	err := a.syncAttr(ctx, owner, created.CustomAttributes, attrUserName, u.UserName)
 	if err == nil {
-		err = a.putAttr(ctx, created.ID, attrManaged, "true")
+		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrManaged, "true")
 	}
 	if err != nil {
 		if u.ExternalID == "" {
 			// Without an identity nothing marks this user as ours: remove it so
 			// that the IdP's retry starts clean instead of meeting an unmanaged
 			// namesake.
-			if _, derr := a.send(ctx, request{method: http.MethodDelete, path: userPath(created.ID), retry: true}); derr != nil {
+			if derr := a.remove(ctx, owner); derr != nil {
 				a.logger.Warn("could not remove a half-created GitLab user", zap.Int64("id", created.ID), zap.Error(derr))
 			}
 		}
 		return adapters.Record{}, err
 	}
-	created.setAttr(attrUserName, u.UserName)
-	created.setAttr(attrManaged, "true")
 	return a.record(&created), nil
-}
-
-// userNameFree tells a sanitised-name collision ("jdoe@a.com" and "jdoe@b.com"
-// both want "jdoe"), which a numeric suffix resolves, from a second user with the
-// same SCIM userName, which SCIM forbids.
-func (a *Adapter) userNameFree(ctx context.Context, userName string, self int64) error {
-	recs, err := a.FindUsers(ctx, adapters.Lookup{Kind: adapters.ByUserName, Value: userName})
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.User.ID != strconv.FormatInt(self, 10) {
-			return scim.Conflict("userName %q is already taken by GitLab user %s", userName, r.User.ID)
-		}
-	}
-	return nil
 }
 
 // usernameCandidate is base, then base1, base2, …; the last try takes a random-ish
@@ -422,102 +277,47 @@ func usernameCandidate(base string, try int) string {
 	}
 }
 
-func jsonBody(resp *response, out any) error {
-	if err := json.Unmarshal(resp.body, out); err != nil {
-		return scim.Errorf(http.StatusBadGateway, "", "GitLab answered with a body that is not the expected JSON")
-	}
-	return nil
-}
-
 // usernameTaken reports a username conflict: 409 "Username has already been
 // taken", or a 400 whose username error is "taken" or "reserved" (a top-level
 // group or route of that name).
-func usernameTaken(resp *response) bool {
-	switch resp.status {
+func usernameTaken(resp *upstream.Response) bool {
+	switch resp.Status {
 	case http.StatusConflict:
-		return strings.Contains(strings.ToLower(extractMessage(resp.body)), "username")
+		return strings.Contains(strings.ToLower(extractMessage(resp.Body)), "username")
 	case http.StatusBadRequest:
-		for _, m := range errorsOf(resp.body)["username"] {
-			if strings.Contains(m, "has already been taken") || strings.Contains(m, "is a reserved name") {
-				return true
-			}
-		}
+		return taken(errorsOf(resp.Body), true, func(k string) bool { return k == "username" })
 	}
 	return false
 }
 
 // writeError maps a failed POST or PUT of a user.
-func (a *Adapter) writeError(resp *response, email, ext string) error {
+func (a *Adapter) writeError(resp *upstream.Response, email, ext string) error {
 	msg := a.message(resp)
-	switch resp.status {
+	switch resp.Status {
 	case http.StatusConflict:
 		if strings.Contains(strings.ToLower(msg), "email") {
-			return scim.Conflict("email %q is already used by another GitLab user", email)
+			return adapters.TakenBy("emails", "email %q is already used by another GitLab user", email)
 		}
 		if strings.Contains(strings.ToLower(msg), "username") {
-			return scim.Conflict("no free GitLab username for this userName: %s", msg)
+			return adapters.TakenBy("userName", "no free GitLab username for this userName: %s", msg)
 		}
-		return scim.Conflict("GitLab: %s", msg)
+		return adapters.TakenBy("", "GitLab: %s", msg)
 	case http.StatusBadRequest:
-		if errs := errorsOf(resp.body); errs != nil {
-			for k, ms := range errs {
-				if strings.HasPrefix(k, "identities") || k == "extern_uid" {
-					for _, m := range ms {
-						if strings.Contains(m, "has already been taken") {
-							return scim.Conflict("externalId %q is already linked to another GitLab user", ext)
-						}
-					}
-				}
-			}
-			if ms := errs["email"]; len(ms) > 0 && strings.Contains(strings.Join(ms, " "), "has already been taken") {
-				return scim.Conflict("email %q is already used by another GitLab user", email)
-			}
+		errs := errorsOf(resp.Body)
+		if taken(errs, false, func(k string) bool { return strings.HasPrefix(k, "identities") || k == "extern_uid" }) {
+			return adapters.TakenBy("externalId", "externalId %q is already linked to another GitLab user", ext)
 		}
-		return scim.BadRequest(scim.ErrInvalidValue, "GitLab refused the user: %s", msg)
+		if taken(errs, false, func(k string) bool { return k == "email" }) {
+			return adapters.TakenBy("emails", "email %q is already used by another GitLab user", email)
+		}
+		return adapters.InvalidValue("", "GitLab refused the user: %s", msg)
 	}
-	return a.statusError(resp)
-}
-
-// putAttr writes a user's custom attribute (an idempotent PUT, retried).
-func (a *Adapter) putAttr(ctx context.Context, id int64, key, value string) error {
-	return a.putCustomAttr(ctx, userPath(id), key, value)
-}
-
-// deleteAttr removes a user's custom attribute; an absent one is fine.
-func (a *Adapter) deleteAttr(ctx context.Context, id int64, key string) error {
-	return a.deleteCustomAttr(ctx, userPath(id), key)
-}
-
-// putCustomAttr writes a custom attribute of the user or group at owner.
-func (a *Adapter) putCustomAttr(ctx context.Context, owner, key, value string) error {
-	resp, err := a.send(ctx, request{
-		method: http.MethodPut, path: owner + "/custom_attributes/" + key,
-		body: map[string]string{"value": value}, retry: true,
-	})
-	if err != nil {
-		return err
-	}
-	if resp.status != http.StatusOK && resp.status != http.StatusCreated {
-		return a.statusError(resp)
-	}
-	return nil
-}
-
-// deleteCustomAttr removes a custom attribute of the user or group at owner.
-func (a *Adapter) deleteCustomAttr(ctx context.Context, owner, key string) error {
-	resp, err := a.send(ctx, request{method: http.MethodDelete, path: owner + "/custom_attributes/" + key, retry: true})
-	if err != nil {
-		return err
-	}
-	if resp.status/100 != 2 && resp.status != http.StatusNotFound {
-		return a.statusError(resp)
-	}
-	return nil
+	return a.fail(resp)
 }
 
 // UpdateUser writes the persisted attributes of u and the provisioning state st.
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
-	uid, ok := parseID(id)
+	uid, ok := adapters.NumericID(id)
 	if !ok {
 		return adapters.Record{}, adapters.ErrNotFound
 	}
@@ -531,59 +331,37 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 			return adapters.Record{}, err
 		}
 	}
-	if strings.TrimSpace(u.UserName) == "" {
-		return adapters.Record{}, scim.BadRequest(scim.ErrInvalidValue, "userName is required")
-	}
-
 	if err := a.putProfile(ctx, cur, u); err != nil {
 		return adapters.Record{}, err
 	}
 	if err := a.setActive(ctx, cur, u.Active); err != nil {
 		return adapters.Record{}, err
 	}
-
-	// Provisioning state.
-	if v, _ := cur.attr(attrUserName); v != u.UserName {
-		if err := a.putAttr(ctx, uid, attrUserName, u.UserName); err != nil {
-			return adapters.Record{}, err
-		}
-		cur.setAttr(attrUserName, u.UserName)
+	// Provisioning state; the managed mark last (adoption, or healing a create
+	// whose mark was lost).
+	owner := userPath(uid)
+	deleted, managed := "", ""
+	if st.Deleted {
+		deleted = "true"
 	}
-	_, hasDeleted := cur.attr(attrDeleted)
-	switch {
-	case st.Deleted && !hasDeleted:
-		if err := a.putAttr(ctx, uid, attrDeleted, "true"); err != nil {
-			return adapters.Record{}, err
-		}
-		cur.setAttr(attrDeleted, "true")
-	case !st.Deleted && hasDeleted:
-		if err := a.deleteAttr(ctx, uid, attrDeleted); err != nil {
-			return adapters.Record{}, err
-		}
-		cur.delAttr(attrDeleted)
+	if st.Managed {
+		managed = "true"
 	}
-	mark, _ := cur.attr(attrManaged)
-	switch {
-	case st.Managed && mark != "true":
-		// Adoption, or healing a create whose mark was lost.
-		if err := a.putAttr(ctx, uid, attrManaged, "true"); err != nil {
+	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrDeleted, deleted}, {attrManaged, managed}} {
+		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {
 			return adapters.Record{}, err
 		}
-		cur.setAttr(attrManaged, "true")
-	case !st.Managed && mark != "":
-		if err := a.deleteAttr(ctx, uid, attrManaged); err != nil {
-			return adapters.Record{}, err
-		}
-		cur.delAttr(attrManaged)
 	}
 	return a.record(cur), nil
 }
 
 // putProfile sends PUT /users/:id with what changed (name, username, email,
-// identity) and updates cur. Privilege fields are never sent.
+// identity) and updates cur. Privilege fields are never sent. The service has
+// checked that no other user answers to a new userName, so a taken username takes
+// a numeric suffix.
 func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) error {
 	body := map[string]any{}
-	if name := desiredName(u, cur.Name); name != cur.Name {
+	if name := gitlabName(u); name != cur.Name {
 		body["name"] = name
 	}
 	email := u.PrimaryEmail()
@@ -606,47 +384,31 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) err
 			base = san
 		}
 	}
-	if len(body) == 0 && base == "" {
-		return nil
-	}
 	var upd glUser
 	for try := 0; ; try++ {
-		if base != "" {
-			cand := usernameCandidate(base, try)
-			if strings.EqualFold(cand, cur.Username) {
-				cand = cur.Username // our own name, suffixed earlier
-			}
-			if cand != cur.Username {
-				body["username"] = cand
-			} else {
-				delete(body, "username")
-			}
+		delete(body, "username")
+		if cand := usernameCandidate(base, try); base != "" && !strings.EqualFold(cand, cur.Username) {
+			body["username"] = cand
 		}
 		if len(body) == 0 {
 			return nil
 		}
-		resp, err := a.send(ctx, request{method: http.MethodPut, path: userPath(cur.ID), body: body})
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPut, Path: userPath(cur.ID), Body: body})
 		if err != nil {
 			return err
 		}
-		if resp.status == http.StatusOK {
-			if err := jsonBody(resp, &upd); err != nil {
+		if resp.Status == http.StatusOK {
+			if err := a.api.Decode(resp, &upd); err != nil {
 				return err
 			}
 			break
 		}
-		if base != "" && usernameTaken(resp) && try+1 < usernameTries {
-			if try == 0 {
-				if err := a.userNameFree(ctx, u.UserName, cur.ID); err != nil {
-					return err
-				}
-			}
-			continue
+		if base == "" || !usernameTaken(resp) || try+1 >= usernameTries {
+			return a.writeError(resp, email, u.ExternalID)
 		}
-		return a.writeError(resp, email, u.ExternalID)
 	}
 	if email != "" && !strings.EqualFold(upd.Email, email) {
-		return scim.BadRequest(scim.ErrInvalidValue, "GitLab did not make %q the primary email", email)
+		return adapters.InvalidValue("emails", "GitLab did not make %q the primary email", email)
 	}
 	cur.Name, cur.Username, cur.Email = upd.Name, upd.Username, upd.Email
 	if !strings.EqualFold(oldEmail, cur.Email) {
@@ -659,9 +421,8 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) err
 		if err != nil {
 			return err
 		}
-		now, _ := fresh.externUID(a.provider)
-		if now != u.ExternalID {
-			return scim.Conflict("externalId %q is already linked to another GitLab user", u.ExternalID)
+		if now, _ := fresh.externUID(a.provider); now != u.ExternalID {
+			return adapters.TakenBy("externalId", "externalId %q is already linked to another GitLab user", u.ExternalID)
 		}
 		cur.Identities = fresh.Identities
 	}
@@ -685,11 +446,7 @@ func (a *Adapter) dropSecondaryEmail(ctx context.Context, id int64, old string) 
 	}
 	for _, e := range emails {
 		if strings.EqualFold(e.Email, old) {
-			resp, err := a.send(ctx, request{method: http.MethodDelete, path: userPath(id) + "/emails/" + strconv.FormatInt(e.ID, 10), retry: true})
-			if err == nil && resp.status/100 != 2 && resp.status != http.StatusNotFound {
-				err = a.statusError(resp)
-			}
-			if err != nil {
+			if err := a.remove(ctx, userPath(id)+"/emails/"+strconv.FormatInt(e.ID, 10)); err != nil {
 				a.logger.Warn("could not remove a previous GitLab email", zap.Int64("id", id), zap.Error(err))
 			}
 		}
@@ -702,14 +459,12 @@ func reactivationBlocked(state string) error {
 	case stateBlocked, stateDeactivated, stateBanned:
 		return nil
 	case stateLDAPBlocked:
-		return scim.Errorf(http.StatusConflict, "",
-			"the GitLab user is ldap_blocked (by LDAP sync or GitLab's own SCIM), and GitLab's REST API cannot unblock such users; "+
-				"unblock it in the LDAP directory or in Admin Area > Users, then retry")
+		return adapters.RefusedBecause("the GitLab user is ldap_blocked (by LDAP sync or GitLab's own SCIM), and GitLab's REST API cannot unblock such users; " +
+			"unblock it in the LDAP directory or in Admin Area > Users, then retry")
 	case statePendingApproval:
-		return scim.Errorf(http.StatusConflict, "",
-			"the GitLab user is pending approval; a GitLab administrator must approve it in Admin Area > Users, then retry")
+		return adapters.RefusedBecause("the GitLab user is pending approval; a GitLab administrator must approve it in Admin Area > Users, then retry")
 	}
-	return scim.Errorf(http.StatusConflict, "", "the GitLab user is in state %q, which the adapter cannot change to active", state)
+	return adapters.RefusedBecause("the GitLab user is in state %q, which the adapter cannot change to active", state)
 }
 
 // setActive moves the user to active or blocked as wanted.
@@ -726,52 +481,47 @@ func (a *Adapter) setActive(ctx context.Context, cur *glUser, want bool) error {
 	default:
 		return nil // already as wanted (any non-active state counts as inactive)
 	}
-	resp, err := a.send(ctx, request{method: http.MethodPost, path: userPath(cur.ID) + "/" + action})
+	resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: userPath(cur.ID) + "/" + action})
 	if err != nil {
 		return err
 	}
-	switch {
-	case resp.status/100 == 2:
+	switch msg := a.message(resp); {
+	case resp.OK():
 		// block answers null when already blocked, unblock false when already
 		// active: both mean the wanted state holds.
-	case resp.status == http.StatusForbidden && a.message(resp) != "403 Forbidden" && !strings.Contains(a.message(resp), "insufficient_scope"):
-		return scim.Errorf(http.StatusConflict, "", "GitLab refused to %s the user: %s", action, a.message(resp))
+	case resp.Status == http.StatusForbidden && msg != "403 Forbidden" && !strings.Contains(msg, "insufficient_scope"):
+		return adapters.RefusedBecause("GitLab refused to %s the user: %s", action, msg)
 	default:
-		return a.statusError(resp)
+		return a.fail(resp)
 	}
+	cur.State = stateBlocked
 	if want {
 		cur.State = stateActive
-	} else {
-		cur.State = stateBlocked
 	}
 	return nil
 }
 
 // DeleteUser removes the GitLab user (deprovision mode "delete").
 func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
-	uid, ok := parseID(id)
+	uid, ok := adapters.NumericID(id)
 	if !ok {
 		return adapters.ErrNotFound
 	}
-	resp, err := a.send(ctx, request{method: http.MethodDelete, path: userPath(uid), retry: true})
-	if err != nil {
-		return err
-	}
+	resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: userPath(uid), Idempotent: true})
 	switch {
-	case resp.status/100 == 2:
+	case err != nil:
+		return err
+	case resp.OK():
 		return nil
-	case resp.status == http.StatusConflict:
-		return scim.Errorf(http.StatusConflict, "", "GitLab cannot delete the user: %s", a.message(resp))
+	case resp.Status == http.StatusConflict:
+		return adapters.RefusedBecause("GitLab cannot delete the user: %s", a.message(resp))
 	}
-	return a.statusError(resp)
+	return a.fail(resp)
 }
 
 // isSuffixed reports whether username is base or base followed by digits (a
 // name this adapter gave for base earlier), case-insensitively.
 func isSuffixed(username, base string) bool {
 	l, b := strings.ToLower(username), strings.ToLower(base)
-	if !strings.HasPrefix(l, b) {
-		return false
-	}
-	return strings.Trim(l[len(b):], "0123456789") == ""
+	return strings.HasPrefix(l, b) && strings.Trim(l[len(b):], "0123456789") == ""
 }

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -50,15 +49,15 @@ func (s *Service) findGroupsVia(ctx context.Context, ga adapters.GroupAdapter, q
 	}
 	s.storeErr(err)
 	if ok && strings.HasPrefix(id, groupNS) {
-		gs, err := ga.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByID, Value: strings.TrimPrefix(id, groupNS)}, withMembers)
-		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
+		gs, err := findGroups(ctx, ga, adapters.Lookup{Kind: adapters.ByID, Value: strings.TrimPrefix(id, groupNS)}, withMembers)
+		if err != nil {
 			return nil, err
 		}
 		if len(gs) == 1 && groupMatches(gs[0], q) {
 			return gs, nil
 		}
 	}
-	gs, err := ga.FindGroups(ctx, q, withMembers)
+	gs, err := findGroups(ctx, ga, q, withMembers)
 	if err == nil {
 		for _, g := range gs {
 			s.rememberGroup(ctx, g)

@@ -5,25 +5,26 @@ import (
 	"testing"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // lookupLog records the lookup kinds the service asks the group adapter.
 type lookupLog struct {
-	*fakeGroups
+	*adaptertest.Memory
 	kinds []adapters.LookupKind
 }
 
 func (l *lookupLog) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
 	l.kinds = append(l.kinds, q.Kind)
-	return l.fakeGroups.FindGroups(ctx, q, withMembers)
+	return l.Memory.FindGroups(ctx, q, withMembers)
 }
 
 // A warm group link turns a displayName or externalId lookup (a search that may page
 // through every team) into one read by id; a stale link falls back to the search.
 func TestGroupLinks(t *testing.T) {
 	s, fg, _, gid := groupFixture(t)
-	log := &lookupLog{fakeGroups: fg}
+	log := &lookupLog{Memory: fg}
 	s.Groups = log
 	render := func(g *scim.Group) scim.Resource { return scim.GroupToResource(g, scim.RenderOptions{}) }
 	for _, f := range []string{`displayName eq "ENG"`, `externalId eq "x"`} {
@@ -45,9 +46,7 @@ func TestGroupLinks(t *testing.T) {
 		}
 	}
 	// rename upstream behind SCIM's back: the link is stale, the search still answers
-	fg.mu.Lock()
-	fg.groups[gid].g.DisplayName = "Platform"
-	fg.mu.Unlock()
+	fg.EditGroup(gid, func(g *scim.Group) { g.DisplayName = "Platform" })
 	flt, _ := scim.ParseFilter(`displayName eq "Eng"`, scim.GroupResourceType)
 	log.kinds = nil
 	if gs, err := s.QueryGroups(ctx, flt, false, render); err != nil || len(gs) != 0 {

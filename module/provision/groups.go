@@ -3,8 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -20,12 +18,6 @@ import (
 // one group cannot lose each other's member, even across instances, and a PATCH that
 // does not mention members cannot touch them (reliability-facts §5).
 
-// memberCheckConcurrency bounds the upstream lookups that validate new members.
-const memberCheckConcurrency = 8
-
-// maxNamedMembers bounds how many member ids an error detail names.
-const maxNamedMembers = 10
-
 // groupAdapter returns the group adapter or a 501.
 func (s *Service) groupAdapter() (adapters.GroupAdapter, error) {
 	if s.Groups == nil {
@@ -34,15 +26,25 @@ func (s *Service) groupAdapter() (adapters.GroupAdapter, error) {
 	return s.Groups, nil
 }
 
+// findGroups runs an adapter group lookup; not found is no groups.
+func findGroups(ctx context.Context, ga adapters.GroupAdapter, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
+	gs, err := ga.FindGroups(ctx, q, withMembers)
+	if adapters.Is(err, adapters.NotFound) {
+		return nil, nil
+	}
+	return gs, err
+}
+
 // GetGroup returns a managed group or a SCIM 404. Members are loaded only when
 // withMembers is set (Entra reads groups with excludedAttributes=members).
-func (s *Service) GetGroup(ctx context.Context, id string, withMembers bool) (*scim.Group, error) {
+func (s *Service) GetGroup(ctx context.Context, id string, withMembers bool) (_ *scim.Group, err error) {
+	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
 	}
-	gs, err := ga.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id}, withMembers)
-	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
+	gs, err := findGroups(ctx, ga, adapters.Lookup{Kind: adapters.ByID, Value: id}, withMembers)
+	if err != nil {
 		return nil, err
 	}
 	for _, g := range gs {
@@ -57,7 +59,8 @@ func (s *Service) GetGroup(ctx context.Context, id string, withMembers bool) (*s
 // ascending id order. id, externalId, displayName and members.value equality are
 // pushed down to the adapter; the full filter is then matched on the candidates.
 // withMembers must be true when the filter or the answer needs members.
-func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers bool, render func(*scim.Group) scim.Resource) ([]*scim.Group, error) {
+func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers bool, render func(*scim.Group) scim.Resource) (_ []*scim.Group, err error) {
+	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
@@ -81,45 +84,26 @@ func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers
 				candidates, err = s.groupsOfMember(ctx, ga, uid, withMembers)
 			}
 		}
-		if errors.Is(err, adapters.ErrNotFound) {
-			candidates, err = nil, nil
-		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	if !pushed {
-		candidates, err = s.allGroups(ctx, ga, withMembers)
+		candidates, err = pageAll(ctx, s.Adapter.Info().MaxPageSize, func(ctx context.Context, p adapters.Page) ([]*scim.Group, int, error) {
+			return ga.ListGroups(ctx, p, withMembers)
+		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	out := make([]*scim.Group, 0, len(candidates))
 	for _, g := range candidates {
-		if filter != nil && !scim.Match(filter, render(g), scim.GroupResourceType) {
-			continue
+		if filter == nil || scim.Match(filter, render(g), scim.GroupResourceType) {
+			out = append(out, g)
 		}
-		out = append(out, g)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return idLess(out[i].ID, out[j].ID) })
+	slices.SortStableFunc(out, func(a, b *scim.Group) int { return adapters.CompareIDs(a.ID, b.ID) })
 	return out, nil
-}
-
-// idLess orders numeric ids numerically, others as strings.
-func idLess(a, b string) bool {
-	if len(a) != len(b) && isDigits(a) && isDigits(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
-
-func isDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // groupsOfMember answers members[value eq "u"] from the user's groups, which costs
@@ -127,12 +111,15 @@ func isDigits(s string) bool {
 func (s *Service) groupsOfMember(ctx context.Context, ga adapters.GroupAdapter, userID string, withMembers bool) ([]*scim.Group, error) {
 	refs, err := ga.UserGroups(ctx, userID)
 	if err != nil {
+		if adapters.Is(err, adapters.NotFound) {
+			err = nil
+		}
 		return nil, err
 	}
 	var out []*scim.Group
 	for _, ref := range refs {
-		gs, err := ga.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByID, Value: ref.Value}, withMembers)
-		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
+		gs, err := findGroups(ctx, ga, adapters.Lookup{Kind: adapters.ByID, Value: ref.Value}, withMembers)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, gs...)
@@ -167,13 +154,6 @@ func memberPushDown(e scim.Expr) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// allGroups pages through every managed group.
-func (s *Service) allGroups(ctx context.Context, ga adapters.GroupAdapter, withMembers bool) ([]*scim.Group, error) {
-	return pageAll(ctx, 100, func(ctx context.Context, p adapters.Page) ([]*scim.Group, int, error) {
-		return ga.ListGroups(ctx, p, withMembers)
-	})
 }
 
 // normalizeGroup trims the displayName and checks what every group needs.
@@ -248,32 +228,22 @@ func (s *Service) checkMembers(ctx context.Context, ids []string) error {
 		}
 	} else {
 		var mu sync.Mutex
-		var firstErr error
-		sem := make(chan struct{}, memberCheckConcurrency)
-		var wg sync.WaitGroup
-		for _, id := range ids {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				r, found, err := s.getRecord(ctx, id)
+		errs := adapters.Parallel(ctx, len(ids), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+			r, found, err := s.getRecord(ctx, ids[i])
+			switch {
+			case err != nil:
+				return err
+			case !found || !visible(r):
 				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil:
-					if firstErr == nil {
-						firstErr = err
-					}
-				case !found || !visible(r):
-					unknown = append(unknown, id)
-				default:
-					s.remember(ctx, r)
-				}
-			}()
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return firstErr
+				unknown = append(unknown, ids[i])
+				mu.Unlock()
+			default:
+				s.remember(ctx, r)
+			}
+			return nil
+		})
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
 	if len(unknown) > 0 {
@@ -294,77 +264,49 @@ func (s *Service) managedSet(ctx context.Context, n int) (map[string]bool, bool,
 	if n <= size/2 {
 		return nil, false, nil
 	}
-	known := map[string]bool{}
-	for off := 0; ; off += size {
-		recs, total, err := s.Adapter.ListUsers(ctx, adapters.Page{Offset: off, Limit: size})
-		if err != nil {
-			return nil, false, err
+	known, ok, first := map[string]bool{}, true, true
+	err := pages(ctx, size, s.Adapter.ListUsers, func(recs []adapters.Record, total int) bool {
+		if first && (total+size-1)/size > n/2 {
+			ok = false
+			return false
 		}
-		if off == 0 && (total+size-1)/size > n/2 {
-			return nil, false, nil
-		}
+		first = false
 		for _, r := range recs {
 			if visible(r) {
 				known[r.User.ID] = true
 			}
 		}
-		if len(recs) == 0 || off+size >= total {
-			return known, true, nil
-		}
-	}
-}
-
-// nameIDs quotes up to maxNamedMembers ids for an error detail.
-func nameIDs(ids []string) string {
-	var b strings.Builder
-	for i, id := range ids {
-		if i == maxNamedMembers {
-			fmt.Fprintf(&b, " and %d more", len(ids)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if len(id) > 64 {
-			id = id[:64] + "…"
-		}
-		fmt.Fprintf(&b, "%q", id)
-	}
-	return b.String()
+		return true
+	})
+	return known, ok && err == nil, err
 }
 
 // checkUnique answers 409 when another managed group than selfID has displayName
 // (case-insensitively) or externalID; an empty value is not checked.
 func (s *Service) checkUnique(ctx context.Context, ga adapters.GroupAdapter, selfID, displayName, externalID string) error {
-	if displayName != "" {
-		gs, err := s.findGroupsVia(ctx, ga, adapters.Lookup{Kind: adapters.ByDisplayName, Value: displayName}, false)
-		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
-			return err
-		}
-		for _, g := range gs {
-			if g.ID != selfID && strings.EqualFold(g.DisplayName, displayName) {
-				return scim.Conflict("a group with displayName %q already exists (id %s)", g.DisplayName, g.ID)
+	holders := func(q adapters.Lookup) func(context.Context) ([]string, error) {
+		return func(ctx context.Context) ([]string, error) {
+			gs, err := s.findGroupsVia(ctx, ga, q, false)
+			var ids []string
+			for _, g := range gs {
+				if groupMatches(g, q) {
+					ids = append(ids, g.ID)
+				}
 			}
+			return ids, err
 		}
 	}
-	if externalID != "" {
-		gs, err := s.findGroupsVia(ctx, ga, adapters.Lookup{Kind: adapters.ByExternalID, Value: externalID}, false)
-		if err != nil && !errors.Is(err, adapters.ErrNotFound) {
-			return err
-		}
-		for _, g := range gs {
-			if g.ID != selfID && g.ExternalID == externalID {
-				return scim.Conflict("a group with this externalId already exists (id %s)", g.ID)
-			}
-		}
-	}
-	return nil
+	return unique(ctx, "group", selfID, []claim{
+		{"displayName", displayName, holders(adapters.Lookup{Kind: adapters.ByDisplayName, Value: displayName})},
+		{"externalId", externalID, holders(adapters.Lookup{Kind: adapters.ByExternalID, Value: externalID})},
+	})
 }
 
 // CreateGroup applies POST /Groups: the group is created, then its members are
 // added. If the members cannot all be added the new group is removed again, so
 // that the IdP's retry of the POST starts from a clean state instead of a 409.
-func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
+func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (_ *scim.Group, err error) {
+	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
@@ -392,7 +334,7 @@ func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 	}
 	if len(ids) > 0 {
 		if err := ga.AddMembers(ctx, created.ID, ids); err != nil {
-			if derr := ga.DeleteGroup(context.WithoutCancel(ctx), created.ID); derr != nil && !errors.Is(derr, adapters.ErrNotFound) {
+			if derr := ga.DeleteGroup(context.WithoutCancel(ctx), created.ID); derr != nil && !adapters.Is(derr, adapters.NotFound) {
 				return nil, memberFailure(err, "the group was created (id "+created.ID+") but not all members were added; retry the members with PATCH")
 			}
 			return nil, memberFailure(err, "the group was not created")
@@ -416,29 +358,33 @@ func membersOf(ids []string) []scim.Member {
 
 // ReplaceGroup applies PUT /Groups/{id}: displayName, externalId and the full member
 // list (absent members mean none, RFC 7644 §3.5.1), written as deltas.
-func (s *Service) ReplaceGroup(ctx context.Context, id string, g *scim.Group, ifMatch string) (*scim.Group, error) {
-	if _, err := s.groupAdapter(); err != nil {
-		return nil, err
-	}
+func (s *Service) ReplaceGroup(ctx context.Context, id string, g *scim.Group, ifMatch string) (_ *scim.Group, err error) {
+	defer scimErr(&err)
 	if err := normalizeGroup(g); err != nil {
 		return nil, err
 	}
-	unlock := s.locks.lock("group:" + id)
-	defer unlock()
-	cur, err := s.GetGroup(ctx, id, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkIfMatch(ifMatch, cur.Meta.Version); err != nil {
-		return nil, err
-	}
-	g.ID = id
-	return s.writeGroup(ctx, cur, g)
+	return s.modifyGroup(ctx, id, ifMatch, func(*scim.Group) (*scim.Group, error) { return g, nil })
 }
 
 // PatchGroup applies PATCH /Groups/{id}: the operations run on the rendered current
 // group (members included), and the difference to it is applied as deltas.
-func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (*scim.Group, error) {
+func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ *scim.Group, err error) {
+	defer scimErr(&err)
+	return s.modifyGroup(ctx, id, ifMatch, func(cur *scim.Group) (*scim.Group, error) {
+		patched, err := scim.ApplyPatch(scim.GroupToResource(cur, opt), ops, scim.GroupResourceType)
+		if err != nil {
+			return nil, err
+		}
+		g, err := scim.GroupFromResource(patched)
+		if err != nil {
+			return nil, err
+		}
+		return g, normalizeGroup(g)
+	})
+}
+
+// modifyGroup is the read / If-Match / write pipeline of PUT and PATCH on a group.
+func (s *Service) modifyGroup(ctx context.Context, id, ifMatch string, next func(cur *scim.Group) (*scim.Group, error)) (*scim.Group, error) {
 	if _, err := s.groupAdapter(); err != nil {
 		return nil, err
 	}
@@ -451,15 +397,8 @@ func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp,
 	if err := checkIfMatch(ifMatch, cur.Meta.Version); err != nil {
 		return nil, err
 	}
-	patched, err := scim.ApplyPatch(scim.GroupToResource(cur, opt), ops, scim.GroupResourceType)
+	g, err := next(cur)
 	if err != nil {
-		return nil, err
-	}
-	g, err := scim.GroupFromResource(patched)
-	if err != nil {
-		return nil, err
-	}
-	if err := normalizeGroup(g); err != nil {
 		return nil, err
 	}
 	g.ID = id
@@ -513,60 +452,9 @@ func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.
 	return &res, nil
 }
 
-// memberFailure turns an AddMembers/RemoveMembers error into the SCIM answer: 503
-// (with the largest Retry-After) when a failure is transient, else 502; the detail
-// names the members not applied. Other errors pass through.
-func memberFailure(err error, what string) error {
-	failed := map[string]error{}
-	var collect func(error)
-	collect = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				collect(x)
-			}
-			return
-		}
-		var me *adapters.MemberError
-		if errors.As(e, &me) {
-			for id, why := range me.Failed {
-				failed[id] = why
-			}
-		}
-	}
-	collect(err)
-	if len(failed) == 0 {
-		var se *scim.Error
-		if errors.As(err, &se) {
-			return err
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
-			return j.Unwrap()[0]
-		}
-		return err
-	}
-	ids := make([]string, 0, len(failed))
-	status, retry := http.StatusBadGateway, 0
-	var reason string
-	for id, why := range failed {
-		ids = append(ids, id)
-		se := scim.AsError(why)
-		if se.Status == http.StatusServiceUnavailable {
-			status = http.StatusServiceUnavailable
-			retry = max(retry, se.RetryAfter)
-		}
-	}
-	sort.Strings(ids)
-	if se := scim.AsError(failed[ids[0]]); se.Status != http.StatusInternalServerError {
-		reason = ": " + se.Detail
-	}
-	e := scim.Errorf(status, "", "%d member change(s) were not applied (%s)%s; %s",
-		len(ids), nameIDs(ids), reason, what)
-	e.RetryAfter = retry
-	return e
-}
-
 // DeleteGroup removes a managed group.
-func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) error {
+func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) (err error) {
+	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return err
@@ -580,7 +468,7 @@ func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) error {
 	if err := checkIfMatch(ifMatch, cur.Meta.Version); err != nil {
 		return err
 	}
-	if err := ga.DeleteGroup(ctx, id); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+	if err := ga.DeleteGroup(ctx, id); err != nil && !adapters.Is(err, adapters.NotFound) {
 		return err
 	}
 	s.forgetGroup(ctx, id)
@@ -589,12 +477,13 @@ func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) error {
 
 // UserGroups returns the managed groups a user is a direct member of, for the
 // user's read-only groups attribute; nil without group support.
-func (s *Service) UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error) {
+func (s *Service) UserGroups(ctx context.Context, userID string) (_ []scim.GroupRef, err error) {
+	defer scimErr(&err)
 	if s.Groups == nil {
 		return nil, nil
 	}
 	refs, err := s.Groups.UserGroups(ctx, userID)
-	if errors.Is(err, adapters.ErrNotFound) {
+	if adapters.Is(err, adapters.NotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -606,6 +495,6 @@ func (s *Service) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 			refs[i].Type = "direct"
 		}
 	}
-	sort.SliceStable(refs, func(i, j int) bool { return idLess(refs[i].Value, refs[j].Value) })
+	slices.SortStableFunc(refs, func(a, b scim.GroupRef) int { return adapters.CompareIDs(a.Value, b.Value) })
 	return refs, nil
 }

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -12,186 +11,16 @@ import (
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
-// fakeGroups is an in-memory GroupAdapter that records every membership delta.
-type fakeGroups struct {
-	mu      sync.Mutex
-	next    int
-	groups  map[string]*fakeGroup
-	adds    [][]string
-	removes [][]string
-	updates int
-	// withMembers records the flag of every Find/List call.
-	withMembers []bool
-	// failAdd makes AddMembers fail for these user ids (a partial failure).
-	failAdd map[string]error
-	delay   time.Duration
-}
-
-type fakeGroup struct {
-	g       scim.Group
-	members map[string]bool
-}
-
-func newFakeGroups() *fakeGroups { return &fakeGroups{groups: map[string]*fakeGroup{}} }
-
-func (f *fakeGroups) view(fg *fakeGroup, withMembers bool) *scim.Group {
-	g := fg.g
-	g.Meta.Version = "v-" + g.DisplayName + "-" + g.ExternalID
-	g.Members = nil
-	if withMembers {
-		var ids []string
-		for id := range fg.members {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			g.Members = append(g.Members, scim.Member{Value: id, Type: "User"})
-		}
-	}
-	return &g
-}
-
-func (f *fakeGroups) FindGroups(_ context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.withMembers = append(f.withMembers, withMembers)
-	var out []*scim.Group
-	for _, fg := range f.groups {
-		switch {
-		case q.Kind == adapters.ByID && fg.g.ID == q.Value,
-			q.Kind == adapters.ByExternalID && fg.g.ExternalID == q.Value,
-			q.Kind == adapters.ByDisplayName && strings.EqualFold(fg.g.DisplayName, q.Value):
-			out = append(out, f.view(fg, withMembers))
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeGroups) ListGroups(_ context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.withMembers = append(f.withMembers, withMembers)
-	var all []*scim.Group
-	for i := 1; i <= f.next; i++ {
-		if fg, ok := f.groups[strconv.Itoa(i)]; ok {
-			all = append(all, f.view(fg, withMembers))
-		}
-	}
-	if p.Offset >= len(all) || p.Limit <= 0 {
-		return nil, len(all), nil
-	}
-	return all[p.Offset:min(p.Offset+p.Limit, len(all))], len(all), nil
-}
-
-func (f *fakeGroups) CreateGroup(_ context.Context, g *scim.Group) (*scim.Group, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.next++
-	fg := &fakeGroup{g: scim.Group{ID: strconv.Itoa(f.next), DisplayName: g.DisplayName, ExternalID: g.ExternalID}, members: map[string]bool{}}
-	f.groups[fg.g.ID] = fg
-	return f.view(fg, false), nil
-}
-
-func (f *fakeGroups) UpdateGroup(_ context.Context, id string, g *scim.Group) (*scim.Group, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fg, ok := f.groups[id]
-	if !ok {
-		return nil, adapters.ErrNotFound
-	}
-	f.updates++
-	fg.g.DisplayName, fg.g.ExternalID = g.DisplayName, g.ExternalID
-	return f.view(fg, false), nil
-}
-
-func (f *fakeGroups) change(id string, ids []string, add bool) error {
-	time.Sleep(f.delay) // widens race windows
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fg, ok := f.groups[id]
-	if !ok {
-		return adapters.ErrNotFound
-	}
-	failed := map[string]error{}
-	for _, u := range ids {
-		if add {
-			if err := f.failAdd[u]; err != nil {
-				failed[u] = err
-				continue
-			}
-			fg.members[u] = true
-		} else {
-			delete(fg.members, u)
-		}
-	}
-	if add {
-		f.adds = append(f.adds, slices.Clone(ids))
-	} else {
-		f.removes = append(f.removes, slices.Clone(ids))
-	}
-	if len(failed) > 0 {
-		return &adapters.MemberError{Failed: failed}
-	}
-	return nil
-}
-
-func (f *fakeGroups) AddMembers(_ context.Context, id string, ids []string) error {
-	return f.change(id, ids, true)
-}
-
-func (f *fakeGroups) RemoveMembers(_ context.Context, id string, ids []string) error {
-	return f.change(id, ids, false)
-}
-
-func (f *fakeGroups) DeleteGroup(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.groups[id]; !ok {
-		return adapters.ErrNotFound
-	}
-	delete(f.groups, id)
-	return nil
-}
-
-func (f *fakeGroups) UserGroups(_ context.Context, userID string) ([]scim.GroupRef, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []scim.GroupRef
-	for _, fg := range f.groups {
-		if fg.members[userID] {
-			out = append(out, scim.GroupRef{Value: fg.g.ID, Display: fg.g.DisplayName})
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeGroups) members(id string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for u := range f.groups[id].members {
-		out = append(out, u)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (f *fakeGroups) resetLog() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.adds, f.removes, f.updates, f.withMembers = nil, nil, 0, nil
-}
-
 // groupFixture is a service with users u1…u5 (u4 deprovisioned, u5 SCIM-DELETEd)
 // and a group "Eng" with u1 and u2.
-func groupFixture(t *testing.T) (*Service, *fakeGroups, []string, string) {
+func groupFixture(t *testing.T) (*Service, *adaptertest.Memory, []string, string) {
 	t.Helper()
-	f := newFake()
-	s := newService(f)
-	fg := newFakeGroups()
+	fg := newMemory()
+	s := newService(fg)
 	s.Groups = fg
 	var ids []string
 	for i := 1; i <= 5; i++ {
@@ -211,7 +40,7 @@ func groupFixture(t *testing.T) (*Service, *fakeGroups, []string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fg.resetLog()
+	fg.ResetLog()
 	return s, fg, ids, g.ID
 }
 
@@ -333,17 +162,18 @@ func TestGroupPatchForms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := fg.members(gid), pick(u, tc.members); !slices.Equal(got, want) {
+			if got, want := fg.Members(gid), pick(u, tc.members); !slices.Equal(got, want) {
 				t.Fatalf("members %v, want %v", got, want)
 			}
-			if got, want := flat(fg.adds), pick(u, tc.adds); !slices.Equal(got, want) {
+			l := fg.Log()
+			if got, want := flat(l.Adds), pick(u, tc.adds); !slices.Equal(got, want) {
 				t.Errorf("added %v, want %v", got, want)
 			}
-			if got, want := flat(fg.removes), pick(u, tc.rms); !slices.Equal(got, want) {
+			if got, want := flat(l.Removes), pick(u, tc.rms); !slices.Equal(got, want) {
 				t.Errorf("removed %v, want %v", got, want)
 			}
-			if fg.updates != tc.updates {
-				t.Errorf("%d UpdateGroup calls, want %d", fg.updates, tc.updates)
+			if l.GroupUpdates != tc.updates {
+				t.Errorf("%d UpdateGroup calls, want %d", l.GroupUpdates, tc.updates)
 			}
 			want := tc.displayName
 			if want == "" {
@@ -367,11 +197,11 @@ func TestGroupUnknownMembersNothingApplied(t *testing.T) {
 		if status(t, err) != 400 || !strings.Contains(err.Error(), "no such User") {
 			t.Fatalf("err %v", err)
 		}
-		if len(fg.adds)+len(fg.removes)+fg.updates != 0 {
-			t.Fatalf("something was applied: %v %v %d", fg.adds, fg.removes, fg.updates)
+		if l := fg.Log(); len(l.Adds)+len(l.Removes)+l.GroupUpdates != 0 {
+			t.Fatalf("something was applied: %v %v %d", l.Adds, l.Removes, l.GroupUpdates)
 		}
 	}
-	if !slices.Equal(fg.members(gid), []string{u[0], u[1]}) {
+	if !slices.Equal(fg.Members(gid), []string{u[0], u[1]}) {
 		t.Fatal("members changed")
 	}
 	// POST with an unknown member creates nothing
@@ -379,7 +209,7 @@ func TestGroupUnknownMembersNothingApplied(t *testing.T) {
 	if status(t, err) != 400 || !strings.Contains(err.Error(), `"zzz"`) {
 		t.Fatalf("POST err %v", err)
 	}
-	if len(fg.groups) != 1 {
+	if len(fg.GroupIDs()) != 1 {
 		t.Fatal("group created despite 400")
 	}
 	// a deprovisioned (active=false) user is a valid member
@@ -415,7 +245,7 @@ func TestGroupUniqueness(t *testing.T) {
 // fleetdm#50724: concurrent PATCHes adding different members must all survive.
 func TestGroupConcurrentPatchesKeepAllMembers(t *testing.T) {
 	s, fg, u, gid := groupFixture(t)
-	fg.delay = 5 * time.Millisecond
+	fg.SetDelay(5 * time.Millisecond)
 	var wg sync.WaitGroup
 	for _, id := range []string{u[2], u[3]} {
 		wg.Add(1)
@@ -427,43 +257,55 @@ func TestGroupConcurrentPatchesKeepAllMembers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := fg.members(gid); len(got) != 4 {
+	if got := fg.Members(gid); len(got) != 4 {
 		t.Fatalf("members %v", got)
 	}
 	// no membership write is ever a full list: every add is one member here
-	for _, a := range fg.adds {
+	for _, a := range fg.Log().Adds {
 		if len(a) != 1 {
 			t.Fatalf("add of %v", a)
 		}
 	}
 }
 
+// A member the upstream refuses is named in a 502 and the others are applied; an
+// upstream unavailable during a member change is a 503 with its Retry-After (a
+// failure that is not about one member fails the whole change, adapters.EachMember);
+// the retry completes the change.
 func TestGroupPartialFailureAndRetry(t *testing.T) {
 	s, fg, u, gid := groupFixture(t)
-	fg.failAdd = map[string]error{u[3]: adapters.UpstreamUnavailable(7, "gitea answered 502")}
 	ops := mustPatch(t, scim.GroupResourceType, `{"op":"add","path":"members","value":[{"value":"`+u[2]+`"},{"value":"`+u[3]+`"}]}`)
+	fg.FailMembers(map[string]error{u[3]: adapters.RefusedBecause("gitea refused the member")})
 	_, err := s.PatchGroup(ctx, gid, ops, "", scim.RenderOptions{})
 	var se *scim.Error
-	if !errors.As(err, &se) || se.Status != 503 || se.RetryAfter != 7 || !strings.Contains(se.Detail, `"`+u[3]+`"`) || strings.Contains(se.Detail, `"`+u[2]+`"`) {
+	if !errors.As(err, &se) || se.Status != 502 || !strings.Contains(se.Detail, `"`+u[3]+`"`) || strings.Contains(se.Detail, `"`+u[2]+`"`) {
 		t.Fatalf("err %#v", err)
 	}
-	if got := fg.members(gid); !slices.Equal(got, []string{u[0], u[1], u[2]}) {
+	if got := fg.Members(gid); !slices.Equal(got, []string{u[0], u[1], u[2]}) {
 		t.Fatalf("members %v", got)
 	}
-	fg.failAdd = nil
+	fg.FailMembers(map[string]error{u[3]: adapters.UnavailableFor(7, "gitea answered 502")})
+	_, err = s.PatchGroup(ctx, gid, ops, "", scim.RenderOptions{})
+	if !errors.As(err, &se) || se.Status != 503 || se.RetryAfter != 7 {
+		t.Fatalf("err %#v", err)
+	}
+	if got := fg.Members(gid); !slices.Equal(got, []string{u[0], u[1], u[2]}) {
+		t.Fatalf("members %v", got)
+	}
+	fg.FailMembers(nil)
 	if _, err := s.PatchGroup(ctx, gid, ops, "", scim.RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := fg.members(gid); len(got) != 4 {
+	if got := fg.Members(gid); len(got) != 4 {
 		t.Fatalf("members after retry %v", got)
 	}
 	// a permanent refusal is a 502; the POST of a group whose members fail leaves no group
-	fg.failAdd = map[string]error{u[2]: scim.Errorf(403, "", "refused")}
+	fg.FailMembers(map[string]error{u[2]: adapters.RefusedBecause("refused")})
 	_, err = s.CreateGroup(ctx, &scim.Group{DisplayName: "New", Members: []scim.Member{{Value: u[2]}}})
 	if status(t, err) != 502 {
 		t.Fatalf("err %v", err)
 	}
-	if len(fg.groups) != 1 {
+	if len(fg.GroupIDs()) != 1 {
 		t.Fatal("half-created group left behind")
 	}
 }
@@ -480,12 +322,12 @@ func TestGroupQueriesAndMembersFlag(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fg.resetLog()
+		fg.ResetLog()
 		gs, err := s.QueryGroups(ctx, e, withMembers, render)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, w := range fg.withMembers {
+		for _, w := range fg.Log().WithMembers {
 			if w != withMembers {
 				t.Fatalf("adapter asked withMembers=%v", w)
 			}

@@ -95,7 +95,7 @@ var _ links.Index = (*fakeIndex)(nil)
 // upstream exactly its create; names the index does not know but the upstream
 // refuses still reach adoption or a 409; and deleted users are still reactivated.
 func TestIndexedCreate(t *testing.T) {
-	f := newFake()
+	f := newMemory()
 	x := newFakeIndex()
 	s := newService(f)
 	s.Links = x
@@ -109,7 +109,7 @@ func TestIndexedCreate(t *testing.T) {
 	if err := s.DeleteUser(ctx, gone.User.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	unmanaged := f.addUnmanaged("legacy", "legacy@example.com", false)
+	unmanaged := f.AddUnmanaged("legacy", "legacy@example.com", false)
 	x.Memory = links.NewMemory(time.Hour, 0) // the store lost everything
 
 	var events []string
@@ -125,12 +125,12 @@ func TestIndexedCreate(t *testing.T) {
 		t.Fatalf("the rebuild did not restore the deleted user's link: %+v %v", l, ok)
 	}
 
-	calls := f.calls.Load()
+	calls := f.UpstreamCalls()
 	r, err := s.CreateUser(ctx, user("fresh", "e-fresh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.calls.Load() - calls; n != 1 {
+	if n := f.UpstreamCalls() - calls; n != 1 {
 		t.Errorf("a new identity cost %d upstream calls, want 1 (the create)", n)
 	}
 	if _, ok, _ := x.ByExternalID(ctx, "e-fresh"); !ok {
@@ -164,11 +164,11 @@ func TestIndexedCreate(t *testing.T) {
 	if want := []string{"complete", "invalidated", "complete"}; len(events) != 3 || events[1] != want[1] {
 		t.Fatalf("events = %v, want %v", events, want)
 	}
-	calls = f.calls.Load()
+	calls = f.UpstreamCalls()
 	if _, err := s.CreateUser(ctx, user("fresh2", "e-fresh2")); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.calls.Load() - calls; n != 1 {
+	if n := f.UpstreamCalls() - calls; n != 1 {
 		t.Errorf("after the rebuild a new identity cost %d upstream calls, want 1", n)
 	}
 }
@@ -176,14 +176,14 @@ func TestIndexedCreate(t *testing.T) {
 // TestUntrustedIndexTakesTheFullPath: without a verified mark the create looks the
 // identity up upstream, as without an index.
 func TestUntrustedIndexTakesTheFullPath(t *testing.T) {
-	f := newFake()
+	f := newMemory()
 	s := newService(f)
 	s.Links = newFakeIndex()
-	calls := f.calls.Load()
+	calls := f.UpstreamCalls()
 	if _, err := s.CreateUser(ctx, user("a", "e-a")); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.calls.Load() - calls; n < 3 {
+	if n := f.UpstreamCalls() - calls; n < 3 {
 		t.Errorf("an unverified index cost %d upstream calls; the lookups were skipped", n)
 	}
 }
@@ -192,7 +192,7 @@ func TestUntrustedIndexTakesTheFullPath(t *testing.T) {
 // is answered without the upstream; an unknown userName still asks the upstream
 // (users can rename themselves there).
 func TestIndexedExternalIdMiss(t *testing.T) {
-	f := newFake()
+	f := newMemory()
 	x := newFakeIndex()
 	s := newService(f)
 	s.Links = x
@@ -209,12 +209,12 @@ func TestIndexedExternalIdMiss(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		calls := f.calls.Load()
+		calls := f.UpstreamCalls()
 		recs, err := s.QueryUsers(ctx, e, render)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(recs), f.calls.Load() - calls
+		return len(recs), f.UpstreamCalls() - calls
 	}
 	if n, calls := query(`externalId eq "e-unknown"`); n != 0 || calls != 0 {
 		t.Errorf("unknown externalId: %d users, %d upstream calls; want 0, 0", n, calls)
@@ -237,7 +237,7 @@ func TestIndexedExternalIdMiss(t *testing.T) {
 func TestIndexRefresh(t *testing.T) {
 	defer func(d time.Duration) { indexRefreshEvery = d }(indexRefreshEvery)
 	indexRefreshEvery = 200 * time.Millisecond
-	f := newFake()
+	f := newMemory()
 	x := newFakeIndex()
 	s := newService(f)
 	s.Links = x

@@ -1,14 +1,13 @@
 // Package provision implements the provisioning semantics of caddy-scim on top of an
 // adapter and a link store: scope (only managed users are visible), create with
 // reactivation, deprovision by blocking, DELETE that hides but keeps the link,
-// adoption of existing users, uniqueness, optimistic concurrency. It has no Caddy
-// imports; the HTTP handler translates requests into calls on a Service.
+// adoption of existing users, uniqueness, name merging, optimistic concurrency, and
+// the SCIM answer to every adapter fact (errors.go). It has no Caddy imports; the
+// HTTP handler translates requests into calls on a Service.
 package provision
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -26,9 +25,9 @@ const (
 
 // LinkExisting modes: whether a POST may adopt an unmanaged upstream user.
 const (
-	LinkOff      = "off"
-	LinkEmail    = "email"
-	LinkUserName = "username"
+	LinkOff      = adapters.LinkOff
+	LinkEmail    = adapters.LinkEmail
+	LinkUserName = adapters.LinkUserName
 )
 
 // Service is the provisioning logic for one handler.
@@ -46,9 +45,6 @@ type Service struct {
 
 	locks keyedMutex
 }
-
-// ErrStoreUnavailable wraps link store failures passed to OnStoreError.
-var ErrStoreUnavailable = errors.New("link store unavailable")
 
 func (s *Service) storeErr(err error) {
 	if err != nil && s.OnStoreError != nil {
@@ -82,13 +78,13 @@ func (s *Service) rememberChanged(ctx context.Context, r adapters.Record, cached
 	s.remember(ctx, r)
 }
 
-// find runs an adapter lookup, mapping adapter errors.
+// find runs an adapter lookup; not found is no records.
 func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
 	if q.Value == "" {
 		return nil, nil
 	}
 	recs, err := s.Adapter.FindUsers(ctx, q)
-	if errors.Is(err, adapters.ErrNotFound) {
+	if adapters.Is(err, adapters.NotFound) {
 		return nil, nil
 	}
 	return recs, err
@@ -128,7 +124,8 @@ func (s *Service) readRecord(ctx context.Context, id string, cached links.Link) 
 }
 
 // GetUser returns a visible user or a SCIM 404.
-func (s *Service) GetUser(ctx context.Context, id string) (adapters.Record, error) {
+func (s *Service) GetUser(ctx context.Context, id string) (_ adapters.Record, err error) {
+	defer scimErr(&err)
 	r, cached, ok, err := s.getRecordCached(ctx, id)
 	if err != nil {
 		return r, err
@@ -205,14 +202,14 @@ func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bo
 
 // QueryUsers returns the visible users matching filter (nil = all), unpaged, in
 // ascending id order. Simple equality filters are pushed down to the adapter.
-func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource) ([]adapters.Record, error) {
+func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource) (_ []adapters.Record, err error) {
+	defer scimErr(&err)
 	var candidates []adapters.Record
 	var cached links.Link // the stored link of a link store hit, for rememberChanged
 	pushed := false
 	if filter != nil {
 		if attr, value, ok := scim.PushDown(filter); ok {
 			pushed = true
-			var err error
 			switch attr {
 			case "externalId":
 				candidates, cached, err = s.lookupViaCached(ctx, adapters.ByExternalID, value)
@@ -236,9 +233,7 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 		}
 	}
 	if !pushed {
-		var err error
-		candidates, err = s.allManaged(ctx)
-		if err != nil {
+		if candidates, err = s.allManaged(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -299,28 +294,36 @@ func (s *Service) allManaged(ctx context.Context) ([]adapters.Record, error) {
 	return pageAll(ctx, s.Adapter.Info().MaxPageSize, s.Adapter.ListUsers)
 }
 
-// pageAll collects every item of a paged adapter listing, size items a call (100
-// when the adapter gives no size).
-func pageAll[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error)) ([]T, error) {
+// pages walks a paged adapter listing from its start, size items a call (100 when
+// the adapter gives no size), handing each page and the total to visit until visit
+// returns false or the listing ends.
+func pages[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error), visit func(items []T, total int) bool) error {
 	if size <= 0 {
 		size = 100
 	}
-	var all []T
-	for off := 0; ; off += size {
+	for off := 0; ; {
 		items, total, err := list(ctx, adapters.Page{Offset: off, Limit: size})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, items...)
-		if len(items) == 0 || off+size >= total {
-			return all, nil
+		off += len(items) // an upstream may give less than asked
+		if !visit(items, total) || len(items) == 0 || off >= total {
+			return nil
 		}
 	}
 }
 
-// CreateUser provisions u (POST /Users). It answers the record, and whether it was
-// a new upstream user (false for a reactivation or adoption, which still answer 201).
-func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+// pageAll collects every item of a paged adapter listing.
+func pageAll[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error)) ([]T, error) {
+	var all []T
+	err := pages(ctx, size, list, func(items []T, _ int) bool { all = append(all, items...); return true })
+	return all, err
+}
+
+// CreateUser provisions u (POST /Users). It answers the record, new or (for a
+// reactivation or adoption, which still answer 201) existing.
+func (s *Service) CreateUser(ctx context.Context, u *scim.User) (_ adapters.Record, err error) {
+	defer scimErr(&err)
 	// Serialise creates of one identity on this instance and, through the link
 	// store's lock, across instances; the upstream re-check below is what makes it
 	// correct, the lock only makes the race rare.
@@ -340,8 +343,7 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	// below then decides between adoption and a precise 409.
 	if s.proveNew(ctx, u.ExternalID, u.UserName) {
 		rec, err := s.createNew(ctx, u)
-		var se *scim.Error
-		if !errors.As(err, &se) || se.Status != http.StatusConflict {
+		if !adapters.Is(err, adapters.Taken) {
 			return rec, err
 		}
 	}
@@ -400,14 +402,15 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	return s.createNew(ctx, u)
 }
 
-// createNew creates u upstream as a new user and remembers its link.
+// createNew creates u upstream as a new user and remembers its link. Adapters
+// create active users: one created inactive is deprovisioned at once.
 func (s *Service) createNew(ctx context.Context, u *scim.User) (adapters.Record, error) {
+	s.oneName(nil, u)
 	rec, err := s.Adapter.CreateUser(ctx, u)
 	if err != nil {
 		return rec, err
 	}
 	if !u.Active && rec.User.Active {
-		// created as requested, then deprovisioned: adapters create active users
 		if rec, err = s.Adapter.UpdateUser(ctx, rec.User.ID, u, adapters.State{Managed: true}); err != nil {
 			return rec, err
 		}
@@ -425,12 +428,7 @@ func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u
 	if u.ExternalID == "" {
 		u.ExternalID = r.User.ExternalID
 	}
-	rec, err := s.Adapter.UpdateUser(ctx, r.User.ID, u, adapters.State{Managed: true})
-	if err != nil {
-		return rec, err
-	}
-	s.remember(ctx, rec)
-	return rec, nil
+	return s.update(ctx, r, u, adapters.State{Managed: true})
 }
 
 // adoptOrConflict handles a POST whose userName or email belongs to an unmanaged
@@ -442,7 +440,13 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	if r.Admin {
 		return adapters.Record{}, scim.Conflict("an upstream administrator has this %s; administrators are never adopted", by)
 	}
-	rec, err := s.Adapter.UpdateUser(ctx, r.User.ID, u, adapters.State{Managed: true})
+	return s.update(ctx, r, u, adapters.State{Managed: true})
+}
+
+// update writes u and st over the upstream user of cur and remembers its link.
+func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State) (adapters.Record, error) {
+	s.oneName(cur.User, u)
+	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, st)
 	if err != nil {
 		return rec, err
 	}
@@ -450,28 +454,41 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	return rec, nil
 }
 
-// ReplaceUser applies a PUT. keepActive keeps the current active state when the body
-// did not carry one.
-func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (adapters.Record, error) {
-	unlock := s.locks.lock(id)
-	defer unlock()
-	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
-	cur, err := s.GetUser(ctx, id)
-	if err != nil {
-		return cur, err
-	}
-	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
-		return cur, err
-	}
-	if !hasActive {
-		u.Active = cur.User.Active
-	}
-	u.ID = id
-	return s.write(ctx, cur, u)
+// ReplaceUser applies a PUT. hasActive is false when the body carried no active: the
+// current state is kept.
+func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (_ adapters.Record, err error) {
+	defer scimErr(&err)
+	return s.modify(ctx, id, ifMatch, func(cur adapters.Record) (*scim.User, error) {
+		if !hasActive {
+			u.Active = cur.User.Active
+		}
+		return u, nil
+	})
 }
 
 // PatchUser applies a PATCH: the operations run on the rendered current resource.
-func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (adapters.Record, error) {
+func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ adapters.Record, err error) {
+	defer scimErr(&err)
+	return s.modify(ctx, id, ifMatch, func(cur adapters.Record) (*scim.User, error) {
+		patched, err := scim.ApplyPatch(scim.UserToResource(cur.User, opt), ops, scim.UserResourceType)
+		if err != nil {
+			return nil, err
+		}
+		u, err := scim.UserFromResource(patched)
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(u.UserName) == "" {
+			return nil, scim.BadRequest(scim.ErrInvalidValue, "userName is required and cannot be removed")
+		}
+		return u, nil
+	})
+}
+
+// modify is the read / If-Match / write pipeline of PUT and PATCH: next turns the
+// current record into the desired user. A change of userName or externalId is
+// checked for uniqueness first; a change the upstream does not store costs no write.
+func (s *Service) modify(ctx context.Context, id, ifMatch string, next func(cur adapters.Record) (*scim.User, error)) (adapters.Record, error) {
 	unlock := s.locks.lock(id)
 	defer unlock()
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
@@ -482,37 +499,77 @@ func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, 
 	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
 		return cur, err
 	}
-	res := scim.UserToResource(cur.User, opt)
-	patched, err := scim.ApplyPatch(res, ops, scim.UserResourceType)
+	u, err := next(cur)
 	if err != nil {
 		return cur, err
-	}
-	u, err := scim.UserFromResource(patched)
-	if err != nil {
-		return cur, err
-	}
-	if strings.TrimSpace(u.UserName) == "" {
-		return cur, scim.BadRequest(scim.ErrInvalidValue, "userName is required and cannot be removed")
 	}
 	u.ID = id
 	if sameUser(cur.User, u) {
 		return cur, nil // nothing the upstream stores changed
 	}
-	return s.write(ctx, cur, u)
+	if err := s.checkUserUnique(ctx, cur.User, u); err != nil {
+		return cur, err
+	}
+	return s.update(ctx, cur, u, adapters.State{Managed: true})
 }
 
-func (s *Service) write(ctx context.Context, cur adapters.Record, u *scim.User) (adapters.Record, error) {
-	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, adapters.State{Managed: true})
-	if err != nil {
-		return rec, err
+// checkUserUnique refuses a new userName (case-insensitively) that another upstream
+// user answers to, and a new externalId that another managed user has.
+func (s *Service) checkUserUnique(ctx context.Context, cur, next *scim.User) error {
+	var claims []claim
+	if !strings.EqualFold(cur.UserName, next.UserName) {
+		claims = append(claims, claim{"userName", next.UserName, s.userHolders(adapters.ByUserName, next.UserName, false)})
 	}
-	s.remember(ctx, rec)
-	return rec, nil
+	if next.ExternalID != cur.ExternalID {
+		claims = append(claims, claim{"externalId", next.ExternalID, s.userHolders(adapters.ByExternalID, next.ExternalID, true)})
+	}
+	return unique(ctx, "user", cur.ID, claims)
+}
+
+func (s *Service) userHolders(kind adapters.LookupKind, value string, managedOnly bool) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		recs, err := s.lookupVia(ctx, kind, value)
+		var ids []string
+		for _, r := range recs {
+			if matchesLookup(r, kind, value) && (r.Managed || !managedOnly) {
+				ids = append(ids, r.User.ID)
+			}
+		}
+		return ids, err
+	}
+}
+
+// claim is a value that at most one resource may hold; holders lists the ids of
+// those that do.
+type claim struct {
+	attr, value string
+	holders     func(context.Context) ([]string, error)
+}
+
+// unique answers 409 uniqueness when a resource other than selfID holds a claimed
+// value; an empty value claims nothing. One rule for users and groups.
+func unique(ctx context.Context, what, selfID string, claims []claim) error {
+	for _, c := range claims {
+		if c.value == "" {
+			continue
+		}
+		ids, err := c.holders(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if id != selfID {
+				return scim.Conflict("a %s with %s %q already exists (id %s)", what, c.attr, c.value, id)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteUser answers DELETE: in block mode the user is blocked and hidden (the link
 // stays, so a later POST reactivates it); in delete mode it is removed upstream.
-func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) error {
+func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) (err error) {
+	defer scimErr(&err)
 	unlock := s.locks.lock(id)
 	defer unlock()
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
@@ -524,7 +581,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) err
 		return err
 	}
 	if s.Deprovision == DeprovisionDelete {
-		if err := s.Adapter.DeleteUser(ctx, id); err != nil && !errors.Is(err, adapters.ErrNotFound) {
+		if err := s.Adapter.DeleteUser(ctx, id); err != nil && !adapters.Is(err, adapters.NotFound) {
 			return err
 		}
 		s.storeErr(s.Links.Forget(ctx, id))
@@ -532,27 +589,16 @@ func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) err
 	}
 	u := *cur.User
 	u.Active = false
-	rec, err := s.Adapter.UpdateUser(ctx, id, &u, adapters.State{Managed: true, Deleted: true})
-	if err != nil {
-		return err
-	}
-	s.remember(ctx, rec)
-	return nil
+	_, err = s.update(ctx, cur, &u, adapters.State{Managed: true, Deleted: true})
+	return err
 }
 
-// checkIfMatch implements If-Match (RFC 7644 §3.14): "*" or a matching tag passes.
+// checkIfMatch implements If-Match (RFC 7644 §3.14) with the one ETag rule.
 func checkIfMatch(ifMatch, version string) error {
-	if ifMatch == "" || version == "" {
+	if ifMatch == "" || version == "" || scim.ETagMatches(ifMatch, scim.ETag(version)) {
 		return nil
 	}
-	cur := scim.ETag(version)
-	for _, t := range strings.Split(ifMatch, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || t == cur || "W/"+t == cur || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(cur, "W/") {
-			return nil
-		}
-	}
-	return &scim.Error{Status: http.StatusPreconditionFailed, Detail: "the resource has changed: If-Match does not match the current version " + cur}
+	return scim.Errorf(412, "", "the resource has changed: If-Match does not match the current version %s", scim.ETag(version))
 }
 
 // lockAll takes the link store locks for keys, waiting briefly if another request
@@ -580,7 +626,7 @@ func (s *Service) lockAll(ctx context.Context, keys []string) (func(), error) {
 			}
 			if time.Now().After(deadline) {
 				releaseAll()
-				return nil, scim.Unavailable(5, "another request is provisioning the same user; retry shortly")
+				return nil, scim.Unavailable(5, "another request is provisioning the same resource; retry shortly")
 			}
 			select {
 			case <-ctx.Done():

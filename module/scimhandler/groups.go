@@ -1,10 +1,9 @@
 package scimhandler
 
 import (
-	"io"
+	"context"
 	"net/http"
 	"strings"
-	"sync"
 
 	"go.uber.org/zap"
 
@@ -12,16 +11,35 @@ import (
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
-// groupsRoute serves /Groups and /Groups/{id}. Without group support (no
-// GroupAdapter, or one that is switched off, such as Gitea without organization)
-// every request answers 501 and discovery leaves Groups out.
-func (h *Handler) groupsRoute(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
-	if h.groups == nil {
-		h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter with this configuration", h.adapter.Info().Name))
-		return
+// groupKind is the Groups resource type of the pipeline (resource.go). Without
+// group support (no GroupAdapter, or one that is switched off, such as Gitea without
+// organization) /Groups answers 501 and discovery leaves Groups out.
+func (h *Handler) groupKind() *kind[*scim.Group] {
+	return &kind[*scim.Group]{
+		rt:      scim.GroupResourceType,
+		id:      func(g *scim.Group) string { return g.ID },
+		version: func(g *scim.Group) string { return g.Meta.Version },
+		decode:  scim.GroupFromResource,
+		render:  scim.GroupToResource,
+		get: func(r *http.Request, id string, q scim.Query) (*scim.Group, error) {
+			return h.svc.GetGroup(r.Context(), id, wantsAttr(q, scim.GroupResourceType, "members"))
+		},
+		create: func(ctx context.Context, g *scim.Group, _ scim.Resource) (*scim.Group, error) {
+			return h.svc.CreateGroup(ctx, g)
+		},
+		replace: func(ctx context.Context, id string, g *scim.Group, _ scim.Resource, ifMatch string) (*scim.Group, error) {
+			return h.svc.ReplaceGroup(ctx, id, g, ifMatch)
+		},
+		patch:  h.svc.PatchGroup,
+		remove: h.svc.DeleteGroup,
+		list:   h.listGroups,
+		// 204, which Entra ID expects, or 200 with the group when the request asks
+		// for attributes (RFC 7644 §3.5.2).
+		patchBody: func(q scim.Query) bool { return len(q.Attributes) > 0 },
+		created: func(g *scim.Group) []zap.Field {
+			return []zap.Field{zap.String("id", g.ID), zap.String("display_name", g.DisplayName), zap.Int("members", len(g.Members))}
+		},
 	}
-	h.dispatch(w, r, id, hasID, endpoints{list: h.listGroups, create: h.createGroup,
-		get: h.getGroup, replace: h.replaceGroup, patch: h.patchGroup, remove: h.svc.DeleteGroup})
 }
 
 // wantsAttr reports whether the projection of q returns the top-level attribute
@@ -86,112 +104,6 @@ func (h *Handler) queryGroups(r *http.Request, q scim.Query) ([]scim.Resource, e
 	return rs, nil
 }
 
-func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, id string) {
-	q, err := scim.ParseQuery(r.URL.Query())
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	g, err := h.svc.GetGroup(r.Context(), id, wantsAttr(q, scim.GroupResourceType, "members"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if tag := scim.ETag(g.Meta.Version); tag != "" && matchesTag(r.Header.Get("If-None-Match"), tag) {
-		w.Header().Set("ETag", tag)
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.writeGroup(w, r, http.StatusOK, g)
-}
-
-// writeGroup renders a group with ETag, Location (on 201) and projection.
-func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int, g *scim.Group) {
-	res := scim.GroupToResource(g, h.renderOptions(r))
-	if tag := scim.ETag(g.Meta.Version); tag != "" {
-		w.Header().Set("ETag", tag)
-	}
-	if status == http.StatusCreated {
-		if meta, ok := res["meta"].(map[string]any); ok {
-			w.Header().Set("Location", meta["location"].(string))
-		}
-	}
-	q, _ := scim.ParseQuery(r.URL.Query())
-	writeJSON(w, status, scim.Project(res, scim.GroupResourceType, q.Attributes, q.ExcludedAttributes))
-}
-
-func (h *Handler) readGroup(w http.ResponseWriter, r *http.Request) (*scim.Group, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
-	}
-	res, err := scim.DecodeResource(body, scim.GroupResourceType)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
-	}
-	g, err := scim.GroupFromResource(res)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, false
-	}
-	return g, true
-}
-
-func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) {
-	g, ok := h.readGroup(w, r)
-	if !ok {
-		return
-	}
-	created, err := h.svc.CreateGroup(r.Context(), g)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.logger.Info("scim group created", zap.String("id", created.ID), zap.String("display_name", created.DisplayName),
-		zap.Int("members", len(created.Members)))
-	h.writeGroup(w, r, http.StatusCreated, created)
-}
-
-func (h *Handler) replaceGroup(w http.ResponseWriter, r *http.Request, id string) {
-	g, ok := h.readGroup(w, r)
-	if !ok {
-		return
-	}
-	out, err := h.svc.ReplaceGroup(r.Context(), id, g, r.Header.Get("If-Match"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.writeGroup(w, r, http.StatusOK, out)
-}
-
-// patchGroup answers 204, which Entra ID expects, or 200 with the group when the
-// request asks for attributes (RFC 7644 §3.5.2).
-func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request, id string) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	ops, err := scim.ParsePatch(body, scim.GroupResourceType)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	g, err := h.svc.PatchGroup(r.Context(), id, ops, r.Header.Get("If-Match"), h.renderOptions(r))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if q, _ := scim.ParseQuery(r.URL.Query()); len(q.Attributes) > 0 {
-		h.writeGroup(w, r, http.StatusOK, g)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // fillUserGroups sets the read-only groups attribute of users. single is a GET of
 // one user, where groups are returned unless excluded; list answers fill them only
 // when attributes names groups, since it costs upstream calls per user. A failure
@@ -206,29 +118,23 @@ func (h *Handler) fillUserGroups(r *http.Request, recs []adapters.Record, q scim
 	if !single && (len(q.Attributes) == 0 || !wantsAttr(q, scim.UserResourceType, "groups")) {
 		return
 	}
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, rec := range recs {
-		if rec.User == nil {
-			continue
+	base := h.baseURL(r)
+	adapters.Parallel(r.Context(), len(recs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+		u := recs[i].User
+		if u == nil {
+			return nil
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(u *scim.User) {
-			defer func() { <-sem; wg.Done() }()
-			refs, err := h.svc.UserGroups(r.Context(), u.ID)
-			if err != nil {
-				h.logger.Warn("cannot read a user's groups", zap.String("id", u.ID), zap.Error(err))
-				return
+		refs, err := h.svc.UserGroups(ctx, u.ID)
+		if err != nil {
+			h.logger.Warn("cannot read a user's groups", zap.String("id", u.ID), zap.Error(err))
+			return nil
+		}
+		for i := range refs {
+			if refs[i].Ref == "" {
+				refs[i].Ref = base + "/Groups/" + refs[i].Value
 			}
-			base := h.baseURL(r)
-			for i := range refs {
-				if refs[i].Ref == "" {
-					refs[i].Ref = base + "/Groups/" + refs[i].Value
-				}
-			}
-			u.Groups = refs
-		}(rec.User)
-	}
-	wg.Wait()
+		}
+		u.Groups = refs
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 // Package scimhandler is the Caddy HTTP handler http.handlers.scim: it answers SCIM 2.0
-// requests under base_path and passes every other request to the next handler.
-// (The directory is module/; the package is named for what it does.)
+// requests under base_path and passes every other request to the next handler. The
+// SCIM rules live in module/provision and module/scim; this package routes, decodes,
+// answers, and wires the adapter, the link store, authentication and metrics.
 package scimhandler
 
 import (
@@ -96,6 +97,7 @@ type Handler struct {
 	// redisStore is the unguarded Redis store, for its round-trip counter.
 	redisStore *links.Redis
 	metrics    *handlerMetrics
+	kindSet    *kinds
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -136,9 +138,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.BasePath = "/" + strings.Trim(h.BasePath, "/")
 	if h.Deprovision == "" {
 		h.Deprovision = provision.DeprovisionBlock
-	}
-	if h.LinkExisting == "" {
-		h.LinkExisting = provision.LinkOff
 	}
 	if h.MaxBodySize <= 0 {
 		h.MaxBodySize = 1 << 20
@@ -205,12 +204,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.adapter = ua
 	h.groups = adapters.Groups(mod) // nil when absent or switched off (gitea without organization)
-	// link_existing may also be written inside the adapter block
-	if lm, ok := mod.(interface{ LinkExistingMode() string }); ok && h.LinkExisting == provision.LinkOff && lm.LinkExistingMode() != "" {
+	// link_existing may also be written inside the adapter block; the handler's own
+	// option, when given (off included), wins
+	if lm, ok := mod.(adapters.LinkExistingDefault); ok && h.LinkExisting == "" {
 		h.LinkExisting = lm.LinkExistingMode()
-		if err := h.validateModes(); err != nil {
-			return err
-		}
+	}
+	if h.LinkExisting == "" {
+		h.LinkExisting = provision.LinkOff
+	}
+	if err := h.validateModes(); err != nil {
+		return err
 	}
 
 	info := ua.Info()
@@ -239,6 +242,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
+	h.kindSet = &kinds{users: h.users(), groups: h.groupKind()}
 	if h.redisStore != nil && h.redisStore.Indexed() {
 		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}
@@ -271,14 +275,6 @@ func (h *Handler) indexEvents() provision.IndexEvents {
 			log.Warn("link index check failed; POSTs look identities up in the upstream", zap.Error(err))
 		},
 	}
-}
-
-// linkStoreCounter returns the Redis store's round-trip counter, when Redis is used.
-func (h *Handler) linkStoreCounter() (func() int64, bool) {
-	if h.redisStore == nil {
-		return nil, false
-	}
-	return h.redisStore.RoundTrips, true
 }
 
 // linkStore builds the in-process store, or the Redis store behind a guard that turns
@@ -321,12 +317,7 @@ func (h *Handler) validateModes() error {
 	default:
 		return fmt.Errorf("deprovision must be block or delete, not %q", h.Deprovision)
 	}
-	switch h.LinkExisting {
-	case "", provision.LinkOff, provision.LinkEmail, provision.LinkUserName:
-	default:
-		return fmt.Errorf("link_existing must be off, email or username, not %q", h.LinkExisting)
-	}
-	return nil
+	return adapters.CheckLinkExisting(h.LinkExisting)
 }
 
 // Validate checks the provisioned configuration.

@@ -14,31 +14,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/module/auth"
 	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
-// emptyAdapter has no users; enough to exercise routing and errors.
-type emptyAdapter struct{}
-
-func (emptyAdapter) Info() adapters.Info {
-	return adapters.Info{Name: "empty", UserAttributes: []string{"userName", "active"}, MaxPageSize: 10}
+// emptyUpstream has no users and answers every create with an unavailable upstream
+// (Retry-After 7); enough to exercise routing and errors.
+func emptyUpstream() *adaptertest.Memory {
+	m := &adaptertest.Memory{PageSize: 10}
+	m.Fail("CreateUser", adapters.UnavailableFor(7, "upstream down"))
+	return m
 }
-func (emptyAdapter) FindUsers(context.Context, adapters.Lookup) ([]adapters.Record, error) {
-	return nil, nil
-}
-func (emptyAdapter) ListUsers(context.Context, adapters.Page) ([]adapters.Record, int, error) {
-	return nil, 0, nil
-}
-func (emptyAdapter) CreateUser(context.Context, *scim.User) (adapters.Record, error) {
-	return adapters.Record{}, scim.Unavailable(7, "upstream down")
-}
-func (emptyAdapter) UpdateUser(context.Context, string, *scim.User, adapters.State) (adapters.Record, error) {
-	return adapters.Record{}, adapters.ErrNotFound
-}
-func (emptyAdapter) DeleteUser(context.Context, string) error { return adapters.ErrNotFound }
 
 const testToken = "unit-test-token-0123456789"
 
@@ -48,10 +37,11 @@ func testHandler(t *testing.T) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := emptyUpstream()
 	h := &Handler{BasePath: "/scim/v2", MaxBodySize: 1 << 10, MaxResults: 50, Timeout: caddy.Duration(5 * time.Second),
-		adapter: emptyAdapter{}, auth: a, logger: zap.NewNop()}
-	h.features = scim.Features{MaxResults: 50, Sort: true, ETag: true, UserAttributes: emptyAdapter{}.Info().UserAttributes}
-	h.svc = &provision.Service{Adapter: emptyAdapter{}, Links: links.NewMemory(time.Minute, 0), Deprovision: provision.DeprovisionBlock, LinkExisting: provision.LinkOff, MaxResults: 50}
+		adapter: m, auth: a, logger: zap.NewNop()}
+	h.features = scim.Features{MaxResults: 50, Sort: true, ETag: true, UserAttributes: m.Info().UserAttributes}
+	h.svc = &provision.Service{Adapter: m, Links: links.NewMemory(time.Minute, 0), Deprovision: provision.DeprovisionBlock, LinkExisting: provision.LinkOff, MaxResults: 50}
 	return h
 }
 

@@ -4,15 +4,19 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // Metrics are registered in Caddy's per-config registry on every Provision (Caddy
 // makes a new registry on each reload), served by the admin endpoint's /metrics.
 // Labels are bounded: the operation, the status class and the handler's base path;
-// never a user, a token or an id.
+// never a user, a token or an id. Handlers of one config that share the labels
+// share the collectors: the first registers them, the others use what is registered.
 type handlerMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -23,52 +27,95 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	labels := prometheus.Labels{"base_path": h.BasePath, "adapter": h.adapter.Info().Name}
-	m := &handlerMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "caddy", Subsystem: "scim", Name: "requests_total",
-			Help: "SCIM requests answered, by operation and status class.", ConstLabels: labels,
-		}, []string{"op", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "caddy", Subsystem: "scim", Name: "request_duration_seconds",
-			Help: "Time to answer a SCIM request, upstream calls included.", ConstLabels: labels,
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"op"}),
+	m := &handlerMetrics{}
+	var err error
+	if m.requests, err = registerOnce(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "scim", Name: "requests_total",
+		Help: "SCIM requests answered, by operation and status class.", ConstLabels: labels,
+	}, []string{"op", "code"})); err != nil {
+		return err
 	}
-	collectors := []prometheus.Collector{m.requests, m.duration}
-	if c, ok := h.adapter.(interface{ UpstreamCalls() int64 }); ok {
-		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "caddy", Subsystem: "scim", Name: "upstream_requests_total",
-			Help: "HTTP requests the adapter sent to the upstream application, retries included.", ConstLabels: labels,
-		}, func() float64 { return float64(c.UpstreamCalls()) }))
+	if m.duration, err = registerOnce(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "scim", Name: "request_duration_seconds",
+		Help: "Time to answer a SCIM request, upstream calls included.", ConstLabels: labels,
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"op"})); err != nil {
+		return err
 	}
-	if rt, ok := h.linkStoreCounter(); ok {
-		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "caddy", Subsystem: "scim", Name: "link_store_round_trips_total",
-			Help: "Round trips to the Redis link store.", ConstLabels: labels,
-		}, func() float64 { return float64(rt()) }))
+	if c, ok := h.adapter.(adapters.CallCounter); ok {
+		err = registerSum(reg, "upstream_requests_total", "HTTP requests the adapter sent to the upstream application, retries included.",
+			prometheus.CounterValue, labels, func() float64 { return float64(c.UpstreamCalls()) })
+		if err != nil {
+			return err
+		}
 	}
-	if h.redisStore != nil && h.redisStore.Indexed() {
-		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "caddy", Subsystem: "scim", Name: "link_index_complete",
-			Help: "1 while this instance trusts the Redis link index to prove identities new (POSTs then skip the upstream lookups).", ConstLabels: labels,
-		}, func() float64 {
-			if h.redisStore.Trusted() {
-				return 1
-			}
-			return 0
-		}))
-	}
-	for _, c := range collectors {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue // two handlers with one base path and adapter share the series
-			}
+	if rs := h.redisStore; rs != nil {
+		err = registerSum(reg, "link_store_round_trips_total", "Round trips to the Redis link store.",
+			prometheus.CounterValue, labels, func() float64 { return float64(rs.RoundTrips()) })
+		if err == nil && rs.Indexed() {
+			err = registerSum(reg, "link_index_complete", "Instances (handlers) that trust the Redis link index to prove identities new (POSTs then skip the upstream lookups).",
+				prometheus.GaugeValue, labels, func() float64 {
+					if rs.Trusted() {
+						return 1
+					}
+					return 0
+				})
+		}
+		if err != nil {
 			return err
 		}
 	}
 	h.metrics = m
 	return nil
+}
+
+// registerOnce registers c, or returns the equal collector already registered.
+func registerOnce[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// registerSum registers a metric whose value is the sum of value over every handler
+// that registered it with the same labels.
+func registerSum(reg prometheus.Registerer, name, help string, typ prometheus.ValueType, labels prometheus.Labels, value func() float64) error {
+	s := &sumCollector{desc: prometheus.NewDesc("caddy_scim_"+name, help, nil, labels), typ: typ}
+	s, err := registerOnce(reg, s)
+	if err == nil {
+		s.add(value)
+	}
+	return err
+}
+
+// sumCollector is a counter or gauge read from functions, summed.
+type sumCollector struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	mu   sync.Mutex
+	fns  []func() float64
+}
+
+func (s *sumCollector) add(f func() float64) {
+	s.mu.Lock()
+	s.fns = append(s.fns, f)
+	s.mu.Unlock()
+}
+
+func (s *sumCollector) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+func (s *sumCollector) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	sum := 0.0
+	for _, f := range s.fns {
+		sum += f()
+	}
+	s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(s.desc, s.typ, sum)
 }
 
 // observe records one answered request.

@@ -1,12 +1,12 @@
 package scimhandler
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -36,24 +36,15 @@ func writeError(w http.ResponseWriter, e *scim.Error) {
 	writeJSON(w, e.Status, e)
 }
 
-// toSCIMError maps any error from the service or the adapter to a SCIM error.
-// Deadlines become 503 so that the IdP retries; anything unexpected is a 500 whose
-// detail reveals nothing (the cause is logged).
+// toSCIMError maps any error from the service or the adapter to a SCIM error;
+// internal is true for an error nothing explains (its detail reveals nothing; the
+// cause is logged).
 func toSCIMError(err error) (*scim.Error, bool) {
-	var se *scim.Error
-	if errors.As(err, &se) {
-		return se, false
-	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return &scim.Error{Status: http.StatusRequestEntityTooLarge,
 			Detail: "request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}, false
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return scim.Unavailable(30, "the upstream did not answer in time"), false
-	}
-	if errors.Is(err, context.Canceled) {
-		return &scim.Error{Status: 499, Detail: "request canceled"}, false
-	}
-	return &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"}, true
+	se, ok := provision.SCIMError(err)
+	return se, !ok
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -40,9 +39,13 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 			h.discovery(w, r, scim.Schemas(h.featuresFor(r)), id, "Schema")
 		}
 	case strings.EqualFold(head, "Users"):
-		h.users(w, r, id, len(seg) == 2)
+		h.kinds().users.serve(h, w, r, id, len(seg) == 2)
 	case strings.EqualFold(head, "Groups"):
-		h.groupsRoute(w, r, id, len(seg) == 2) // module/groups.go
+		if h.groups == nil {
+			h.fail(w, r, scim.NotImplemented("Groups are not supported by the %s adapter with this configuration", h.adapter.Info().Name))
+			return
+		}
+		h.kinds().groups.serve(h, w, r, id, len(seg) == 2)
 	case head == ".search" && len(seg) == 1:
 		if h.allow(w, r, http.MethodPost) {
 			h.rootSearch(w, r)
@@ -56,64 +59,45 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 	}
 }
 
-// endpoints are the operations of one resource type; dispatch maps methods on
-// /<Type>, /<Type>/.search and /<Type>/{id} onto them.
-type endpoints struct {
-	list    func(http.ResponseWriter, *http.Request, scim.Query)
-	create  func(http.ResponseWriter, *http.Request)
-	get     func(http.ResponseWriter, *http.Request, string)
-	replace func(http.ResponseWriter, *http.Request, string)
-	patch   func(http.ResponseWriter, *http.Request, string)
-	remove  func(context.Context, string, string) error
-}
-
-func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, hasID bool, e endpoints) {
-	switch {
-	case !hasID:
-		switch r.Method {
-		case http.MethodGet:
-			q, err := scim.ParseQuery(r.URL.Query())
-			if err != nil {
-				h.fail(w, r, err)
-				return
+// users is the Users resource type of the pipeline (resource.go).
+func (h *Handler) users() *kind[adapters.Record] {
+	return &kind[adapters.Record]{
+		rt:      scim.UserResourceType,
+		id:      func(r adapters.Record) string { return r.User.ID },
+		version: func(r adapters.Record) string { return r.User.Meta.Version },
+		decode: func(res scim.Resource) (adapters.Record, error) {
+			u, err := scim.UserFromResource(res)
+			return adapters.Record{User: u}, err
+		},
+		render: func(r adapters.Record, opt scim.RenderOptions) scim.Resource { return scim.UserToResource(r.User, opt) },
+		fast: func(dst []byte, r adapters.Record, opt scim.RenderOptions) []byte {
+			return scim.AppendUserJSON(dst, r.User, opt)
+		},
+		get: func(r *http.Request, id string, q scim.Query) (adapters.Record, error) {
+			rec, err := h.svc.GetUser(r.Context(), id)
+			if err == nil {
+				h.fillUserGroups(r, []adapters.Record{rec}, q, true)
 			}
-			e.list(w, r, q)
-		case http.MethodPost:
-			e.create(w, r)
-		default:
-			h.methodNotAllowed(w, r, "GET, POST")
-		}
-	case id == ".search":
-		// a search is a list whose parameters come in the body
-		if h.allow(w, r, http.MethodPost) {
-			if q, ok := h.readSearch(w, r); ok {
-				e.list(w, r, q)
+			return rec, err
+		},
+		create: func(ctx context.Context, v adapters.Record, body scim.Resource) (adapters.Record, error) {
+			if _, has := body["active"]; !has {
+				v.User.Active = true // RFC 7643 leaves the default to the provider; IdPs expect active
 			}
-		}
-	default:
-		switch r.Method {
-		case http.MethodGet:
-			e.get(w, r, id)
-		case http.MethodPut:
-			e.replace(w, r, id)
-		case http.MethodPatch:
-			e.patch(w, r, id)
-		case http.MethodDelete:
-			if err := e.remove(r.Context(), id, r.Header.Get("If-Match")); err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			h.logger.Info("scim resource deleted", zap.String("path", r.URL.Path))
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			h.methodNotAllowed(w, r, "GET, PUT, PATCH, DELETE")
-		}
+			return h.svc.CreateUser(ctx, v.User)
+		},
+		replace: func(ctx context.Context, id string, v adapters.Record, body scim.Resource, ifMatch string) (adapters.Record, error) {
+			_, hasActive := body["active"]
+			return h.svc.ReplaceUser(ctx, id, v.User, hasActive, ifMatch)
+		},
+		patch:     h.svc.PatchUser,
+		remove:    h.svc.DeleteUser,
+		list:      h.listUsers,
+		patchBody: func(scim.Query) bool { return true },
+		created: func(r adapters.Record) []zap.Field {
+			return []zap.Field{zap.String("id", r.User.ID), zap.String("user_name", r.User.UserName)}
+		},
 	}
-}
-
-func (h *Handler) users(w http.ResponseWriter, r *http.Request, id string, hasID bool) {
-	h.dispatch(w, r, id, hasID, endpoints{list: h.listUsers, create: h.createUser,
-		get: h.getUser, replace: h.replaceUser, patch: h.patchUser, remove: h.svc.DeleteUser})
 }
 
 func (h *Handler) renderOptions(r *http.Request) scim.RenderOptions {
@@ -152,27 +136,6 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, all []scim.R
 		}
 	}
 	h.fail(w, r, scim.NotFound(kind, id))
-}
-
-// readSearch reads the SearchRequest body of a POST …/.search (RFC 7644 §3.4.3);
-// on failure it has answered the error.
-func (h *Handler) readSearch(w http.ResponseWriter, r *http.Request) (scim.Query, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return scim.Query{}, false
-	}
-	var sr scim.SearchRequest
-	if err := json.Unmarshal(body, &sr); err != nil {
-		h.fail(w, r, scim.BadRequest(scim.ErrInvalidSyntax, "request body is not a valid SearchRequest"))
-		return scim.Query{}, false
-	}
-	q, err := sr.Query()
-	if err != nil {
-		h.fail(w, r, err)
-		return scim.Query{}, false
-	}
-	return q, true
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
@@ -225,12 +188,6 @@ func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, []
 		sorted[x], users[x] = rs[i], recs[i].User
 	}
 	return sorted, users, nil
-}
-
-// projects reports whether q asks for attributes or excludedAttributes: only then
-// is a user answered through its projected map rather than AppendUserJSON.
-func projects(q scim.Query) bool {
-	return len(q.Attributes) > 0 || len(q.ExcludedAttributes) > 0
 }
 
 // writeList pages rs and projects each resource by its own resource type. users[i]
@@ -294,119 +251,6 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 func isClientError(err error) bool {
 	var se *scim.Error
 	return errors.As(err, &se) && se.Status < 500
-}
-
-func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, id string) {
-	rec, err := h.svc.GetUser(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if tag := scim.ETag(rec.User.Meta.Version); tag != "" && matchesTag(r.Header.Get("If-None-Match"), tag) {
-		w.Header().Set("ETag", tag)
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	q, _ := scim.ParseQuery(r.URL.Query())
-	h.fillUserGroups(r, []adapters.Record{rec}, q, true)
-	h.writeUser(w, r, http.StatusOK, rec)
-}
-
-// writeUser renders a user with ETag, Location (on 201) and projection.
-func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, rec adapters.Record) {
-	opt := h.renderOptions(r)
-	if tag := scim.ETag(rec.User.Meta.Version); tag != "" {
-		w.Header().Set("ETag", tag)
-	}
-	if status == http.StatusCreated {
-		w.Header().Set("Location", opt.UserLocation(rec.User.ID))
-	}
-	q, _ := scim.ParseQuery(r.URL.Query())
-	if !projects(q) {
-		writeBody(w, status, scim.AppendUserJSON(make([]byte, 0, 1024), rec.User, opt), nil)
-		return
-	}
-	res := scim.UserToResource(rec.User, opt)
-	writeJSON(w, status, scim.Project(res, scim.UserResourceType, q.Attributes, q.ExcludedAttributes))
-}
-
-func (h *Handler) readUser(w http.ResponseWriter, r *http.Request) (*scim.User, scim.Resource, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, nil, false
-	}
-	res, err := scim.DecodeResource(body, scim.UserResourceType)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, nil, false
-	}
-	u, err := scim.UserFromResource(res)
-	if err != nil {
-		h.fail(w, r, err)
-		return nil, nil, false
-	}
-	return u, res, true
-}
-
-func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
-	u, res, ok := h.readUser(w, r)
-	if !ok {
-		return
-	}
-	if _, has := res["active"]; !has {
-		u.Active = true // RFC 7643 leaves the default to the provider; IdPs expect active
-	}
-	rec, err := h.svc.CreateUser(r.Context(), u)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.logger.Info("scim user provisioned", zap.String("id", rec.User.ID), zap.String("user_name", rec.User.UserName))
-	h.writeUser(w, r, http.StatusCreated, rec)
-}
-
-func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request, id string) {
-	u, res, ok := h.readUser(w, r)
-	if !ok {
-		return
-	}
-	_, hasActive := res["active"]
-	rec, err := h.svc.ReplaceUser(r.Context(), id, u, hasActive, r.Header.Get("If-Match"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.writeUser(w, r, http.StatusOK, rec)
-}
-
-func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, id string) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	ops, err := scim.ParsePatch(body, scim.UserResourceType)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	rec, err := h.svc.PatchUser(r.Context(), id, ops, r.Header.Get("If-Match"), h.renderOptions(r))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.writeUser(w, r, http.StatusOK, rec)
-}
-
-func matchesTag(header, tag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(tag, "W/") {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, method string) bool {

@@ -1,7 +1,6 @@
 package scimhandler
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,66 +10,33 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
-// fixedAdapter holds a few managed users and answers every write with the user it
-// was given, so that each request sees the same state.
-type fixedAdapter struct{ emptyAdapter }
-
+// fixedUsers are the managed users of fixedHandler's upstream.
 func fixedUsers() []*scim.User {
 	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	return []*scim.User{
-		{ID: "10", UserName: "carol@x", Active: true, Meta: scim.Meta{Created: at, Version: "c"},
+		{ID: "10", UserName: "carol@x", Active: true, Meta: scim.Meta{Created: at},
 			Emails: []scim.MultiValue{{Value: "carol@x", Type: "work", Primary: true}}},
 		{ID: "2", UserName: "bob@x", ExternalID: "e-2", Name: &scim.Name{GivenName: "Bob", FamilyName: "<&>"},
-			Enterprise: &scim.EnterpriseUser{EmployeeNumber: "7", Manager: &scim.Manager{Value: "10"}}, Meta: scim.Meta{Version: "b"}},
+			Enterprise: &scim.EnterpriseUser{EmployeeNumber: "7", Manager: &scim.Manager{Value: "10"}}},
 		{ID: "1", UserName: "alice@x", DisplayName: "Alice \u2028", Active: true, Name: &scim.Name{},
 			Addresses: []scim.Address{{Country: "CH", Primary: true}}, Roles: []scim.MultiValue{{Value: "admin"}}},
 	}
 }
 
-func (fixedAdapter) Info() adapters.Info {
-	return adapters.Info{Name: "fixed", UserAttributes: []string{"userName", "active", "name", "emails"}, MaxPageSize: 2}
-}
-
-func (fixedAdapter) FindUsers(_ context.Context, l adapters.Lookup) ([]adapters.Record, error) {
-	var out []adapters.Record
-	for _, u := range fixedUsers() {
-		if (l.Kind == adapters.ByID && u.ID == l.Value) || (l.Kind == adapters.ByUserName && strings.EqualFold(u.UserName, l.Value)) ||
-			(l.Kind == adapters.ByExternalID && u.ExternalID == l.Value) {
-			out = append(out, adapters.Record{User: u, Managed: true})
-		}
-	}
-	return out, nil
-}
-
-func (fixedAdapter) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Record, int, error) {
-	us := fixedUsers()
-	var out []adapters.Record
-	for _, u := range us[min(p.Offset, len(us)):min(p.Offset+p.Limit, len(us))] {
-		out = append(out, adapters.Record{User: u, Managed: true})
-	}
-	return out, len(us), nil
-}
-
-func (fixedAdapter) CreateUser(_ context.Context, u *scim.User) (adapters.Record, error) {
-	c := *u
-	c.ID, c.Meta = "99", scim.Meta{Version: "new"}
-	return adapters.Record{User: &c, Managed: true}, nil
-}
-
-func (fixedAdapter) UpdateUser(_ context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
-	c := *u
-	c.ID, c.Meta = id, scim.Meta{Version: "upd"}
-	return adapters.Record{User: &c, Managed: st.Managed, Deleted: st.Deleted}, nil
-}
-
+// fixedHandler serves a fresh upstream holding fixedUsers, so that every handler
+// sees the same state; the next user created gets id 11.
 func fixedHandler(t *testing.T) *Handler {
 	h := testHandler(t)
-	a := fixedAdapter{}
+	a := &adaptertest.Memory{PageSize: 2}
+	for _, u := range fixedUsers() {
+		a.Seed(adapters.Record{User: u, Managed: true})
+	}
 	h.adapter = a
 	h.features.UserAttributes = a.Info().UserAttributes
 	h.svc = &provision.Service{Adapter: a, Links: links.NewMemory(time.Minute, 0), Deprovision: provision.DeprovisionBlock,
@@ -125,7 +91,7 @@ func TestTypedUserAnswers(t *testing.T) {
 			}
 		})
 	}
-	if rec, _ := serve(t, fixedHandler(t), http.MethodPost, "/scim/v2/Users", create, true); rec.Header().Get("Location") != "http://example.com/scim/v2/Users/99" {
+	if rec, _ := serve(t, fixedHandler(t), http.MethodPost, "/scim/v2/Users", create, true); rec.Header().Get("Location") != "http://example.com/scim/v2/Users/11" {
 		t.Errorf("Location %q", rec.Header().Get("Location"))
 	}
 }
