@@ -50,6 +50,18 @@ type Info struct {
 	OneName bool
 }
 
+// OneNameUserAttributes are the User attributes an upstream stores that keeps a login
+// name, one primary e-mail, an active flag and one name string (Info.OneName), as
+// Gitea and GitLab do.
+var OneNameUserAttributes = []string{
+	"userName",
+	"name.formatted", "name.givenName", "name.familyName",
+	"displayName",
+	"emails",
+	"active",
+	"externalId",
+}
+
 // Record is one upstream user as the provisioning service sees it: the SCIM view plus
 // the durable provisioning state that the adapter keeps in the upstream itself.
 type Record struct {

@@ -33,7 +33,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -70,9 +69,8 @@ type Adapter struct {
 	// repo.actions, repo.ext_issues, repo.ext_wiki.
 	TeamUnits []string `json:"team_units,omitempty"`
 
-	api    *upstream.Client
-	token  string
-	logger *zap.Logger
+	api   *upstream.Client
+	token string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -85,25 +83,19 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves placeholders and builds the upstream client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
-	r, err := a.Config.Resolve("gitea", "/api/v1")
+	var err error
+	opt := upstream.Options{Name: "Gitea", Message: messageOf, Hint: tokenHint, Logger: ctx.Logger()}
+	a.api, a.token, err = a.Config.Connect("gitea", "/api/v1", opt, func(r *http.Request, token string) {
+		r.Header.Set("Authorization", "token "+token)
+	})
 	if err != nil {
 		return err
 	}
-	a.token = r.Token
 	org, err := caddy.NewReplacer().ReplaceOrErr(a.Organization, true, true)
 	if err != nil {
 		return fmt.Errorf("gitea organization: %v", err)
 	}
 	a.Organization = strings.TrimSpace(org)
-	opt := a.Config.Options("Gitea", r)
-	opt.Auth = func(req *http.Request) { req.Header.Set("Authorization", "token "+a.token) }
-	opt.Logger = a.logger
-	opt.Message, opt.Hint = messageOf, tokenHint
-	a.api, err = upstream.New(opt)
-	if err != nil {
-		return fmt.Errorf("gitea url: %v", err)
-	}
 	return nil
 }
 

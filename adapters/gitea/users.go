@@ -45,15 +45,8 @@ type giteaUser struct {
 // Info describes what the adapter persists.
 func (a *Adapter) Info() adapters.Info {
 	return adapters.Info{
-		Name: "gitea",
-		UserAttributes: []string{
-			"userName",
-			"name.formatted", "name.givenName", "name.familyName",
-			"displayName",
-			"emails",
-			"active",
-			"externalId",
-		},
+		Name:            "gitea",
+		UserAttributes:  adapters.OneNameUserAttributes,
 		GroupAttributes: a.groupAttributes(),
 		MaxPageSize:     listPageSize,
 		OneName:         true,

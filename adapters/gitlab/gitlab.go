@@ -91,25 +91,17 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 // upstream client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	r, err := a.Config.Resolve("gitlab", "/api/v4")
+	var err error
+	opt := upstream.Options{Name: "GitLab", Message: extractMessage, Hint: tokenHint, Retry: a.retry, Timeout: DefaultTimeout, Logger: a.logger}
+	a.api, a.token, err = a.Config.Connect("gitlab", "/api/v4", opt, func(r *http.Request, token string) {
+		r.Header.Set("PRIVATE-TOKEN", token)
+	})
 	if err != nil {
 		return err
 	}
-	a.token = r.Token
 	a.provider = a.IdentityProvider
 	if a.provider == "" {
 		a.provider = DefaultIdentityProvider
-	}
-	opt := a.Config.Options("GitLab", r)
-	if opt.Timeout <= 0 {
-		opt.Timeout = DefaultTimeout
-	}
-	opt.Auth = func(req *http.Request) { req.Header.Set("PRIVATE-TOKEN", a.token) }
-	opt.Retry = a.retry
-	opt.Logger = a.logger
-	opt.Message, opt.Hint = extractMessage, tokenHint
-	if a.api, err = upstream.New(opt); err != nil {
-		return fmt.Errorf("gitlab url: %v", err)
 	}
 	a.provisionGroups()
 	return nil
@@ -147,15 +139,8 @@ func (a *Adapter) Cleanup() error {
 // Info describes what the adapter persists.
 func (a *Adapter) Info() adapters.Info {
 	return adapters.Info{
-		Name: "gitlab",
-		UserAttributes: []string{
-			"userName",
-			"name.formatted", "name.givenName", "name.familyName",
-			"displayName",
-			"emails",
-			"active",
-			"externalId",
-		},
+		Name:            "gitlab",
+		UserAttributes:  adapters.OneNameUserAttributes,
 		GroupAttributes: []string{"displayName", "members"}, // externalId is common, always supported
 		MaxPageSize:     maxPerPage,
 		OneName:         true,

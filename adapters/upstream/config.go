@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -91,10 +92,25 @@ func (c Config) Check(name string) error {
 	return nil
 }
 
-// Options returns client options from the resolved config.
-func (c Config) Options(name string, r Resolved) Options {
-	return Options{Name: name, Base: r.Base, Secrets: []string{r.Token},
-		Timeout: time.Duration(c.Timeout), MaxConns: c.MaxConns}
+// Connect is the part of Provision every adapter shares: it resolves the config and
+// builds the client. opt holds what is the adapter's own (Name, Message, Hint, Retry,
+// Logger, a default Timeout); auth sets the resolved token on each request. name
+// prefixes the errors.
+func (c Config) Connect(name, apiPath string, opt Options, auth func(r *http.Request, token string)) (*Client, string, error) {
+	r, err := c.Resolve(name, apiPath)
+	if err != nil {
+		return nil, "", err
+	}
+	opt.Base, opt.Secrets, opt.MaxConns = r.Base, []string{r.Token}, c.MaxConns
+	if c.Timeout > 0 {
+		opt.Timeout = time.Duration(c.Timeout)
+	}
+	opt.Auth = func(req *http.Request) { auth(req, r.Token) }
+	client, err := New(opt)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s url: %v", name, err)
+	}
+	return client, r.Token, nil
 }
 
 // ParseOption reads the Caddyfile options every adapter shares (token, timeout,
