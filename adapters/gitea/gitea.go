@@ -101,17 +101,11 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 
 // Validate checks the provisioned configuration.
 func (a *Adapter) Validate() error {
-	if a.api == nil {
-		return fmt.Errorf("gitea: url is required")
-	}
-	if a.token == "" {
-		return fmt.Errorf("gitea: token is required")
+	if err := a.Config.Check("gitea", a.api, a.token, "a site administrator's token with the scopes write:admin and write:user"); err != nil {
+		return err
 	}
 	if a.SourceID < 0 {
 		return fmt.Errorf("gitea: source_id must not be negative")
-	}
-	if err := a.Config.Check("gitea"); err != nil {
-		return err
 	}
 	return a.checkGroupOptions()
 }

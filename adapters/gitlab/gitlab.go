@@ -109,11 +109,8 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 
 // Validate checks the provisioned configuration.
 func (a *Adapter) Validate() error {
-	if a.api == nil {
-		return fmt.Errorf("gitlab: url is required")
-	}
-	if a.token == "" {
-		return fmt.Errorf("gitlab: token is required (an admin personal access token with the api scope)")
+	if err := a.Config.Check("gitlab", a.api, a.token, "an admin personal access token with the api scope"); err != nil {
+		return err
 	}
 	if strings.EqualFold(strings.TrimSpace(a.provider), "scim") {
 		return fmt.Errorf("gitlab: identity_provider %q is reserved by GitLab EE for its own SCIM identities; use the SAML provider name or %q", a.provider, DefaultIdentityProvider)
@@ -123,9 +120,6 @@ func (a *Adapter) Validate() error {
 	}
 	if err := adapters.CheckLinkExisting(a.LinkExisting); err != nil {
 		return fmt.Errorf("gitlab: %v", err)
-	}
-	if err := a.Config.Check("gitlab"); err != nil {
-		return err
 	}
 	return a.validateGroups()
 }

@@ -81,12 +81,17 @@ func apiRoot(s, apiPath string) (string, error) {
 	return u.String(), nil
 }
 
-// Check validates what Resolve cannot: the numbers. name prefixes the errors.
-func (c Config) Check(name string) error {
-	if c.Timeout < 0 {
+// Check is the part of Validate every adapter shares: Connect gave a client and a
+// token, and the numbers are sane. name prefixes the errors; what says which token.
+func (c Config) Check(name string, client *Client, token, what string) error {
+	switch {
+	case client == nil:
+		return fmt.Errorf("%s: url is required", name)
+	case token == "":
+		return fmt.Errorf("%s: token is required (%s)", name, what)
+	case c.Timeout < 0:
 		return fmt.Errorf("%s: timeout must not be negative", name)
-	}
-	if c.MaxConns < 0 {
+	case c.MaxConns < 0:
 		return fmt.Errorf("%s: max_conns must not be negative", name)
 	}
 	return nil
