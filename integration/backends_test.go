@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type backend interface {
 	count(t *testing.T) int
 	makeUnmanaged(t *testing.T, username, email string)
 	adminName() string
+	// makeAdmin makes user id an administrator of the application, as an operator
+	// would, behind SCIM's back.
+	makeAdmin(t *testing.T, id string)
 }
 
 // giteaBackend is the test binary's real Gitea.
@@ -66,6 +70,17 @@ func (b giteaBackend) user(t *testing.T, id string) upstreamUser {
 	pl := u["prohibit_login"] == true
 	return upstreamUser{Exists: true, Email: u["email"].(string), FullName: u["full_name"].(string),
 		Blocked: pl || u["active"] != true, State: map[bool]string{true: "prohibit_login", false: "active"}[pl], Linked: ln}
+}
+
+func (b giteaBackend) makeAdmin(t *testing.T, id string) {
+	t.Helper()
+	n, _ := strconv.ParseInt(id, 10, 64)
+	u := b.g.UserByID(t, n)
+	// Gitea's PATCH needs login_name and source_id together; they are kept as they are
+	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
+		"login_name": u["login_name"], "source_id": u["source_id"], "admin": true}); st != 200 {
+		t.Fatalf("making %s an admin: %d %s", id, st, body)
+	}
 }
 
 // gitlabBackend is the GitLab REST API emulator, served over real HTTP.
@@ -117,6 +132,30 @@ func (b *gitlabBackend) user(t *testing.T, id string) upstreamUser {
 		}
 	}
 	return out
+}
+
+func (b *gitlabBackend) makeAdmin(t *testing.T, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", b.url+"/api/v4/users/"+id, strings.NewReader(`{"admin":true}`))
+	req.Header.Set("PRIVATE-TOKEN", b.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if u, _ := b.emu.User(atoiT(t, id)); resp.StatusCode != 200 || !u.Admin {
+		t.Fatalf("making %s an admin: %d", id, resp.StatusCode)
+	}
+}
+
+func atoiT(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // backends returns every upstream the shared IdP tests run against.

@@ -295,9 +295,13 @@ func (m *Memory) CreateUser(ctx context.Context, u *scim.User) (adapters.Record,
 }
 
 // UpdateUser writes u and st over user id.
-func (m *Memory) UpdateUser(_ context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+func (m *Memory) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+	werr := m.wait(ctx)
 	err := m.begin("UpdateUser")
 	defer m.mu.Unlock()
+	if err == nil {
+		err = werr
+	}
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -571,7 +575,7 @@ func (m *Memory) ResetLog() {
 
 // ---- hooks ----
 
-// SetDelay makes CreateUser, AddMembers and RemoveMembers wait d (outside the lock)
+// SetDelay makes CreateUser, UpdateUser, AddMembers and RemoveMembers wait d (outside the lock)
 // before they act, to widen race windows; 0 turns it off.
 func (m *Memory) SetDelay(d time.Duration) {
 	m.mu.Lock()

@@ -42,6 +42,13 @@ type Service struct {
 	MaxResults int
 	// OnStoreError is told when the link store fails (the request goes on without it).
 	OnStoreError func(error)
+	// Protect names accounts (by userName, upstream login or id) that SCIM never
+	// modifies, blocks, deletes, adopts or reactivates; upstream administrators are
+	// always protected.
+	Protect []string
+	// OnRefused is told when a safety rule refuses a request: the operation, the
+	// account and why.
+	OnRefused func(op, id, userName, why string)
 
 	locks keyedMutex
 }
@@ -381,7 +388,7 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (_ adapters.Reco
 	}
 	for _, r := range byName.recs {
 		if r.Managed {
-			if r.User.ExternalID != "" && u.ExternalID != "" && r.User.ExternalID != u.ExternalID && !r.Deleted {
+			if visible(r) && r.User.Active && r.User.ExternalID != "" && u.ExternalID != "" && r.User.ExternalID != u.ExternalID {
 				return adapters.Record{}, scim.Conflict("userName %q is already provisioned for a different externalId", u.UserName)
 			}
 			return s.reactivateOrConflict(ctx, r, u, "userName")
@@ -425,6 +432,12 @@ func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u
 	if visible(r) && r.User.Active {
 		return adapters.Record{}, scim.Conflict("a user with this %s already exists (id %s)", by, r.User.ID)
 	}
+	if err := reactivationTarget(r, u, by); err != nil {
+		return adapters.Record{}, err
+	}
+	if err := s.refuseProtected(r, "reactivate"); err != nil {
+		return adapters.Record{}, err
+	}
 	if u.ExternalID == "" {
 		u.ExternalID = r.User.ExternalID
 	}
@@ -439,6 +452,9 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	}
 	if r.Admin {
 		return adapters.Record{}, scim.Conflict("an upstream administrator has this %s; administrators are never adopted", by)
+	}
+	if s.protected(r) != "" {
+		return adapters.Record{}, scim.Conflict("an account protected by the protect option has this %s; it is never adopted", by)
 	}
 	return s.update(ctx, r, u, adapters.State{Managed: true})
 }
@@ -489,16 +505,12 @@ func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, 
 // current record into the desired user. A change of userName or externalId is
 // checked for uniqueness first; a change the upstream does not store costs no write.
 func (s *Service) modify(ctx context.Context, id, ifMatch string, next func(cur adapters.Record) (*scim.User, error)) (adapters.Record, error) {
-	unlock := s.locks.lock(id)
-	defer unlock()
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
-	cur, err := s.GetUser(ctx, id)
+	cur, release, err := s.lockedUser(ctx, id, ifMatch, "modify")
 	if err != nil {
 		return cur, err
 	}
-	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
-		return cur, err
-	}
+	defer release()
 	u, err := next(cur)
 	if err != nil {
 		return cur, err
@@ -570,16 +582,12 @@ func unique(ctx context.Context, what, selfID string, claims []claim) error {
 // stays, so a later POST reactivates it); in delete mode it is removed upstream.
 func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) (err error) {
 	defer scimErr(&err)
-	unlock := s.locks.lock(id)
-	defer unlock()
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
-	cur, err := s.GetUser(ctx, id)
+	cur, release, err := s.lockedUser(ctx, id, ifMatch, "delete")
 	if err != nil {
 		return err
 	}
-	if err := checkIfMatch(ifMatch, cur.User.Meta.Version); err != nil {
-		return err
-	}
+	defer release()
 	if s.Deprovision == DeprovisionDelete {
 		if err := s.Adapter.DeleteUser(ctx, id); err != nil && !adapters.Is(err, adapters.NotFound) {
 			return err
@@ -591,6 +599,29 @@ func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) (er
 	u.Active = false
 	_, err = s.update(ctx, cur, &u, adapters.State{Managed: true, Deleted: true})
 	return err
+}
+
+// lockedUser takes the write lock of user id — on this instance and, through the
+// link store, across instances, so that no interleaving of a DELETE with a PUT or
+// PATCH writes a stale state back — then reads the user fresh, checks If-Match and
+// the protected accounts. The caller releases the lock.
+func (s *Service) lockedUser(ctx context.Context, id, ifMatch, op string) (adapters.Record, func(), error) {
+	release, err := s.lockAll(ctx, []string{"user:" + id})
+	if err != nil {
+		return adapters.Record{}, nil, err
+	}
+	cur, err := s.GetUser(ctx, id)
+	if err == nil {
+		err = checkIfMatch(ifMatch, cur.User.Meta.Version)
+	}
+	if err == nil {
+		err = s.refuseProtected(cur, op)
+	}
+	if err != nil {
+		release()
+		return cur, nil, err
+	}
+	return cur, release, nil
 }
 
 // checkIfMatch implements If-Match (RFC 7644 §3.14) with the one ETag rule.

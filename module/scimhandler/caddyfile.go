@@ -46,6 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		public_url    <url>
 //		timeout       <duration>
 //		link_ttl      <duration>
+//		protect       <userName|id...>   # repeatable; administrators are always protected
 //		redis [<address...>] {
 //			address      <host:port...>   # several: cluster, or sentinels with master_name
 //			master_name  <name>
@@ -68,7 +69,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if opt != "token" && seen[opt] {
+		if opt != "token" && opt != "protect" && seen[opt] {
 			return d.Errf("duplicate option %q", opt)
 		}
 		seen[opt] = true
@@ -137,6 +138,12 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &s.PublicURL); err != nil {
 				return err
 			}
+		case "protect":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return d.ArgErr()
+			}
+			s.Protect = append(s.Protect, vals...)
 		case "timeout", "link_ttl":
 			var v string
 			if err := oneArg(d, &v); err != nil {

@@ -81,6 +81,11 @@ type Handler struct {
 	// LinkTTL is how long the in-process link store keeps a link. Default: 10m.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
 
+	// Protect names upstream accounts — by SCIM userName, upstream login or id — that
+	// SCIM never modifies, blocks, deletes, adopts or reactivates (requests answer 403
+	// and are logged). Upstream administrators are always protected.
+	Protect []string `json:"protect,omitempty"`
+
 	// Redis, when set, keeps the identity links in Redis, shared by every Caddy
 	// instance that uses the same Redis and prefix. Absent: an in-process store.
 	Redis *RedisConfig `json:"redis,omitempty"`
@@ -238,6 +243,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Deprovision:  h.Deprovision,
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
+		Protect:      h.Protect,
+		OnRefused: func(op, id, userName, why string) {
+			h.logger.Warn("scim request refused by a safety rule", zap.String("op", op), zap.String("id", id),
+				zap.String("user_name", userName), zap.String("why", why))
+		},
 	}
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))

@@ -1,0 +1,90 @@
+package integration_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// TestSafety runs the identity-safety rules of #11 through a real Caddy against
+// real Gitea and the GitLab emulator; each case failed before the rule existed.
+func TestSafety(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name(), func(t *testing.T) {
+			keeper := testenv.UniqueName("keeper")
+			e := start(t, b, "protect "+keeper, "")
+			t.Run("AdminIsNeverChanged", func(t *testing.T) { adminIsNeverChanged(t, e, b) })
+			t.Run("ProtectOption", func(t *testing.T) { protectOption(t, e, b, keeper) })
+			t.Run("NewHireNeverGetsTheOldAccount", func(t *testing.T) { newHire(t, e, b) })
+		})
+	}
+}
+
+// #11 case 1: a SCIM-created user made an administrator in the application stays
+// writable no more: PATCH (e-mail to an outside address, rename), PUT and DELETE
+// are 403 and the application's account is unchanged.
+func adminIsNeverChanged(t *testing.T, e *env, b backend) {
+	name := testenv.UniqueName("boss")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	b.makeAdmin(t, id)
+	before := b.user(t, id)
+	steal := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+	  {"op":"replace","path":"emails[type eq \"work\"].value","value":"thief@outside.example"},
+	  {"op":"replace","path":"userName","value":"thief@outside.example"}]}`
+	r := e.c.do("PATCH", "/Users/"+id, steal).wantError(t, 403, "")
+	if !strings.Contains(str(r.JSON, "detail"), "administrator") {
+		t.Errorf("403 detail: %s", r.Body)
+	}
+	e.c.do("PUT", "/Users/"+id, oktaUser("thief@outside.example", "ext-"+name)).wantError(t, 403, "")
+	e.c.do("DELETE", "/Users/"+id, nil).wantError(t, 403, "")
+	if after := b.user(t, id); after != before {
+		t.Fatalf("the administrator changed: %+v → %+v", before, after)
+	}
+	if !strings.Contains(e.caddy.Logs(), "refused by a safety rule") {
+		t.Error("no log line for the refusal")
+	}
+}
+
+// protect names an account SCIM leaves alone.
+func protectOption(t *testing.T, e *env, b backend, name string) {
+	u := oktaUser(name, "ext-"+name)
+	u["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.test"}}
+	id := str(e.c.do("POST", "/Users", u).want(t, 201).JSON, "id")
+	before := b.user(t, id)
+	off := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
+	r := e.c.do("PATCH", "/Users/"+id, off).wantError(t, 403, "")
+	if !strings.Contains(str(r.JSON, "detail"), "protect") {
+		t.Errorf("403 detail: %s", r.Body)
+	}
+	e.c.do("DELETE", "/Users/"+id, nil).wantError(t, 403, "")
+	if after := b.user(t, id); after != before || after.Blocked {
+		t.Fatalf("the protected account changed: %+v → %+v", before, after)
+	}
+}
+
+// #11 case 3: after DELETE of u3, a POST with the same userName but another
+// externalId and e-mail is 409, never 201 with the deleted account's id.
+func newHire(t *testing.T, e *env, b backend) {
+	name := testenv.UniqueName("u3")
+	first := oktaUser(name, "ext-first-"+name)
+	first["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "first-" + name + "@example.test"}}
+	id := str(e.c.do("POST", "/Users", first).want(t, 201).JSON, "id")
+	e.c.do("DELETE", "/Users/"+id, nil).want(t, 204)
+	before := b.user(t, id)
+	hire := oktaUser(name, "ext-second-"+name)
+	hire["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "second-" + name + "@example.test"}}
+	r := e.c.do("POST", "/Users", hire)
+	if r.Status == 201 && str(r.JSON, "id") == id {
+		t.Fatal("the deleted account went to a new identity")
+	}
+	r.wantError(t, 409, "uniqueness")
+	if after := b.user(t, id); after != before || !after.Blocked || after.Linked != "ext-first-"+name {
+		t.Fatalf("the deleted account changed: %+v → %+v", before, after)
+	}
+	// the same identity still comes back to the same account
+	back := e.c.do("POST", "/Users", first).want(t, 201)
+	if str(back.JSON, "id") != id || b.user(t, id).Blocked {
+		t.Fatalf("re-add of the same identity: %s", back.Body)
+	}
+}

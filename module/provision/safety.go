@@ -1,0 +1,61 @@
+package provision
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// Safety rules: an account never changes hands, and SCIM never touches what it does
+// not own. They are checked here, once, for every adapter.
+
+// protected reports why SCIM must leave the account of r alone ("" when it may act):
+// an upstream administrator, or an account the protect option names by userName,
+// upstream login or id. Managed or not: an administrator who signed in by SSO, or a
+// SCIM-created user later made an administrator, is protected too.
+func (s *Service) protected(r adapters.Record) string {
+	if r.User == nil {
+		return ""
+	}
+	if r.Admin {
+		return "is an administrator of the application"
+	}
+	for _, p := range s.Protect {
+		if p != "" && (p == r.User.ID || strings.EqualFold(p, r.User.UserName)) {
+			return "is protected by the protect option"
+		}
+	}
+	return ""
+}
+
+// refuseProtected answers 403 for a write to a protected account, and tells
+// OnRefused why.
+func (s *Service) refuseProtected(r adapters.Record, what string) error {
+	why := s.protected(r)
+	if why == "" {
+		return nil
+	}
+	if s.OnRefused != nil {
+		s.OnRefused(what, r.User.ID, r.User.UserName, why)
+	}
+	return scim.Errorf(http.StatusForbidden, "", "user %s (%q) %s: SCIM never modifies, blocks, deletes, adopts or reactivates it; change it in the application", r.User.ID, r.User.UserName, why)
+}
+
+// reactivationTarget refuses to give a deprovisioned or deleted account to another
+// identity: r is reactivated only for the externalId it is linked to. A POST without
+// an externalId claims no other identity.
+func reactivationTarget(r adapters.Record, u *scim.User, by string) error {
+	if u.ExternalID == "" || u.ExternalID == r.User.ExternalID {
+		return nil
+	}
+	state := "a deprovisioned"
+	if r.Deleted {
+		state = "a deleted"
+	}
+	if r.User.ExternalID == "" {
+		return scim.Conflict("this %s belongs to %s account (id %s) that is not linked to any externalId; it is not given to externalId %q: delete or rename that account in the application, or send the same identity", by, state, r.User.ID, u.ExternalID)
+	}
+	return scim.Conflict("this %s belongs to %s account (id %s) linked to another externalId; it is never given to a new identity: delete or rename that account in the application, then retry", by, state, r.User.ID)
+}
