@@ -34,6 +34,7 @@ type giteaTeam struct {
 	ID           int64  `json:"id"`
 	Name         string `json:"name"`
 	Description  string `json:"description"`
+	Permission   string `json:"permission"`
 	Organization *struct {
 		UserName string `json:"username"`
 		Name     string `json:"name"`
@@ -51,8 +52,12 @@ func (a *Adapter) groupAttributes() []string {
 }
 
 // group maps a team of the organization to a SCIM group; ok is false for teams SCIM
-// does not manage or of another organization.
+// does not manage or of another organization. The Owners team is never managed,
+// whatever its description says: SCIM must not decide who owns the organization.
 func (a *Adapter) group(t *giteaTeam) (*scim.Group, bool) {
+	if t.Permission == "owner" || strings.EqualFold(t.Name, "Owners") {
+		return nil, false
+	}
 	if t.Organization != nil && !strings.EqualFold(t.Organization.UserName, a.Organization) && !strings.EqualFold(t.Organization.Name, a.Organization) {
 		return nil, false
 	}
