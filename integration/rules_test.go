@@ -172,6 +172,38 @@ func TestJWTAuthentication(t *testing.T) {
 	}
 }
 
+// TestJWTRequiredClaims (#11 case 10): with require_scope and require_client_id a
+// token of the right issuer and audience is refused unless it is the provisioning
+// client's and carries the scope; a user's own ID token for that client no longer
+// provisions anything.
+func TestJWTRequiredClaims(t *testing.T) {
+	const secret = "jwt-test-secret-that-is-long-enough-0123456789"
+	g := testenv.Gitea(t)
+	site := fmt.Sprintf("scim {\n\tjwt {\n\t\tissuer https://idp.example.test\n\t\taudience caddy-scim\n\t\tsecret {env.JWT_SECRET}\n"+
+		"\t\trequire_scope scim.write\n\t\trequire_client_id okta-app\n\t}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t}\n}", g.URL)
+	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: []string{"JWT_SECRET=" + secret, "GITEA_TOKEN=" + g.Token}})
+	base := cd.URL + "/scim/v2"
+	now := time.Now().Unix()
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"iss": "https://idp.example.test", "aud": "caddy-scim", "sub": "someone", "exp": now + 300, "iat": now}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	newClient(t, base, hs256(nil, claims(map[string]any{"client_id": "okta-app", "scp": []string{"scim.write"}}), secret)).do("GET", "/Users?count=1", nil).want(t, 200)
+	for name, extra := range map[string]map[string]any{
+		"a user's ID token": {"name": "A User", "email": "a@example.test"},
+		"no scope":          {"client_id": "okta-app"},
+		"another client":    {"client_id": "other-app", "scp": "scim.write"},
+	} {
+		r := newClient(t, base, hs256(nil, claims(extra), secret)).do("GET", "/Users", nil).wantError(t, 401, "")
+		if !strings.Contains(str(r.JSON, "detail"), "required claim") {
+			t.Errorf("%s: detail %s", name, r.Body)
+		}
+	}
+}
+
 func TestDiscovery(t *testing.T) { forEachBackend(t, "", discovery) }
 
 func discovery(t *testing.T, e *env) {

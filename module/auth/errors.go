@@ -48,6 +48,8 @@ var (
 	ErrWrongIssuer = &AuthError{Reason: "wrong issuer"}
 	// ErrWrongAudience: no aud value is among the configured audiences.
 	ErrWrongAudience = &AuthError{Reason: "wrong audience"}
+	// ErrClaimNotAllowed: a required scope, client or token type is missing.
+	ErrClaimNotAllowed = &AuthError{Reason: "required claim missing"}
 	// ErrAlgorithmNotAllowed: the JWT header alg is not in the allow-list
 	// (always the case for "none").
 	ErrAlgorithmNotAllowed = &AuthError{Reason: "algorithm not allowed"}

@@ -91,6 +91,18 @@ type JWTConfig struct {
 
 	// Leeway is the tolerated clock skew. Zero means DefaultLeeway.
 	Leeway time.Duration
+
+	// RequireScopes lists scopes the token must all carry, in "scp" or "scope"
+	// (a space-separated string or an array) or, for app-only tokens of Entra ID,
+	// "roles". Without it any token of the issuer for the audience is accepted —
+	// with audience set to an OIDC client id, a user's own ID token too.
+	RequireScopes []string
+	// RequireClientIDs lists the clients allowed to call: the token's "azp",
+	// "appid" or "client_id" must be one of them.
+	RequireClientIDs []string
+	// RequireTypes lists the accepted "typ" header values, compared
+	// case-insensitively (e.g. "at+jwt" for RFC 9068 access tokens, "JWT").
+	RequireTypes []string
 	// JWKSRefresh is the period of the background JWKS refresh. Zero means
 	// DefaultJWKSRefresh; the minimum is one minute. Independently, an
 	// unknown "kid" triggers a refetch at most once per minute.
@@ -122,6 +134,8 @@ func (c *JWTConfig) String() string {
 type jwtVerifier struct {
 	algs   []string
 	parser *jwt.Parser
+	// required claims (RequireScopes, RequireClientIDs, RequireTypes)
+	scopes, clients, types []string
 
 	// Exactly one of the following is set. Keeping them in distinct typed
 	// fields is what prevents algorithm confusion: an HMAC algorithm only
@@ -206,6 +220,7 @@ func newJWTVerifier(ctx context.Context, c *JWTConfig) (*jwtVerifier, error) {
 		v.jwks = jc
 	}
 
+	v.scopes, v.clients, v.types = c.RequireScopes, c.RequireClientIDs, c.RequireTypes
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(v.algs),
 		jwt.WithIssuer(c.Issuer),
@@ -234,6 +249,7 @@ func (v *jwtVerifier) close() {
 // jwsHeader holds the header fields we look at before verification.
 type jwsHeader struct {
 	Alg  string          `json:"alg"`
+	Typ  string          `json:"typ"`
 	Kid  string          `json:"kid"`
 	Crit json.RawMessage `json:"crit"`
 }
@@ -261,11 +277,54 @@ func (v *jwtVerifier) verify(tok string) (Principal, error) {
 	if err != nil {
 		return Principal{}, mapJWTError(err)
 	}
+	if err := v.checkRequired(hdr.Typ, claims); err != nil {
+		return Principal{}, err
+	}
 	id := principalID(claims)
 	if id == "" {
 		return Principal{}, fail(ErrInvalidToken, errors.New("no usable sub, azp, appid or client_id claim"))
 	}
 	return Principal{ID: id, Method: MethodJWT}, nil
+}
+
+// checkRequired enforces RequireTypes, RequireClientIDs and RequireScopes on a
+// verified token.
+func (v *jwtVerifier) checkRequired(typ string, c jwt.MapClaims) error {
+	if len(v.types) > 0 && !slices.ContainsFunc(v.types, func(t string) bool { return strings.EqualFold(t, typ) }) {
+		return fail(ErrClaimNotAllowed, fmt.Errorf("typ %q is not one of the required types", truncate(typ, 20)))
+	}
+	if len(v.clients) > 0 {
+		ok := false
+		for _, name := range []string{"azp", "appid", "client_id"} {
+			if s, _ := c[name].(string); s != "" && slices.Contains(v.clients, s) {
+				ok = true
+			}
+		}
+		if !ok {
+			return fail(ErrClaimNotAllowed, errors.New("azp, appid or client_id is not one of the required clients"))
+		}
+	}
+	have := map[string]bool{}
+	for _, name := range []string{"scp", "scope", "roles"} {
+		switch x := c[name].(type) {
+		case string:
+			for _, f := range strings.Fields(x) {
+				have[f] = true
+			}
+		case []any:
+			for _, e := range x {
+				if s, ok := e.(string); ok {
+					have[s] = true
+				}
+			}
+		}
+	}
+	for _, want := range v.scopes {
+		if !have[want] {
+			return fail(ErrClaimNotAllowed, fmt.Errorf("the token lacks the required scope %q (scp, scope or roles)", truncate(want, 64)))
+		}
+	}
+	return nil
 }
 
 // keyFor returns the verification key for alg (already allow-listed). The

@@ -37,6 +37,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			jwks_url   <url> | key_file <pem> | secret <hmac secret>
 //			algorithms <alg...>
 //			leeway     <duration>
+//			require_scope     <scope...>      # all required (scp, scope or roles)
+//			require_client_id <client id...>  # one of them (azp, appid or client_id)
+//			require_typ       <typ...>        # one of them (e.g. at+jwt)
 //		}
 //		adapter <driver> { ... }           # gitea, gitlab
 //		deprovision   block | delete
@@ -198,6 +201,13 @@ func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
 			if len(j.Algorithms) == 0 {
 				return d.ArgErr()
 			}
+		case "require_scope", "require_client_id", "require_typ":
+			vals := d.RemainingArgs()
+			if len(vals) == 0 {
+				return d.ArgErr()
+			}
+			dst := map[string]*[]string{"require_scope": &j.RequireScopes, "require_client_id": &j.RequireClientIDs, "require_typ": &j.RequireTypes}[opt]
+			*dst = append(*dst, vals...)
 		case "leeway":
 			var v string
 			if err := oneArg(d, &v); err != nil {

@@ -123,6 +123,15 @@ type JWTConfig struct {
 	Algorithms []string `json:"algorithms,omitempty"`
 	// Leeway is the allowed clock skew for exp and nbf. Default: 60s.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// RequireScopes are scopes every token must carry (in scp, scope, or Entra's
+	// roles of app-only tokens). Without a requirement, any token of the issuer
+	// for the audience is accepted — with audience set to an OIDC client id, a
+	// user's own ID token too.
+	RequireScopes []string `json:"require_scopes,omitempty"`
+	// RequireClientIDs are the clients allowed to call (azp, appid or client_id).
+	RequireClientIDs []string `json:"require_client_ids,omitempty"`
+	// RequireTypes are the accepted typ header values (e.g. at+jwt).
+	RequireTypes []string `json:"require_types,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -183,6 +192,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			JWKSURL:    repl.ReplaceKnown(h.JWT.JWKSURL, ""),
 			Algorithms: h.JWT.Algorithms,
 			Leeway:     time.Duration(h.JWT.Leeway),
+
+			RequireScopes:    h.JWT.RequireScopes,
+			RequireClientIDs: h.JWT.RequireClientIDs,
+			RequireTypes:     h.JWT.RequireTypes,
 		}
 	}
 	if len(acfg.Tokens) == 0 && acfg.JWT == nil {
