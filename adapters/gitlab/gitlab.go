@@ -71,6 +71,12 @@ type Adapter struct {
 	// Default: 30 (developer).
 	GroupAccessLevel AccessLevel `json:"group_access_level,omitempty"`
 
+	// GroupDelete decides what DELETE /Groups/{id} does: "unlink" (default) removes
+	// the members SCIM manages and SCIM's marks, leaving the group, its projects,
+	// its subgroups and the people added by hand; "delete" deletes the GitLab group
+	// with its subgroups and projects.
+	GroupDelete string `json:"group_delete,omitempty"`
+
 	api      *upstream.Client
 	token    string // resolved secret; never logged
 	provider string
@@ -118,6 +124,9 @@ func (a *Adapter) Validate() error {
 	if strings.TrimSpace(a.provider) != a.provider {
 		return fmt.Errorf("gitlab: identity_provider must not have surrounding spaces")
 	}
+	if a.GroupDelete != "" && a.GroupDelete != "unlink" && a.GroupDelete != "delete" {
+		return fmt.Errorf("gitlab: group_delete must be unlink or delete, not %q", a.GroupDelete)
+	}
 	if err := adapters.CheckLinkExisting(a.LinkExisting); err != nil {
 		return fmt.Errorf("gitlab: %v", err)
 	}
@@ -161,6 +170,7 @@ func (a *Adapter) UpstreamCalls() int64 { return a.api.Calls() }
 //		max_conns         <n>
 //		parent_group      acme/teams        # id or full path; default: top level
 //		group_access_level developer        # guest|planner|reporter|developer|maintainer|owner or a number
+//		group_delete      unlink            # unlink (default) | delete: what DELETE /Groups does
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return adapters.ParseBlock(d, "gitlab", &a.URL, nil, func(opt string, vals []string) error {
@@ -184,6 +194,11 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("%v", err)
 			}
 			a.ParentGroup = val
+		case "group_delete":
+			if val != "unlink" && val != "delete" {
+				return d.Errf("group_delete must be unlink or delete, not '%s'", val)
+			}
+			a.GroupDelete = val
 		case "group_access_level":
 			lvl, err := ParseAccessLevel(val)
 			if err != nil {

@@ -488,13 +488,36 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*s
 	return cur.toSCIM(nil), nil
 }
 
-// DeleteGroup deletes the GitLab group, subgroups and projects included.
+// DeleteGroup unlinks the group by default: the members SCIM manages leave it and
+// its SCIM marks are removed, so SCIM sees it gone while the projects, subgroups and
+// people added by hand stay. With group_delete delete it deletes the GitLab group,
+// subgroups and projects included.
 func (a *Adapter) DeleteGroup(ctx context.Context, id string) error {
 	cur, err := a.managedGroup(ctx, id)
 	if err != nil {
 		return err
 	}
 	owner := groupPath(cur.ID)
+	if a.GroupDelete != "delete" {
+		ms, err := a.members(ctx, cur.ID)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(ms))
+		for i, m := range ms {
+			ids[i] = m.Value
+		}
+		if err := a.RemoveMembers(ctx, id, ids); err != nil {
+			return err
+		}
+		// the mark first: once it is gone SCIM sees no group, whatever else remains
+		for _, key := range []string{attrManaged, attrGroupExternalID, attrGroupDisplayName} {
+			if err := a.syncAttr(ctx, owner, cur.CustomAttributes, key, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: owner, Idempotent: true})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -33,13 +34,48 @@ func (a *Adapter) members(ctx context.Context, id int64) ([]scim.Member, error) 
 		return nil, err
 	}
 	slices.SortFunc(all, func(x, y glMember) int { return cmp.Compare(x.ID, y.ID) })
+	all = slices.DeleteFunc(all, func(m glMember) bool { return m.ID == self })
+	managed, err := a.managedAmong(ctx, all)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]scim.Member, 0, len(all))
 	for _, m := range all {
-		if m.ID != self {
+		if managed[m.ID] {
 			out = append(out, scim.Member{Value: strconv.FormatInt(m.ID, 10), Display: m.Username, Type: "User"})
 		}
 	}
 	return out, nil
+}
+
+// managedAmong tells which members SCIM manages: only those are shown, and so only
+// those a PUT or PATCH of members can remove; people added by hand stay. A few
+// members cost one read each, many one pass over the managed users.
+func (a *Adapter) managedAmong(ctx context.Context, ms []glMember) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(ms))
+	if len(ms) > maxPerPage {
+		err := a.keysetUsers(ctx, func(us []glUser) bool {
+			for i := range us {
+				out[us[i].ID] = true
+			}
+			return true
+		})
+		return out, err
+	}
+	var mu sync.Mutex
+	errs := adapters.Parallel(ctx, len(ms), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+		u, err := a.getUser(ctx, ms[i].ID)
+		if adapters.Is(err, adapters.NotFound) {
+			return nil
+		}
+		if err == nil && a.managed(u) {
+			mu.Lock()
+			out[u.ID] = true
+			mu.Unlock()
+		}
+		return err
+	})
+	return out, errors.Join(errs...)
 }
 
 // memberGone tells a missing group (GitLab: "404 Group Not Found") from a missing

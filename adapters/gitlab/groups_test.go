@@ -487,7 +487,7 @@ func TestGroupDelayedDeletion(t *testing.T) {
 		}
 		emu.ServeHTTP(w, r)
 	})
-	e := newEnvHandler(t, emu, h)
+	e := newEnvHandler(t, emu, h, func(a *Adapter) { a.GroupDelete = "delete" })
 	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Lingering", ExternalID: "L1"})
 	if err != nil {
 		t.Fatal(err)
@@ -646,9 +646,11 @@ func TestGroupCallCounts(t *testing.T) {
 	measure("AddMembers (3 users)", 4, func() { _ = e.a.AddMembers(ctx, g.ID, users) })
 	measure("RemoveMembers (1 user)", 2, func() { _ = e.a.RemoveMembers(ctx, g.ID, users[:1]) })
 	measure("ListGroups (page of 10)", 1, func() { _, _, _ = e.a.ListGroups(ctx, adapters.Page{Limit: 10}, false) })
-	measure("ListGroups (page of 10, withMembers)", 3, func() { _, _, _ = e.a.ListGroups(ctx, adapters.Page{Limit: 10}, true) })
+	// +1 read per member: only the members SCIM manages are shown
+	measure("ListGroups (page of 10, withMembers)", 6, func() { _, _, _ = e.a.ListGroups(ctx, adapters.Page{Limit: 10}, true) })
 	measure("UserGroups (scan, 2 managed groups)", 4, func() { _, _ = e.a.UserGroups(ctx, users[1]) })
-	measure("DeleteGroup", 3, func() { _ = e.a.DeleteGroup(ctx, g.ID) })
+	// unlink: read, members (+1 read each), one removal each, three marks
+	measure("DeleteGroup", 10, func() { _ = e.a.DeleteGroup(ctx, g.ID) })
 }
 
 func TestGroupManyMembersConcurrently(t *testing.T) {
@@ -690,7 +692,8 @@ func TestGroupMembersPaging(t *testing.T) {
 	}
 	var ids []string
 	for i := 0; i < 150; i++ {
-		u, err := e.emu.CreateUserDirect(gitlabemu.UserState{Username: fmt.Sprintf("big%03d", i), Email: fmt.Sprintf("big%03d@example.com", i)})
+		u, err := e.emu.CreateUserDirect(gitlabemu.UserState{Username: fmt.Sprintf("big%03d", i), Email: fmt.Sprintf("big%03d@example.com", i),
+			CustomAttributes: map[string]string{attrManaged: "true"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -702,6 +705,65 @@ func TestGroupMembersPaging(t *testing.T) {
 	gs, err := e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, true)
 	if err != nil || len(gs) != 1 || len(gs[0].Members) != 150 {
 		t.Fatalf("members across pages: %v %v", len(gs), err)
+	}
+	// a member added by hand is not shown (#11 case 7), however many there are
+	hand, _ := e.emu.CreateUserDirect(gitlabemu.UserState{Username: "hand", Email: "hand@example.com"})
+	if code, _ := e.api(t, "POST", "/groups/"+g.ID+"/members", map[string]any{"user_id": hand.ID, "access_level": 10}); code != 201 {
+		t.Fatal(code)
+	}
+	gs, err = e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, true)
+	if err != nil || len(gs[0].Members) != 150 {
+		t.Fatalf("with a hand-added member: %d members, %v", len(gs[0].Members), err)
+	}
+}
+
+// TestGroupUnmanagedMembersAndUnlink (#11 case 7): a group's members used to include
+// users SCIM does not manage (shown, and removed by a replace of members), and
+// DELETE /Groups/{id} deleted the GitLab group with its subgroups and projects. Now
+// only managed members are shown or removed, and DELETE unlinks unless
+// group_delete is delete.
+func TestGroupUnmanagedMembersAndUnlink(t *testing.T) {
+	e := newEnv(t, gitlabemu.Options{})
+	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Mixed", ExternalID: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.newUser(t, "scimmember")
+	if err := e.a.AddMembers(tctx(t), g.ID, []string{u}); err != nil {
+		t.Fatal(err)
+	}
+	hand, _ := e.emu.CreateUserDirect(gitlabemu.UserState{Username: "byhand", Email: "byhand@example.com"})
+	if code, _ := e.api(t, "POST", "/groups/"+g.ID+"/members", map[string]any{"user_id": hand.ID, "access_level": 30}); code != 201 {
+		t.Fatal(code)
+	}
+	gs, err := e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, true)
+	if err != nil || len(gs) != 1 || len(gs[0].Members) != 1 || gs[0].Members[0].Value != u {
+		t.Fatalf("members %+v, %v; want only the SCIM member %s", gs, err, u)
+	}
+	if err := e.a.DeleteGroup(tctx(t), g.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := e.emu.Group(atoi(t, g.ID))
+	if !ok {
+		t.Fatal("DELETE destroyed the GitLab group; it must only unlink it")
+	}
+	if memberLevel(st, atoi(t, u)) != -1 || memberLevel(st, hand.ID) != 30 {
+		t.Errorf("after unlink: members %+v; want the SCIM member gone and the hand-added one kept", st.Members)
+	}
+	if len(st.CustomAttributes) != 0 {
+		t.Errorf("SCIM marks left: %v", st.CustomAttributes)
+	}
+	if gs, _ := e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByExternalID, Value: "m1"}, false); len(gs) != 0 {
+		t.Errorf("the unlinked group is still a SCIM group: %+v", gs)
+	}
+	// group_delete delete destroys it
+	d := newEnv(t, gitlabemu.Options{}, func(a *Adapter) { a.GroupDelete = "delete" })
+	g2, _ := d.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Doomed"})
+	if err := d.a.DeleteGroup(tctx(t), g2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.emu.Group(atoi(t, g2.ID)); ok {
+		t.Error("group_delete delete kept the group")
 	}
 }
 
