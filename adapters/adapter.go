@@ -72,8 +72,11 @@ type Record struct {
 	// Deleted is true once the user was DELETEd through SCIM in "block" mode: the
 	// upstream user is blocked and still linked, but SCIM answers 404 for it.
 	Deleted bool
-	// Admin is true for upstream administrators, which are never adopted.
+	// Admin is true for upstream administrators, which SCIM never changes.
 	Admin bool
+	// Unconfirmed is true when the upstream has not confirmed the account's
+	// e-mail (its holder may not own it): such an account is never adopted.
+	Unconfirmed bool
 }
 
 // State is the durable provisioning state written by UpdateUser.

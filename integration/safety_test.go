@@ -88,3 +88,28 @@ func newHire(t *testing.T, e *env, b backend) {
 		t.Fatalf("re-add of the same identity: %s", back.Body)
 	}
 }
+
+// TestAdoptionNeedsAConfirmedEmail (#11 case 9): with link_existing email, a Gitea
+// account whose e-mail was never confirmed (not activated) is not adopted; once an
+// administrator activates it, it is.
+func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
+	g := testenv.Gitea(t)
+	b := giteaBackend{g}
+	e := start(t, b, "link_existing email", "")
+	name := testenv.UniqueName("squat")
+	u := g.CreateUnmanagedUser(t, name, name+"@example.test")
+	g.SetActivated(t, name, false)
+	body := oktaUser(name+"@example.test", "ext-"+name)
+	r := e.c.do("POST", "/Users", body).wantError(t, 409, "uniqueness")
+	if !strings.Contains(str(r.JSON, "detail"), "not confirmed") {
+		t.Fatalf("detail: %s", r.Body)
+	}
+	if ln := g.GetUser(t, name)["login_name"]; ln != u["login_name"] {
+		t.Fatalf("the unconfirmed account was changed: login_name %v", ln)
+	}
+	g.SetActivated(t, name, true)
+	e.c.do("POST", "/Users", body).want(t, 201)
+	if !strings.Contains(e.caddy.Logs(), "scim adopted an existing upstream account") {
+		t.Error("the adoption was not logged")
+	}
+}

@@ -66,6 +66,7 @@ type Memory struct {
 type memUser struct {
 	u                     scim.User
 	managed, deleted, adm bool
+	unconfirmed           bool
 }
 
 type memGroup struct {
@@ -175,7 +176,7 @@ func (mu *memUser) record() adapters.Record {
 	u := cloneUser(&mu.u)
 	body, _ := json.Marshal(&u) // Meta and Password are not part of it
 	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted)
-	return adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm}
+	return adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed}
 }
 
 // sortedUsers returns the users in ascending id order; m.mu is held.
@@ -671,7 +672,7 @@ func (m *Memory) EditUser(id string, edit func(*adapters.Record)) bool {
 	edit(&r)
 	u := cloneUser(r.User)
 	u.ID, u.Meta = id, mu.u.Meta
-	mu.u, mu.managed, mu.deleted, mu.adm = u, r.Managed, r.Deleted, r.Admin
+	mu.u, mu.managed, mu.deleted, mu.adm, mu.unconfirmed = u, r.Managed, r.Deleted, r.Admin, r.Unconfirmed
 	return true
 }
 

@@ -80,7 +80,9 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	u.Meta.Created = g.Created
 	// Gitea has no update timestamp or version.
 	u.Meta.Version = adapters.Version(g.ID, g.Login, g.LoginName, g.SourceID, g.FullName, g.Email, g.Active, g.ProhibitLogin, g.IsAdmin)
-	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin}
+	// Gitea's "active" is "activated": an account whose e-mail was never confirmed
+	// (REGISTER_EMAIL_CONFIRM) is not.
+	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active}
 }
 
 // getByName is GET /users/{name}; a missing or renamed-away name (Gitea redirects

@@ -43,14 +43,16 @@ type glIdentity struct {
 // glUser is the admin view of a GitLab user (UserDetailsWithAdmin), reduced to
 // what the mapping needs.
 type glUser struct {
-	ID         int64        `json:"id"`
-	Username   string       `json:"username"`
-	Name       string       `json:"name"`
-	State      string       `json:"state"`
-	Email      string       `json:"email"`
-	IsAdmin    bool         `json:"is_admin"`
-	CreatedAt  string       `json:"created_at"`
-	Identities []glIdentity `json:"identities"`
+	ID        int64  `json:"id"`
+	Username  string `json:"username"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Email     string `json:"email"`
+	IsAdmin   bool   `json:"is_admin"`
+	CreatedAt string `json:"created_at"`
+	// ConfirmedAt is null while the primary e-mail is unconfirmed.
+	ConfirmedAt *string      `json:"confirmed_at"`
+	Identities  []glIdentity `json:"identities"`
 	// CustomAttributes is nil when the answer did not carry them.
 	CustomAttributes *attrs `json:"custom_attributes"`
 }
@@ -110,7 +112,7 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	}
 	managed := a.managed(u)
 	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted)
-	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin}
+	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == ""}
 }
 
 // gitlabName is GitLab's required name: the SCIM full name, else the userName.

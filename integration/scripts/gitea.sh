@@ -58,6 +58,8 @@ ensure_git() { ensure_cmd git git ca-certificates; }
 cmd_install() {
 	ensure_git
 	command -v go >/dev/null 2>&1 || die "go is required on PATH"
+	# the tests change what Gitea's API cannot (an account left unactivated) in its db
+	ensure_cmd sqlite3 sqlite3
 	if binary_ok; then
 		return 0
 	fi

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,6 +205,20 @@ func (g *GiteaServer) DeleteUser(tb testing.TB, username string) {
 	st, _, b := g.Do(tb, http.MethodDelete, "/admin/users/"+url.PathEscape(username)+"?purge=true", nil)
 	if st != http.StatusNoContent && st != http.StatusNotFound {
 		tb.Fatalf("testenv: deleting gitea user %q: status %d: %s", username, st, b)
+	}
+}
+
+// SetActivated sets whether a user's account is activated (its e-mail confirmed),
+// which Gitea's API cannot change for an account that is not bound to a login
+// source: the tests write it to Gitea's database, as a registration without the
+// confirmation mail would leave it.
+func (g *GiteaServer) SetActivated(tb testing.TB, username string, active bool) {
+	tb.Helper()
+	v := map[bool]string{true: "1", false: "0"}[active]
+	cmd := exec.Command("sqlite3", filepath.Join(g.Dir, "data", "gitea.db"),
+		"UPDATE user SET is_active = "+v+" WHERE lower_name = '"+strings.ToLower(strings.ReplaceAll(username, "'", ""))+"'")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("testenv: activating %q: %v %s", username, err, out)
 	}
 }
 

@@ -169,3 +169,29 @@ func TestWritesSerialisedAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptionNeedsAConfirmedEmail (#11 case 9): link_existing adopted on fields the
+// account holder controls; an account whose e-mail the application never confirmed
+// is not adopted, and an adoption is reported with both identities.
+func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
+	f := newMemory()
+	s := newService(f)
+	s.LinkExisting = LinkEmail
+	var adopted []string
+	s.OnAdopted = func(id, upstreamName, userName, ext, by string) { adopted = append(adopted, upstreamName+"→"+userName+"/"+ext+" by "+by) }
+	shady := f.AddUnmanaged("squatter", "ceo@example.com", false)
+	f.EditUser(shady, func(r *adapters.Record) { r.Unconfirmed = true })
+	u := user("ceo", "ext-ceo")
+	u.Emails[0].Value = "ceo@example.com"
+	if _, err := s.CreateUser(ctx, u); status(t, err) != 409 || !strings.Contains(err.Error(), "not confirmed") || managed(f, shady) {
+		t.Fatalf("adoption of an unconfirmed account: %v", err)
+	}
+	f.EditUser(shady, func(r *adapters.Record) { r.Unconfirmed = false })
+	rec, err := s.CreateUser(ctx, u)
+	if err != nil || rec.User.ID != shady {
+		t.Fatalf("adoption of the confirmed account: %v", err)
+	}
+	if len(adopted) != 1 || adopted[0] != "squatter→ceo/ext-ceo by email" {
+		t.Errorf("adoptions reported: %q", adopted)
+	}
+}

@@ -49,6 +49,9 @@ type Service struct {
 	// OnRefused is told when a safety rule refuses a request: the operation, the
 	// account and why.
 	OnRefused func(op, id, userName, why string)
+	// OnAdopted is told when a POST adopted an existing account: its id, the name it
+	// had upstream, and the identity it now belongs to.
+	OnAdopted func(id, upstreamUserName, userName, externalID, by string)
 
 	locks keyedMutex
 }
@@ -456,7 +459,14 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	if s.protected(r) != "" {
 		return adapters.Record{}, scim.Conflict("an account protected by the protect option has this %s; it is never adopted", by)
 	}
-	return s.update(ctx, r, u, adapters.State{Managed: true})
+	if r.Unconfirmed {
+		return adapters.Record{}, scim.Conflict("an upstream account has this %s but its e-mail is not confirmed in the application, so it may not belong to this person; it is not adopted: confirm the address there, or remove that account", by)
+	}
+	rec, err := s.update(ctx, r, u, adapters.State{Managed: true})
+	if err == nil && s.OnAdopted != nil {
+		s.OnAdopted(rec.User.ID, r.User.UserName, u.UserName, u.ExternalID, by)
+	}
+	return rec, err
 }
 
 // update writes u and st over the upstream user of cur and remembers its link.

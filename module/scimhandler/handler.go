@@ -257,6 +257,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		LinkExisting: h.LinkExisting,
 		MaxResults:   h.MaxResults,
 		Protect:      h.Protect,
+		OnAdopted: func(id, upstreamUserName, userName, externalID, by string) {
+			h.logger.Warn("scim adopted an existing upstream account", zap.String("id", id), zap.String("upstream_user_name", upstreamUserName),
+				zap.String("user_name", userName), zap.String("external_id", externalID), zap.String("matched_by", by))
+		},
 		OnRefused: func(op, id, userName, why string) {
 			h.logger.Warn("scim request refused by a safety rule", zap.String("op", op), zap.String("id", id),
 				zap.String("user_name", userName), zap.String("why", why))
