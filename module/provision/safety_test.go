@@ -178,7 +178,9 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 	s := newService(f)
 	s.LinkExisting = LinkEmail
 	var adopted []string
-	s.OnAdopted = func(id, upstreamName, userName, ext, by string) { adopted = append(adopted, upstreamName+"→"+userName+"/"+ext+" by "+by) }
+	s.OnAdopted = func(id, upstreamName, userName, ext, by string) {
+		adopted = append(adopted, upstreamName+"→"+userName+"/"+ext+" by "+by)
+	}
 	shady := f.AddUnmanaged("squatter", "ceo@example.com", false)
 	f.EditUser(shady, func(r *adapters.Record) { r.Unconfirmed = true })
 	u := user("ceo", "ext-ceo")
