@@ -41,7 +41,7 @@ func wantGitlabMembers(t *testing.T, b *gitlabBackend, gid string, want ...strin
 // GitLab emulator: SCIM groups become GitLab groups, memberships really change.
 func TestGroupGitLab(t *testing.T) {
 	b := newGitLab(t)
-	e := start(t, b, "", "")
+	e := start(t, b, "unknown_members reject", "")
 	c := e.c
 	u := make([]string, 4)
 	for i := range u {

@@ -29,14 +29,14 @@ type groupEnv struct {
 }
 
 // startGroups creates a fresh organization and starts Caddy with groups enabled.
-func startGroups(t *testing.T) *groupEnv {
+func startGroups(t *testing.T, extra ...string) *groupEnv {
 	t.Helper()
 	g := testenv.Gitea(t)
 	org := strings.ReplaceAll(testenv.UniqueName("org"), "_", "-")
 	if st, _, b := g.Do(t, "POST", "/orgs", map[string]any{"username": org}); st != 201 {
 		t.Fatalf("creating org %s: %d %s", org, st, b)
 	}
-	e := start(t, giteaBackend{g}, "", "organization "+org+"\n")
+	e := start(t, giteaBackend{g}, strings.Join(extra, "\n"), "organization "+org+"\n")
 	return &groupEnv{env: e, g: g, org: org}
 }
 
@@ -350,8 +350,9 @@ func TestGroupDiscoveryAndDisabled(t *testing.T) {
 }
 
 // Unknown member ids are 400 before anything is applied.
+// With unknown_members reject, an unknown member fails the whole write.
 func TestGroupUnknownMember(t *testing.T) {
-	ge := startGroups(t)
+	ge := startGroups(t, "unknown_members reject")
 	c := ge.c
 	u := ge.users(t, 2)
 	name := "Unknown " + testenv.UniqueName("g")
@@ -387,9 +388,36 @@ func TestGroupUnknownMember(t *testing.T) {
 	ge.wantMembers(t, gid, u[1], umID)
 }
 
+// By default one unknown member no longer blocks a group push (#11): the known
+// members are applied, the unknown ones skipped, counted and logged with their ids,
+// and the request succeeds.
+func TestGroupUnknownMemberSkipped(t *testing.T) {
+	ge := startGroups(t)
+	c := ge.c
+	u := ge.users(t, 3)
+	r := c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Skip " + testenv.UniqueName("g"),
+		"members": []any{map[string]any{"value": u[0]}, map[string]any{"value": "999999999"}}}).want(t, 201)
+	gid := str(r.JSON, "id")
+	ge.wantMembers(t, gid, u[0])
+	if strings.Contains(string(r.Body), "999999999") {
+		t.Errorf("the answer lists the skipped member: %s", r.Body)
+	}
+	um := ge.g.CreateUnmanagedUser(t, testenv.UniqueName("hand"), testenv.UniqueName("hand")+"@example.test")
+	umID := strconv.FormatInt(int64(um["id"].(float64)), 10)
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[1], umID, "nope", u[2])+`}`)).want(t, 204)
+	ge.wantMembers(t, gid, u[0], u[1], u[2])
+	logs := ge.caddy.Logs()
+	if !strings.Contains(logs, "scim group members skipped") || !strings.Contains(logs, "999999999") || !strings.Contains(logs, umID) {
+		t.Error("the skipped members were not logged with their ids")
+	}
+	if v, _ := metricValue(t, ge.env, "caddy_scim_unknown_members_total"); v != 3 {
+		t.Errorf("caddy_scim_unknown_members_total = %v, want 3", v)
+	}
+}
+
 // Deprovisioned users (active=false) can still be added and removed.
 func TestGroupDeprovisionedMember(t *testing.T) {
-	ge := startGroups(t)
+	ge := startGroups(t, "unknown_members reject")
 	c := ge.c
 	u := ge.users(t, 2)
 	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Deprov " + testenv.UniqueName("g"),

@@ -209,17 +209,44 @@ func diffMembers(cur, next []string) (add, remove []string) {
 	return add, remove
 }
 
-// checkMembers verifies that every id is a visible (managed, not DELETEd) user,
-// before anything is applied. Deprovisioned users (active=false) are valid members.
-// Many ids are checked against one listing of the managed users when that is
-// cheaper than one lookup each.
-func (s *Service) checkMembers(ctx context.Context, ids []string) error {
+// Unknown member modes: what a group write does with member ids that are no SCIM user.
+const (
+	UnknownMembersSkip   = "skip"   // default: apply the known members, skip and report the others
+	UnknownMembersReject = "reject" // refuse the whole write with 400
+)
+
+// knownMembers returns ids without the ones that are no visible SCIM user (a user the
+// IdP failed to provision, or has not yet): one bad member must not block a group
+// push. They are reported to OnUnknownMembers; with UnknownMembers reject the write
+// is refused instead, before anything is applied.
+func (s *Service) knownMembers(ctx context.Context, group string, ids []string) ([]string, error) {
+	unknown, err := s.unknownMembers(ctx, ids)
+	if err != nil || len(unknown) == 0 {
+		return ids, err
+	}
+	if s.UnknownMembers == UnknownMembersReject {
+		return nil, scim.BadRequest(scim.ErrInvalidValue, "members: no such User: %s; nothing was changed", nameIDs(unknown))
+	}
+	if s.OnUnknownMembers != nil {
+		s.OnUnknownMembers(group, unknown)
+	}
+	skip := make(map[string]bool, len(unknown))
+	for _, id := range unknown {
+		skip[id] = true
+	}
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return skip[id] }), nil
+}
+
+// unknownMembers returns the ids that are no visible (managed, not DELETEd) user.
+// Deprovisioned users (active=false) are valid members. Many ids are checked against
+// one listing of the managed users when that is cheaper than one lookup each.
+func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	var unknown []string
 	if known, ok, err := s.managedSet(ctx, len(ids)); err != nil {
-		return err
+		return nil, err
 	} else if ok {
 		for _, id := range ids {
 			if !known[id] {
@@ -243,14 +270,11 @@ func (s *Service) checkMembers(ctx context.Context, ids []string) error {
 			return nil
 		})
 		if err := errors.Join(errs...); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return scim.BadRequest(scim.ErrInvalidValue, "members: no such User: %s; nothing was changed", nameIDs(unknown))
-	}
-	return nil
+	sort.Strings(unknown)
+	return unknown, nil
 }
 
 // managedSet lists the managed users when that likely costs fewer upstream calls
@@ -321,8 +345,8 @@ func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (_ *scim.Group
 		return nil, err
 	}
 	defer release()
-	ids := memberIDs(g.Members)
-	if err := s.checkMembers(ctx, ids); err != nil {
+	ids, err := s.knownMembers(ctx, g.DisplayName, memberIDs(g.Members))
+	if err != nil {
 		return nil, err
 	}
 	if err := s.checkUnique(ctx, ga, "", g.DisplayName, g.ExternalID); err != nil {
@@ -410,8 +434,15 @@ func (s *Service) modifyGroup(ctx context.Context, id, ifMatch string, next func
 func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.Group, error) {
 	ga := s.Groups
 	add, remove := diffMembers(memberIDs(cur.Members), memberIDs(next.Members))
-	if err := s.checkMembers(ctx, add); err != nil {
+	known, err := s.knownMembers(ctx, cur.ID, add)
+	if err != nil {
 		return nil, err
+	}
+	if len(known) < len(add) { // skipped members are not in the answer either
+		next.Members = slices.DeleteFunc(next.Members, func(m scim.Member) bool {
+			return slices.Contains(add, m.Value) && !slices.Contains(known, m.Value)
+		})
+		add = known
 	}
 	// Only what changes is checked: a group may keep a name that differs in case only.
 	name, ext := "", ""

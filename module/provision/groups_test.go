@@ -186,8 +186,11 @@ func TestGroupPatchForms(t *testing.T) {
 	}
 }
 
+// With unknown_members reject, a write naming a member that is no SCIM user is
+// refused whole.
 func TestGroupUnknownMembersNothingApplied(t *testing.T) {
 	s, fg, u, gid := groupFixture(t)
+	s.UnknownMembers = UnknownMembersReject
 	for _, ops := range [][]string{
 		{`{"op":"remove","path":"members[value eq \"` + u[0] + `\"]"}`, `{"op":"add","path":"members","value":[{"value":"` + u[2] + `"},{"value":"nobody"}]}`},
 		{`{"op":"add","path":"members","value":[{"value":"` + u[4] + `"}]}`}, // SCIM-DELETEd
@@ -361,5 +364,36 @@ func TestGroupQueriesAndMembersFlag(t *testing.T) {
 	}
 	if _, err := s.GetGroup(ctx, gid, false); status(t, err) != 404 {
 		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// TestGroupUnknownMembersSkipped (#11, nothing silently lost): by default one
+// unknown member no longer fails the whole group write: the known members are
+// applied, the unknown ones skipped and reported with their ids, and the answer
+// succeeds without them.
+func TestGroupUnknownMembersSkipped(t *testing.T) {
+	s, fg, u, gid := groupFixture(t)
+	var reported [][]string
+	s.OnUnknownMembers = func(_ string, ids []string) { reported = append(reported, ids) }
+	g, err := s.PatchGroup(ctx, gid, mustPatch(t, scim.GroupResourceType,
+		`{"op":"add","path":"members","value":[{"value":"`+u[2]+`"},{"value":"nobody"},{"value":"`+u[4]+`"}]}`), "", scim.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fg.Members(gid), []string{u[0], u[1], u[2]}) {
+		t.Errorf("members %v", fg.Members(gid))
+	}
+	for _, m := range g.Members {
+		if m.Value == "nobody" || m.Value == u[4] {
+			t.Errorf("the answer lists a skipped member %s", m.Value)
+		}
+	}
+	created, err := s.CreateGroup(ctx, &scim.Group{DisplayName: "Mixed", Members: []scim.Member{{Value: u[0]}, {Value: "zzz"}}})
+	if err != nil || !slices.Equal(fg.Members(created.ID), []string{u[0]}) || len(created.Members) != 1 {
+		t.Fatalf("POST with an unknown member: %v %+v", err, created)
+	}
+	want := [][]string{{u[4], "nobody"}, {"zzz"}} // sorted
+	if len(reported) != 2 || !slices.Equal(reported[0], want[0]) || !slices.Equal(reported[1], want[1]) {
+		t.Errorf("reported %v, want %v", reported, want)
 	}
 }

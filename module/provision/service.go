@@ -49,6 +49,10 @@ type Service struct {
 	// OnRefused is told when a safety rule refuses a request: the operation, the
 	// account and why.
 	OnRefused func(op, id, userName, why string)
+	// UnknownMembers is UnknownMembersSkip (default) or UnknownMembersReject.
+	UnknownMembers string
+	// OnUnknownMembers is told of the member ids a group write skipped.
+	OnUnknownMembers func(group string, ids []string)
 	// OnAdopted is told when a POST adopted an existing account: its id, the name it
 	// had upstream, and the identity it now belongs to.
 	OnAdopted func(id, upstreamUserName, userName, externalID, by string)

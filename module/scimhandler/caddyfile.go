@@ -50,6 +50,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		timeout       <duration>
 //		link_ttl      <duration>
 //		protect       <userName|id...>   # repeatable; administrators are always protected
+//		unknown_members skip | reject
 //		redis [<address...>] {
 //			address      <host:port...>   # several: cluster, or sentinels with master_name
 //			master_name  <name>
@@ -115,6 +116,10 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "link_existing":
 			if err := oneArg(d, &s.LinkExisting); err != nil {
+				return err
+			}
+		case "unknown_members":
+			if err := oneArg(d, &s.UnknownMembers); err != nil {
 				return err
 			}
 		case "max_body_size":

@@ -86,6 +86,13 @@ type Handler struct {
 	// and are logged). Upstream administrators are always protected.
 	Protect []string `json:"protect,omitempty"`
 
+	// UnknownMembers decides what a group write does with member ids that are no SCIM
+	// user (a user the IdP failed to provision, or has not yet): "skip" (default)
+	// applies the known members, skips the others, counts them in
+	// caddy_scim_unknown_members_total and logs their ids; "reject" answers 400
+	// and applies nothing.
+	UnknownMembers string `json:"unknown_members,omitempty"`
+
 	// Redis, when set, keeps the identity links in Redis, shared by every Caddy
 	// instance that uses the same Redis and prefix. Absent: an in-process store.
 	Redis *RedisConfig `json:"redis,omitempty"`
@@ -250,13 +257,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.store = store
 	h.svc = &provision.Service{
-		Adapter:      ua,
-		Links:        store,
-		Groups:       h.groups,
-		Deprovision:  h.Deprovision,
-		LinkExisting: h.LinkExisting,
-		MaxResults:   h.MaxResults,
-		Protect:      h.Protect,
+		Adapter:        ua,
+		Links:          store,
+		Groups:         h.groups,
+		Deprovision:    h.Deprovision,
+		LinkExisting:   h.LinkExisting,
+		MaxResults:     h.MaxResults,
+		Protect:        h.Protect,
+		UnknownMembers: h.UnknownMembers,
+		OnUnknownMembers: func(group string, ids []string) {
+			if h.metrics != nil {
+				h.metrics.unknownMembers.Add(float64(len(ids)))
+			}
+			h.logger.Warn("scim group members skipped: no such SCIM user", zap.String("group", group),
+				zap.Int("count", len(ids)), zap.Strings("ids", ids[:min(len(ids), 20)]))
+		},
 		OnAdopted: func(id, upstreamUserName, userName, externalID, by string) {
 			h.logger.Warn("scim adopted an existing upstream account", zap.String("id", id), zap.String("upstream_user_name", upstreamUserName),
 				zap.String("user_name", userName), zap.String("external_id", externalID), zap.String("matched_by", by))
@@ -343,6 +358,11 @@ func (h *Handler) validateModes() error {
 	case "", provision.DeprovisionBlock, provision.DeprovisionDelete:
 	default:
 		return fmt.Errorf("deprovision must be block or delete, not %q", h.Deprovision)
+	}
+	switch h.UnknownMembers {
+	case "", provision.UnknownMembersSkip, provision.UnknownMembersReject:
+	default:
+		return fmt.Errorf("unknown_members must be skip or reject, not %q", h.UnknownMembers)
 	}
 	return adapters.CheckLinkExisting(h.LinkExisting)
 }

@@ -18,8 +18,9 @@ import (
 // never a user, a token or an id. Handlers of one config that share the labels
 // share the collectors: the first registers them, the others use what is registered.
 type handlerMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	unknownMembers prometheus.Counter
 }
 
 func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
@@ -40,6 +41,12 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 		Help: "Time to answer a SCIM request, upstream calls included.", ConstLabels: labels,
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"op"})); err != nil {
+		return err
+	}
+	if m.unknownMembers, err = registerOnce(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "scim", Name: "unknown_members_total",
+		Help: "Group member ids that were no SCIM user and were skipped (unknown_members skip).", ConstLabels: labels,
+	})); err != nil {
 		return err
 	}
 	if c, ok := h.adapter.(adapters.CallCounter); ok {
