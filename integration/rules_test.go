@@ -16,9 +16,42 @@ import (
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
 
-// Bad input gets a precise SCIM error, and Gitea is left as it was.
+// Bad input gets a precise SCIM error, and Gitea is left as it was. With
+// unknown_attributes reject, unknown attributes and schemas are bad input too.
 func TestBadInputLeavesUpstreamUnchanged(t *testing.T) {
-	forEachBackend(t, "max_body_size 64KiB", badInput)
+	forEachBackend(t, "max_body_size 64KiB\nunknown_attributes reject", badInput)
+}
+
+// TestUnknownAttributesIgnored (#11, nothing silently lost): by default the custom
+// attributes and extension schemas IdPs send are accepted and ignored, counted and
+// logged once per name; what the server knows is applied.
+func TestUnknownAttributesIgnored(t *testing.T) { forEachBackend(t, "", unknownIgnored) }
+
+func unknownIgnored(t *testing.T, e *env) {
+	name := testenv.UniqueName("custom")
+	body := oktaUser(name+"@example.test", "ext-"+name)
+	body["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"}
+	body["favouriteColour"] = "blue"
+	body["urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"] = map[string]any{"costCode": "cc-1"}
+	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+	  {"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:costCode","value":"cc-2"},
+	  {"op":"Replace","path":"displayName","value":"Renamed Custom"}]}`
+	e.c.do("PATCH", "/Users/"+id, patch).want(t, 200)
+	if got := e.up.user(t, id).FullName; got != "Renamed Custom" {
+		t.Errorf("the known part of the PATCH was not applied: full name %q", got)
+	}
+	logs := e.caddy.Logs()
+	if n := strings.Count(logs, `"attribute":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:costCode"`); n != 1 {
+		t.Errorf("costCode logged %d times, want once", n)
+	}
+	if !strings.Contains(logs, `"attribute":"favouriteColour"`) {
+		t.Error("favouriteColour not logged")
+	}
+	// the schema, the extension object and favouriteColour on POST, costCode on PATCH
+	if v, _ := metricValue(t, e, "caddy_scim_unknown_attributes_total"); v != 4 {
+		t.Errorf("caddy_scim_unknown_attributes_total = %v, want 4", v)
+	}
 }
 
 func badInput(t *testing.T, e *env) {

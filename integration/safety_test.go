@@ -17,6 +17,7 @@ func TestSafety(t *testing.T) {
 			t.Run("AdminIsNeverChanged", func(t *testing.T) { adminIsNeverChanged(t, e, b) })
 			t.Run("ProtectOption", func(t *testing.T) { protectOption(t, e, b, keeper) })
 			t.Run("NewHireNeverGetsTheOldAccount", func(t *testing.T) { newHire(t, e, b) })
+			t.Run("NameChangesAreKept", func(t *testing.T) { nameChanges(t, e, b) })
 		})
 	}
 }
@@ -111,5 +112,29 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 	e.c.do("POST", "/Users", body).want(t, 201)
 	if !strings.Contains(e.caddy.Logs(), "scim adopted an existing upstream account") {
 		t.Error("the adoption was not logged")
+	}
+}
+
+// #11 case 5: a PATCH of displayName, or of name.givenName / name.familyName, used to
+// answer 200 and change nothing whenever the user had a name.formatted — which every
+// user read back has.
+func nameChanges(t *testing.T, e *env, b backend) {
+	name := testenv.UniqueName("names")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	if got := e.c.do("GET", "/Users/"+id, nil).want(t, 200).JSON; str(got, "name.formatted") == "" {
+		t.Fatalf("setup: no name.formatted in %v", got)
+	}
+	for _, c := range []struct{ op, want string }{
+		{`{"op":"Replace","path":"displayName","value":"Grace Hopper"}`, "Grace Hopper"},             // Entra
+		{`{"op":"replace","path":"name.familyName","value":"Murray Hopper"}`, "Grace Murray Hopper"}, // Okta
+		{`{"op":"replace","value":{"name.givenName":"Amazing"}}`, "Amazing Murray Hopper"},
+	} {
+		r := e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+c.op+`]}`).want(t, 200)
+		if got := b.user(t, id).FullName; got != c.want {
+			t.Fatalf("after %s the application has %q, want %q", c.op, got, c.want)
+		}
+		if str(r.JSON, "displayName") != c.want {
+			t.Errorf("the answer says displayName %q, want %q", str(r.JSON, "displayName"), c.want)
+		}
 	}
 }

@@ -46,6 +46,12 @@ func canonicalSchema(rt *ResourceType, urn string) (string, bool) {
 // schemas, wrong types and missing required attributes are 400 errors naming the
 // attribute. null values mean "unassigned" and are dropped.
 func DecodeResource(body []byte, rt *ResourceType) (Resource, error) {
+	return DecodeResourceWith(body, rt, nil)
+}
+
+// DecodeResourceWith is DecodeResource that, with a non-nil lenient, drops unknown
+// attributes, extension attributes and schemas instead of refusing them.
+func DecodeResourceWith(body []byte, rt *ResourceType, lenient Lenient) (Resource, error) {
 	// Into any, not a map: encoding/json then builds the map without reflection
 	// per key, which saves about ten allocations of a decode (bench_test.go).
 	var doc any
@@ -59,7 +65,7 @@ func DecodeResource(body []byte, rt *ResourceType) (Resource, error) {
 	if !isMap { // what decoding into a map reports
 		return nil, BadRequest(ErrInvalidSyntax, "request body is not valid JSON: expected an object")
 	}
-	if err := checkSchemas(raw, rt); err != nil {
+	if err := checkSchemas(raw, rt, lenient); err != nil {
 		return nil, err
 	}
 	out := Resource{}
@@ -79,6 +85,10 @@ func DecodeResource(body []byte, rt *ResourceType) (Resource, error) {
 			em := map[string]any{}
 			for sk, sv := range m {
 				a := ext.Attr(sk)
+				if a == nil && lenient != nil {
+					lenient.drop(urn + ":" + sk)
+					continue
+				}
 				if a == nil {
 					return nil, BadRequest(ErrInvalidSyntax, "unknown attribute %q in %s", truncate(sk, 64), urn)
 				}
@@ -92,6 +102,10 @@ func DecodeResource(body []byte, rt *ResourceType) (Resource, error) {
 			continue
 		}
 		urn, a, ok := rt.LookupAttr(k)
+		if (!ok || a == nil) && lenient != nil {
+			lenient.drop(k)
+			continue
+		}
 		if !ok || a == nil {
 			return nil, BadRequest(ErrInvalidSyntax, "unknown attribute %q: it is not part of the %s schema or a known extension", truncate(k, 64), rt.Name)
 		}
@@ -138,7 +152,7 @@ func putValue(m map[string]any, a *Attribute, v any) error {
 	return nil
 }
 
-func checkSchemas(raw map[string]any, rt *ResourceType) error {
+func checkSchemas(raw map[string]any, rt *ResourceType, lenient Lenient) error {
 	var list []any
 	for k, v := range raw {
 		if strings.EqualFold(k, "schemas") {
@@ -160,6 +174,10 @@ func checkSchemas(raw map[string]any, rt *ResourceType) error {
 		}
 		urn, known := canonicalSchema(rt, str)
 		if !known && ignoredSchemas[strings.ToLower(str)] {
+			continue
+		}
+		if !known && lenient != nil {
+			lenient.drop(str)
 			continue
 		}
 		if !known {

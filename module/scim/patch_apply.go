@@ -38,7 +38,7 @@ func ApplyPatch(r Resource, ops []PatchOp, rt *ResourceType) (Resource, error) {
 		steps := op.steps
 		if op.compiled != rt {
 			var err *Error
-			steps, err = compileOp(op.Op, op.Path, op.Value, rt)
+			steps, err = compileOp(op.Op, op.Path, op.Value, rt, op.lenient)
 			if err != nil {
 				return nil, operationError(err, i)
 			}

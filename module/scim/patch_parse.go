@@ -23,6 +23,7 @@ type PatchOp struct {
 	// values; ApplyPatch compiles on the fly for a hand-built PatchOp.
 	steps    []patchStep
 	compiled *ResourceType
+	lenient  Lenient // how it was parsed, for a recompile
 }
 
 // patchStep is one edit of one attribute.
@@ -44,6 +45,13 @@ type patchStep struct {
 // invalidPath (unknown attribute or malformed path), invalidValue (wrong types),
 // mutability (an "id" value that differs is detected later, by ApplyPatch).
 func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
+	return ParsePatchWith(body, rt, nil)
+}
+
+// ParsePatchWith is ParsePatch that, with a non-nil lenient, drops operations on
+// unknown attributes and extensions (and such keys of pathless values) instead of
+// refusing them; a malformed path is still 400 invalidPath.
+func ParsePatchWith(body []byte, rt *ResourceType, lenient Lenient) ([]PatchOp, error) {
 	var doc any
 	if err := json.Unmarshal(body, &doc); err != nil {
 		var se *json.SyntaxError
@@ -101,6 +109,10 @@ func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
 		po := PatchOp{Op: op, Value: value}
 		if pathStr != "" {
 			p, err := ParsePath(pathStr, rt)
+			if err != nil && lenient != nil && unknownPath(rt, pathStr) {
+				lenient.drop(pathStr)
+				continue
+			}
 			if err != nil {
 				return nil, operationError(err, i)
 			}
@@ -111,11 +123,11 @@ func ParsePatch(body []byte, rt *ResourceType) ([]PatchOp, error) {
 		if op != "remove" && !hasValue {
 			return nil, BadRequest(ErrInvalidValue, "Operations[%d]: %s needs a value", i, op)
 		}
-		steps, err := compileOp(op, po.Path, value, rt)
+		steps, err := compileOp(op, po.Path, value, rt, lenient)
 		if err != nil {
 			return nil, operationError(err, i)
 		}
-		po.steps, po.compiled = steps, rt
+		po.steps, po.compiled, po.lenient = steps, rt, lenient
 		ops = append(ops, po)
 	}
 	return ops, nil
@@ -147,14 +159,14 @@ func operationError(err error, i int) error {
 // compileOp turns one operation into per-attribute steps with normalised values.
 // readOnly targets (id, meta, schemas, groups, manager.displayName…) yield no step:
 // clients send them routinely and RFC-strict rejection breaks Okta and Entra.
-func compileOp(op string, p *Path, value any, rt *ResourceType) ([]patchStep, *Error) {
+func compileOp(op string, p *Path, value any, rt *ResourceType, lenient Lenient) ([]patchStep, *Error) {
 	if p == nil {
 		m, ok := value.(map[string]any)
 		if !ok {
 			return nil, BadRequest(ErrInvalidValue, "%s without a path needs an object value", op)
 		}
 		var steps []patchStep
-		return steps, compilePathless(op, "", m, rt, &steps)
+		return steps, compilePathless(op, "", m, rt, lenient, &steps)
 	}
 	var steps []patchStep
 	if p.attr == nil { // the whole extension
@@ -168,14 +180,14 @@ func compileOp(op string, p *Path, value any, rt *ResourceType) ([]patchStep, *E
 			}
 			return nil, BadRequest(ErrInvalidValue, "a value for %s must be an object", p.Attr.URN)
 		}
-		return steps, compilePathless(op, p.Attr.URN, m, rt, &steps)
+		return steps, compilePathless(op, p.Attr.URN, m, rt, lenient, &steps)
 	}
 	return steps, compileTarget(op, p, value, &steps)
 }
 
 // compilePathless compiles a pathless value: each key is a path of its own. prefix is
 // the extension URN the keys belong to, when the value sat under one.
-func compilePathless(op, prefix string, m map[string]any, rt *ResourceType, steps *[]patchStep) *Error {
+func compilePathless(op, prefix string, m map[string]any, rt *ResourceType, lenient Lenient, steps *[]patchStep) *Error {
 	keys := slices.Sorted(maps.Keys(m)) // deterministic order when keys overlap
 	for _, k := range keys {
 		v := m[k]
@@ -195,7 +207,7 @@ func compilePathless(op, prefix string, m map[string]any, rt *ResourceType, step
 				if !ok {
 					return BadRequest(ErrInvalidValue, "a value for %s must be an object", rt.Core.ID)
 				}
-				if err := compilePathless(op, "", sub, rt, steps); err != nil {
+				if err := compilePathless(op, "", sub, rt, lenient, steps); err != nil {
 					return err
 				}
 				continue
@@ -211,7 +223,7 @@ func compilePathless(op, prefix string, m map[string]any, rt *ResourceType, step
 					}
 					return BadRequest(ErrInvalidValue, "a value for %s must be an object", e.ID)
 				}
-				if err := compilePathless(op, e.ID, sub, rt, steps); err != nil {
+				if err := compilePathless(op, e.ID, sub, rt, lenient, steps); err != nil {
 					return err
 				}
 				continue
@@ -222,6 +234,10 @@ func compilePathless(op, prefix string, m map[string]any, rt *ResourceType, step
 			key = prefix + ":" + k
 		}
 		p, err := ParsePath(key, rt)
+		if err != nil && lenient != nil && unknownPath(rt, key) {
+			lenient.drop(key)
+			continue
+		}
 		if err != nil {
 			return AsError(err)
 		}

@@ -51,6 +51,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		link_ttl      <duration>
 //		protect       <userName|id...>   # repeatable; administrators are always protected
 //		unknown_members skip | reject
+//		unknown_attributes ignore | reject
 //		redis [<address...>] {
 //			address      <host:port...>   # several: cluster, or sentinels with master_name
 //			master_name  <name>
@@ -116,6 +117,10 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "link_existing":
 			if err := oneArg(d, &s.LinkExisting); err != nil {
+				return err
+			}
+		case "unknown_attributes":
+			if err := oneArg(d, &s.UnknownAttributes); err != nil {
 				return err
 			}
 		case "unknown_members":

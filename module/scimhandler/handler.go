@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -93,6 +94,12 @@ type Handler struct {
 	// and applies nothing.
 	UnknownMembers string `json:"unknown_members,omitempty"`
 
+	// UnknownAttributes decides what a POST, PUT or PATCH does with attributes and
+	// extension schemas this server does not know (IdPs send custom ones): "ignore"
+	// (default) drops them, counts them in caddy_scim_unknown_attributes_total and
+	// logs each name once; "reject" answers 400.
+	UnknownAttributes string `json:"unknown_attributes,omitempty"`
+
 	// Redis, when set, keeps the identity links in Redis, shared by every Caddy
 	// instance that uses the same Redis and prefix. Absent: an in-process store.
 	Redis *RedisConfig `json:"redis,omitempty"`
@@ -110,6 +117,7 @@ type Handler struct {
 	redisStore *links.Redis
 	metrics    *handlerMetrics
 	kindSet    *kinds
+	lenient    scim.Lenient // nil with unknown_attributes reject
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -284,11 +292,39 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
+	h.lenient = h.lenientDecoding()
 	h.kindSet = &kinds{users: h.users(), groups: h.groupKind()}
 	if h.redisStore != nil && h.redisStore.Indexed() {
 		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}
 	return nil
+}
+
+// maxLoggedUnknown bounds the distinct unknown attribute names logged (once each).
+const maxLoggedUnknown = 256
+
+// lenientDecoding drops unknown attributes (unknown_attributes ignore), counting
+// each and logging each name the first time it is seen.
+func (h *Handler) lenientDecoding() scim.Lenient {
+	if h.UnknownAttributes == "reject" {
+		return nil
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(name string) {
+		if h.metrics != nil {
+			h.metrics.unknownAttributes.Inc()
+		}
+		mu.Lock()
+		first := !seen[name] && len(seen) < maxLoggedUnknown
+		if first {
+			seen[name] = true
+		}
+		mu.Unlock()
+		if first {
+			h.logger.Info("scim attribute unknown to this server ignored (logged once per name)", zap.String("attribute", name))
+		}
+	}
 }
 
 // indexCheckInterval is how often an instance compares the link index's mark with
@@ -358,6 +394,11 @@ func (h *Handler) validateModes() error {
 	case "", provision.DeprovisionBlock, provision.DeprovisionDelete:
 	default:
 		return fmt.Errorf("deprovision must be block or delete, not %q", h.Deprovision)
+	}
+	switch h.UnknownAttributes {
+	case "", "ignore", "reject":
+	default:
+		return fmt.Errorf("unknown_attributes must be ignore or reject, not %q", h.UnknownAttributes)
 	}
 	switch h.UnknownMembers {
 	case "", provision.UnknownMembersSkip, provision.UnknownMembersReject:

@@ -21,6 +21,8 @@ type handlerMetrics struct {
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	unknownMembers prometheus.Counter
+	// unknownAttributes counts attributes dropped by unknown_attributes ignore
+	unknownAttributes prometheus.Counter
 }
 
 func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
@@ -46,6 +48,12 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 	if m.unknownMembers, err = registerOnce(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "scim", Name: "unknown_members_total",
 		Help: "Group member ids that were no SCIM user and were skipped (unknown_members skip).", ConstLabels: labels,
+	})); err != nil {
+		return err
+	}
+	if m.unknownAttributes, err = registerOnce(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "scim", Name: "unknown_attributes_total",
+		Help: "Attributes and extension schemas unknown to this server that requests sent and that were ignored (unknown_attributes ignore).", ConstLabels: labels,
 	})); err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func (k *kind[T]) read(h *Handler, w http.ResponseWriter, r *http.Request) (T, s
 		h.fail(w, r, err)
 		return zero, nil, false
 	}
-	res, err := scim.DecodeResource(body, k.rt)
+	res, err := scim.DecodeResourceWith(body, k.rt, h.lenient)
 	if err != nil {
 		h.fail(w, r, err)
 		return zero, nil, false
@@ -178,7 +178,7 @@ func (k *kind[T]) doPatch(h *Handler, w http.ResponseWriter, r *http.Request, id
 		h.fail(w, r, err)
 		return
 	}
-	ops, err := scim.ParsePatch(body, k.rt)
+	ops, err := scim.ParsePatchWith(body, k.rt, h.lenient)
 	if err != nil {
 		h.fail(w, r, err)
 		return
