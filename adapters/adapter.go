@@ -77,12 +77,21 @@ type Record struct {
 	// Unconfirmed is true when the upstream has not confirmed the account's
 	// e-mail (its holder may not own it): such an account is never adopted.
 	Unconfirmed bool
+	// HandBlock says why a managed account is blocked in the application by
+	// someone other than SCIM (an administrator, LDAP sync); "" when it is not.
+	// SCIM never lifts such a block. A block SCIM set (a write with Active false)
+	// is recorded durably as SCIM's.
+	HandBlock string
 }
 
 // State is the durable provisioning state written by UpdateUser.
 type State struct {
 	Managed bool
 	Deleted bool
+	// ForeignBlock keeps an inactive account's block as the application's own
+	// (the account was HandBlocked): without it, writing Active false records
+	// the block as SCIM's, which a later write with Active true lifts.
+	ForeignBlock bool
 }
 
 // LookupKind names the attribute of a point lookup.

@@ -36,6 +36,8 @@ type backend interface {
 	// makeAdmin makes user id an administrator of the application, as an operator
 	// would, behind SCIM's back.
 	makeAdmin(t *testing.T, id string)
+	// blockByHand blocks user id in the application, behind SCIM's back.
+	blockByHand(t *testing.T, id string)
 }
 
 // giteaBackend is the test binary's real Gitea.
@@ -64,7 +66,7 @@ func (b giteaBackend) user(t *testing.T, id string) upstreamUser {
 		return upstreamUser{}
 	}
 	ln, _ := u["login_name"].(string)
-	for _, p := range []string{"~scim:email-deleted:", "~scim:email:", "~scim:deleted:", "~scim:managed:"} {
+	for _, p := range []string{"~scim:email-deleted:", "~scim:email-blocked:", "~scim:email:", "~scim:deleted:", "~scim:blocked:", "~scim:managed:"} {
 		ln = strings.TrimPrefix(ln, p)
 	}
 	pl := u["prohibit_login"] == true
@@ -80,6 +82,16 @@ func (b giteaBackend) makeAdmin(t *testing.T, id string) {
 	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
 		"login_name": u["login_name"], "source_id": u["source_id"], "admin": true}); st != 200 {
 		t.Fatalf("making %s an admin: %d %s", id, st, body)
+	}
+}
+
+func (b giteaBackend) blockByHand(t *testing.T, id string) {
+	t.Helper()
+	n, _ := strconv.ParseInt(id, 10, 64)
+	u := b.g.UserByID(t, n)
+	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
+		"login_name": u["login_name"], "source_id": u["source_id"], "prohibit_login": true}); st != 200 {
+		t.Fatalf("blocking %s: %d %s", id, st, body)
 	}
 }
 
@@ -146,6 +158,20 @@ func (b *gitlabBackend) makeAdmin(t *testing.T, id string) {
 	resp.Body.Close()
 	if u, _ := b.emu.User(atoiT(t, id)); resp.StatusCode != 200 || !u.Admin {
 		t.Fatalf("making %s an admin: %d", id, resp.StatusCode)
+	}
+}
+
+func (b *gitlabBackend) blockByHand(t *testing.T, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", b.url+"/api/v4/users/"+id+"/block", nil)
+	req.Header.Set("PRIVATE-TOKEN", b.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("blocking %s: %d", id, resp.StatusCode)
 	}
 }
 

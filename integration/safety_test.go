@@ -18,6 +18,7 @@ func TestSafety(t *testing.T) {
 			t.Run("ProtectOption", func(t *testing.T) { protectOption(t, e, b, keeper) })
 			t.Run("NewHireNeverGetsTheOldAccount", func(t *testing.T) { newHire(t, e, b) })
 			t.Run("NameChangesAreKept", func(t *testing.T) { nameChanges(t, e, b) })
+			t.Run("HandSetBlockStays", func(t *testing.T) { handBlock(t, e, b) })
 		})
 	}
 }
@@ -136,5 +137,35 @@ func nameChanges(t *testing.T, e *env, b backend) {
 		if str(r.JSON, "displayName") != c.want {
 			t.Errorf("the answer says displayName %q, want %q", str(r.JSON, "displayName"), c.want)
 		}
+	}
+}
+
+// #11 case 4: a user blocked by hand in the application used to be unblocked by the
+// next IdP active:true (Okta's PUT and Entra's PATCHes carry it routinely).
+func handBlock(t *testing.T, e *env, b backend) {
+	name := testenv.UniqueName("hb")
+	body := oktaUser(name+"@example.test", "ext-"+name)
+	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
+	b.blockByHand(t, id)
+	before := b.user(t, id)
+	r := e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"True"}]}`).wantError(t, 409, "")
+	if !strings.Contains(str(r.JSON, "detail"), "lifts only blocks it set") {
+		t.Errorf("detail: %s", r.Body)
+	}
+	body["displayName"] = "Okta Push"
+	e.c.do("PUT", "/Users/"+id, body).wantError(t, 409, "")
+	if after := b.user(t, id); after != before || !after.Blocked {
+		t.Fatalf("the block set by hand was lifted or the account written: %+v → %+v", before, after)
+	}
+	if !strings.Contains(e.caddy.Logs(), "lifts only blocks it set") {
+		t.Error("the refusal was not logged")
+	}
+	// a block SCIM sets is SCIM's to lift
+	other := testenv.UniqueName("sb")
+	oid := str(e.c.do("POST", "/Users", oktaUser(other+"@example.test", "ext-"+other)).want(t, 201).JSON, "id")
+	e.c.do("PATCH", "/Users/"+oid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`).want(t, 200)
+	e.c.do("PATCH", "/Users/"+oid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]}`).want(t, 200)
+	if b.user(t, oid).Blocked {
+		t.Fatal("SCIM did not lift its own block")
 	}
 }

@@ -43,6 +43,10 @@ type Harness struct {
 	// Optional: the admin case is skipped without it.
 	Admin func(t *testing.T) (id, username string)
 
+	// BlockByHand blocks user id in the application as an administrator would,
+	// behind SCIM's back. Optional: the block-ownership case is skipped without it.
+	BlockByHand func(t *testing.T, id string)
+
 	// Upstream holds optional checks of the upstream's real state.
 	Upstream Upstream
 
@@ -94,6 +98,7 @@ func Run(t *testing.T, h Harness) {
 		{"ScopeUnmanaged", s.scopeUnmanaged},
 		{"Adoption", s.adoption},
 		{"AdminFlag", s.adminFlag},
+		{"BlockOwnership", s.blockOwnership},
 		{"DuplicateUserName", s.duplicateUserName},
 		{"InvalidEmail", s.invalidEmail},
 		{"UnknownID", s.unknownID},
@@ -666,6 +671,36 @@ func (s *suite) adminFlag(t *testing.T) {
 	r = s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: name}, id)
 	if !r.Admin {
 		t.Error("FindUsers(ByUserName) of an upstream administrator: Admin = false")
+	}
+}
+
+// blockOwnership: a block SCIM set reads as SCIM's, a block set by hand as HandBlock (why),
+// and a write with ForeignBlock keeps the latter the application's.
+func (s *suite) blockOwnership(t *testing.T) {
+	if s.h.BlockByHand == nil {
+		t.Skip("harness has no BlockByHand")
+	}
+	u := newUser("ctblk")
+	id := s.create(t, u).User.ID
+	off := *u
+	off.Active = false
+	if r := s.mustUpdate(t, id, &off, adapters.State{Managed: true}); r.User.Active || r.HandBlock != "" {
+		t.Fatalf("SCIM's deprovision: active %v HandBlock %q; want false and none", r.User.Active, r.HandBlock)
+	}
+	if r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id); r.HandBlock != "" {
+		t.Error("a block SCIM set reads as set by hand")
+	}
+	s.mustUpdate(t, id, u, adapters.State{Managed: true}) // SCIM lifts its own block
+
+	s.h.BlockByHand(t, id)
+	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
+	if r.User.Active || r.HandBlock == "" {
+		t.Fatalf("after a block by hand: active %v HandBlock %q; want false and a reason", r.User.Active, r.HandBlock)
+	}
+	ren := off
+	ren.Name = &scim.Name{Formatted: "Renamed While Blocked"}
+	if got := s.mustUpdate(t, id, &ren, adapters.State{Managed: true, ForeignBlock: true}); got.User.Active || got.HandBlock == "" || got.User.FullName() != ren.FullName() {
+		t.Errorf("a write keeping the foreign block: active %v HandBlock %q name %q", got.User.Active, got.HandBlock, got.User.FullName())
 	}
 }
 

@@ -67,6 +67,7 @@ type memUser struct {
 	u                     scim.User
 	managed, deleted, adm bool
 	unconfirmed           bool
+	scimBlock             bool // the block (Active false) is SCIM's
 }
 
 type memGroup struct {
@@ -176,7 +177,8 @@ func (mu *memUser) record() adapters.Record {
 	u := cloneUser(&mu.u)
 	body, _ := json.Marshal(&u) // Meta and Password are not part of it
 	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted)
-	return adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed}
+	return adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
+		HandBlock: map[bool]string{true: "is blocked by hand"}[mu.managed && !mu.deleted && !u.Active && !mu.scimBlock]}
 }
 
 // sortedUsers returns the users in ascending id order; m.mu is held.
@@ -317,6 +319,7 @@ func (m *Memory) UpdateUser(ctx context.Context, id string, u *scim.User, st ada
 	nu.ID = id
 	nu.Meta = scim.Meta{Created: mu.u.Meta.Created, LastModified: mu.u.Meta.LastModified}
 	mu.u, mu.managed, mu.deleted = nu, st.Managed, st.Deleted
+	mu.scimBlock = !nu.Active && !st.ForeignBlock
 	return mu.record(), nil
 }
 
@@ -672,6 +675,9 @@ func (m *Memory) EditUser(id string, edit func(*adapters.Record)) bool {
 	edit(&r)
 	u := cloneUser(r.User)
 	u.ID, u.Meta = id, mu.u.Meta
+	if !u.Active && mu.u.Active {
+		mu.scimBlock = false // blocked behind SCIM's back: by hand
+	}
 	mu.u, mu.managed, mu.deleted, mu.adm, mu.unconfirmed = u, r.Managed, r.Deleted, r.Admin, r.Unconfirmed
 	return true
 }

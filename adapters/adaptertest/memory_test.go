@@ -23,6 +23,9 @@ func TestMemory(t *testing.T) {
 				return m.AddUnmanaged(username, email, false)
 			},
 			Admin: func(t *testing.T) (string, string) { return admin, "root" },
+			BlockByHand: func(t *testing.T, id string) {
+				m.EditUser(id, func(r *adapters.Record) { r.User.Active = false })
+			},
 			Upstream: adaptertest.Upstream{
 				UserExists: func(t *testing.T, id string) bool { _, ok := m.User(id); return ok },
 			},

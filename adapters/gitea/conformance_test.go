@@ -49,6 +49,14 @@ func TestConformance(t *testing.T) {
 			}
 			return idOf(t, u), g.AdminName
 		},
+		BlockByHand: func(t *testing.T, id string) {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			u := g.UserByID(t, n)
+			if st, _, b := g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
+				"login_name": u["login_name"], "source_id": u["source_id"], "prohibit_login": true}); st != 200 {
+				t.Fatalf("blocking by hand: %d %s", st, b)
+			}
+		},
 		Upstream: adaptertest.Upstream{
 			UserExists: func(t *testing.T, id string) bool {
 				n, err := strconv.ParseInt(id, 10, 64)

@@ -14,18 +14,23 @@ import "strings"
 //	managed, live, externalId X                 X    (verbatim, so OIDC sign-in binds when X is the subject)
 //	managed, live, no externalId                "~scim:managed:"
 //	managed, live, X starts with "~scim:"       "~scim:managed:" + X  (escaped, so decoding is unambiguous)
+//	managed, deprovisioned by SCIM             "~scim:blocked:" + X  (the block is SCIM's: SCIM may lift it)
 //	managed, SCIM-DELETED, externalId X         "~scim:deleted:" + X  (X may be empty; it stays recoverable)
-//	as above, userName is the e-mail           "~scim:email:" + X, "~scim:email-deleted:" + X
+//	as above, userName is the e-mail           "~scim:email:" + X, "~scim:email-blocked:" + X, "~scim:email-deleted:" + X
 //
 // "Managed" also requires the user's source_id to equal the adapter's source_id. A
-// deprovisioned user (active=false) keeps its live form; prohibit_login carries that.
+// managed user with prohibit_login in its live form was blocked in Gitea by hand: SCIM
+// never lifts that block. (A user deprovisioned through SCIM cannot sign in, so its
+// login_name need not be the OIDC subject meanwhile.)
 // Decoding is total: a login_name under the reserved prefix that matches none of the
 // forms is read as a live externalId, verbatim.
 const (
 	reservedPrefix     = "~scim:"
 	managedPrefix      = reservedPrefix + "managed:"
 	deletedPrefix      = reservedPrefix + "deleted:"
+	blockedPrefix      = reservedPrefix + "blocked:"
 	emailPrefix        = reservedPrefix + "email:"
+	emailBlockedPrefix = reservedPrefix + "email-blocked:"
 	emailDeletedPrefix = reservedPrefix + "email-deleted:"
 
 	// maxLoginName is the width of Gitea's user.login_name column (VARCHAR(255)).
@@ -39,6 +44,7 @@ type loginState struct {
 	externalID string
 	managed    bool
 	deleted    bool
+	blocked    bool // deprovisioned by SCIM (a deleted user's block is SCIM's too)
 	emailName  bool // the SCIM userName is the user's primary e-mail
 }
 
@@ -47,10 +53,14 @@ func encodeLoginName(s loginState) string {
 	switch {
 	case s.emailName && s.deleted:
 		return emailDeletedPrefix + s.externalID
+	case s.emailName && s.blocked:
+		return emailBlockedPrefix + s.externalID
 	case s.emailName:
 		return emailPrefix + s.externalID
 	case s.deleted:
 		return deletedPrefix + s.externalID
+	case s.blocked:
+		return blockedPrefix + s.externalID
 	case s.externalID == "" || strings.HasPrefix(s.externalID, reservedPrefix):
 		return managedPrefix + s.externalID
 	default:
@@ -62,16 +72,18 @@ func encodeLoginName(s loginState) string {
 // (the caller also checks source_id).
 func decodeLoginName(loginName string) loginState {
 	for _, f := range []struct {
-		prefix             string
-		deleted, emailName bool
+		prefix                      string
+		deleted, blocked, emailName bool
 	}{
-		{emailDeletedPrefix, true, true},
-		{emailPrefix, false, true},
-		{deletedPrefix, true, false},
-		{managedPrefix, false, false},
+		{emailDeletedPrefix, true, false, true},
+		{emailBlockedPrefix, false, true, true},
+		{emailPrefix, false, false, true},
+		{deletedPrefix, true, false, false},
+		{blockedPrefix, false, true, false},
+		{managedPrefix, false, false, false},
 	} {
 		if strings.HasPrefix(loginName, f.prefix) {
-			return loginState{externalID: loginName[len(f.prefix):], managed: true, deleted: f.deleted, emailName: f.emailName}
+			return loginState{externalID: loginName[len(f.prefix):], managed: true, deleted: f.deleted, blocked: f.blocked, emailName: f.emailName}
 		}
 	}
 	return loginState{externalID: loginName, managed: loginName != ""}
@@ -80,11 +92,12 @@ func decodeLoginName(loginName string) loginState {
 // loginNameForms lists every login_name a managed user with this externalId may have,
 // for exact lookups (Gitea's login_name filter is an exact match).
 func loginNameForms(externalID string) []string {
-	forms := []string{
-		encodeLoginName(loginState{externalID: externalID}),
-		encodeLoginName(loginState{externalID: externalID, deleted: true}),
-		encodeLoginName(loginState{externalID: externalID, emailName: true}),
-		encodeLoginName(loginState{externalID: externalID, deleted: true, emailName: true}),
+	var forms []string
+	for _, st := range []loginState{{}, {blocked: true}, {deleted: true}} {
+		for _, emailName := range []bool{false, true} {
+			st.externalID, st.emailName = externalID, emailName
+			forms = append(forms, encodeLoginName(st))
+		}
 	}
 	// A reserved-looking login_name written by someone else decodes verbatim too.
 	if strings.HasPrefix(externalID, reservedPrefix) && decodeLoginName(externalID).externalID == externalID {

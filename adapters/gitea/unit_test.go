@@ -26,6 +26,8 @@ func TestLoginNameRoundTrip(t *testing.T) {
 		{loginState{externalID: "00u1abcd", deleted: true}, "~scim:deleted:00u1abcd"},
 		{loginState{externalID: "00u1abcd", emailName: true}, "~scim:email:00u1abcd"},
 		{loginState{externalID: "00u1abcd", emailName: true, deleted: true}, "~scim:email-deleted:00u1abcd"},
+		{loginState{externalID: "00u1abcd", blocked: true}, "~scim:blocked:00u1abcd"},
+		{loginState{externalID: "00u1abcd", emailName: true, blocked: true}, "~scim:email-blocked:00u1abcd"},
 		{loginState{}, "~scim:managed:"},
 		{loginState{deleted: true}, "~scim:deleted:"},
 		{loginState{emailName: true}, "~scim:email:"},

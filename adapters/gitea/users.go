@@ -82,7 +82,16 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	u.Meta.Version = adapters.Version(g.ID, g.Login, g.LoginName, g.SourceID, g.FullName, g.Email, g.Active, g.ProhibitLogin, g.IsAdmin)
 	// Gitea's "active" is "activated": an account whose e-mail was never confirmed
 	// (REGISTER_EMAIL_CONFIRM) is not.
-	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active}
+	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active,
+		HandBlock: handBlock(st, g)}
+}
+
+// handBlock: a managed user with "Disable sign-in" that SCIM did not set.
+func handBlock(st loginState, g *giteaUser) string {
+	if st.managed && g.ProhibitLogin && !st.blocked && !st.deleted {
+		return "has sign-in disabled in Gitea by an administrator"
+	}
+	return ""
 }
 
 // getByName is GET /users/{name}; a missing or renamed-away name (Gitea redirects
@@ -483,7 +492,8 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	}
 	loginName := g.LoginName
 	if st.Managed {
-		loginName = encodeLoginName(loginState{externalID: u.ExternalID, deleted: st.Deleted, emailName: p.emailName})
+		loginName = encodeLoginName(loginState{externalID: u.ExternalID, deleted: st.Deleted,
+			blocked: !u.Active && !st.ForeignBlock && !st.Deleted, emailName: p.emailName})
 	} else if loginName == "" {
 		// Gitea's PATCH rejects an empty login_name, and an empty one is what "not
 		// managed" means: such a user can only be updated by adopting it.

@@ -23,6 +23,11 @@ func TestConformance(t *testing.T) {
 			u, _ := e.emu.CreateUserDirect(gitlabemu.UserState{Username: "ctadmin", Email: "ctadmin@example.com", Admin: true})
 			return strconv.Itoa(u.ID), u.Username
 		},
+		BlockByHand: func(t *testing.T, id string) {
+			if code, b := e.api(t, "POST", "/users/"+id+"/block", nil); code != 201 {
+				t.Fatalf("blocking by hand: %d %s", code, b)
+			}
+		},
 		Upstream: adaptertest.Upstream{
 			UserExists: func(t *testing.T, id string) bool {
 				_, ok := e.emu.User(atoi(t, id))

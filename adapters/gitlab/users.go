@@ -20,6 +20,9 @@ const (
 	attrManaged  = "scim_managed"
 	attrDeleted  = "scim_deleted"
 	attrUserName = "scim_user_name"
+	// attrBlocked marks a block SCIM set (deprovisioning); a block without it was
+	// set in GitLab, and SCIM never lifts it.
+	attrBlocked = "scim_blocked"
 )
 
 // GitLab user states (app/models/user.rb state machine).
@@ -112,7 +115,20 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	}
 	managed := a.managed(u)
 	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted)
-	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == ""}
+	scimBlock, _ := u.CustomAttributes.get(attrBlocked)
+	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == "",
+		HandBlock: a.handBlock(u, managed && !deleted && scimBlock != "true")}
+}
+
+// handBlock says why a managed user is inactive when SCIM did not block it.
+func (a *Adapter) handBlock(u *glUser, foreign bool) string {
+	if !foreign || u.State == stateActive {
+		return ""
+	}
+	if err := reactivationBlocked(u.State); err != nil {
+		return err.(*adapters.Error).Reason
+	}
+	return "is " + u.State + " in GitLab by an administrator"
 }
 
 // gitlabName is GitLab's required name: the SCIM full name, else the userName.
@@ -342,14 +358,17 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	// Provisioning state; the managed mark last (adoption, or healing a create
 	// whose mark was lost).
 	owner := userPath(uid)
-	deleted, managed := "", ""
+	deleted, blocked, managed := "", "", ""
 	if st.Deleted {
 		deleted = "true"
+	}
+	if !u.Active && !st.ForeignBlock && !st.Deleted {
+		blocked = "true"
 	}
 	if st.Managed {
 		managed = "true"
 	}
-	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrDeleted, deleted}, {attrManaged, managed}} {
+	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrBlocked, blocked}, {attrDeleted, deleted}, {attrManaged, managed}} {
 		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {
 			return adapters.Record{}, err
 		}

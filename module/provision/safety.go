@@ -30,6 +30,24 @@ func (s *Service) protected(r adapters.Record) string {
 	return ""
 }
 
+// refuseForeignUnblock answers 409 for a write that asks to activate an account
+// blocked in the application by someone other than SCIM: SCIM lifts only blocks
+// SCIM set. Nothing is written, and OnRefused hears why.
+func (s *Service) refuseForeignUnblock(cur adapters.Record, u *scim.User, op string) error {
+	if cur.HandBlock == "" || !u.Active {
+		return nil
+	}
+	s.refused(op, cur, cur.HandBlock+"; SCIM lifts only blocks it set")
+	return scim.Errorf(http.StatusConflict, "", "user %s %s, not by SCIM, and SCIM lifts only blocks it set: unblock the account in the application (or send active false), then retry", cur.User.ID, cur.HandBlock)
+}
+
+// refused tells OnRefused.
+func (s *Service) refused(op string, r adapters.Record, why string) {
+	if s.OnRefused != nil && r.User != nil {
+		s.OnRefused(op, r.User.ID, r.User.UserName, why)
+	}
+}
+
 // refuseProtected answers 403 for a write to a protected account, and tells
 // OnRefused why.
 func (s *Service) refuseProtected(r adapters.Record, what string) error {
@@ -37,9 +55,7 @@ func (s *Service) refuseProtected(r adapters.Record, what string) error {
 	if why == "" {
 		return nil
 	}
-	if s.OnRefused != nil {
-		s.OnRefused(what, r.User.ID, r.User.UserName, why)
-	}
+	s.refused(what, r, why)
 	return scim.Errorf(http.StatusForbidden, "", "user %s (%q) %s: SCIM never modifies, blocks, deletes, adopts or reactivates it; change it in the application", r.User.ID, r.User.UserName, why)
 }
 

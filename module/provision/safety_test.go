@@ -197,3 +197,53 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 		t.Errorf("adoptions reported: %q", adopted)
 	}
 }
+
+// TestBlocksHaveAnOwner (#11 case 4): a user blocked by hand in the application used
+// to be unblocked by the next active:true (Okta's PUT and Entra's PATCHes carry it
+// routinely). SCIM lifts only blocks SCIM set: activating such an account is a 409
+// that says why, and nothing is written; writes that keep it inactive still apply.
+func TestBlocksHaveAnOwner(t *testing.T) {
+	f := newMemory()
+	s := newService(f)
+	var refused []string
+	s.OnRefused = func(op, id, userName, why string) { refused = append(refused, op+": "+why) }
+	rec, err := s.CreateUser(ctx, user("blocked", "ext-blocked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rec.User.ID
+	f.EditUser(id, func(r *adapters.Record) { r.User.Active = false }) // an administrator blocks the account
+	before, _ := f.User(id)
+	on := patchOps(t, `{"op":"replace","path":"active","value":true}`)
+	if _, err := s.PatchUser(ctx, id, on, "", scim.RenderOptions{}); status(t, err) != 409 || !strings.Contains(err.Error(), "lifts only blocks it set") {
+		t.Fatalf("PATCH active:true on a hand-blocked user: %v", err)
+	}
+	put := user("blocked", "ext-blocked")
+	put.DisplayName = "Renamed"
+	if _, err := s.ReplaceUser(ctx, id, put, true, ""); status(t, err) != 409 {
+		t.Fatalf("PUT active:true on a hand-blocked user: %v", err)
+	}
+	if r, _ := f.User(id); r.User.Active || r.HandBlock == "" || r.User.Meta.Version != before.User.Meta.Version {
+		t.Fatalf("the hand-set block was lifted, taken over or written: %+v", r)
+	}
+	// a write that keeps the account inactive applies, and the block stays foreign
+	put.Active = false
+	if got, err := s.ReplaceUser(ctx, id, put, true, ""); err != nil || got.User.Active || got.User.DisplayName != "Renamed" || got.HandBlock == "" {
+		t.Fatalf("PUT active:false on a hand-blocked user: %v %+v", err, got)
+	}
+	if _, err := s.CreateUser(ctx, user("blocked", "ext-blocked")); status(t, err) != 409 || !strings.Contains(err.Error(), "unblock the account in the application") {
+		t.Fatalf("re-POST of a hand-blocked user: %v", err)
+	}
+	if len(refused) != 3 {
+		t.Errorf("refusals heard: %q", refused)
+	}
+	// SCIM's own block is still SCIM's to lift: the seed's promise
+	off := patchOps(t, `{"op":"replace","path":"active","value":false}`)
+	other, _ := s.CreateUser(ctx, user("mine", "ext-mine"))
+	if _, err := s.PatchUser(ctx, other.User.ID, off, "", scim.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CreateUser(ctx, user("mine", "ext-mine")); err != nil || !got.User.Active || got.User.ID != other.User.ID {
+		t.Fatalf("reactivation of a SCIM block: %v %+v", err, got.User)
+	}
+}

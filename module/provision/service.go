@@ -445,6 +445,9 @@ func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u
 	if err := s.refuseProtected(r, "reactivate"); err != nil {
 		return adapters.Record{}, err
 	}
+	if err := s.refuseForeignUnblock(r, u, "reactivate"); err != nil {
+		return adapters.Record{}, err
+	}
 	if u.ExternalID == "" {
 		u.ExternalID = r.User.ExternalID
 	}
@@ -473,8 +476,14 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	return rec, err
 }
 
-// update writes u and st over the upstream user of cur and remembers its link.
+// update writes u and st over the upstream user of cur and remembers its link. A
+// block set in the application stays the application's: activating such an account
+// is refused, and writing it inactive keeps the block foreign.
 func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State) (adapters.Record, error) {
+	if err := s.refuseForeignUnblock(cur, u, "update"); err != nil {
+		return adapters.Record{}, err
+	}
+	st.ForeignBlock = cur.HandBlock != "" && !st.Deleted
 	s.oneName(cur.User, u)
 	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, st)
 	if err != nil {
@@ -530,6 +539,9 @@ func (s *Service) modify(ctx context.Context, id, ifMatch string, next func(cur 
 		return cur, err
 	}
 	u.ID = id
+	if err := s.refuseForeignUnblock(cur, u, "modify"); err != nil {
+		return cur, err
+	}
 	if sameUser(cur.User, u) {
 		return cur, nil // nothing the upstream stores changed
 	}
