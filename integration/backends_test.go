@@ -38,6 +38,8 @@ type backend interface {
 	makeAdmin(t *testing.T, id string)
 	// blockByHand blocks user id in the application, behind SCIM's back.
 	blockByHand(t *testing.T, id string)
+	// renameByHand gives user id another username in the application.
+	renameByHand(t *testing.T, id, name string)
 }
 
 // giteaBackend is the test binary's real Gitea.
@@ -92,6 +94,15 @@ func (b giteaBackend) blockByHand(t *testing.T, id string) {
 	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
 		"login_name": u["login_name"], "source_id": u["source_id"], "prohibit_login": true}); st != 200 {
 		t.Fatalf("blocking %s: %d %s", id, st, body)
+	}
+}
+
+func (b giteaBackend) renameByHand(t *testing.T, id, name string) {
+	t.Helper()
+	n, _ := strconv.ParseInt(id, 10, 64)
+	u := b.g.UserByID(t, n)
+	if st, _, body := b.g.Do(t, "POST", "/admin/users/"+u["login"].(string)+"/rename", map[string]any{"new_username": name}); st != 204 {
+		t.Fatalf("renaming %s: %d %s", id, st, body)
 	}
 }
 
@@ -172,6 +183,21 @@ func (b *gitlabBackend) blockByHand(t *testing.T, id string) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Fatalf("blocking %s: %d", id, resp.StatusCode)
+	}
+}
+
+func (b *gitlabBackend) renameByHand(t *testing.T, id, name string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", b.url+"/api/v4/users/"+id, strings.NewReader(`{"username":"`+name+`"}`))
+	req.Header.Set("PRIVATE-TOKEN", b.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("renaming %s: %d", id, resp.StatusCode)
 	}
 }
 

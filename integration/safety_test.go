@@ -19,6 +19,7 @@ func TestSafety(t *testing.T) {
 			t.Run("NewHireNeverGetsTheOldAccount", func(t *testing.T) { newHire(t, e, b) })
 			t.Run("NameChangesAreKept", func(t *testing.T) { nameChanges(t, e, b) })
 			t.Run("HandSetBlockStays", func(t *testing.T) { handBlock(t, e, b) })
+			t.Run("RenameNeverChangesTheIdentity", func(t *testing.T) { renamed(t, e, b) })
 		})
 	}
 }
@@ -167,5 +168,31 @@ func handBlock(t *testing.T, e *env, b backend) {
 	e.c.do("PATCH", "/Users/"+oid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]}`).want(t, 200)
 	if b.user(t, oid).Blocked {
 		t.Fatal("SCIM did not lift its own block")
+	}
+}
+
+// #11 case 2: a provisioned u1 who renames his account to u2 used to answer to the
+// new name: `GET /Users?filter=userName eq "u2"` returned u1's account, and Entra and
+// Okta look users up exactly this way before creating them.
+func renamed(t *testing.T, e *env, b backend) {
+	u1, u2 := testenv.UniqueName("uone"), testenv.UniqueName("utwo")
+	body := oktaUser(u1, "ext-"+u1)
+	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": u1 + "@example.test"}}
+	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
+	b.renameByHand(t, id, u2)
+	if rs := resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+u2+`"`), nil).want(t, 200)); len(rs) != 0 {
+		t.Fatalf("the renamed account answers to the new name %s: %v", u2, rs)
+	}
+	rs := resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+u1+`"`), nil).want(t, 200))
+	if len(rs) != 1 || str(rs[0], "id") != id {
+		t.Fatalf("the account no longer answers to the IdP's name: %v", rs)
+	}
+	if got := str(e.c.do("GET", "/Users/"+id, nil).want(t, 200).JSON, "userName"); got != u1 {
+		t.Errorf("GET answers userName %q, want %q", got, u1)
+	}
+	// the IdP's next write renames it back
+	e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"displayName","value":"U One"}]}`).want(t, 200)
+	if rs := resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+u2+`"`), nil).want(t, 200)); len(rs) != 0 {
+		t.Fatal("still answers to the new name after the IdP's write")
 	}
 }

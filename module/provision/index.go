@@ -185,6 +185,10 @@ func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
 	ls := make([]links.Link, 0, len(recs))
 	for _, r := range recs {
 		if r.Managed && r.User != nil {
+			// keep the userName of record of an account renamed in the application
+			if l, ok, err := s.Links.Get(ctx, r.User.ID); err == nil && ok {
+				s.ofRecord(&r, l)
+			}
 			ls = append(ls, linkOf(r))
 		}
 	}

@@ -247,3 +247,45 @@ func TestBlocksHaveAnOwner(t *testing.T) {
 		t.Fatalf("reactivation of a SCIM block: %v %+v", err, got.User)
 	}
 }
+
+// TestIdentityOfRecord (#11 case 2): a provisioned u1 who renames his account in the
+// application to u2 used to answer to the new name: `userName eq "u2"` returned u1's
+// account, and the IdP would link the real u2 to it. SCIM keeps the IdP's userName,
+// and the IdP's next write renames the account back.
+func TestIdentityOfRecord(t *testing.T) {
+	f := newMemory()
+	s := newService(f)
+	var drift []string
+	s.OnDrift = func(id, ofRecord, upstream string) { drift = append(drift, ofRecord+"→"+upstream) }
+	rec, err := s.CreateUser(ctx, user("u1", "ext-u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rec.User.ID
+	f.EditUser(id, func(r *adapters.Record) { r.User.UserName = "u2" }) // renamed in the application
+	render := func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) }
+	for name, want := range map[string]int{"u2": 0, "U2": 0, "u1": 1} {
+		flt, _ := scim.ParseFilter(`userName eq "`+name+`"`, scim.UserResourceType)
+		got, err := s.QueryUsers(ctx, flt, render)
+		if err != nil || len(got) != want {
+			t.Errorf("userName eq %q: %d users, %v; want %d", name, len(got), err, want)
+		}
+	}
+	if got, _ := s.GetUser(ctx, id); got.User.UserName != "u1" {
+		t.Errorf("GET answers userName %q, want the IdP's u1", got.User.UserName)
+	}
+	// the real u2 is not given u1's account
+	if rec, err := s.CreateUser(ctx, user("u2", "ext-u2")); err == nil && rec.User.ID == id {
+		t.Fatal("the IdP's u2 was linked to u1's account")
+	}
+	// the IdP's next write (Entra's PATCH of another attribute) renames it back
+	if _, err := s.PatchUser(ctx, id, patchOps(t, `{"op":"replace","path":"displayName","value":"U One"}`), "", scim.RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.User(id); r.User.UserName != "u1" {
+		t.Errorf("after the IdP's write the application has userName %q, want u1", r.User.UserName)
+	}
+	if len(drift) == 0 || drift[0] != "u1→u2" {
+		t.Errorf("drift reported: %q", drift)
+	}
+}

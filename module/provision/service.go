@@ -53,6 +53,9 @@ type Service struct {
 	UnknownMembers string
 	// OnUnknownMembers is told of the member ids a group write skipped.
 	OnUnknownMembers func(group string, ids []string)
+	// OnDrift is told when an account answers upstream to another userName than the
+	// one SCIM wrote (renamed in the application); SCIM keeps the IdP's.
+	OnDrift func(id, userNameOfRecord, upstreamUserName string)
 	// OnAdopted is told when a POST adopted an existing account: its id, the name it
 	// had upstream, and the identity it now belongs to.
 	OnAdopted func(id, upstreamUserName, userName, externalID, by string)
@@ -101,7 +104,43 @@ func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Recor
 	if adapters.Is(err, adapters.NotFound) {
 		return nil, nil
 	}
-	return recs, err
+	if err != nil || q.Kind == adapters.ByID { // readRecord overlays with the link it has
+		return recs, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if l, ok, err := s.Links.Get(ctx, idOf(r)); err == nil && ok {
+			s.ofRecord(&r, l)
+		}
+		if q.Kind != adapters.ByUserName || strings.EqualFold(r.User.UserName, q.Value) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func idOf(r adapters.Record) string {
+	if r.User == nil {
+		return ""
+	}
+	return r.User.ID
+}
+
+// ofRecord keeps the userName of record. The link store holds the userName SCIM last
+// wrote for an account; when the application now answers another one, the account
+// was renamed there (or, with an e-mail userName, its owner changed the e-mail): SCIM
+// keeps answering to the IdP's name, never to the new one — which may be another
+// person's — and the IdP's next write renames it back.
+func (s *Service) ofRecord(r *adapters.Record, l links.Link) {
+	if !r.Managed || r.User == nil || l.ID != r.User.ID || l.UserName == "" || strings.EqualFold(l.UserName, r.User.UserName) {
+		return
+	}
+	if s.OnDrift != nil {
+		s.OnDrift(r.User.ID, l.UserName, r.User.UserName)
+	}
+	u := *r.User
+	u.UserName = l.UserName
+	r.User = &u
 }
 
 // getRecord loads a user by SCIM id, visible or not; ok=false when absent upstream.
@@ -130,6 +169,7 @@ func (s *Service) readRecord(ctx context.Context, id string, cached links.Link) 
 	}
 	for _, r := range recs {
 		if r.User != nil && r.User.ID == id {
+			s.ofRecord(&r, cached)
 			return r, cached, true, nil
 		}
 	}

@@ -280,6 +280,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.logger.Warn("scim group members skipped: no such SCIM user", zap.String("group", group),
 				zap.Int("count", len(ids)), zap.Strings("ids", ids[:min(len(ids), 20)]))
 		},
+		OnDrift: func(id, ofRecord, upstream string) {
+			h.logger.Warn("scim user renamed in the application: SCIM keeps the IdP's userName until the IdP's next write renames it back",
+				zap.String("id", id), zap.String("user_name", ofRecord), zap.String("upstream_user_name", upstream))
+		},
 		OnAdopted: func(id, upstreamUserName, userName, externalID, by string) {
 			h.logger.Warn("scim adopted an existing upstream account", zap.String("id", id), zap.String("upstream_user_name", upstreamUserName),
 				zap.String("user_name", userName), zap.String("external_id", externalID), zap.String("matched_by", by))
