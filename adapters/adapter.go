@@ -52,10 +52,12 @@ type Info struct {
 
 // OneNameUserAttributes are the User attributes an upstream stores that keeps a login
 // name, one primary e-mail, an active flag and one name string (Info.OneName), as
-// Gitea and GitLab do.
+// Gitea and GitLab do. name.givenName and name.familyName are accepted (and merged
+// into the one name) but not advertised: "Mary Ann" "van Dyke" would read back as
+// "Mary" "Ann van Dyke" (adaptertest/roundtrip).
 var OneNameUserAttributes = []string{
 	"userName",
-	"name.formatted", "name.givenName", "name.familyName",
+	"name.formatted",
 	"displayName",
 	"emails",
 	"active",

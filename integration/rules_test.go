@@ -41,6 +41,7 @@ func unknownIgnored(t *testing.T, e *env) {
 	if got := e.up.user(t, id).FullName; got != "Renamed Custom" {
 		t.Errorf("the known part of the PATCH was not applied: full name %q", got)
 	}
+	e.caddy.LogsContain("CustomExtensionName:2.0:User:costCode")
 	logs := e.caddy.Logs()
 	if n := strings.Count(logs, `"attribute":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:costCode"`); n != 1 {
 		t.Errorf("costCode logged %d times, want once", n)

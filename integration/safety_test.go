@@ -44,7 +44,7 @@ func adminIsNeverChanged(t *testing.T, e *env, b backend) {
 	if after := b.user(t, id); after != before {
 		t.Fatalf("the administrator changed: %+v → %+v", before, after)
 	}
-	if !strings.Contains(e.caddy.Logs(), "refused by a safety rule") {
+	if !e.caddy.LogsContain("refused by a safety rule") {
 		t.Error("no log line for the refusal")
 	}
 }
@@ -112,7 +112,7 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 	}
 	g.SetActivated(t, name, true)
 	e.c.do("POST", "/Users", body).want(t, 201)
-	if !strings.Contains(e.caddy.Logs(), "scim adopted an existing upstream account") {
+	if !e.caddy.LogsContain("scim adopted an existing upstream account") {
 		t.Error("the adoption was not logged")
 	}
 }
@@ -158,7 +158,7 @@ func handBlock(t *testing.T, e *env, b backend) {
 	if after := b.user(t, id); after != before || !after.Blocked {
 		t.Fatalf("the block set by hand was lifted or the account written: %+v → %+v", before, after)
 	}
-	if !strings.Contains(e.caddy.Logs(), "lifts only blocks it set") {
+	if !e.caddy.LogsContain("lifts only blocks it set") {
 		t.Error("the refusal was not logged")
 	}
 	// a block SCIM sets is SCIM's to lift

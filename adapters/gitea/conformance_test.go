@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest/roundtrip"
 	"github.com/caddy-scim/caddy-scim/adapters/gitea"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
@@ -67,4 +68,11 @@ func TestConformance(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestRoundTrip: every attribute /Schemas advertises for Gitea round-trips exactly
+// through POST, PUT and the PATCH forms of Okta and Entra.
+func TestRoundTrip(t *testing.T) {
+	a, _, _ := newAdapter(t, "")
+	roundtrip.Run(t, a)
 }

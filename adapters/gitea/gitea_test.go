@@ -226,7 +226,8 @@ func TestUserLifecycle(t *testing.T) {
 	if rec3.User.Active || rec3.Deleted || !rec3.Managed {
 		t.Fatalf("deprovisioned record: %+v", rec3)
 	}
-	if gu = g.GetUser(t, name2); gu["prohibit_login"] != true || gu["login_name"] != ext2 {
+	// the block is recorded as SCIM's (#11: SCIM lifts only blocks it set)
+	if gu = g.GetUser(t, name2); gu["prohibit_login"] != true || gu["login_name"] != "~scim:blocked:"+ext2 {
 		t.Fatalf("gitea view after deprovision: %v", gu)
 	}
 	if got := findOne(t, a, adapters.ByExternalID, ext2, ""); got.User.Active {
@@ -240,8 +241,8 @@ func TestUserLifecycle(t *testing.T) {
 	if !rec4.User.Active {
 		t.Fatal("reactivated user reads inactive")
 	}
-	if gu = g.GetUser(t, name2); gu["prohibit_login"] != false || gu["active"] != true {
-		t.Fatalf("gitea view after reactivate: %v", gu)
+	if gu = g.GetUser(t, name2); gu["prohibit_login"] != false || gu["active"] != true || gu["login_name"] != ext2 {
+		t.Fatalf("gitea view after reactivate (login_name back to the verbatim externalId): %v", gu)
 	}
 
 	// SCIM-deleted flag (block mode) round trip, read back from Gitea alone.

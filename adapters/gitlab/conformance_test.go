@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest/roundtrip"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
 )
 
@@ -35,4 +36,11 @@ func TestConformance(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestRoundTrip: every attribute /Schemas advertises for GitLab round-trips exactly
+// through POST, PUT and the PATCH forms of Okta and Entra.
+func TestRoundTrip(t *testing.T) {
+	e := newEnv(t, gitlabemu.Options{})
+	roundtrip.Run(t, e.a)
 }

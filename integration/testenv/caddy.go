@@ -142,6 +142,19 @@ func StartCaddy(tb testing.TB, opt CaddyOptions) *Caddy {
 // Logs returns everything Caddy wrote so far.
 func (c *Caddy) Logs() string { return c.log.String() }
 
+// LogsContain waits up to two seconds for s to appear in the logs (Caddy writes them
+// after it answered), and reports whether it did.
+func (c *Caddy) LogsContain(s string) bool {
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(c.Logs(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // Stop ends the process.
 func (c *Caddy) Stop() {
 	if c.cmd != nil && c.cmd.Process != nil && c.cmd.ProcessState == nil {
