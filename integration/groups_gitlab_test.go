@@ -2,10 +2,13 @@ package integration_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
 
@@ -113,4 +116,43 @@ func TestGroupGitLab(t *testing.T) {
 		c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Remove","path":"members","value":[{"value":"`+u[3]+`"}]}`)).want(t, 204)
 		wantGitlabMembers(t, b, gid, u[0])
 	})
+}
+
+// TestGroupGitLabUnlink (#11 case 7) through Caddy: a member added by hand in GitLab
+// is neither shown nor removed by a replace of members, and DELETE /Groups/{id}
+// leaves the GitLab group (its projects and subgroups) in place, unlinked.
+func TestGroupGitLabUnlink(t *testing.T) {
+	b := newGitLab(t)
+	e := start(t, b, "", "")
+	c := e.c
+	login := testenv.UniqueName("glu") + "@example.test"
+	u := str(c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
+	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Unlink " + testenv.UniqueName(""),
+		"members": []any{map[string]any{"value": u}}}).want(t, 201).JSON, "id")
+	hand, err := b.emu.CreateUserDirect(gitlabemu.UserState{Username: testenv.UniqueName("byhand"), Email: testenv.UniqueName("byhand") + "@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(gid)
+	req, _ := http.NewRequest("POST", b.url+"/api/v4/groups/"+gid+"/members", strings.NewReader(`{"user_id":`+strconv.Itoa(hand.ID)+`,"access_level":30}`))
+	req.Header.Set("PRIVATE-TOKEN", b.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("adding a member by hand: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	g := c.do("GET", "/Groups/"+gid, nil).want(t, 200)
+	if strings.Contains(string(g.Body), `"value":"`+strconv.Itoa(hand.ID)+`"`) {
+		t.Fatalf("a member added by hand is shown: %s", g.Body)
+	}
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"replace","path":"members","value":[]}`)).want(t, 204)
+	if got := gitlabMembers(t, b, gid); !slices.Contains(got, strconv.Itoa(hand.ID)) || slices.Contains(got, u) {
+		t.Fatalf("after replace members []: %v; want the hand-added member kept, the SCIM one removed", got)
+	}
+	c.do("DELETE", "/Groups/"+gid, nil).want(t, 204)
+	c.do("GET", "/Groups/"+gid, nil).wantError(t, 404, "")
+	if _, ok := b.emu.Group(n); !ok {
+		t.Fatal("DELETE destroyed the GitLab group")
+	}
 }

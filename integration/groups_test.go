@@ -532,3 +532,28 @@ func TestGroupLarge(t *testing.T) {
 	c.do("GET", "/Users/"+u[0], nil).want(t, 200)
 	t.Logf("GET user with groups: %d upstream calls", upstreamCalls(t, ge.env)-calls0)
 }
+
+// TestGroupOwnersTeamNeverManaged (#11 case 8) through Caddy: a description ending
+// in the SCIM marker used to make the Owners team a SCIM group whose members a
+// PATCH could replace.
+func TestGroupOwnersTeamNeverManaged(t *testing.T) {
+	ge := startGroups(t)
+	var teams []map[string]any
+	st, _, b := ge.g.Do(t, "GET", "/orgs/"+ge.org+"/teams", nil)
+	if st != 200 || json.Unmarshal(b, &teams) != nil || len(teams) != 1 {
+		t.Fatalf("teams: %d %s", st, b)
+	}
+	owners := strconv.FormatInt(int64(teams[0]["id"].(float64)), 10)
+	if st, _, b := ge.g.Do(t, "PATCH", "/teams/"+owners, map[string]any{"name": "Owners", "description": "Admins [scim:]"}); st != 200 {
+		t.Fatalf("describing Owners: %d %s", st, b)
+	}
+	if rs := resources(t, ge.c.do("GET", "/Groups", nil).want(t, 200)); len(rs) != 0 {
+		t.Fatalf("the Owners team is listed: %v", rs)
+	}
+	ge.c.do("GET", "/Groups/"+owners, nil).wantError(t, 404, "")
+	ge.c.do("PATCH", "/Groups/"+owners, patchOps(`{"op":"replace","path":"members","value":[]}`)).wantError(t, 404, "")
+	ge.c.do("DELETE", "/Groups/"+owners, nil).wantError(t, 404, "")
+	if ge.team(t, owners) == nil {
+		t.Fatal("the Owners team is gone")
+	}
+}

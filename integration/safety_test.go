@@ -1,8 +1,14 @@
 package integration_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
@@ -194,5 +200,48 @@ func renamed(t *testing.T, e *env, b backend) {
 	e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"displayName","value":"U One"}]}`).want(t, 200)
 	if rs := resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+u2+`"`), nil).want(t, 200)); len(rs) != 0 {
 		t.Fatal("still answers to the new name after the IdP's write")
+	}
+}
+
+// TestWritesSerialisedAcrossInstances (#11 case 6): a PUT on instance B that read the
+// user before a DELETE on instance A used to write the whole state back and clear
+// the block. B reaches Gitea through a proxy that holds its writes back, so A's
+// DELETE always falls between B's read and B's write; with the cross-instance lock
+// in Redis the DELETE waits for B, and the user ends blocked and hidden.
+func TestWritesSerialisedAcrossInstances(t *testing.T) {
+	g := testenv.Gitea(t)
+	target, _ := url.Parse(g.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch {
+			time.Sleep(700 * time.Millisecond)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	viaSlow := *g
+	viaSlow.URL = slow.URL
+	block := fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("race")+":")
+	a := start(t, giteaBackend{g}, block, "")
+	b := start(t, giteaBackend{&viaSlow}, block, "")
+	for i := range 3 {
+		name := testenv.UniqueName("race")
+		body := oktaUser(name+"@example.test", "ext-"+name)
+		id := str(a.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
+		done := make(chan resp, 1)
+		go func() {
+			put := oktaUser(name+"@example.test", "ext-"+name)
+			put["displayName"] = "Changed"
+			done <- b.c.do("PUT", "/Users/"+id, put)
+		}()
+		time.Sleep(200 * time.Millisecond) // B has read and holds its write back
+		if r := a.c.do("DELETE", "/Users/"+id, nil); r.Status != 204 && r.Status != 404 {
+			t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+		}
+		<-done
+		if up := (giteaBackend{g}).user(t, id); !up.Blocked {
+			t.Fatalf("round %d: after a DELETE on A and a PUT on B the user is not blocked: %+v", i, up)
+		}
+		a.c.do("GET", "/Users/"+id, nil).wantError(t, 404, "")
 	}
 }
