@@ -76,25 +76,27 @@ func (b giteaBackend) user(t *testing.T, id string) upstreamUser {
 		Blocked: pl || u["active"] != true, State: map[bool]string{true: "prohibit_login", false: "active"}[pl], Linked: ln}
 }
 
-func (b giteaBackend) makeAdmin(t *testing.T, id string) {
+// editUser sets fields of user id through Gitea's admin API, as an operator would.
+// Gitea's PATCH needs login_name and source_id together; they are kept as they are.
+func (b giteaBackend) editUser(t *testing.T, id string, fields map[string]any) {
 	t.Helper()
 	n, _ := strconv.ParseInt(id, 10, 64)
 	u := b.g.UserByID(t, n)
-	// Gitea's PATCH needs login_name and source_id together; they are kept as they are
-	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
-		"login_name": u["login_name"], "source_id": u["source_id"], "admin": true}); st != 200 {
-		t.Fatalf("making %s an admin: %d %s", id, st, body)
+	body := map[string]any{"login_name": u["login_name"], "source_id": u["source_id"]}
+	for k, v := range fields {
+		body[k] = v
+	}
+	if st, _, resp := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), body); st != 200 {
+		t.Fatalf("editing %s (%v): %d %s", id, fields, st, resp)
 	}
 }
 
+func (b giteaBackend) makeAdmin(t *testing.T, id string) {
+	b.editUser(t, id, map[string]any{"admin": true})
+}
+
 func (b giteaBackend) blockByHand(t *testing.T, id string) {
-	t.Helper()
-	n, _ := strconv.ParseInt(id, 10, 64)
-	u := b.g.UserByID(t, n)
-	if st, _, body := b.g.Do(t, "PATCH", "/admin/users/"+u["login"].(string), map[string]any{
-		"login_name": u["login_name"], "source_id": u["source_id"], "prohibit_login": true}); st != 200 {
-		t.Fatalf("blocking %s: %d %s", id, st, body)
-	}
+	b.editUser(t, id, map[string]any{"prohibit_login": true})
 }
 
 func (b giteaBackend) renameByHand(t *testing.T, id, name string) {
@@ -157,9 +159,11 @@ func (b *gitlabBackend) user(t *testing.T, id string) upstreamUser {
 	return out
 }
 
-func (b *gitlabBackend) makeAdmin(t *testing.T, id string) {
+// api sends one admin request to the emulator, as an operator would, and returns
+// its status.
+func (b *gitlabBackend) api(t *testing.T, method, path, body string) int {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", b.url+"/api/v4/users/"+id, strings.NewReader(`{"admin":true}`))
+	req, _ := http.NewRequest(method, b.url+"/api/v4"+path, strings.NewReader(body))
 	req.Header.Set("PRIVATE-TOKEN", b.token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -167,37 +171,30 @@ func (b *gitlabBackend) makeAdmin(t *testing.T, id string) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if u, _ := b.emu.User(atoiT(t, id)); resp.StatusCode != 200 || !u.Admin {
-		t.Fatalf("making %s an admin: %d", id, resp.StatusCode)
+	return resp.StatusCode
+}
+
+func (b *gitlabBackend) makeAdmin(t *testing.T, id string) {
+	t.Helper()
+	if code := b.api(t, "PUT", "/users/"+id, `{"admin":true}`); code != 200 {
+		t.Fatalf("making %s an admin: %d", id, code)
+	}
+	if u, _ := b.emu.User(atoiT(t, id)); !u.Admin {
+		t.Fatalf("%s is no admin", id)
 	}
 }
 
 func (b *gitlabBackend) blockByHand(t *testing.T, id string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", b.url+"/api/v4/users/"+id+"/block", nil)
-	req.Header.Set("PRIVATE-TOKEN", b.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("blocking %s: %d", id, resp.StatusCode)
+	if code := b.api(t, "POST", "/users/"+id+"/block", ""); code != 201 {
+		t.Fatalf("blocking %s: %d", id, code)
 	}
 }
 
 func (b *gitlabBackend) renameByHand(t *testing.T, id, name string) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", b.url+"/api/v4/users/"+id, strings.NewReader(`{"username":"`+name+`"}`))
-	req.Header.Set("PRIVATE-TOKEN", b.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("renaming %s: %d", id, resp.StatusCode)
+	if code := b.api(t, "PUT", "/users/"+id, `{"username":"`+name+`"}`); code != 200 {
+		t.Fatalf("renaming %s: %d", id, code)
 	}
 }
 

@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,14 +133,9 @@ func TestGroupGitLabUnlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := strconv.Atoi(gid)
-	req, _ := http.NewRequest("POST", b.url+"/api/v4/groups/"+gid+"/members", strings.NewReader(`{"user_id":`+strconv.Itoa(hand.ID)+`,"access_level":30}`))
-	req.Header.Set("PRIVATE-TOKEN", b.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 201 {
-		t.Fatalf("adding a member by hand: %v %v", resp, err)
+	if code := b.api(t, "POST", "/groups/"+gid+"/members", `{"user_id":`+strconv.Itoa(hand.ID)+`,"access_level":30}`); code != 201 {
+		t.Fatalf("adding a member by hand: %d", code)
 	}
-	resp.Body.Close()
 	g := c.do("GET", "/Groups/"+gid, nil).want(t, 200)
 	if strings.Contains(string(g.Body), `"value":"`+strconv.Itoa(hand.ID)+`"`) {
 		t.Fatalf("a member added by hand is shown: %s", g.Body)

@@ -409,7 +409,7 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 		body["parent_id"] = parent
 	}
 	base := groupSlug(g.DisplayName)
-	created := glGroup{CustomAttributes: &attrs{}}
+	var created glGroup
 	for try := 0; ; try++ {
 		body["path"] = slugCandidate(base, try)
 		// Never retried: a lost answer may hide a created group.

@@ -33,19 +33,7 @@ type Paging struct {
 // items, in order, to each until it returns false or the listing ends: an empty
 // page, a page shorter than the first, the total reached, or no next page.
 func Walk[T any](ctx context.Context, c *Client, r Request, p Paging, each func(items []T) bool) error {
-	fetch := func(page int) ([]T, *Response, error) {
-		q := url.Values{}
-		for k, v := range r.Query {
-			q[k] = v
-		}
-		q.Set(p.Page, strconv.Itoa(page))
-		q.Set(p.Size, strconv.Itoa(p.PerPage))
-		pr := r
-		pr.Query = q
-		var items []T
-		resp, err := c.GetJSON(ctx, pr, &items)
-		return items, resp, err
-	}
+	fetch := func(page int) ([]T, *Response, error) { return getPage[T](ctx, c, r, p, page, p.PerPage) }
 	first, resp, err := fetch(1)
 	if err != nil {
 		return err
@@ -103,6 +91,20 @@ func Walk[T any](ctx context.Context, c *Client, r Request, p Paging, each func(
 	}
 }
 
+// getPage GETs page number page of size items of the listing r.
+func getPage[T any](ctx context.Context, c *Client, r Request, p Paging, page, size int) ([]T, *Response, error) {
+	q := url.Values{}
+	for k, v := range r.Query {
+		q[k] = v
+	}
+	q.Set(p.Page, strconv.Itoa(page))
+	q.Set(p.Size, strconv.Itoa(size))
+	r.Query = q
+	var items []T
+	resp, err := c.GetJSON(ctx, r, &items)
+	return items, resp, err
+}
+
 // NextLink returns the URL of rel="next" in a Link header, or nil.
 func NextLink(h string) *url.URL {
 	for _, part := range strings.Split(h, ",") {
@@ -135,16 +137,7 @@ func Window[T any](ctx context.Context, c *Client, r Request, p Paging, offset, 
 	page, skip := offset/per+1, offset%per
 	var out []T
 	for total := -1; ; page++ {
-		q := url.Values{}
-		for k, v := range r.Query {
-			q[k] = v
-		}
-		q.Set(p.Page, strconv.Itoa(page))
-		q.Set(p.Size, strconv.Itoa(per))
-		pr := r
-		pr.Query = q
-		var items []T
-		resp, err := c.GetJSON(ctx, pr, &items)
+		items, resp, err := getPage[T](ctx, c, r, p, page, per)
 		if resp != nil && resp.Status == http.StatusMethodNotAllowed {
 			return nil, 0, ErrNoWindow
 		}

@@ -28,7 +28,7 @@ func SCIMError(err error) (se *scim.Error, ok bool) {
 		return &scim.Error{Status: StatusClientClosed, Detail: "request canceled"}, true
 	}
 	var me *adapters.MemberError
-	if errors.As(err, &me) {
+	if errors.As(err, &me) && len(me.Failed) > 0 {
 		return memberFailure(me, "").(*scim.Error), true
 	}
 	if f, isFact := adapters.FactOf(err); isFact {

@@ -517,12 +517,10 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 }
 
 // update writes u and st over the upstream user of cur and remembers its link. A
-// block set in the application stays the application's: activating such an account
-// is refused, and writing it inactive keeps the block foreign.
+// block set in the application stays the application's: writing the account
+// inactive keeps it foreign (the callers that may activate one, modify and
+// reactivateOrConflict, refuse that first with refuseForeignUnblock).
 func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State) (adapters.Record, error) {
-	if err := s.refuseForeignUnblock(cur, u, "update"); err != nil {
-		return adapters.Record{}, err
-	}
 	st.ForeignBlock = cur.HandBlock != "" && !st.Deleted
 	s.oneName(cur.User, u)
 	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, st)

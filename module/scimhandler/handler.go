@@ -297,7 +297,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
 	h.lenient = h.lenientDecoding()
-	h.kindSet = &kinds{users: h.users(), groups: h.groupKind()}
+	h.kinds()
 	if h.redisStore != nil && h.redisStore.Indexed() {
 		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}

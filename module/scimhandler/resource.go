@@ -222,14 +222,15 @@ func (h *Handler) readSearch(w http.ResponseWriter, r *http.Request) (scim.Query
 	return q, true
 }
 
-// kinds are the resource types of the pipeline, built by Provision.
+// kinds are the resource types of the pipeline, built once: by Provision, or on
+// first use by a handler a unit test built without it.
 type kinds struct {
 	users  *kind[adapters.Record]
 	groups *kind[*scim.Group]
 }
 
 func (h *Handler) kinds() *kinds {
-	if h.kindSet == nil { // a handler built without Provision (unit tests)
+	if h.kindSet == nil {
 		h.kindSet = &kinds{users: h.users(), groups: h.groupKind()}
 	}
 	return h.kindSet
