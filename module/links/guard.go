@@ -384,3 +384,37 @@ func (g *guard) Changed() <-chan struct{} {
 	}
 	return nil
 }
+
+// PageLinks implements Index; see Guard.
+func (g *guard) PageLinks(ctx context.Context, offset, limit int) ([]Link, int, bool, error) {
+	ix, ok := g.index()
+	if !ok || !g.repair(ctx, ix) {
+		return nil, 0, false, nil
+	}
+	t := g.enter()
+	if !t.pass {
+		return nil, 0, false, nil
+	}
+	ls, total, ok, err := ix.PageLinks(ctx, offset, limit)
+	if g.leave(ctx, t, err) {
+		return nil, 0, false, nil
+	}
+	return ls, total, ok, nil
+}
+
+// Visible implements Index; see Guard.
+func (g *guard) Visible(ctx context.Context, ids []string) (map[string]bool, bool, error) {
+	ix, ok := g.index()
+	if !ok || !g.repair(ctx, ix) {
+		return nil, false, nil
+	}
+	t := g.enter()
+	if !t.pass {
+		return nil, false, nil
+	}
+	known, ok, err := ix.Visible(ctx, ids)
+	if g.leave(ctx, t, err) {
+		return nil, false, nil
+	}
+	return known, ok, nil
+}

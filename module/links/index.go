@@ -49,6 +49,14 @@ type Index interface {
 	// Changed is signalled when ProveNew cannot trust the mark (a server not seen
 	// before, a mark that changed), so that the maintainer re-checks at once.
 	Changed() <-chan struct{}
+	// PageLinks returns the links at [offset, offset+limit) of the visible users
+	// (managed, not DELETEd) in ascending upstream id order, and how many there
+	// are; ok=false when the index cannot be trusted now. A returned link may be
+	// stale: the caller re-reads each user upstream.
+	PageLinks(ctx context.Context, offset, limit int) (ls []Link, total int, ok bool, err error)
+	// Visible reports which of ids the index holds as visible users; ok=false
+	// when the index cannot be trusted now.
+	Visible(ctx context.Context, ids []string) (known map[string]bool, ok bool, err error)
 }
 
 // IndexState is a snapshot of the completeness mark.
@@ -252,7 +260,14 @@ func (r *Redis) BeginRebuild(ctx context.Context) (string, error) {
 	}
 	r.Unverify()
 	r.rt.Add(1)
-	return tok, redisErr("index begin", r.c.Set(ctx, r.markKey(), markBuilding+tok, 0).Err())
+	// the order starts afresh: the rebuild re-adds every visible id, and writes
+	// that run meanwhile add their own
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.markKey(), markBuilding+tok, 0)
+		p.Del(ctx, r.orderKey())
+		return nil
+	})
+	return tok, redisErr("index begin", err)
 }
 
 // PutAll implements Index: batches of 500 links, one pipeline each.

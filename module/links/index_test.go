@@ -211,6 +211,9 @@ func TestGuardIndexDroppedWrite(t *testing.T) {
 	if proveNew(t, ix, "e9", "nine") {
 		t.Fatal("ProveNew true while Redis is down")
 	}
+	if _, _, ok, err := ix.PageLinks(ctx, 0, 10); ok || err != nil {
+		t.Fatalf("PageLinks while Redis is down = %v %v, want a plain no", ok, err)
+	}
 	srv.Start(t)
 	// Pretend the maintainer verified the surviving mark (it would not: the run_id
 	// changed); the guard must still refuse and drop the mark, because of the
@@ -220,6 +223,9 @@ func TestGuardIndexDroppedWrite(t *testing.T) {
 		ok, err := ix.ProveNew(ctx, "e9", "nine")
 		if err != nil || ok {
 			t.Fatalf("ProveNew after a dropped write = %v %v", ok, err)
+		}
+		if _, _, ok, err := ix.PageLinks(ctx, 0, 10); ok || err != nil {
+			t.Fatalf("PageLinks after a dropped write = %v %v: the page would miss user 9", ok, err)
 		}
 		if n, _ := c.Exists(ctx, mustKeyOrEmpty(c, "*index")).Result(); n == 0 {
 			break // the guard dropped the mark

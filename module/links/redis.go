@@ -32,6 +32,7 @@ const DefaultRedisTTL = 24 * time.Hour
 //	<prefix>lock:<key>             → random token of the lock holder
 //	<prefix>fence:<key>            → fencing counter (LockFenced only)
 //	<prefix>index                  → "complete:<run_ids>" or "building:<token>"
+//	<prefix>order                  → sorted set of the visible ids (index on; order.go)
 //
 // No command touches two keys, so nothing needs the keys in one Cluster slot.
 // Index entries are written blindly by Put and never checked against the link on read:
@@ -168,6 +169,7 @@ func (r *Redis) queuePut(ctx context.Context, p redis.Pipeliner, l Link) error {
 	if l.UserName != "" {
 		p.Set(ctx, r.unKey(l.UserName), b, ttl)
 	}
+	r.queueOrder(ctx, p, l)
 	return nil
 }
 
@@ -191,6 +193,7 @@ func (r *Redis) Forget(ctx context.Context, id string) error {
 		if ok && l.UserName != "" {
 			p.Del(ctx, r.unKey(l.UserName))
 		}
+		r.queueOrder(ctx, p, Link{ID: id, Deleted: true})
 		return nil
 	})
 	return redisErr("forget", err)
