@@ -43,6 +43,11 @@ type Info struct {
 	GroupAttributes []string
 	// MaxPageSize is the largest page the upstream answers in one call.
 	MaxPageSize int
+	// ListScans is set when ListUsers reads the whole upstream directory whatever
+	// the window (the upstream cannot filter on the managed marker): the service
+	// then asks for everything in one call, and checks group members one by one
+	// rather than against a listing.
+	ListScans bool
 	// OneName is set when the upstream keeps a person's name as one string. The
 	// service then merges what the IdP changed (name.formatted, givenName and
 	// familyName, displayName) into the user's FullName before every write, and the

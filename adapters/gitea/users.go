@@ -49,6 +49,7 @@ func (a *Adapter) Info() adapters.Info {
 		UserAttributes:  adapters.OneNameUserAttributes,
 		GroupAttributes: a.groupAttributes(),
 		MaxPageSize:     listPageSize,
+		ListScans:       true,
 		OneName:         true,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -238,16 +239,23 @@ func (s *Service) knownMembers(ctx context.Context, group string, ids []string) 
 }
 
 // unknownMembers returns the ids that are no visible (managed, not DELETEd) user.
-// Deprovisioned users (active=false) are valid members. Many ids are checked against
-// one listing of the managed users when that is cheaper than one lookup each.
+// Deprovisioned users (active=false) are valid members. The cost is the members',
+// not the directory's: one link store round trip with a trusted link index, else a
+// lookup each, or one listing of the managed users when the adapter pages them and
+// that is cheaper.
 func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var unknown []string
-	if known, ok, err := s.managedSet(ctx, len(ids)); err != nil {
+	known, ok, err := s.indexedVisible(ctx, ids)
+	if !ok && err == nil {
+		known, ok, err = s.managedSet(ctx, len(ids))
+	}
+	if err != nil {
 		return nil, err
-	} else if ok {
+	}
+	var unknown []string
+	if ok {
 		for _, id := range ids {
 			if !known[id] {
 				unknown = append(unknown, id)
@@ -277,15 +285,30 @@ func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, e
 	return unknown, nil
 }
 
+// indexedVisible asks a trusted link index which ids are visible users. An id it
+// holds whose account was since removed upstream by hand is then taken for a member;
+// the adapter's write reports it as a member it could not apply.
+func (s *Service) indexedVisible(ctx context.Context, ids []string) (map[string]bool, bool, error) {
+	ix, isIndex := s.Links.(links.Index)
+	if !isIndex {
+		return nil, false, nil
+	}
+	known, ok, err := ix.Visible(ctx, ids)
+	s.storeErr(err)
+	return known, ok && err == nil, nil
+}
+
 // managedSet lists the managed users when that likely costs fewer upstream calls
 // than n point lookups; ok=false means "look them up one by one". The first page
-// tells the total, so a large upstream costs one call before falling back.
+// tells the total, so a large upstream costs one call before falling back; an
+// adapter whose listing scans the directory is never listed.
 func (s *Service) managedSet(ctx context.Context, n int) (map[string]bool, bool, error) {
-	size := s.Adapter.Info().MaxPageSize
+	info := s.Adapter.Info()
+	size := info.MaxPageSize
 	if size <= 0 {
 		size = 100
 	}
-	if n <= size/2 {
+	if n <= size/2 || info.ListScans {
 		return nil, false, nil
 	}
 	known, ok, first := map[string]bool{}, true, true

@@ -2,10 +2,13 @@ package provision
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
@@ -18,17 +21,70 @@ type fakeIndex struct {
 	mark, epoch, verified string
 	building              string
 	changed               chan struct{}
+	order                 map[string]bool // the visible ids
+}
+
+func (x *fakeIndex) trusted() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.verified != "" && x.mark == x.verified
+}
+
+func (x *fakeIndex) Put(ctx context.Context, l links.Link) error {
+	x.mu.Lock()
+	if l.Deleted {
+		delete(x.order, l.ID)
+	} else if l.ID != "" {
+		x.order[l.ID] = true
+	}
+	x.mu.Unlock()
+	return x.Memory.Put(ctx, l)
+}
+
+func (x *fakeIndex) Forget(ctx context.Context, id string) error {
+	x.mu.Lock()
+	delete(x.order, id)
+	x.mu.Unlock()
+	return x.Memory.Forget(ctx, id)
+}
+
+func (x *fakeIndex) PageLinks(ctx context.Context, offset, limit int) ([]links.Link, int, bool, error) {
+	if !x.trusted() {
+		return nil, 0, false, nil
+	}
+	x.mu.Lock()
+	ids := slices.SortedFunc(maps.Keys(x.order), adapters.CompareIDs)
+	x.mu.Unlock()
+	out := []links.Link{}
+	for _, id := range ids[min(offset, len(ids)):min(offset+limit, len(ids))] {
+		l, ok, _ := x.Get(ctx, id)
+		if !ok {
+			l = links.Link{ID: id}
+		}
+		out = append(out, l)
+	}
+	return out, len(ids), true, nil
+}
+
+func (x *fakeIndex) Visible(_ context.Context, ids []string) (map[string]bool, bool, error) {
+	if !x.trusted() {
+		return nil, false, nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = x.order[id]
+	}
+	return known, true, nil
 }
 
 func newFakeIndex() *fakeIndex {
-	return &fakeIndex{Memory: links.NewMemory(time.Hour, 0), epoch: "run-1", changed: make(chan struct{}, 1)}
+	return &fakeIndex{Memory: links.NewMemory(time.Hour, 0), epoch: "run-1", changed: make(chan struct{}, 1), order: map[string]bool{}}
 }
 
 func (x *fakeIndex) ProveNew(ctx context.Context, ext, un string) (bool, error) {
-	x.mu.Lock()
-	ok := x.verified != "" && x.mark == x.verified
-	x.mu.Unlock()
-	if !ok {
+	if !x.trusted() {
 		return false, nil
 	}
 	if _, hit, _ := x.ByExternalID(ctx, ext); hit && ext != "" {
@@ -58,6 +114,7 @@ func (x *fakeIndex) BeginRebuild(context.Context) (string, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.mark, x.verified, x.building = "", "", "tok"
+	clear(x.order)
 	return "tok", nil
 }
 
@@ -210,7 +267,7 @@ func TestIndexedExternalIdMiss(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := f.UpstreamCalls()
-		recs, err := s.QueryUsers(ctx, e, render)
+		recs, err := s.QueryUsers(ctx, e, render, false)
 		if err != nil {
 			t.Fatal(err)
 		}

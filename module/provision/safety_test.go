@@ -266,7 +266,7 @@ func TestIdentityOfRecord(t *testing.T) {
 	render := func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) }
 	for name, want := range map[string]int{"u2": 0, "U2": 0, "u1": 1} {
 		flt, _ := scim.ParseFilter(`userName eq "`+name+`"`, scim.UserResourceType)
-		got, err := s.QueryUsers(ctx, flt, render)
+		got, err := s.QueryUsers(ctx, flt, render, false)
 		if err != nil || len(got) != want {
 			t.Errorf("userName eq %q: %d users, %v; want %d", name, len(got), err, want)
 		}

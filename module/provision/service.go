@@ -40,6 +40,9 @@ type Service struct {
 	LinkExisting string // LinkOff (default), LinkEmail or LinkUserName
 	// MaxResults caps a page (SPC filter.maxResults).
 	MaxResults int
+	// MaxScan bounds the managed users a query the upstream cannot answer is
+	// evaluated over (DefaultMaxScan when 0).
+	MaxScan int
 	// OnStoreError is told when the link store fails (the request goes on without it).
 	OnStoreError func(error)
 	// Protect names accounts (by userName, upstream login or id) that SCIM never
@@ -252,126 +255,6 @@ func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bo
 		return strings.EqualFold(r.User.UserName, value)
 	}
 	return true
-}
-
-// QueryUsers returns the visible users matching filter (nil = all), unpaged, in
-// ascending id order. Simple equality filters are pushed down to the adapter.
-func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource) (_ []adapters.Record, err error) {
-	defer scimErr(&err)
-	var candidates []adapters.Record
-	var cached links.Link // the stored link of a link store hit, for rememberChanged
-	pushed := false
-	if filter != nil {
-		if attr, value, ok := scim.PushDown(filter); ok {
-			pushed = true
-			switch attr {
-			case "externalId":
-				candidates, cached, err = s.lookupViaCached(ctx, adapters.ByExternalID, value)
-			case "userName":
-				candidates, cached, err = s.lookupViaCached(ctx, adapters.ByUserName, value)
-			case "id":
-				var r adapters.Record
-				var found bool
-				r, cached, found, err = s.getRecordCached(ctx, value)
-				if found {
-					candidates = []adapters.Record{r}
-				}
-			case "emails.value":
-				candidates, err = s.find(ctx, adapters.Lookup{Kind: adapters.ByEmail, Value: value})
-			default:
-				pushed = false
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-	if !pushed {
-		if candidates, err = s.allManaged(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// A lone equality on externalId, userName or id is checked on the record itself:
-	// the generic Match would first render every candidate into a resource.
-	eqAttr, eqValue, lone := loneEq(filter)
-	out := make([]adapters.Record, 0, len(candidates))
-	for _, r := range candidates {
-		if !visible(r) {
-			continue
-		}
-		if lone {
-			if !equals(r.User, eqAttr, eqValue) {
-				continue
-			}
-		} else if filter != nil && !scim.Match(filter, render(r.User), scim.UserResourceType) {
-			continue
-		}
-		out = append(out, r)
-		if pushed {
-			if cached.ID != r.User.ID {
-				cached = links.Link{}
-			}
-			s.rememberChanged(ctx, r, cached)
-		}
-	}
-	return out, nil
-}
-
-// loneEq recognises a filter that is exactly `externalId|userName|id eq "v"`.
-func loneEq(f scim.Expr) (attr, value string, ok bool) {
-	c, isCmp := f.(*scim.CompareExpr)
-	if !isCmp || c.Op != "eq" || c.Path.URN != "" || c.Path.Sub != "" {
-		return "", "", false
-	}
-	v, isStr := c.Value.(string)
-	switch c.Path.Name {
-	case "externalId", "userName", "id":
-		return c.Path.Name, v, isStr
-	}
-	return "", "", false
-}
-
-// equals compares as RFC 7643 defines these attributes: userName case-insensitively,
-// externalId and id exactly.
-func equals(u *scim.User, attr, v string) bool {
-	switch attr {
-	case "userName":
-		return strings.EqualFold(u.UserName, v)
-	case "externalId":
-		return u.ExternalID == v
-	}
-	return u.ID == v
-}
-
-// allManaged pages through every managed user of the adapter.
-func (s *Service) allManaged(ctx context.Context) ([]adapters.Record, error) {
-	return pageAll(ctx, s.Adapter.Info().MaxPageSize, s.Adapter.ListUsers)
-}
-
-// pages walks a paged adapter listing from its start, size items a call (100 when
-// the adapter gives no size), handing each page and the total to visit until visit
-// returns false or the listing ends.
-func pages[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error), visit func(items []T, total int) bool) error {
-	if size <= 0 {
-		size = 100
-	}
-	for off := 0; ; {
-		items, total, err := list(ctx, adapters.Page{Offset: off, Limit: size})
-		if err != nil {
-			return err
-		}
-		off += len(items) // an upstream may give less than asked
-		if !visit(items, total) || len(items) == 0 || off >= total {
-			return nil
-		}
-	}
-}
-
-// pageAll collects every item of a paged adapter listing.
-func pageAll[T any](ctx context.Context, size int, list func(context.Context, adapters.Page) ([]T, int, error)) ([]T, error) {
-	var all []T
-	err := pages(ctx, size, list, func(items []T, _ int) bool { all = append(all, items...); return true })
-	return all, err
 }
 
 // CreateUser provisions u (POST /Users). It answers the record, new or (for a

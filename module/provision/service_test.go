@@ -120,7 +120,7 @@ func TestScopeAndAdoption(t *testing.T) {
 	if _, err := s.GetUser(ctx, hand); status(t, err) != 404 {
 		t.Fatal("unmanaged user visible by id")
 	}
-	got, err := s.QueryUsers(ctx, nil, func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) })
+	got, err := s.QueryUsers(ctx, nil, func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) }, false)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("list shows unmanaged users: %v %d", err, len(got))
 	}
@@ -209,18 +209,18 @@ func TestListPagesThroughAdapter(t *testing.T) {
 		}
 	}
 	render := func(u *scim.User) scim.Resource { return scim.UserToResource(u, scim.RenderOptions{}) }
-	all, err := s.QueryUsers(ctx, nil, render)
+	all, err := s.QueryUsers(ctx, nil, render, false)
 	if err != nil || len(all) != 5 {
 		t.Fatalf("list: %v %d", err, len(all))
 	}
 	flt, _ := scim.ParseFilter(`userName sw "u" and not (userName eq "u3")`, scim.UserResourceType)
-	some, err := s.QueryUsers(ctx, flt, render)
+	some, err := s.QueryUsers(ctx, flt, render, false)
 	if err != nil || len(some) != 4 {
 		t.Fatalf("filtered list: %v %d", err, len(some))
 	}
 	eq, _ := scim.ParseFilter(`externalId eq "e2"`, scim.UserResourceType)
 	before := f.UpstreamCalls()
-	one, err := s.QueryUsers(ctx, eq, render)
+	one, err := s.QueryUsers(ctx, eq, render, false)
 	if err != nil || len(one) != 1 || one[0].User.UserName != "u2" {
 		t.Fatalf("pushed-down filter: %v %v", err, one)
 	}
@@ -269,7 +269,7 @@ func TestLoneEqualityFilterChecksTheRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, err := s.QueryUsers(ctx, e, render)
+		recs, err := s.QueryUsers(ctx, e, render, false)
 		if err != nil {
 			t.Fatal(err)
 		}

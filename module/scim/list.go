@@ -147,12 +147,18 @@ func Paginate(rs []Resource, q Query, max int) ListResponse {
 	return lr
 }
 
+// PageSize is how many results a page of q holds at most: count, capped at max
+// (max when count is absent).
+func (q Query) PageSize(max int) int {
+	if q.Count < 0 || q.Count > max {
+		return max
+	}
+	return q.Count
+}
+
 // PageBounds is the window [from, to) of n results that Paginate answers.
 func PageBounds(n int, q Query, max int) (from, to int) {
-	count := q.Count
-	if count < 0 || count > max {
-		count = max
-	}
+	count := q.PageSize(max)
 	from = q.StartIndex - 1
 	if from >= n || count <= 0 {
 		return 0, 0

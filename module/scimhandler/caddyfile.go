@@ -46,6 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		link_existing off | email | username
 //		max_body_size <size>               # e.g. 1MiB
 //		max_results   <n>
+//		max_scan      <n>                # users a filter or sortBy may scan (10000)
 //		public_url    <url>
 //		timeout       <duration>
 //		link_ttl      <duration>
@@ -137,16 +138,21 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_body_size: %v", err)
 			}
 			s.MaxBodySize = int64(n)
-		case "max_results":
+		case "max_results", "max_scan":
+			name := d.Val()
 			var v string
 			if err := oneArg(d, &v); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
-				return d.Errf("max_results must be a positive integer")
+				return d.Errf("%s must be a positive integer", name)
 			}
-			s.MaxResults = n
+			if name == "max_scan" {
+				s.MaxScan = n
+			} else {
+				s.MaxResults = n
+			}
 		case "public_url":
 			if err := oneArg(d, &s.PublicURL); err != nil {
 				return err

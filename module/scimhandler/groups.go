@@ -108,8 +108,8 @@ func (h *Handler) queryGroups(r *http.Request, q scim.Query) ([]scim.Resource, e
 // one user, where groups are returned unless excluded; list answers fill them only
 // when attributes names groups, since it costs upstream calls per user. A failure
 // leaves groups out (it is informational) and is logged.
-func (h *Handler) fillUserGroups(r *http.Request, recs []adapters.Record, q scim.Query, single bool) {
-	if h.groups == nil || len(recs) == 0 {
+func (h *Handler) fillUserGroups(r *http.Request, users []*scim.User, q scim.Query, single bool) {
+	if h.groups == nil || len(users) == 0 {
 		return
 	}
 	if single && !wantsAttr(q, scim.UserResourceType, "groups") {
@@ -119,8 +119,8 @@ func (h *Handler) fillUserGroups(r *http.Request, recs []adapters.Record, q scim
 		return
 	}
 	base := h.baseURL(r)
-	adapters.Parallel(r.Context(), len(recs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
-		u := recs[i].User
+	adapters.Parallel(r.Context(), len(users), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+		u := users[i]
 		if u == nil {
 			return nil
 		}

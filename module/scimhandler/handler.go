@@ -70,6 +70,14 @@ type Handler struct {
 	// Default: 200.
 	MaxResults int `json:"max_results,omitempty"`
 
+	// MaxScan bounds the managed users that a query the upstream cannot answer
+	// (a filter other than an equality on userName, externalId, id or
+	// emails.value, or a sortBy) is evaluated over; a larger one is refused with
+	// 400 tooMany rather than left to run past the IdP's timeout. A plain listing
+	// is answered from the Redis link index at any size, and only without one is
+	// it bounded too. Default: 10000.
+	MaxScan int `json:"max_scan,omitempty"`
+
 	// PublicURL is the externally visible URL of the SCIM root used in meta.location
 	// and Location headers, e.g. https://app.example.com/scim/v2. Default: built
 	// from the request's scheme and the Host that Caddy matched.
@@ -271,6 +279,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Deprovision:    h.Deprovision,
 		LinkExisting:   h.LinkExisting,
 		MaxResults:     h.MaxResults,
+		MaxScan:        h.MaxScan,
 		Protect:        h.Protect,
 		UnknownMembers: h.UnknownMembers,
 		OnUnknownMembers: func(group string, ids []string) {

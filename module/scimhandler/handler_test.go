@@ -154,6 +154,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"scim {\n token a b\n}",
 		"scim {\n base_path /a\n base_path /b\n}",
 		"scim {\n max_results zero\n}",
+		"scim {\n max_scan -1\n}",
 		"scim {\n max_body_size lots\n}",
 		"scim {\n timeout soon\n}",
 		"scim {\n jwt {\n  audience\n }\n}",
@@ -169,11 +170,12 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		}
 	}
 	var h Handler
-	in := "scim {\n token {env.A}\n token {env.B}\n jwt {\n  issuer https://i\n  audience a b\n  secret {env.S}\n }\n deprovision delete\n link_existing email\n}"
+	in := "scim {\n token {env.A}\n token {env.B}\n jwt {\n  issuer https://i\n  audience a b\n  secret {env.S}\n }\n deprovision delete\n link_existing email\n max_results 150\n max_scan 20000\n}"
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.Tokens) != 2 || h.JWT == nil || len(h.JWT.Audiences) != 2 || h.Deprovision != "delete" || h.LinkExisting != "email" {
+	if len(h.Tokens) != 2 || h.JWT == nil || len(h.JWT.Audiences) != 2 || h.Deprovision != "delete" || h.LinkExisting != "email" ||
+		h.MaxResults != 150 || h.MaxScan != 20000 {
 		t.Fatalf("parsed %+v", h)
 	}
 }

@@ -76,7 +76,7 @@ func (h *Handler) users() *kind[adapters.Record] {
 		get: func(r *http.Request, id string, q scim.Query) (adapters.Record, error) {
 			rec, err := h.svc.GetUser(r.Context(), id)
 			if err == nil {
-				h.fillUserGroups(r, []adapters.Record{rec}, q, true)
+				h.fillUserGroups(r, []*scim.User{rec.User}, q, true)
 			}
 			return rec, err
 		},
@@ -139,6 +139,23 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, all []scim.R
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
+	if q.Filter == "" && q.SortBy == "" {
+		// A plain listing (Okta's import, a drift check) costs a page with the
+		// link index; without one it is a bounded scan, like a filter.
+		recs, total, ok, err := h.svc.UserPage(r.Context(), q.StartIndex-1, q.PageSize(h.MaxResults))
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if ok {
+			users := make([]*scim.User, len(recs))
+			for i := range recs {
+				users[i] = recs[i].User
+			}
+			h.writePage(w, r, nil, users, total, q)
+			return
+		}
+	}
 	rs, users, err := h.queryUsers(r, q)
 	if err != nil {
 		h.fail(w, r, err)
@@ -168,12 +185,10 @@ func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, []
 		rendered[u] = res
 		return res
 	}
-	recs, err := h.svc.QueryUsers(r.Context(), filter, render)
+	recs, err := h.svc.QueryUsers(r.Context(), filter, render, q.SortBy != "")
 	if err != nil {
 		return nil, nil, err
 	}
-	h.fillUserGroups(r, recs, q, false) // only with attributes=groups
-	clear(rendered)
 	rs := make([]scim.Resource, len(recs))
 	for i, rec := range recs {
 		rs[i] = render(rec.User)
@@ -190,29 +205,44 @@ func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, []
 	return sorted, users, nil
 }
 
-// writeList pages rs and projects each resource by its own resource type. users[i]
-// is the user rendered as rs[i]; users may be shorter than rs (groups follow).
+// writeList writes the page of rs that q asks for. users[i] is the user rendered as
+// rs[i]; users may be shorter than rs (groups follow).
 func (h *Handler) writeList(w http.ResponseWriter, r *http.Request, rs []scim.Resource, users []*scim.User, q scim.Query) {
-	lr := scim.Paginate(rs, q, h.MaxResults)
+	from, to := scim.PageBounds(len(rs), q, h.MaxResults)
+	var pageUsers []*scim.User
+	if from < len(users) {
+		pageUsers = users[from:min(to, len(users))]
+	}
+	h.writePage(w, r, rs[from:to], pageUsers, len(rs), q)
+}
+
+// writePage writes one page of a list of total results, each item projected by its
+// own resource type. The first len(users) items are those users (page may then be
+// nil for them); the rest are page's (groups). The users' groups attribute is filled
+// here, for the page only, when attributes asks for it.
+func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, page []scim.Resource, users []*scim.User, total int, q scim.Query) {
+	h.fillUserGroups(r, users, q, false)
+	n := max(len(page), len(users))
+	lr := scim.ListResponse{Schemas: []string{scim.MessageListResponse}, TotalResults: total,
+		ItemsPerPage: n, StartIndex: q.StartIndex, Resources: make([]scim.Resource, n)}
+	opt := h.renderOptions(r)
 	if !projects(q) {
-		from, _ := scim.PageBounds(len(rs), q, h.MaxResults)
-		opt := h.renderOptions(r)
-		b, err := lr.AppendJSON(make([]byte, 0, 1024*len(lr.Resources)+128), func(dst []byte, i int) ([]byte, error) {
-			if from+i < len(users) {
-				return scim.AppendUserJSON(dst, users[from+i], opt), nil
+		b, err := lr.AppendJSON(make([]byte, 0, 1024*n+128), func(dst []byte, i int) ([]byte, error) {
+			if i < len(users) {
+				return scim.AppendUserJSON(dst, users[i], opt), nil
 			}
-			b, err := json.Marshal(scim.Project(lr.Resources[i], scim.GroupResourceType, nil, nil))
+			b, err := json.Marshal(scim.Project(page[i], scim.GroupResourceType, nil, nil))
 			return append(dst, b...), err
 		})
 		writeBody(w, http.StatusOK, b, err)
 		return
 	}
-	for i, res := range lr.Resources {
-		rt := scim.UserResourceType
-		if meta, _ := res["meta"].(map[string]any); meta["resourceType"] == "Group" {
-			rt = scim.GroupResourceType
+	for i := range n {
+		if i < len(users) {
+			lr.Resources[i] = scim.Project(scim.UserToResource(users[i], opt), scim.UserResourceType, q.Attributes, q.ExcludedAttributes)
+		} else {
+			lr.Resources[i] = scim.Project(page[i], scim.GroupResourceType, q.Attributes, q.ExcludedAttributes)
 		}
-		lr.Resources[i] = scim.Project(res, rt, q.Attributes, q.ExcludedAttributes)
 	}
 	writeJSON(w, http.StatusOK, lr)
 }
