@@ -1,0 +1,183 @@
+package integration_test
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// importUsers is the size of the directory TestImportAtScale pages through.
+const importUsers = 10_000
+
+// seedManaged adds n-1 managed users to the emulator by hand, each a copy of one
+// that SCIM created (so they carry exactly the durable marks SCIM writes), and
+// returns every id, the template's first.
+func seedManaged(t *testing.T, b *gitlabBackend, n int) []string {
+	t.Helper()
+	tmpl := start(t, b, "", "")
+	id := str(tmpl.c.do("POST", "/Users", oktaUser("imp-00000@example.com", "ext-imp-00000")).want(t, 201).JSON, "id")
+	tmpl.caddy.Stop()
+	num, _ := strconv.Atoi(id)
+	proto, ok := b.emu.User(num)
+	if !ok {
+		t.Fatal("the template user is not in the emulator")
+	}
+	ids := []string{id}
+	for i := 1; i < n; i++ {
+		u := proto
+		u.ID = 0
+		u.Username = fmt.Sprintf("imp-%05d", i)
+		u.Email = u.Username + "@example.com"
+		u.Emails = nil
+		u.Identities = []gitlabemu.Identity{{Provider: proto.Identities[0].Provider, ExternUID: fmt.Sprintf("ext-imp-%05d", i)}}
+		u.CustomAttributes = maps.Clone(proto.CustomAttributes)
+		for k, v := range u.CustomAttributes {
+			if v == proto.Username || v == "imp-00000@example.com" {
+				u.CustomAttributes[k] = u.Email
+			}
+		}
+		got, err := b.emu.CreateUserDirect(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, strconv.Itoa(got.ID))
+	}
+	return ids
+}
+
+// TestImportAtScale: Okta's import (count=100, startIndex += 100) of 10,000 users on
+// the GitLab emulator, through a real Caddy with a real Redis link index, while the
+// IdP keeps creating users and deactivating others: every user that existed when
+// the import began is seen exactly once, no user twice, and a page costs its own
+// reads (the last page of the directory as much as the first).
+func TestImportAtScale(t *testing.T) {
+	b := newGitLab(t)
+	ids := seedManaged(t, b, importUsers)
+	e := start(t, b, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("imp")+":"), "")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+
+	pageCost := func(start int) (int, int) {
+		before := upstreamCalls(t, e)
+		r := e.c.do("GET", fmt.Sprintf("/Users?startIndex=%d&count=100", start), nil).want(t, 200)
+		return upstreamCalls(t, e) - before, len(resources(t, r))
+	}
+	firstCost, firstN := pageCost(1)
+	lastCost, lastN := pageCost(importUsers - 99)
+	t.Logf("upstream calls: first page %d (%d users), last page %d (%d users)", firstCost, firstN, lastCost, lastN)
+	if firstN != 100 || lastN != 100 || firstCost > 100 || lastCost > 100 {
+		t.Fatalf("a page of 100 cost %d (first) and %d (last) upstream calls for %d and %d users; want ≤ 100 each", firstCost, lastCost, firstN, lastN)
+	}
+
+	importWhileBusy(t, e, ids)
+	if t.Failed() {
+		return
+	}
+	// the deactivated users are still listed, with active false
+	r := e.c.do("GET", "/Users/"+ids[0], nil).want(t, 200)
+	if r.JSON["active"] != false {
+		t.Errorf("user %s: active %v after the deactivation", ids[0], r.JSON["active"])
+	}
+}
+
+// TestImportOnGitea: the same import on a real Gitea (a smaller directory: Gitea
+// creates users slowly), whose listing cannot filter on the managed marker: with
+// the link index a page still costs its own reads, not a scan of /admin/users.
+func TestImportOnGitea(t *testing.T) {
+	b := giteaBackend{testenv.Gitea(t)}
+	e := start(t, b, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("gimp")+":"), "")
+	run := testenv.UniqueName("gi")
+	ids := make([]string, 150)
+	for i := range ids {
+		ids[i] = str(e.c.do("POST", "/Users", oktaUser(fmt.Sprintf("%s-%d@example.com", run, i), fmt.Sprintf("ext-%s-%d", run, i))).want(t, 201).JSON, "id")
+	}
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+	before := upstreamCalls(t, e)
+	r := e.c.do("GET", "/Users?startIndex=1&count=100", nil).want(t, 200)
+	cost, n := upstreamCalls(t, e)-before, len(resources(t, r))
+	t.Logf("a page of %d users cost %d Gitea calls (%d users in Gitea)", n, cost, b.count(t))
+	if n != 100 || cost > 2*n {
+		t.Fatalf("a page of %d users cost %d Gitea calls, want at most 2 per user", n, cost)
+	}
+	importWhileBusy(t, e, ids)
+}
+
+// importWhileBusy pages through /Users as Okta imports while the IdP keeps creating
+// users and deactivating some of ids, and checks that every one of ids (users that
+// existed before the import) is seen exactly once and no user twice.
+func importWhileBusy(t *testing.T, e *env, ids []string) {
+	t.Helper()
+	// The IdP's other work, while the import runs: a create and a deactivation in turn.
+	var mu sync.Mutex
+	var created []string
+	var failures []string
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := e.c.do("POST", "/Users", oktaUser(fmt.Sprintf("late-%d@example.com", i), fmt.Sprintf("ext-late-%d", i)))
+			mu.Lock()
+			if r.Status == 201 {
+				created = append(created, str(r.JSON, "id"))
+			} else {
+				failures = append(failures, fmt.Sprintf("POST: %d %s", r.Status, r.Body))
+			}
+			mu.Unlock()
+			victim := ids[(i*7919)%len(ids)]
+			r = e.c.do("PATCH", "/Users/"+victim, map[string]any{
+				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []map[string]any{{"op": "replace", "value": map[string]any{"active": false}}},
+			})
+			if r.Status != 200 {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("PATCH %s: %d %s", victim, r.Status, r.Body))
+				mu.Unlock()
+			}
+		}
+	}()
+	began := time.Now()
+	seen := map[string]int{}
+	pages := 0
+	for start := 1; ; start += 100 {
+		r := e.c.do("GET", "/Users?startIndex="+itoa(start)+"&count=100", nil).want(t, 200)
+		pages++
+		for _, u := range resources(t, r) {
+			seen[str(u, "id")]++
+		}
+		if start+100 > int(r.JSON["totalResults"].(float64)) {
+			break
+		}
+	}
+	took := time.Since(began)
+	close(stop)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("import of %d users: %d pages in %s, while %d users were created and as many deactivated", len(ids), pages, took.Round(time.Millisecond), len(created))
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if len(created) == 0 {
+		t.Error("nothing was created during the import: the test proves nothing")
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("user %s seen %d times", id, seen[id])
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("user %s seen %d times", id, n)
+		}
+	}
+}
