@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -28,25 +27,16 @@ func seedManaged(t *testing.T, b *gitlabBackend, n int) []string {
 	if !ok {
 		t.Fatal("the template user is not in the emulator")
 	}
+	seeded, err := b.emu.CreateUsersDirect(gitlabemu.Clones(proto, n-1, func(i int) (string, string, string) {
+		un := fmt.Sprintf("imp-%05d", i+1)
+		return un, un + "@example.com", "ext-" + un
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := []string{id}
-	for i := 1; i < n; i++ {
-		u := proto
-		u.ID = 0
-		u.Username = fmt.Sprintf("imp-%05d", i)
-		u.Email = u.Username + "@example.com"
-		u.Emails = nil
-		u.Identities = []gitlabemu.Identity{{Provider: proto.Identities[0].Provider, ExternUID: fmt.Sprintf("ext-imp-%05d", i)}}
-		u.CustomAttributes = maps.Clone(proto.CustomAttributes)
-		for k, v := range u.CustomAttributes {
-			if v == proto.Username || v == "imp-00000@example.com" {
-				u.CustomAttributes[k] = u.Email
-			}
-		}
-		got, err := b.emu.CreateUserDirect(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, strconv.Itoa(got.ID))
+	for _, u := range seeded {
+		ids = append(ids, strconv.Itoa(u.ID))
 	}
 	return ids
 }

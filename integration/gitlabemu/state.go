@@ -193,23 +193,55 @@ func (s *Server) ModifyUser(id int, fn func(*UserState)) error {
 func (s *Server) CreateUserDirect(u UserState) (UserState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.Username == "" || u.Email == "" {
-		return UserState{}, fmt.Errorf("gitlabemu: username and email are required")
+	if err := direct(&u, s.userByUsernameLocked(u.Username) != nil, s.emailTakenLocked(u.Email, 0, false)); err != nil {
+		return UserState{}, err
 	}
-	if s.userByUsernameLocked(u.Username) != nil {
-		return UserState{}, fmt.Errorf("gitlabemu: username %q taken", u.Username)
+	return s.insertUserLocked(u).clone(), nil
+}
+
+// CreateUsersDirect is CreateUserDirect for many users at once, to seed a large
+// directory: uniqueness is checked against sets built once, not by a scan per user.
+// It stops at the first refused user.
+func (s *Server) CreateUsersDirect(us []UserState) ([]UserState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names, emails := map[string]bool{}, map[string]bool{}
+	for _, u := range s.users {
+		names[strings.ToLower(u.Username)] = true
+		emails[strings.ToLower(u.Email)] = true
+		for _, e := range u.Emails {
+			emails[strings.ToLower(e.Email)] = true
+		}
 	}
-	if s.emailTakenLocked(u.Email, 0, false) {
-		return UserState{}, fmt.Errorf("gitlabemu: email %q taken", u.Email)
+	out := make([]UserState, 0, len(us))
+	for _, u := range us {
+		name, email := strings.ToLower(u.Username), strings.ToLower(u.Email)
+		if err := direct(&u, names[name], emails[email]); err != nil {
+			return out, err
+		}
+		names[name], emails[email] = true, true
+		out = append(out, s.insertUserLocked(u).clone())
 	}
-	if u.State != "" && !validStates[u.State] {
-		return UserState{}, fmt.Errorf("gitlabemu: unknown state %q", u.State)
+	return out, nil
+}
+
+// direct checks and completes a user added by hand.
+func direct(u *UserState, nameTaken, emailTaken bool) error {
+	switch {
+	case u.Username == "" || u.Email == "":
+		return fmt.Errorf("gitlabemu: username and email are required")
+	case nameTaken:
+		return fmt.Errorf("gitlabemu: username %q taken", u.Username)
+	case emailTaken:
+		return fmt.Errorf("gitlabemu: email %q taken", u.Email)
+	case u.State != "" && !validStates[u.State]:
+		return fmt.Errorf("gitlabemu: unknown state %q", u.State)
 	}
 	if u.ConfirmedAt == nil {
 		t := time.Now().UTC()
 		u.ConfirmedAt = &t
 	}
-	return s.insertUserLocked(u).clone(), nil
+	return nil
 }
 
 // Group returns a copy of group id.
@@ -427,4 +459,29 @@ func validateEmail(m *modelErrs, attr, v string) {
 	if !emailRE.MatchString(v) {
 		m.add(attr, "is invalid")
 	}
+}
+
+// Clones returns n copies of proto for CreateUsersDirect, the i-th named by name(i):
+// its username, e-mail and the extern_uid of its first identity. A custom attribute
+// that held proto's e-mail holds the copy's. Seeding copies of a user that SCIM
+// created gives a large directory of users carrying exactly SCIM's durable marks.
+func Clones(proto UserState, n int, name func(i int) (username, email, externUID string)) []UserState {
+	out := make([]UserState, n)
+	for i := range out {
+		u := proto.clone()
+		u.ID = 0
+		var ext string
+		u.Username, u.Email, ext = name(i)
+		u.Emails = nil
+		if len(u.Identities) > 0 {
+			u.Identities[0].ExternUID = ext
+		}
+		for k, v := range u.CustomAttributes {
+			if strings.EqualFold(v, proto.Email) {
+				u.CustomAttributes[k] = u.Email
+			}
+		}
+		out[i] = u
+	}
+	return out
 }
