@@ -4,7 +4,7 @@
 #   ./xcaddy.sh build [-o path]   build ./caddy (pinned xcaddy and Caddy)
 #   ./xcaddy.sh demo              Caddy + caddy-scim in front of a real local Gitea
 #   ./xcaddy.sh test [go test args]  every test: unit, fuzz seeds, integration
-#   ./xcaddy.sh bench             the benchmark: plugin vs reverse_proxy vs Gitea, micro benchmarks
+#   ./xcaddy.sh bench             the benchmark: plugin vs reverse_proxy vs Gitea, the list curve, micro benchmarks
 #                                 (CADDY_SCIM_BENCH_USERS=10000, CADDY_SCIM_BENCH_DURATION=2s,
 #                                 CADDY_SCIM_BENCH_PROFILE=dir, CADDY_SCIM_BENCH_OUT=file)
 #
@@ -91,7 +91,7 @@ bench)
 	echo "micro benchmarks (module/scim, -benchmem)" >&2
 	go test -run '^$' -bench 'Core' -benchmem -count 1 ./module/scim/
 	# one package, one process: the numbers are only comparable within a run
-	go test -count=1 -v -timeout 60m -run '^TestBench$' "$@" ./integration/bench/
+	go test -count=1 -v -timeout 120m -run '^(TestBench|TestListCurve)$' "$@" ./integration/bench/
 	;;
 demo)
 	need_go

@@ -66,3 +66,9 @@ func startCaddy(t *testing.T, site string, env ...string) *caddyProc {
 }
 
 func (c *caddyProc) pid() int { return c.cmd.Process.Pid }
+
+// stop ends the instance now (the cleanup then finds it gone).
+func (c *caddyProc) stop() {
+	_ = c.cmd.Process.Kill()
+	_, _ = c.cmd.Process.Wait()
+}
