@@ -202,6 +202,19 @@ func (g *guard) Get(ctx context.Context, id string) (Link, bool, error) {
 	return l, ok, nil
 }
 
+// GetMany implements Store; see Guard (all misses while the circuit is open).
+func (g *guard) GetMany(ctx context.Context, ids []string) ([]Link, error) {
+	t := g.enter()
+	if !t.pass {
+		return make([]Link, len(ids)), nil
+	}
+	ls, err := g.s.GetMany(ctx, ids)
+	if g.leave(ctx, t, err) {
+		return make([]Link, len(ids)), nil
+	}
+	return ls, nil
+}
+
 // Put implements Store; see Guard. A dropped write is remembered: the store's
 // completeness index, if any, is invalidated as soon as the store answers again.
 func (g *guard) Put(ctx context.Context, l Link) error {

@@ -55,6 +55,13 @@ func (f *flaky) Get(ctx context.Context, id string) (Link, bool, error) {
 	return f.mem.Get(ctx, id)
 }
 
+func (f *flaky) GetMany(ctx context.Context, ids []string) ([]Link, error) {
+	if err := f.call(); err != nil {
+		return nil, err
+	}
+	return f.mem.GetMany(ctx, ids)
+}
+
 func (f *flaky) Put(ctx context.Context, l Link) error {
 	if err := f.call(); err != nil {
 		return err

@@ -27,6 +27,9 @@ type Store interface {
 	ByExternalID(ctx context.Context, externalID string) (id string, ok bool, err error)
 	ByUserName(ctx context.Context, userName string) (id string, ok bool, err error)
 	Get(ctx context.Context, id string) (Link, bool, error)
+	// GetMany is Get for many ids at once (one round trip for Redis): the links
+	// in the order of ids, a zero Link for each miss.
+	GetMany(ctx context.Context, ids []string) ([]Link, error)
 	// Put stores l and drops the index entries of the previous link of the same id.
 	Put(ctx context.Context, l Link) error
 	// Forget drops a link and its index entries.

@@ -90,6 +90,17 @@ func (m *Memory) Get(_ context.Context, id string) (Link, bool, error) {
 	return l, ok, nil
 }
 
+// GetMany implements Store.
+func (m *Memory) GetMany(_ context.Context, ids []string) ([]Link, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Link, len(ids))
+	for i, id := range ids {
+		out[i], _ = m.live(id)
+	}
+	return out, nil
+}
+
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, l Link) error {
 	m.mu.Lock()

@@ -2,7 +2,6 @@ package links
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -71,35 +70,11 @@ func (r *Redis) PageLinks(ctx context.Context, offset, limit int) ([]Link, int, 
 	if ids == nil || len(ids.Val()) == 0 {
 		return []Link{}, total, true, nil
 	}
-	ls, err := r.getAll(ctx, ids.Val())
+	ls, err := r.GetMany(ctx, ids.Val())
+	for i, id := range ids.Val() {
+		ls[i].ID = id // a missing link: the caller reads the user upstream anyway
+	}
 	return ls, total, err == nil, err
-}
-
-// getAll reads the links of ids in one pipeline; an id without a readable link gets
-// a link with only its id (the caller reads the user upstream anyway).
-func (r *Redis) getAll(ctx context.Context, ids []string) ([]Link, error) {
-	r.rt.Add(1)
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Get(ctx, r.idKey(id))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, redisErr("get page", err)
-	}
-	ls := make([]Link, len(ids))
-	for i, id := range ids {
-		ls[i] = Link{ID: id}
-		if b, err := cmds[i].Bytes(); err == nil {
-			var l Link
-			if json.Unmarshal(b, &l) == nil && l.ID == id {
-				ls[i] = l
-			}
-		}
-	}
-	return ls, nil
 }
 
 // Visible implements Index in one round trip.

@@ -3,8 +3,10 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
+	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/module/links"
 )
 
@@ -178,19 +180,24 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 // managedLinks lists every managed upstream user (deleted ones included: a POST must
 // find them to reactivate them) as links.
 func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
-	recs, err := pageAll(ctx, indexWindow, s.Adapter.ListUsers)
+	recs, err := pageAll(ctx, s.window(indexWindow), s.Adapter.ListUsers)
 	if err != nil {
 		return nil, err
 	}
-	ls := make([]links.Link, 0, len(recs))
-	for _, r := range recs {
-		if r.Managed && r.User != nil {
-			// keep the userName of record of an account renamed in the application
-			if l, ok, err := s.Links.Get(ctx, r.User.ID); err == nil && ok {
-				s.ofRecord(&r, l)
-			}
-			ls = append(ls, linkOf(r))
-		}
+	recs = slices.DeleteFunc(recs, func(r adapters.Record) bool { return !r.Managed || r.User == nil })
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.User.ID
+	}
+	// keep the userName of record of an account renamed in the application
+	stored, err := s.Links.GetMany(ctx, ids)
+	if err != nil {
+		stored = make([]links.Link, len(ids)) // a cache: without it the upstream's names stand
+	}
+	ls := make([]links.Link, len(recs))
+	for i := range recs {
+		s.ofRecord(&recs[i], stored[i])
+		ls[i] = linkOf(recs[i])
 	}
 	return ls, nil
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -189,6 +190,15 @@ func pageAll[T any](ctx context.Context, size int, list func(context.Context, ad
 	return all, err
 }
 
+// window is how many users to ask ListUsers for at once: size, or everything in one
+// call from an adapter whose every call reads the whole directory anyway.
+func (s *Service) window(size int) int {
+	if s.Adapter.Info().ListScans {
+		return math.MaxInt32
+	}
+	return size
+}
+
 // allManaged pages through the managed users of the adapter (DELETEd ones included),
 // at most s.MaxScan of them (DefaultMaxScan when 0): more is a 400 tooMany, or a 503
 // while a link index that would answer a plain listing is not trusted yet.
@@ -197,14 +207,9 @@ func (s *Service) allManaged(ctx context.Context, plain bool) ([]adapters.Record
 	if limit <= 0 {
 		limit = DefaultMaxScan
 	}
-	info := s.Adapter.Info()
-	size := info.MaxPageSize
-	if info.ListScans {
-		size = limit + 1 // every call reads the whole directory: make it the only one
-	}
 	var all []adapters.Record
 	over := 0
-	err := pages(ctx, size, s.Adapter.ListUsers, func(items []adapters.Record, total int) bool {
+	err := pages(ctx, s.window(s.Adapter.Info().MaxPageSize), s.Adapter.ListUsers, func(items []adapters.Record, total int) bool {
 		if total > limit || len(all)+len(items) > limit {
 			over = max(total, len(all)+len(items))
 			return false

@@ -77,6 +77,10 @@ func testPutGet(t *testing.T, s links.Store) {
 	if got, ok, err := s.Get(c, "44"); err != nil || ok {
 		t.Fatalf("Get(unknown) = %+v %v %v, want a miss", got, ok, err)
 	}
+	many, err := s.GetMany(c, []string{"43", "44", "42"})
+	if err != nil || len(many) != 3 || many[0] != d || many[1] != (links.Link{}) || many[2] != l {
+		t.Fatalf("GetMany(43, 44, 42) = %+v %v, want [%+v {} %+v]", many, err, d, l)
+	}
 }
 
 func testByExternalID(t *testing.T, s links.Store) {
