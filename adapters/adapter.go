@@ -45,8 +45,7 @@ type Info struct {
 	MaxPageSize int
 	// ListScans is set when ListUsers reads the whole upstream directory whatever
 	// the window (the upstream cannot filter on the managed marker): the service
-	// then asks for everything in one call, and checks group members one by one
-	// rather than against a listing.
+	// then checks group members one by one rather than against a listing.
 	ListScans bool
 	// OneName is set when the upstream keeps a person's name as one string. The
 	// service then merges what the IdP changed (name.formatted, givenName and

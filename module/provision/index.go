@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -22,9 +23,6 @@ type IndexEvents struct {
 
 // indexRebuildLockTTL bounds a rebuild: another instance may start one after it.
 const indexRebuildLockTTL = 10 * time.Minute
-
-// indexWindow is how many users a rebuild asks the adapter for at once.
-const indexWindow = 5000
 
 // indexRefreshEvery is how often one instance (whichever takes the store lock first)
 // re-writes every link from the upstream while the index is trusted. It bounds the one
@@ -180,7 +178,7 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 // managedLinks lists every managed upstream user (deleted ones included: a POST must
 // find them to reactivate them) as links.
 func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
-	recs, err := pageAll(ctx, s.window(indexWindow), s.Adapter.ListUsers)
+	recs, err := pageAll(ctx, math.MaxInt32, s.Adapter.ListUsers) // one walk: the adapter pages it
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"math"
 	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -190,15 +189,6 @@ func pageAll[T any](ctx context.Context, size int, list func(context.Context, ad
 	return all, err
 }
 
-// window is how many users to ask ListUsers for at once: size, or everything in one
-// call from an adapter whose every call reads the whole directory anyway.
-func (s *Service) window(size int) int {
-	if s.Adapter.Info().ListScans {
-		return math.MaxInt32
-	}
-	return size
-}
-
 // allManaged pages through the managed users of the adapter (DELETEd ones included),
 // at most s.MaxScan of them (DefaultMaxScan when 0): more is a 400 tooMany, or a 503
 // while a link index that would answer a plain listing is not trusted yet.
@@ -207,21 +197,28 @@ func (s *Service) allManaged(ctx context.Context, plain bool) ([]adapters.Record
 	if limit <= 0 {
 		limit = DefaultMaxScan
 	}
-	var all []adapters.Record
 	over := 0
-	err := pages(ctx, s.window(s.Adapter.Info().MaxPageSize), s.Adapter.ListUsers, func(items []adapters.Record, total int) bool {
-		if total > limit || len(all)+len(items) > limit {
-			over = max(total, len(all)+len(items))
-			return false
+	if ix, isIndex := s.Links.(links.Index); isIndex {
+		// a trusted index knows the count: refuse without reading the directory
+		if _, total, ok, err := ix.PageLinks(ctx, 0, 0); err == nil && ok && total > limit {
+			over = total
 		}
-		all = append(all, items...)
-		return true
-	})
-	if err != nil {
-		return nil, err
 	}
 	if over == 0 {
-		return all, nil
+		var all []adapters.Record
+		// One window of everything it may take: the adapter pages it in the fewest
+		// calls its upstream allows (an adapter whose every call scans reads once).
+		err := pages(ctx, limit+1, s.Adapter.ListUsers, func(items []adapters.Record, total int) bool {
+			if total > limit || len(all)+len(items) > limit {
+				over = max(total, len(all)+len(items))
+				return false
+			}
+			all = append(all, items...)
+			return true
+		})
+		if err != nil || over == 0 {
+			return all, err
+		}
 	}
 	if _, isIndex := s.Links.(links.Index); plain && isIndex {
 		return nil, scim.Unavailable(30, "listing %d users needs the link index, which is not ready yet (it is rebuilt from the upstream after a start or a Redis restart); retry shortly", over)

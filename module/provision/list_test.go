@@ -177,6 +177,18 @@ func TestScanBound(t *testing.T) {
 	if got, err := s.QueryUsers(ctx, flt, render, false); err != nil || len(got) != 6 {
 		t.Errorf("within max_scan: %d users, %v", len(got), err)
 	}
+
+	// a trusted index knows the count: the refusal reads nothing upstream
+	s, _ = indexedService(t, 6)
+	s.MaxScan = 5
+	m := s.Adapter.(*adaptertest.Memory)
+	lists := m.Calls("ListUsers")
+	if _, err := s.QueryUsers(ctx, flt, render, false); status(t, err) != http.StatusBadRequest {
+		t.Errorf("filter over 6 indexed users with max_scan 5: %v, want 400", err)
+	}
+	if n := m.Calls("ListUsers") - lists; n != 0 {
+		t.Errorf("the refusal listed the upstream %d times, want 0", n)
+	}
 }
 
 // TestMembersCheckedAgainstTheIndex: with a trusted index, a group of many members
