@@ -9,5 +9,6 @@ package caddyscim
 import (
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitea"
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitlab"
+	_ "github.com/caddy-scim/caddy-scim/adapters/rest"
 	_ "github.com/caddy-scim/caddy-scim/module/scimhandler"
 )

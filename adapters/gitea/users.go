@@ -3,8 +3,6 @@ package gitea
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
@@ -372,16 +370,6 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 	return managed[off:min(off+p.Limit, total)], total, nil
 }
 
-// randomPassword returns a password the user never needs: 32 random bytes, with a
-// prefix that satisfies every PASSWORD_COMPLEXITY class Gitea knows.
-func randomPassword() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "Aa1!" + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
 // plan is how a SCIM user is stored in Gitea.
 type plan struct {
 	email     string
@@ -442,7 +430,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	if err != nil {
 		return adapters.Record{}, err
 	}
-	pw, err := randomPassword()
+	pw, err := adapters.RandomPassword()
 	if err != nil {
 		return adapters.Record{}, err
 	}

@@ -145,6 +145,11 @@ func readEnvFile(path string) (map[string]string, error) {
 // free port, retrying with a new port when the start fails; it returns the work
 // directory and the script's env file.
 func startService(script, tmpPrefix string, installTimeout, startTimeout time.Duration) (string, map[string]string, error) {
+	return startServicePorts(script, tmpPrefix, installTimeout, startTimeout, 1)
+}
+
+// startServicePorts is startService for a script whose start takes nPorts ports.
+func startServicePorts(script, tmpPrefix string, installTimeout, startTimeout time.Duration, nPorts int) (string, map[string]string, error) {
 	t0 := time.Now()
 	if out, err := runScript(installTimeout, script, "install"); err != nil {
 		return "", nil, fmt.Errorf("%s install: %v\n%s", script, err, out)
@@ -156,12 +161,16 @@ func startService(script, tmpPrefix string, installTimeout, startTimeout time.Du
 		if err != nil {
 			return "", nil, err
 		}
-		port, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return "", nil, err
+		args := []string{"start", dir}
+		for range nPorts {
+			port, err := freePort()
+			if err != nil {
+				os.RemoveAll(dir)
+				return "", nil, err
+			}
+			args = append(args, strconv.Itoa(port))
 		}
-		out, err := runScript(startTimeout, script, "start", dir, strconv.Itoa(port))
+		out, err := runScript(startTimeout, script, args...)
 		if err != nil {
 			_, _ = runScript(time.Minute, script, "stop", dir)
 			os.RemoveAll(dir)

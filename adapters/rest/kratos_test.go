@@ -1,0 +1,97 @@
+package rest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest/roundtrip"
+	"github.com/caddy-scim/caddy-scim/adapters/rest"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// kratos calls the real Kratos admin API behind the adapter's back, as an operator
+// would.
+func kratos(t *testing.T, k *testenv.KratosServer, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, k.AdminURL+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func newKratosAdapter(t *testing.T, k *testenv.KratosServer) *rest.Adapter {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	a := &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Preset: "kratos"}
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Cleanup() })
+	return a
+}
+
+// TestKratosConformance runs the shared adapter suite against a real Ory Kratos
+// through the kratos preset.
+func TestKratosConformance(t *testing.T) {
+	k := testenv.Kratos(t)
+	a := newKratosAdapter(t, k)
+	adaptertest.Run(t, adaptertest.Harness{
+		Adapter: a,
+		MakeUnmanaged: func(t *testing.T, username, email string) string {
+			st, out := kratos(t, k, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
+				"traits": map[string]any{"email": email, "username": username}})
+			if st != http.StatusCreated {
+				t.Fatalf("creating an unmanaged identity: %d %v", st, out)
+			}
+			return out["id"].(string)
+		},
+		BlockByHand: func(t *testing.T, id string) {
+			st, out := kratos(t, k, "PATCH", "/admin/identities/"+id, []map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}})
+			if st != http.StatusOK {
+				t.Fatalf("blocking by hand: %d %v", st, out)
+			}
+		},
+		Upstream: adaptertest.Upstream{
+			UserExists: func(t *testing.T, id string) bool {
+				st, _ := kratos(t, k, "GET", "/admin/identities/"+id, nil)
+				if st != http.StatusOK && st != http.StatusNotFound {
+					t.Fatalf("GET identity %s: %d", id, st)
+				}
+				return st == http.StatusOK
+			},
+		},
+	})
+}
+
+// TestKratosRoundTrip: every attribute the preset advertises round-trips exactly
+// through POST, PUT and the PATCH forms of Okta and Entra.
+func TestKratosRoundTrip(t *testing.T) {
+	roundtrip.Run(t, newKratosAdapter(t, testenv.Kratos(t)))
+}
+

@@ -1,0 +1,261 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Mapping describes one application's admin REST API: how to authenticate, where
+// each user operation goes, what it sends, and where the answer keeps each attribute
+// and the durable provisioning state. Operators write one as JSON (inline in the
+// adapter's config, or in a file), or pick a preset by name.
+type Mapping struct {
+	// Name of the application in errors and logs, e.g. "Kratos".
+	Name string `json:"name"`
+	// Auth is how the adapter's token is sent: "none" (no credentials: Kratos'
+	// admin API), "bearer" (Authorization: Bearer <token>), "header:<Name>"
+	// (<Name>: <token>, e.g. header:X-Redmine-API-Key) or "basic:<user>" (HTTP
+	// basic auth, the token as the password).
+	Auth string `json:"auth"`
+	// APIPath is appended once to the adapter's url, e.g. "/api/v1". Default "".
+	APIPath string `json:"api_path,omitempty"`
+	// IDs is the shape of the application's user ids: "uuid", "numeric" or "any"
+	// (default). An id of another shape is not found without a call.
+	IDs string `json:"ids,omitempty"`
+	// ErrorMessage lists JSON paths (gjson syntax) of the error text in an error
+	// answer, the first non-empty one wins, e.g. ["error.reason", "error.message"].
+	ErrorMessage []string `json:"error_message,omitempty"`
+	// Users maps the SCIM User resource.
+	Users Users `json:"users"`
+}
+
+// Users is the mapping of SCIM users.
+type Users struct {
+	// Attributes are the SCIM attributes the application stores, in canonical
+	// spelling ("userName", "name.givenName", "emails", "active", …).
+	Attributes []string `json:"attributes"`
+	// OneName is set when the application keeps a person's name as one string
+	// (read.formatted); the service then merges name changes into it.
+	OneName bool `json:"one_name,omitempty"`
+	// Read says where an answer keeps each attribute and the durable state.
+	Read Fields `json:"read"`
+	// The operations. get, create, update and delete are required; list is
+	// required too (externalId lookups and the link index page through it).
+	Create Call `json:"create"`
+	Get    Call `json:"get"`
+	Update Call `json:"update"`
+	Delete Call `json:"delete"`
+	List   List `json:"list"`
+	// Point lookups; each answers a list of users (result: where the list is).
+	// A missing one is answered by paging through list.
+	FindUserName   *Call `json:"find_username,omitempty"`
+	FindEmail      *Call `json:"find_email,omitempty"`
+	FindExternalID *Call `json:"find_external_id,omitempty"`
+	// Taken lists the answers, beyond 409, that mean "this userName or e-mail is
+	// taken", e.g. [{"status": 422, "contains": "has already been taken"}].
+	Taken []Rule `json:"taken,omitempty"`
+}
+
+// Fields are JSON paths (gjson syntax, e.g. "traits.name.givenName") into a user as
+// the application answers it.
+type Fields struct {
+	ID          string `json:"id"`
+	UserName    string `json:"userName"`
+	GivenName   string `json:"givenName,omitempty"`
+	FamilyName  string `json:"familyName,omitempty"`
+	Formatted   string `json:"formatted,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Email       string `json:"email,omitempty"`
+	ExternalID  string `json:"externalId"`
+	Created     string `json:"created,omitempty"`
+	Modified    string `json:"modified,omitempty"`
+	// Active is whether the account may sign in.
+	Active Flag `json:"active"`
+	// Managed, Deleted and SCIMBlock are the durable provisioning state the
+	// writes keep in the application (see Data): managed by SCIM, DELETEd
+	// through SCIM, and blocked by SCIM (a block that is not SCIM's is the
+	// application's own, which SCIM never lifts).
+	Managed   Flag `json:"managed"`
+	Deleted   Flag `json:"deleted"`
+	SCIMBlock Flag `json:"scim_block"`
+	// Admin marks the application's administrators, which SCIM never changes.
+	Admin Flag `json:"admin,omitempty"`
+}
+
+// Flag reads a boolean: true when the value at Path is JSON true, or its text is one
+// of Equals. In JSON a Flag is a path ("admin") or {"path": "status", "equals": ["1"]}.
+type Flag struct {
+	Path   string   `json:"path"`
+	Equals []string `json:"equals,omitempty"`
+}
+
+// UnmarshalJSON accepts a bare path.
+func (f *Flag) UnmarshalJSON(b []byte) error {
+	var p string
+	if json.Unmarshal(b, &p) == nil {
+		*f = Flag{Path: p}
+		return nil
+	}
+	type plain Flag
+	return json.Unmarshal(b, (*plain)(f))
+}
+
+// Call is one HTTP request. Path, the query values and every string in Body are Go
+// templates (text/template) over Data; a body string that is one action ending in
+// the json function ("{{json .Managed}}") is replaced by that JSON value (a bool, a
+// number, an object), every other one stays a string.
+type Call struct {
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  map[string]string `json:"query,omitempty"`
+	Body   json.RawMessage   `json:"body,omitempty"`
+	// Result is the JSON path of the user (for lookups and lists: of the array of
+	// users) in the answer; "" is the whole body.
+	Result string `json:"result,omitempty"`
+	// Reread: the answer carries no user (Redmine's PUT answers 204), so the user
+	// is read again with get.
+	Reread bool `json:"reread,omitempty"`
+}
+
+// List is the listing of all users.
+type List struct {
+	Call
+	// Paging is how the listing pages: "link" (follow the Link header's
+	// rel="next"), "offset" (offset_param and limit_param), "page" (page_param,
+	// 1-based, and limit_param) or "none".
+	Paging      string `json:"paging"`
+	PageSize    int    `json:"page_size,omitempty"` // default 100
+	OffsetParam string `json:"offset_param,omitempty"`
+	PageParam   string `json:"page_param,omitempty"`
+	LimitParam  string `json:"limit_param,omitempty"`
+}
+
+// Rule matches an answer by status and, optionally, a piece of its text.
+type Rule struct {
+	Status   int    `json:"status"`
+	Contains string `json:"contains,omitempty"`
+}
+
+// matches reports whether an answer fits r.
+func (r Rule) matches(status int, body []byte) bool {
+	return status == r.Status && (r.Contains == "" || bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(r.Contains))))
+}
+
+// parseMapping reads a mapping; unknown fields are errors (a misspelt field would
+// otherwise silently do nothing).
+func parseMapping(b []byte) (*Mapping, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var m Mapping
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("mapping: %v", err)
+	}
+	return &m, nil
+}
+
+// compiled is a checked mapping with its templates parsed.
+type compiled struct {
+	m                               *Mapping
+	create, get, update, del        *request
+	findUserName, findEmail, findEx *request
+	list                            *request
+}
+
+// compile checks every field of m and parses its templates; an error names the
+// field ("users.create.body.traits.email: …"). A mapping that fails loads nothing.
+func compile(m *Mapping) (*compiled, error) {
+	if strings.TrimSpace(m.Name) == "" {
+		return nil, fmt.Errorf("mapping name: required")
+	}
+	if err := checkAuth(m.Auth); err != nil {
+		return nil, fmt.Errorf("mapping auth: %v", err)
+	}
+	switch m.IDs {
+	case "", "any", "uuid", "numeric":
+	default:
+		return nil, fmt.Errorf("mapping ids: must be uuid, numeric or any, not %q", m.IDs)
+	}
+	u := m.Users
+	if len(u.Attributes) == 0 {
+		return nil, fmt.Errorf("mapping users.attributes: required")
+	}
+	if !slices.Contains(u.Attributes, "userName") {
+		return nil, fmt.Errorf("mapping users.attributes: must hold userName")
+	}
+	for name, p := range map[string]string{"id": u.Read.ID, "userName": u.Read.UserName, "externalId": u.Read.ExternalID,
+		"active.path": u.Read.Active.Path, "managed.path": u.Read.Managed.Path, "deleted.path": u.Read.Deleted.Path, "scim_block.path": u.Read.SCIMBlock.Path} {
+		if strings.TrimSpace(p) == "" {
+			return nil, fmt.Errorf("mapping users.read.%s: required", name)
+		}
+	}
+	c := &compiled{m: m}
+	var err error
+	for _, op := range []struct {
+		name     string
+		call     *Call
+		dst      **request
+		required bool
+		body     bool
+	}{
+		{"create", &u.Create, &c.create, true, true},
+		{"get", &u.Get, &c.get, true, false},
+		{"update", &u.Update, &c.update, true, true},
+		{"delete", &u.Delete, &c.del, true, false},
+		{"find_username", u.FindUserName, &c.findUserName, false, false},
+		{"find_email", u.FindEmail, &c.findEmail, false, false},
+		{"find_external_id", u.FindExternalID, &c.findEx, false, false},
+		{"list", &u.List.Call, &c.list, true, false},
+	} {
+		if op.call == nil {
+			continue
+		}
+		if !op.required && op.call.Path == "" {
+			continue
+		}
+		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body); err != nil {
+			return nil, err
+		}
+	}
+	if c.get.method != http.MethodGet {
+		return nil, fmt.Errorf("mapping users.get.method: must be GET")
+	}
+	switch u.List.Paging {
+	case "none", "link":
+	case "offset":
+		if u.List.OffsetParam == "" || u.List.LimitParam == "" {
+			return nil, fmt.Errorf("mapping users.list: offset paging needs offset_param and limit_param")
+		}
+	case "page":
+		if u.List.PageParam == "" || u.List.LimitParam == "" {
+			return nil, fmt.Errorf("mapping users.list: page paging needs page_param and limit_param")
+		}
+	default:
+		return nil, fmt.Errorf("mapping users.list.paging: must be link, offset, page or none, not %q", u.List.Paging)
+	}
+	if u.List.PageSize < 0 {
+		return nil, fmt.Errorf("mapping users.list.page_size: must not be negative")
+	}
+	for i, r := range u.Taken {
+		if r.Status < 400 || r.Status > 499 {
+			return nil, fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
+		}
+	}
+	return c, nil
+}
+
+// checkAuth validates an auth form.
+func checkAuth(a string) error {
+	switch {
+	case a == "none", a == "bearer":
+		return nil
+	case strings.HasPrefix(a, "header:") && http.CanonicalHeaderKey(strings.TrimPrefix(a, "header:")) != "" && !strings.ContainsAny(a[7:], " :\r\n"):
+		return nil
+	case strings.HasPrefix(a, "basic:") && a != "basic:" && !strings.Contains(a[6:], ":"):
+		return nil
+	}
+	return fmt.Errorf("must be none, bearer, header:<Name> or basic:<user>, not %q", a)
+}

@@ -1,0 +1,98 @@
+package rest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestPresetsCompile: every shipped mapping loads.
+func TestPresetsCompile(t *testing.T) {
+	if len(Presets()) == 0 {
+		t.Fatal("no presets")
+	}
+	for _, name := range Presets() {
+		m, err := Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := compile(m); err != nil {
+			t.Errorf("preset %s: %v", name, err)
+		}
+	}
+	if _, err := Preset("nosuch"); err == nil || !strings.Contains(err.Error(), "kratos") {
+		t.Errorf("an unknown preset: %v, want the list of presets", err)
+	}
+}
+
+// TestBadMappingNamesTheField: a mapping that cannot work fails to load, and the
+// error names the field.
+func TestBadMappingNamesTheField(t *testing.T) {
+	base, err := Preset("kratos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		edit       func(m *Mapping)
+	}{
+		{"no name", "mapping name", func(m *Mapping) { m.Name = "" }},
+		{"bad auth", "mapping auth", func(m *Mapping) { m.Auth = "token" }},
+		{"bad ids", "mapping ids", func(m *Mapping) { m.IDs = "int" }},
+		{"no userName", "users.attributes", func(m *Mapping) { m.Users.Attributes = []string{"emails"} }},
+		{"no id path", "users.read.id", func(m *Mapping) { m.Users.Read.ID = "" }},
+		{"no managed path", "users.read.managed.path", func(m *Mapping) { m.Users.Read.Managed = Flag{} }},
+		{"bad method", "users.create.method", func(m *Mapping) { m.Users.Create.Method = "FETCH" }},
+		{"relative path", "users.get.path", func(m *Mapping) { m.Users.Get.Path = "admin/identities" }},
+		{"template syntax", "users.get.path", func(m *Mapping) { m.Users.Get.Path = "/admin/identities/{{.ID" }},
+		{"unknown template field", "users.update.body.traits.email", func(m *Mapping) {
+			m.Users.Update.Body = json.RawMessage(`{"traits":{"email":"{{.User.Mail}}"}}`)
+		}},
+		{"unknown function", "users.create.body.state", func(m *Mapping) {
+			m.Users.Create.Body = json.RawMessage(`{"state":"{{status .User.Active}}"}`)
+		}},
+		{"body on a get", "users.get.body", func(m *Mapping) { m.Users.Get.Body = json.RawMessage(`{}`) }},
+		{"no create body", "users.create.body", func(m *Mapping) { m.Users.Create.Body = nil }},
+		{"bad paging", "users.list.paging", func(m *Mapping) { m.Users.List.Paging = "cursor" }},
+		{"offset paging without params", "users.list", func(m *Mapping) { m.Users.List.Paging = "offset" }},
+		{"taken not 4xx", "users.taken[0].status", func(m *Mapping) { m.Users.Taken = []Rule{{Status: 200}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := json.Marshal(base)
+			m, err := parseMapping(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(m)
+			_, err = compile(m)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("compile = %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := parseMapping([]byte(`{"name":"x","auht":"none"}`)); err == nil || !strings.Contains(err.Error(), "auht") {
+		t.Errorf("a misspelt field: %v", err)
+	}
+}
+
+// TestBodyTemplates: strings are strings, a {{json}} action is a typed value, and
+// literals pass through.
+func TestBodyTemplates(t *testing.T) {
+	r, err := compileCall("users.update", Call{Method: "PUT", Path: "/u/{{.ID}}",
+		Query: map[string]string{"q": "{{.Value}}"},
+		Body:  json.RawMessage(`{"n":"{{.User.UserName}}","m":"{{json .Managed}}","k":3,"c":"x {{json .Managed}}","l":[{"e":"{{lower .User.Email}}"}]}`)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := r.build(Data{ID: "a/b", Value: "x y", Managed: true, User: View{UserName: "123", Email: "A@B.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Path != "/u/a%2Fb" || req.Query.Get("q") != "x y" {
+		t.Errorf("path %q query %v", req.Path, req.Query)
+	}
+	b, _ := json.Marshal(req.Body)
+	if got, want := string(b), `{"c":"x true","k":3,"l":[{"e":"a@b.example"}],"m":true,"n":"123"}`; got != want {
+		t.Errorf("body %s, want %s", got, want)
+	}
+}

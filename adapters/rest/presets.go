@@ -1,0 +1,36 @@
+package rest
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+)
+
+//go:embed presets/*.json
+var presetFiles embed.FS
+
+// Presets lists the names of the shipped mappings.
+func Presets() []string {
+	entries, _ := fs.ReadDir(presetFiles, "presets")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Preset returns a fresh copy of the shipped mapping name.
+func Preset(name string) (*Mapping, error) {
+	b, err := presetFiles.ReadFile("presets/" + name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("rest: no preset %q (presets: %s)", name, strings.Join(Presets(), ", "))
+	}
+	m, err := parseMapping(b)
+	if err != nil {
+		return nil, fmt.Errorf("rest preset %s: %v", name, err)
+	}
+	return m, nil
+}

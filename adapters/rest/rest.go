@@ -1,0 +1,192 @@
+// Package rest is the declarative adapter of caddy-scim: the Caddy guest module
+// scim.adapters.rest, which provisions SCIM users into any application with an admin
+// REST API that a Mapping describes (mapping.go): where each operation goes, what it
+// sends (Go templates over the normalized user), and where the answer keeps each
+// attribute and the durable provisioning state (JSON paths, gjson syntax). Presets
+// ship mappings for known applications (presets/*.json).
+//
+// Like every adapter it decides no SCIM rule: uniqueness, adoption, reactivation,
+// PATCH, filters, paging and the safety rules stay in module/provision.
+package rest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/tidwall/gjson"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
+)
+
+func init() {
+	caddy.RegisterModule(Adapter{})
+}
+
+// Adapter provisions SCIM users through a described admin REST API. Exactly one of
+// Preset, MappingFile and Mapping says which.
+type Adapter struct {
+	upstream.Config
+
+	// Preset names a shipped mapping: "kratos" (Ory Kratos v1.3).
+	Preset string `json:"preset,omitempty"`
+
+	// MappingFile is the path of a mapping in JSON (see the README, "Map your own
+	// application"). It is read when the config loads.
+	MappingFile string `json:"mapping_file,omitempty"`
+
+	// Mapping is the mapping itself, inline.
+	Mapping *Mapping `json:"mapping,omitempty"`
+
+	m     *compiled
+	api   *upstream.Client
+	token string
+}
+
+// CaddyModule returns the Caddy module information.
+func (Adapter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "scim.adapters.rest",
+		New: func() caddy.Module { return new(Adapter) },
+	}
+}
+
+// Provision loads and compiles the mapping and builds the upstream client.
+func (a *Adapter) Provision(ctx caddy.Context) error {
+	m, err := a.loadMapping()
+	if err != nil {
+		return err
+	}
+	if a.m, err = compile(m); err != nil {
+		return fmt.Errorf("rest: %v", err)
+	}
+	name := m.Name
+	opt := upstream.Options{Name: name, Message: a.message, Logger: ctx.Logger(),
+		Hint: "check the token the rest adapter sends (" + m.Auth + ")"}
+	a.api, a.token, err = a.Config.Connect("rest", m.APIPath, opt, authFunc(m.Auth))
+	return err
+}
+
+// loadMapping returns the one mapping the config names.
+func (a *Adapter) loadMapping() (*Mapping, error) {
+	n := 0
+	for _, set := range []bool{a.Preset != "", a.MappingFile != "", a.Mapping != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("rest: give exactly one of preset, mapping_file and mapping")
+	}
+	switch {
+	case a.Mapping != nil:
+		return a.Mapping, nil
+	case a.Preset != "":
+		return Preset(a.Preset)
+	}
+	path, err := caddy.NewReplacer().ReplaceOrErr(a.MappingFile, true, true)
+	if err != nil {
+		return nil, fmt.Errorf("rest mapping_file: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rest mapping_file: %v", err)
+	}
+	m, err := parseMapping(b)
+	if err != nil {
+		return nil, fmt.Errorf("rest mapping_file %s: %v", path, err)
+	}
+	return m, nil
+}
+
+// authFunc sets the credentials of each request as the mapping's auth says.
+func authFunc(auth string) func(r *http.Request, token string) {
+	switch {
+	case auth == "bearer":
+		return func(r *http.Request, token string) { r.Header.Set("Authorization", "Bearer "+token) }
+	case strings.HasPrefix(auth, "header:"):
+		name := strings.TrimPrefix(auth, "header:")
+		return func(r *http.Request, token string) { r.Header.Set(name, token) }
+	case strings.HasPrefix(auth, "basic:"):
+		user := strings.TrimPrefix(auth, "basic:")
+		return func(r *http.Request, token string) {
+			r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
+		}
+	}
+	return func(*http.Request, string) {} // none
+}
+
+// message reads the application's error text at the mapping's paths.
+func (a *Adapter) message(body []byte) string {
+	for _, p := range a.m.m.ErrorMessage {
+		if v := gjson.GetBytes(body, p); v.Exists() && v.String() != "" {
+			return v.String()
+		}
+	}
+	return string(body)
+}
+
+// Validate checks the provisioned configuration.
+func (a *Adapter) Validate() error {
+	if a.api == nil {
+		return fmt.Errorf("rest: url is required")
+	}
+	if a.m.m.Auth != "none" && a.token == "" {
+		return fmt.Errorf("rest: token is required (auth %s)", a.m.m.Auth)
+	}
+	if a.Timeout < 0 || a.MaxConns < 0 {
+		return fmt.Errorf("rest: timeout and max_conns must not be negative")
+	}
+	return nil
+}
+
+// Cleanup closes idle connections. It is safe on a half-provisioned adapter.
+func (a *Adapter) Cleanup() error {
+	a.api.Close()
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the adapter from Caddyfile tokens. Syntax:
+//
+//	rest [<url>] {
+//		url          <base url>
+//		preset       kratos           # or:
+//		mapping_file <path.json>
+//		token        <admin token>    # unless the mapping's auth is none
+//		timeout      <duration>
+//		max_conns    <n>
+//	}
+func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return adapters.ParseBlock(d, "rest", &a.URL, nil, func(opt string, vals []string) error {
+		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
+			return err
+		}
+		switch opt {
+		case "preset":
+			a.Preset = vals[0]
+		case "mapping_file":
+			a.MappingFile = vals[0]
+		default:
+			return d.Errf("unrecognized rest option '%s'", opt)
+		}
+		return nil
+	})
+}
+
+// UpstreamCalls is the number of HTTP requests sent so far, retries included.
+func (a *Adapter) UpstreamCalls() int64 { return a.api.Calls() }
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Adapter)(nil)
+	_ caddy.Validator       = (*Adapter)(nil)
+	_ caddy.CleanerUpper    = (*Adapter)(nil)
+	_ caddyfile.Unmarshaler = (*Adapter)(nil)
+	_ adapters.UserAdapter  = (*Adapter)(nil)
+	_ adapters.CallCounter  = (*Adapter)(nil)
+)

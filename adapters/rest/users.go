@@ -1,0 +1,344 @@
+package rest
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/adapters/upstream"
+	"github.com/caddy-scim/caddy-scim/module/scim"
+)
+
+// maxListPages bounds one walk of the listing (a paging loop in a broken upstream).
+const maxListPages = 100_000
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Info describes the mapped application. Its listing cannot filter on the managed
+// marker, so ListUsers reads it all (ListScans).
+func (a *Adapter) Info() adapters.Info {
+	u := a.m.m.Users
+	size := u.List.PageSize
+	if size <= 0 {
+		size = 100
+	}
+	return adapters.Info{Name: "rest:" + strings.ToLower(a.m.m.Name), UserAttributes: u.Attributes,
+		MaxPageSize: size, OneName: u.OneName, ListScans: true}
+}
+
+// call sends one mapped request and turns an error answer into a fact.
+func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Response, error) {
+	req, err := r.build(d)
+	if err != nil {
+		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
+	}
+	resp, err := a.api.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.OK() {
+		return resp, nil
+	}
+	for _, rule := range a.m.m.Users.Taken {
+		if rule.matches(resp.Status, resp.Body) {
+			return nil, adapters.TakenBy("", "%s: %s", a.m.m.Name, a.api.Message(resp))
+		}
+	}
+	return nil, a.api.StatusFact(resp, "")
+}
+
+// result is the part of an answer at the call's result path.
+func result(r *request, body []byte) gjson.Result {
+	if r.result == "" {
+		return gjson.ParseBytes(body)
+	}
+	return gjson.GetBytes(body, r.result)
+}
+
+// record reads one user as the mapping says.
+func (a *Adapter) record(v gjson.Result) adapters.Record {
+	f := a.m.m.Users.Read
+	get := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		return v.Get(p).String()
+	}
+	u := &scim.User{ID: get(f.ID), UserName: get(f.UserName), DisplayName: get(f.DisplayName), Active: flag(v, f.Active)}
+	given, family, formatted := get(f.GivenName), get(f.FamilyName), get(f.Formatted)
+	if given != "" || family != "" || formatted != "" {
+		u.Name = &scim.Name{GivenName: given, FamilyName: family, Formatted: formatted}
+	}
+	email := get(f.Email)
+	if email != "" {
+		u.Emails = []scim.MultiValue{{Value: email, Type: "work", Primary: true}}
+	}
+	u.Meta.Created, _ = time.Parse(time.RFC3339, get(f.Created))
+	u.Meta.LastModified, _ = time.Parse(time.RFC3339, get(f.Modified))
+	managed, deleted, scimBlock := flag(v, f.Managed), flag(v, f.Deleted), flag(v, f.SCIMBlock)
+	if managed {
+		u.ExternalID = get(f.ExternalID)
+	}
+	u.Meta.Version = adapters.Version(u.ID, u.UserName, u.ExternalID, given, family, formatted, u.DisplayName, email, u.Active, managed, deleted, scimBlock)
+	rec := adapters.Record{User: u, Managed: managed, Deleted: deleted, Admin: f.Admin.Path != "" && flag(v, f.Admin)}
+	if managed && !deleted && !u.Active && !scimBlock {
+		rec.HandBlock = "blocked in " + a.m.m.Name + " by someone other than SCIM"
+	}
+	return rec
+}
+
+// flag reads a Flag.
+func flag(v gjson.Result, f Flag) bool {
+	x := v.Get(f.Path)
+	if len(f.Equals) == 0 {
+		return x.Type == gjson.True || strings.EqualFold(x.String(), "true")
+	}
+	return slices.Contains(f.Equals, x.String())
+}
+
+// data is the template data of a write of u.
+func data(id string, u *scim.User, st adapters.State) Data {
+	d := Data{ID: id, Managed: st.Managed, Deleted: st.Deleted, Blocked: !u.Active && !st.ForeignBlock}
+	d.User = View{UserName: u.UserName, DisplayName: u.DisplayName, Email: u.PrimaryEmail(), ExternalID: u.ExternalID, Active: u.Active}
+	if u.Name != nil {
+		d.User.GivenName, d.User.FamilyName, d.User.Formatted = u.Name.GivenName, u.Name.FamilyName, u.Name.Formatted
+	}
+	if u.Name != nil && u.Name.Formatted == "" {
+		d.User.Formatted = strings.TrimSpace(u.Name.GivenName + " " + u.Name.FamilyName)
+	}
+	return d
+}
+
+// validID reports whether id has the shape of the application's ids.
+func (a *Adapter) validID(id string) bool {
+	switch a.m.m.IDs {
+	case "uuid":
+		return uuidRE.MatchString(id)
+	case "numeric":
+		_, ok := adapters.NumericID(id)
+		return ok
+	}
+	return id != ""
+}
+
+// get reads user id; ok=false when the application has none.
+func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, error) {
+	if !a.validID(id) {
+		return adapters.Record{}, false, nil
+	}
+	resp, err := a.call(ctx, a.m.get, Data{ID: id})
+	if adapters.Is(err, adapters.NotFound) {
+		return adapters.Record{}, false, nil
+	}
+	if err != nil {
+		return adapters.Record{}, false, err
+	}
+	v := result(a.m.get, resp.Body)
+	if !v.IsObject() {
+		return adapters.Record{}, false, adapters.BadAnswerf("%s answered no user object to %s", a.m.m.Name, a.m.get.name)
+	}
+	return a.record(v), true, nil
+}
+
+// written reads the user a write answered, or reads it again.
+func (a *Adapter) written(ctx context.Context, r *request, resp *upstream.Response, id string) (adapters.Record, error) {
+	if !r.reread {
+		v := result(r, resp.Body)
+		if v.IsObject() {
+			return a.record(v), nil
+		}
+		if id == "" {
+			return adapters.Record{}, adapters.BadAnswerf("%s answered no user object to %s", a.m.m.Name, r.name)
+		}
+	}
+	rec, ok, err := a.get(ctx, id)
+	if err == nil && !ok {
+		err = adapters.NotFoundf("%s: user %s vanished after %s", a.m.m.Name, id, r.name)
+	}
+	return rec, err
+}
+
+// FindUsers answers a point lookup with every matching user, managed or not.
+func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
+	if q.Kind == adapters.ByID {
+		rec, ok, err := a.get(ctx, q.Value)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return []adapters.Record{rec}, nil
+	}
+	var finder *request
+	var match func(adapters.Record) bool
+	switch q.Kind {
+	case adapters.ByUserName:
+		finder, match = a.m.findUserName, func(r adapters.Record) bool { return strings.EqualFold(r.User.UserName, q.Value) }
+	case adapters.ByEmail:
+		finder, match = a.m.findEmail, func(r adapters.Record) bool { return strings.EqualFold(r.User.PrimaryEmail(), q.Value) }
+	case adapters.ByExternalID:
+		finder, match = a.m.findEx, func(r adapters.Record) bool { return r.Managed && r.User.ExternalID == q.Value }
+	default:
+		return nil, adapters.InvalidValue("", "rest: unsupported lookup kind %d", q.Kind)
+	}
+	var found []adapters.Record
+	keep := func(r adapters.Record) {
+		if match(r) {
+			found = append(found, r)
+		}
+	}
+	if finder == nil {
+		// no lookup in the API: page through the listing
+		return found, a.walk(ctx, func(r adapters.Record) bool { keep(r); return true })
+	}
+	resp, err := a.call(ctx, finder, Data{Value: q.Value})
+	if adapters.Is(err, adapters.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range result(finder, resp.Body).Array() {
+		keep(a.record(v))
+	}
+	return found, nil
+}
+
+// walk visits every user of the listing, page after page, until visit returns false.
+func (a *Adapter) walk(ctx context.Context, visit func(adapters.Record) bool) error {
+	l := a.m.m.Users.List
+	size := a.Info().MaxPageSize
+	d := Data{Limit: size, Page: 1}
+	var next url.Values // link paging: the query of the next link
+	for range maxListPages {
+		req, err := a.m.list.build(d)
+		if err != nil {
+			return adapters.MisconfiguredBecause("rest mapping %s", err)
+		}
+		if req.Query == nil {
+			req.Query = url.Values{}
+		}
+		switch l.Paging {
+		case "link":
+			if next != nil {
+				req.Query = next
+			}
+		case "offset":
+			req.Query.Set(l.OffsetParam, strconv.Itoa(d.Offset))
+			req.Query.Set(l.LimitParam, strconv.Itoa(size))
+		case "page":
+			req.Query.Set(l.PageParam, strconv.Itoa(d.Page))
+			req.Query.Set(l.LimitParam, strconv.Itoa(size))
+		}
+		resp, err := a.api.Do(ctx, req)
+		if err != nil {
+			return err
+		}
+		if !resp.OK() {
+			return a.api.StatusFact(resp, "")
+		}
+		items := result(a.m.list, resp.Body)
+		if !items.IsArray() {
+			return adapters.BadAnswerf("%s answered no list of users to users.list", a.m.m.Name)
+		}
+		arr := items.Array()
+		for _, v := range arr {
+			if !visit(a.record(v)) {
+				return nil
+			}
+		}
+		switch l.Paging {
+		case "none":
+			return nil
+		case "link":
+			n := upstream.NextLink(resp.Header.Get("Link"))
+			if n == nil || len(arr) == 0 {
+				return nil
+			}
+			next = n.Query() // stay on the configured base URL whatever host the link names
+		default:
+			if len(arr) < size {
+				return nil
+			}
+			d.Offset += len(arr)
+			d.Page++
+		}
+	}
+	return adapters.BadAnswerf("%s: the listing did not end after %d pages", a.m.m.Name, maxListPages)
+}
+
+// ListUsers returns a window of the managed users in ascending id order. It reads
+// the whole listing (the application cannot filter on the managed marker); with the
+// Redis link index the service answers plain list pages without it.
+func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
+	var managed []adapters.Record
+	if err := a.walk(ctx, func(r adapters.Record) bool {
+		if r.Managed {
+			managed = append(managed, r)
+		}
+		return true
+	}); err != nil {
+		return nil, 0, err
+	}
+	slices.SortStableFunc(managed, func(x, y adapters.Record) int { return adapters.CompareIDs(x.User.ID, y.User.ID) })
+	total := len(managed)
+	if p.Limit <= 0 || p.Offset >= total {
+		return []adapters.Record{}, total, nil
+	}
+	off := max(p.Offset, 0)
+	return managed[off:min(off+p.Limit, total)], total, nil
+}
+
+// CreateUser creates an active, managed user with a random password.
+func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+	pw, err := adapters.RandomPassword()
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	active := *u
+	active.Active = true
+	d := data("", &active, adapters.State{Managed: true})
+	d.Password = pw
+	resp, err := a.call(ctx, a.m.create, d)
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	id := ""
+	if v := result(a.m.create, resp.Body); v.IsObject() {
+		id = v.Get(a.m.m.Users.Read.ID).String()
+	}
+	return a.written(ctx, a.m.create, resp, id)
+}
+
+// UpdateUser writes u and the provisioning state st to user id.
+func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+	if !a.validID(id) {
+		return adapters.Record{}, adapters.ErrNotFound
+	}
+	resp, err := a.call(ctx, a.m.update, data(id, u, st))
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	return a.written(ctx, a.m.update, resp, id)
+}
+
+// DeleteUser removes user id.
+func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
+	if !a.validID(id) {
+		return adapters.ErrNotFound
+	}
+	resp, err := a.call(ctx, a.m.del, Data{ID: id})
+	if err != nil {
+		return err
+	}
+	if resp.Status != http.StatusNoContent && resp.Status/100 != 2 {
+		return a.api.StatusFact(resp, "")
+	}
+	return nil
+}
