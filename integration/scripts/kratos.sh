@@ -138,7 +138,7 @@ secrets:
   cookie:
     - caddy-scim-kratos-cookie-secret-0
   cipher:
-    - caddy-scim-kratos-cipher-secret-1
+    - caddy-scim-kratos-cipher-secret1
 hashers:
   algorithm: bcrypt
   bcrypt:
@@ -163,7 +163,7 @@ cmd_start() {
 	"$BIN" migrate sql -e --yes -c "$work/kratos.yml" >"$out" 2>&1 || die "kratos migrate failed:
 $(tail -n 30 "$out")"
 	# DSN is read from the config; the environment must not override it.
-	env -u DSN nohup "$BIN" serve -c "$work/kratos.yml" --watch-courier=false >"$work/serve.log" 2>&1 </dev/null &
+	env -u DSN nohup "$BIN" serve -c "$work/kratos.yml" --watch-courier=false --sqa-opt-out >"$work/serve.log" 2>&1 </dev/null &
 	local pid=$!
 	echo "$pid" >"$work/kratos.pid"
 	watch_owner "$pid"
