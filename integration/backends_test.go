@@ -40,12 +40,16 @@ type backend interface {
 	blockByHand(t *testing.T, id string)
 	// renameByHand gives user id another username in the application.
 	renameByHand(t *testing.T, id, name string)
+	// oneName reports whether the application keeps a person's name as one string
+	// (Gitea, GitLab): name.formatted and displayName then land in it.
+	oneName() bool
 }
 
 // giteaBackend is the test binary's real Gitea.
 type giteaBackend struct{ g *testenv.GiteaServer }
 
-func (b giteaBackend) name() string { return "gitea" }
+func (b giteaBackend) name() string  { return "gitea" }
+func (b giteaBackend) oneName() bool { return true }
 func (b giteaBackend) adapter(extra string) (string, []string) {
 	return fmt.Sprintf("adapter gitea {\n\turl %s\n\ttoken {env.GITEA_TOKEN}\n%s}", b.g.URL, extra), []string{"GITEA_TOKEN=" + b.g.Token}
 }
@@ -125,7 +129,8 @@ func newGitLab(t *testing.T) *gitlabBackend {
 	return &gitlabBackend{emu: emu, url: srv.URL, token: gitlabToken}
 }
 
-func (b *gitlabBackend) name() string { return "gitlab" }
+func (b *gitlabBackend) name() string  { return "gitlab" }
+func (b *gitlabBackend) oneName() bool { return true }
 func (b *gitlabBackend) adapter(extra string) (string, []string) {
 	return fmt.Sprintf("adapter gitlab {\n\turl %s\n\ttoken {env.GITLAB_TOKEN}\n%s}", b.url, extra), []string{"GITLAB_TOKEN=" + b.token}
 }
@@ -209,7 +214,7 @@ func atoiT(t *testing.T, s string) int {
 
 // backends returns every upstream the shared IdP tests run against.
 func backends(t *testing.T) []backend {
-	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t)}
+	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t), kratosBackend{testenv.Kratos(t)}}
 }
 
 // forEachBackend runs f once per upstream, each behind its own real Caddy.

@@ -127,6 +127,9 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 // answer 200 and change nothing whenever the user had a name.formatted — which every
 // user read back has.
 func nameChanges(t *testing.T, e *env, b backend) {
+	if !b.oneName() {
+		t.Skip("the application keeps the name parts, not one name: adaptertest/roundtrip checks each part through every PATCH form")
+	}
 	name := testenv.UniqueName("names")
 	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
 	if got := e.c.do("GET", "/Users/"+id, nil).want(t, 200).JSON; str(got, "name.formatted") == "" {

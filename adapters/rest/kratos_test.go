@@ -94,4 +94,3 @@ func TestKratosConformance(t *testing.T) {
 func TestKratosRoundTrip(t *testing.T) {
 	roundtrip.Run(t, newKratosAdapter(t, testenv.Kratos(t)))
 }
-
