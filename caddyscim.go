@@ -10,5 +10,6 @@ import (
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitea"
 	_ "github.com/caddy-scim/caddy-scim/adapters/gitlab"
 	_ "github.com/caddy-scim/caddy-scim/adapters/rest"
+	_ "github.com/caddy-scim/caddy-scim/module/scimcmd"
 	_ "github.com/caddy-scim/caddy-scim/module/scimhandler"
 )

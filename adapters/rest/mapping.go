@@ -259,3 +259,45 @@ func checkAuth(a string) error {
 	}
 	return fmt.Errorf("must be none, bearer, header:<Name> or basic:<user>, not %q", a)
 }
+
+// Check reads and checks a mapping as the adapter would load it, and describes what
+// it maps, one line per operation; the error names the first field that is wrong.
+func Check(b []byte) (summary []string, err error) {
+	m, err := parseMapping(b)
+	if err != nil {
+		return nil, err
+	}
+	c, err := compile(m)
+	if err != nil {
+		return nil, err
+	}
+	ids := m.IDs
+	if ids == "" {
+		ids = "any"
+	}
+	summary = append(summary, fmt.Sprintf("%s: auth %s, ids %s, attributes %s", m.Name, m.Auth, ids, strings.Join(m.Users.Attributes, " ")))
+	for _, op := range []struct {
+		name string
+		r    *request
+		c    *Call
+	}{
+		{"create", c.create, &m.Users.Create}, {"get", c.get, &m.Users.Get}, {"update", c.update, &m.Users.Update},
+		{"delete", c.del, &m.Users.Delete}, {"list", c.list, &m.Users.List.Call},
+		{"find_username", c.findUserName, m.Users.FindUserName}, {"find_email", c.findEmail, m.Users.FindEmail},
+		{"find_external_id", c.findEx, m.Users.FindExternalID},
+	} {
+		if op.r == nil {
+			summary = append(summary, fmt.Sprintf("users.%s: not mapped: answered by paging through users.list", op.name))
+			continue
+		}
+		line := fmt.Sprintf("users.%s: %s %s", op.name, op.r.method, op.c.Path)
+		if op.r.reread {
+			line += " (then get)"
+		}
+		if op.name == "list" {
+			line += ", paging " + m.Users.List.Paging
+		}
+		summary = append(summary, line)
+	}
+	return summary, nil
+}

@@ -22,11 +22,20 @@ func Presets() []string {
 	return names
 }
 
-// Preset returns a fresh copy of the shipped mapping name.
-func Preset(name string) (*Mapping, error) {
+// PresetJSON returns the shipped mapping name as written.
+func PresetJSON(name string) ([]byte, error) {
 	b, err := presetFiles.ReadFile("presets/" + name + ".json")
 	if err != nil {
 		return nil, fmt.Errorf("rest: no preset %q (presets: %s)", name, strings.Join(Presets(), ", "))
+	}
+	return b, nil
+}
+
+// Preset returns a fresh copy of the shipped mapping name.
+func Preset(name string) (*Mapping, error) {
+	b, err := PresetJSON(name)
+	if err != nil {
+		return nil, err
 	}
 	m, err := parseMapping(b)
 	if err != nil {
