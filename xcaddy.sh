@@ -71,6 +71,7 @@ test)
 	need_go
 	bash "$ROOT/integration/scripts/gitea.sh" install
 	bash "$ROOT/integration/scripts/kratos.sh" install
+	bash "$ROOT/integration/scripts/redmine.sh" install
 	bash "$ROOT/integration/scripts/redis.sh" install
 	build "$CACHE/bin/caddy-test"
 	export CADDY_SCIM_CADDY_BIN="$CACHE/bin/caddy-test"

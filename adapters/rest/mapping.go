@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +17,10 @@ import (
 type Mapping struct {
 	// Name of the application in errors and logs, e.g. "Kratos".
 	Name string `json:"name"`
+	// Params names the params the adapter's config must give (instance-specific
+	// values such as the id of a custom field); templates read them as
+	// {{.Params.<name>}}.
+	Params []string `json:"params,omitempty"`
 	// Auth is how the adapter's token is sent: "none" (no credentials: Kratos'
 	// admin API), "bearer" (Authorization: Bearer <token>), "header:<Name>"
 	// (<Name>: <token>, e.g. header:X-Redmine-API-Key) or "basic:<user>" (HTTP
@@ -116,8 +121,9 @@ type Call struct {
 	// Result is the JSON path of the user (for lookups and lists: of the array of
 	// users) in the answer; "" is the whole body.
 	Result string `json:"result,omitempty"`
-	// Reread: the answer carries no user (Redmine's PUT answers 204), so the user
-	// is read again with get.
+	// Reread: the answer carries no user (Redmine's PUT answers 204), or, for a
+	// lookup or the list, its users lack fields (Redmine's list has no status):
+	// each user is read again with get.
 	Reread bool `json:"reread,omitempty"`
 }
 
@@ -167,7 +173,7 @@ type compiled struct {
 
 // compile checks every field of m and parses its templates; an error names the
 // field ("users.create.body.traits.email: …"). A mapping that fails loads nothing.
-func compile(m *Mapping) (*compiled, error) {
+func compile(m *Mapping, params map[string]string) (*compiled, error) {
 	if strings.TrimSpace(m.Name) == "" {
 		return nil, fmt.Errorf("mapping name: required")
 	}
@@ -178,6 +184,16 @@ func compile(m *Mapping) (*compiled, error) {
 	case "", "any", "uuid", "numeric":
 	default:
 		return nil, fmt.Errorf("mapping ids: must be uuid, numeric or any, not %q", m.IDs)
+	}
+	for _, p := range m.Params {
+		if _, ok := params[p]; !ok {
+			return nil, fmt.Errorf("mapping params: the adapter's params must give %s (see the mapping's documentation)", p)
+		}
+	}
+	for p := range params {
+		if !slices.Contains(m.Params, p) {
+			return nil, fmt.Errorf("params: %s is not a param of mapping %s (params: %s)", p, m.Name, strings.Join(m.Params, ", "))
+		}
 	}
 	u := m.Users
 	if len(u.Attributes) == 0 {
@@ -216,7 +232,7 @@ func compile(m *Mapping) (*compiled, error) {
 		if !op.required && op.call.Path == "" {
 			continue
 		}
-		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body); err != nil {
+		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body, params); err != nil {
 			return nil, err
 		}
 	}
@@ -262,12 +278,22 @@ func checkAuth(a string) error {
 
 // Check reads and checks a mapping as the adapter would load it, and describes what
 // it maps, one line per operation; the error names the first field that is wrong.
-func Check(b []byte) (summary []string, err error) {
+// Params the mapping declares and params does not give are checked with a stand-in.
+func Check(b []byte, params map[string]string) (summary []string, err error) {
 	m, err := parseMapping(b)
 	if err != nil {
 		return nil, err
 	}
-	c, err := compile(m)
+	all := maps.Clone(params)
+	if all == nil {
+		all = map[string]string{}
+	}
+	for _, p := range m.Params {
+		if _, ok := all[p]; !ok {
+			all[p] = "1"
+		}
+	}
+	c, err := compile(m, all)
 	if err != nil {
 		return nil, err
 	}

@@ -12,13 +12,20 @@ func TestPresetsCompile(t *testing.T) {
 		t.Fatal("no presets")
 	}
 	for _, name := range Presets() {
-		m, err := Preset(name)
+		b, err := PresetJSON(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := compile(m); err != nil {
+		if _, err := Check(b, nil); err != nil {
 			t.Errorf("preset %s: %v", name, err)
 		}
+	}
+	m, _ := Preset("redmine")
+	if _, err := compile(m, nil); err == nil || !strings.Contains(err.Error(), "external_id_field") {
+		t.Errorf("redmine without its params: %v, want the missing param named", err)
+	}
+	if _, err := compile(m, map[string]string{"external_id_field": "1", "state_field": "2", "typo": "3"}); err == nil || !strings.Contains(err.Error(), "typo") {
+		t.Errorf("an unknown param: %v, want it named", err)
 	}
 	if _, err := Preset("nosuch"); err == nil || !strings.Contains(err.Error(), "kratos") {
 		t.Errorf("an unknown preset: %v, want the list of presets", err)
@@ -64,7 +71,7 @@ func TestBadMappingNamesTheField(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.edit(m)
-			_, err = compile(m)
+			_, err = compile(m, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("compile = %v, want an error naming %q", err, tc.want)
 			}
@@ -80,7 +87,7 @@ func TestBadMappingNamesTheField(t *testing.T) {
 func TestBodyTemplates(t *testing.T) {
 	r, err := compileCall("users.update", Call{Method: "PUT", Path: "/u/{{.ID}}",
 		Query: map[string]string{"q": "{{.Value}}"},
-		Body:  json.RawMessage(`{"n":"{{.User.UserName}}","m":"{{json .Managed}}","k":3,"c":"x {{json .Managed}}","l":[{"e":"{{lower .User.Email}}"}]}`)}, true)
+		Body:  json.RawMessage(`{"n":"{{.User.UserName}}","m":"{{json .Managed}}","k":3,"c":"x {{json .Managed}}","l":[{"e":"{{lower .User.Email}}"}]}`)}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,10 @@ type Adapter struct {
 	// Mapping is the mapping itself, inline.
 	Mapping *Mapping `json:"mapping,omitempty"`
 
+	// Params gives the values the mapping declares in its params, such as the
+	// ids of Redmine's custom fields. Placeholders ({env.NAME}) are resolved.
+	Params map[string]string `json:"params,omitempty"`
+
 	m     *compiled
 	api   *upstream.Client
 	token string
@@ -62,7 +66,14 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.m, err = compile(m); err != nil {
+	params := make(map[string]string, len(a.Params))
+	repl := caddy.NewReplacer()
+	for k, v := range a.Params {
+		if params[k], err = repl.ReplaceOrErr(v, true, true); err != nil {
+			return fmt.Errorf("rest params %s: %v", k, err)
+		}
+	}
+	if a.m, err = compile(m, params); err != nil {
 		return fmt.Errorf("rest: %v", err)
 	}
 	name := m.Name
@@ -157,12 +168,13 @@ func (a *Adapter) Cleanup() error {
 //		url          <base url>
 //		preset       kratos           # or:
 //		mapping_file <path.json>
+//		params       <name>=<value>...  # what the mapping declares in params
 //		token        <admin token>    # unless the mapping's auth is none
 //		timeout      <duration>
 //		max_conns    <n>
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return adapters.ParseBlock(d, "rest", &a.URL, nil, func(opt string, vals []string) error {
+	return adapters.ParseBlock(d, "rest", &a.URL, []string{"params"}, func(opt string, vals []string) error {
 		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
 			return err
 		}
@@ -171,6 +183,15 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Preset = vals[0]
 		case "mapping_file":
 			a.MappingFile = vals[0]
+		case "params":
+			a.Params = map[string]string{}
+			for _, kv := range vals {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return d.Errf("params: want <name>=<value>, not %q", kv)
+				}
+				a.Params[k] = v
+			}
 		default:
 			return d.Errf("unrecognized rest option '%s'", opt)
 		}

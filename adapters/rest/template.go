@@ -30,6 +30,9 @@ type Data struct {
 	Value string
 	// Offset, Limit and Page are the window a list call asks for.
 	Offset, Limit, Page int
+	// Params are the adapter's params (instance-specific values such as the id of
+	// a custom field), the same in every call.
+	Params map[string]string
 }
 
 // View is the normalized user in templates.
@@ -66,6 +69,7 @@ type request struct {
 	body   node
 	result string
 	reread bool
+	params map[string]string
 }
 
 type queryParam struct {
@@ -73,21 +77,21 @@ type queryParam struct {
 	tmpl *template.Template
 }
 
-func compileTemplate(field, src string) (*template.Template, error) {
+func compileTemplate(field, src string, params map[string]string) (*template.Template, error) {
 	t, err := template.New(field).Funcs(funcs).Option("missingkey=error").Parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
 	}
-	// Execute once against zero data, so that a misspelt field fails the load, not
-	// the first request.
-	if err := t.Execute(io.Discard, Data{}); err != nil {
+	// Execute once against zero data, so that a misspelt field or a missing param
+	// fails the load, not the first request.
+	if err := t.Execute(io.Discard, Data{Params: params}); err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
 	}
 	return t, nil
 }
 
-func compileCall(field string, c Call, withBody bool) (*request, error) {
-	r := &request{name: field, method: strings.ToUpper(strings.TrimSpace(c.Method)), result: c.Result, reread: c.Reread}
+func compileCall(field string, c Call, withBody bool, params map[string]string) (*request, error) {
+	r := &request{name: field, method: strings.ToUpper(strings.TrimSpace(c.Method)), result: c.Result, reread: c.Reread, params: params}
 	switch r.method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 	default:
@@ -97,7 +101,7 @@ func compileCall(field string, c Call, withBody bool) (*request, error) {
 		return nil, fmt.Errorf("mapping %s.path: must start with /", field)
 	}
 	var err error
-	if r.path, err = compileTemplate(field+".path", c.Path); err != nil {
+	if r.path, err = compileTemplate(field+".path", c.Path, params); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(c.Query))
@@ -106,7 +110,7 @@ func compileCall(field string, c Call, withBody bool) (*request, error) {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		t, err := compileTemplate(field+".query."+k, c.Query[k])
+		t, err := compileTemplate(field+".query."+k, c.Query[k], params)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +122,7 @@ func compileCall(field string, c Call, withBody bool) (*request, error) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(c.Body))
 		dec.UseNumber()
-		if r.body, err = compileNode(field+".body", dec); err != nil {
+		if r.body, err = compileNode(field+".body", dec, params); err != nil {
 			return nil, err
 		}
 	} else if withBody && r.method != http.MethodDelete {
@@ -184,7 +188,7 @@ func (s text) render(d Data) (any, error) {
 }
 
 // compileNode reads one JSON value from dec as a template.
-func compileNode(field string, dec *json.Decoder) (node, error) {
+func compileNode(field string, dec *json.Decoder, params map[string]string) (node, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
@@ -199,7 +203,7 @@ func compileNode(field string, dec *json.Decoder) (node, error) {
 					return nil, fmt.Errorf("mapping %s: %v", field, err)
 				}
 				k := kt.(string)
-				n, err := compileNode(field+"."+k, dec)
+				n, err := compileNode(field+"."+k, dec, params)
 				if err != nil {
 					return nil, err
 				}
@@ -210,7 +214,7 @@ func compileNode(field string, dec *json.Decoder) (node, error) {
 		}
 		var a array
 		for i := 0; dec.More(); i++ {
-			n, err := compileNode(fmt.Sprintf("%s[%d]", field, i), dec)
+			n, err := compileNode(fmt.Sprintf("%s[%d]", field, i), dec, params)
 			if err != nil {
 				return nil, err
 			}
@@ -222,7 +226,7 @@ func compileNode(field string, dec *json.Decoder) (node, error) {
 		if !strings.Contains(v, "{{") {
 			return literal{v}, nil
 		}
-		t, err := compileTemplate(field, v)
+		t, err := compileTemplate(field, v, params)
 		if err != nil {
 			return nil, err
 		}
@@ -251,6 +255,7 @@ func isJSONAction(t *template.Template) bool {
 
 // build renders r for d as an upstream request. Values in the path are escaped.
 func (r *request) build(d Data) (upstream.Request, error) {
+	d.Params = r.params
 	pd := d
 	pd.ID, pd.Value = url.PathEscape(d.ID), url.PathEscape(d.Value)
 	var p strings.Builder

@@ -148,6 +148,15 @@ func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, er
 	return a.record(v), true, nil
 }
 
+// item reads one user of a lookup's or the list's answer, again with get when the
+// call says its users lack fields; ok=false when it vanished meanwhile.
+func (a *Adapter) item(ctx context.Context, r *request, v gjson.Result) (adapters.Record, bool, error) {
+	if !r.reread {
+		return a.record(v), true, nil
+	}
+	return a.get(ctx, v.Get(a.m.m.Users.Read.ID).String())
+}
+
 // written reads the user a write answered, or reads it again.
 func (a *Adapter) written(ctx context.Context, r *request, resp *upstream.Response, id string) (adapters.Record, error) {
 	if !r.reread {
@@ -205,7 +214,16 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		return nil, err
 	}
 	for _, v := range result(finder, resp.Body).Array() {
-		keep(a.record(v))
+		if finder.reread && !match(a.record(v)) {
+			continue // what was listed already rules it out: no read
+		}
+		r, ok, err := a.item(ctx, finder, v)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			keep(r)
+		}
 	}
 	return found, nil
 }
@@ -249,7 +267,11 @@ func (a *Adapter) walk(ctx context.Context, visit func(adapters.Record) bool) er
 		}
 		arr := items.Array()
 		for _, v := range arr {
-			if !visit(a.record(v)) {
+			r, ok, err := a.item(ctx, a.m.list, v)
+			if err != nil {
+				return err
+			}
+			if ok && !visit(r) {
 				return nil
 			}
 		}

@@ -58,7 +58,7 @@ func checkMapping(w io.Writer, file string) error {
 	if err != nil {
 		return err
 	}
-	summary, err := rest.Check(b)
+	summary, err := rest.Check(b, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %v", file, err)
 	}

@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RedmineServer is a running Redmine 5 (Debian's package, SQLite, puma) on a private
+// copy of the freshly installed database, with the REST API on and the two user
+// custom fields the redmine preset keeps SCIM's state in.
+type RedmineServer struct {
+	URL    string
+	APIKey string // the admin's
+	// ExternalIDField and StateField are the ids of the custom fields
+	// scim_external_id and scim_state (the preset's params).
+	ExternalIDField, StateField string
+	Dir                         string
+}
+
+var (
+	redmineOnce sync.Once
+	redmineSrv  *RedmineServer
+	redmineErr  error
+)
+
+// Redmine returns the Redmine of this test binary, installing it with apt-get (about
+// a minute cold) and starting it on first use (about 10 s: two Rails boots).
+func Redmine(tb testing.TB) *RedmineServer {
+	tb.Helper()
+	requireMain(tb)
+	redmineOnce.Do(func() {
+		dir, env, err := startService("redmine.sh", "caddy-scim-redmine-", 10*time.Minute, 2*time.Minute)
+		if err != nil {
+			redmineErr = err
+			return
+		}
+		redmineSrv = &RedmineServer{URL: env["REDMINE_URL"], APIKey: env["REDMINE_API_KEY"],
+			ExternalIDField: env["REDMINE_EXTERNAL_ID_FIELD"], StateField: env["REDMINE_STATE_FIELD"], Dir: dir}
+		if redmineSrv.URL == "" || redmineSrv.APIKey == "" || redmineSrv.StateField == "" {
+			redmineErr = fmt.Errorf("redmine.sh start wrote an incomplete env file in %s", dir)
+		}
+	})
+	if redmineErr != nil {
+		tb.Fatalf("testenv: starting redmine: %v", redmineErr)
+	}
+	return redmineSrv
+}
