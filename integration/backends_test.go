@@ -214,7 +214,7 @@ func atoiT(t *testing.T, s string) int {
 
 // backends returns every upstream the shared IdP tests run against.
 func backends(t *testing.T) []backend {
-	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t), kratosBackend{testenv.Kratos(t)}}
+	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t), kratosBackend{testenv.Kratos(t)}, redmineBackend{testenv.Redmine(t)}}
 }
 
 // forEachBackend runs f once per upstream, each behind its own real Caddy.
