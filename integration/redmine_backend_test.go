@@ -96,6 +96,12 @@ func (b redmineBackend) put(t *testing.T, id string, fields map[string]any) {
 	}
 }
 
-func (b redmineBackend) makeAdmin(t *testing.T, id string)          { b.put(t, id, map[string]any{"admin": true}) }
-func (b redmineBackend) blockByHand(t *testing.T, id string)        { b.put(t, id, map[string]any{"status": 3}) }
-func (b redmineBackend) renameByHand(t *testing.T, id, name string) { b.put(t, id, map[string]any{"login": name}) }
+func (b redmineBackend) makeAdmin(t *testing.T, id string) {
+	b.put(t, id, map[string]any{"admin": true})
+}
+func (b redmineBackend) blockByHand(t *testing.T, id string) {
+	b.put(t, id, map[string]any{"status": 3})
+}
+func (b redmineBackend) renameByHand(t *testing.T, id, name string) {
+	b.put(t, id, map[string]any{"login": name})
+}
