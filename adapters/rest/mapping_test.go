@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,27 @@ func TestBodyTemplates(t *testing.T) {
 	b, _ := json.Marshal(req.Body)
 	if got, want := string(b), `{"c":"x true","k":3,"l":[{"e":"a@b.example"}],"m":true,"n":"123"}`; got != want {
 		t.Errorf("body %s, want %s", got, want)
+	}
+}
+
+// TestREADMEExample: the worked example of the README's "Map your own application"
+// is a mapping that loads.
+func TestREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "Worked example (a made-up API")
+	if i < 0 {
+		t.Fatal("the README has no worked example")
+	}
+	j := strings.Index(s[i:], "```json\n")
+	k := strings.Index(s[i+j+8:], "```")
+	if j < 0 || k < 0 {
+		t.Fatal("the worked example has no json block")
+	}
+	if _, err := Check([]byte(s[i+j+8:i+j+8+k]), nil); err != nil {
+		t.Fatalf("the README's worked example: %v", err)
 	}
 }
