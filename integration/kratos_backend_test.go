@@ -1,10 +1,8 @@
 package integration_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,25 +24,6 @@ func (b kratosBackend) adapter(extra string) (string, []string) {
 func (b kratosBackend) proxy() string     { return strings.TrimPrefix(b.k.PublicURL, "http://") }
 func (b kratosBackend) adminName() string { return "" }
 
-// api calls the Kratos admin API behind the plugin's back.
-func (b kratosBackend) api(t *testing.T, method, path string, body any) (int, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, b.k.AdminURL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
 type kratosIdentity struct {
 	ID     string `json:"id"`
 	State  string `json:"state"`
@@ -64,7 +43,7 @@ type kratosIdentity struct {
 }
 
 func (b kratosBackend) user(t *testing.T, id string) upstreamUser {
-	st, raw := b.api(t, "GET", "/admin/identities/"+id, nil)
+	st, raw := b.k.Do(t, "GET", "/admin/identities/"+id, nil)
 	if st == http.StatusNotFound {
 		return upstreamUser{}
 	}
@@ -80,7 +59,7 @@ func (b kratosBackend) user(t *testing.T, id string) upstreamUser {
 func (b kratosBackend) count(t *testing.T) int {
 	n := 0
 	for page := "?page_size=1000"; page != ""; {
-		st, raw := b.api(t, "GET", "/admin/identities"+page, nil)
+		st, raw := b.k.Do(t, "GET", "/admin/identities"+page, nil)
 		var list []kratosIdentity
 		if st != http.StatusOK || json.Unmarshal(raw, &list) != nil {
 			t.Fatalf("kratos identities: %d %.200s", st, raw)
@@ -92,14 +71,14 @@ func (b kratosBackend) count(t *testing.T) int {
 }
 
 func (b kratosBackend) makeUnmanaged(t *testing.T, username, email string) {
-	if st, raw := b.api(t, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
+	if st, raw := b.k.Do(t, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
 		"traits": map[string]any{"email": email, "username": username}}); st != http.StatusCreated {
 		t.Fatalf("creating an unmanaged identity: %d %s", st, raw)
 	}
 }
 
 func (b kratosBackend) patch(t *testing.T, id, path string, value any) {
-	if st, raw := b.api(t, "PATCH", "/admin/identities/"+id, []map[string]any{{"op": "replace", "path": path, "value": value}}); st != http.StatusOK {
+	if st, raw := b.k.Do(t, "PATCH", "/admin/identities/"+id, []map[string]any{{"op": "replace", "path": path, "value": value}}); st != http.StatusOK {
 		t.Fatalf("patching identity %s %s: %d %s", id, path, st, raw)
 	}
 }

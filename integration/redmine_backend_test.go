@@ -1,10 +1,8 @@
 package integration_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,28 +23,8 @@ func (b redmineBackend) adapter(extra string) (string, []string) {
 func (b redmineBackend) proxy() string     { return strings.TrimPrefix(b.r.URL, "http://") }
 func (b redmineBackend) adminName() string { return "admin" }
 
-// api calls Redmine's REST API as its administrator, behind the plugin's back.
-func (b redmineBackend) api(t *testing.T, method, path string, body any) (int, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, b.r.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Redmine-API-Key", b.r.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
 func (b redmineBackend) user(t *testing.T, id string) upstreamUser {
-	st, raw := b.api(t, "GET", "/users/"+id+".json", nil)
+	st, raw := b.r.Do(t, "GET", "/users/"+id+".json", nil)
 	if st == http.StatusNotFound {
 		return upstreamUser{}
 	}
@@ -73,7 +51,7 @@ func (b redmineBackend) user(t *testing.T, id string) upstreamUser {
 }
 
 func (b redmineBackend) count(t *testing.T) int {
-	st, raw := b.api(t, "GET", "/users.json?status=&limit=1", nil)
+	st, raw := b.r.Do(t, "GET", "/users.json?status=&limit=1", nil)
 	var out struct {
 		TotalCount int `json:"total_count"`
 	}
@@ -84,14 +62,14 @@ func (b redmineBackend) count(t *testing.T) int {
 }
 
 func (b redmineBackend) makeUnmanaged(t *testing.T, username, email string) {
-	if st, raw := b.api(t, "POST", "/users.json", map[string]any{"user": map[string]any{
+	if st, raw := b.r.Do(t, "POST", "/users.json", map[string]any{"user": map[string]any{
 		"login": username, "firstname": "Hand", "lastname": "Made", "mail": email, "password": "Aa1!hand-made-password"}}); st != http.StatusCreated {
 		t.Fatalf("creating a user by hand: %d %s", st, raw)
 	}
 }
 
 func (b redmineBackend) put(t *testing.T, id string, fields map[string]any) {
-	if st, raw := b.api(t, "PUT", "/users/"+id+".json", map[string]any{"user": fields}); st != http.StatusNoContent {
+	if st, raw := b.r.Do(t, "PUT", "/users/"+id+".json", map[string]any{"user": fields}); st != http.StatusNoContent {
 		t.Fatalf("editing user %s: %d %s", id, st, raw)
 	}
 }

@@ -360,14 +360,8 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 	if err != nil {
 		return nil, 0, err
 	}
-	// Sorting again keeps the order right on servers that ignore sort=id (Forgejo).
-	slices.SortStableFunc(managed, func(x, y adapters.Record) int { return adapters.CompareIDs(x.User.ID, y.User.ID) })
-	total := len(managed)
-	if p.Limit <= 0 || p.Offset >= total {
-		return []adapters.Record{}, total, nil
-	}
-	off := max(p.Offset, 0)
-	return managed[off:min(off+p.Limit, total)], total, nil
+	recs, total := adapters.WindowOf(managed, p)
+	return recs, total, nil
 }
 
 // plan is how a SCIM user is stored in Gitea.

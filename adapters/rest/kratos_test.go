@@ -1,10 +1,8 @@
 package rest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 
@@ -19,26 +17,13 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// kratos calls the real Kratos admin API behind the adapter's back, as an operator
-// would.
+// kratos calls the real Kratos admin API behind the adapter's back.
 func kratos(t *testing.T, k *testenv.KratosServer, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, k.AdminURL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	st, raw := k.Do(t, method, path, body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	return st, out
 }
 
 func newKratosAdapter(t *testing.T, k *testenv.KratosServer) *rest.Adapter {

@@ -1,10 +1,8 @@
 package rest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 
@@ -21,23 +19,10 @@ import (
 // back.
 func redmine(t *testing.T, r *testenv.RedmineServer, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, r.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Redmine-API-Key", r.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	st, raw := r.Do(t, method, path, body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	return st, out
 }
 
 func newRedmineAdapter(t *testing.T, r *testenv.RedmineServer) *rest.Adapter {

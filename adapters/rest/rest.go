@@ -144,16 +144,14 @@ func (a *Adapter) message(body []byte) string {
 
 // Validate checks the provisioned configuration.
 func (a *Adapter) Validate() error {
-	if a.api == nil {
-		return fmt.Errorf("rest: url is required")
+	if a.m == nil {
+		return fmt.Errorf("rest: not provisioned")
 	}
-	if a.m.m.Auth != "none" && a.token == "" {
-		return fmt.Errorf("rest: token is required (auth %s)", a.m.m.Auth)
+	token := a.token
+	if a.m.m.Auth == "none" {
+		token = "none" // the mapping sends no credentials
 	}
-	if a.Timeout < 0 || a.MaxConns < 0 {
-		return fmt.Errorf("rest: timeout and max_conns must not be negative")
-	}
-	return nil
+	return a.Config.Check("rest", a.api, token, "what the mapping's auth "+a.m.m.Auth+" sends")
 }
 
 // Cleanup closes idle connections. It is safe on a half-provisioned adapter.

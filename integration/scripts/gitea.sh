@@ -15,6 +15,7 @@
 # Measured on 2 cores: install cold ~160-200 s (mostly the Go build), warm (binary present) <1 s;
 # start on an empty workdir ~3 s (migrate, admin, token, ready).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GITEA_VERSION="${GITEA_VERSION:-1.26.0}"
 CACHE_ROOT="${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}"
@@ -24,12 +25,6 @@ ADMIN_USER="scimadmin"
 ADMIN_PASS="scim-admin-password-1"
 ADMIN_EMAIL="scimadmin@example.test"
 
-die() {
-	echo "gitea.sh: $*" >&2
-	exit 1
-}
-
-log() { echo "gitea.sh: $*" >&2; }
 
 # binary_ok is true when a usable build of the wanted version is cached.
 binary_ok() {
@@ -37,21 +32,6 @@ binary_ok() {
 	"$BIN" --version 2>/dev/null | grep -q "version $GITEA_VERSION " || return 1
 }
 
-# ensure_cmd installs the Debian packages $2... when command $1 is missing; apt-get
-# update runs only when the first install attempt fails (stale or empty lists).
-ensure_cmd() {
-	local cmd=$1
-	shift
-	command -v "$cmd" >/dev/null 2>&1 && return 0
-	command -v apt-get >/dev/null 2>&1 || die "$cmd is required on PATH and apt-get is not available"
-	log "installing $* with apt-get"
-	local sudo=""
-	[[ "$(id -u)" == 0 ]] || sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
-		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; } ||
-		die "could not install $*"
-}
 
 ensure_git() { ensure_cmd git git ca-certificates; }
 
@@ -230,18 +210,6 @@ EOF
 	echo "$url"
 }
 
-# watch_owner stops pid once the process WATCH_PID (the test binary) is gone, so a test
-# binary killed by a timeout or a signal leaves no server behind.
-watch_owner() {
-	local pid=$1 owner=${WATCH_PID:-}
-	[[ -n "$owner" ]] || return 0
-	(
-		trap '' HUP
-		while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-		kill "$pid" 2>/dev/null || true
-	) </dev/null >/dev/null 2>&1 &
-	disown $! 2>/dev/null || true
-}
 
 # curl_ok probes a URL; bash's /dev/tcp is the fallback where curl is missing.
 curl_ok() {
@@ -262,20 +230,7 @@ curl_ok() {
 
 cmd_stop() {
 	[[ $# -eq 1 ]] || die "usage: gitea.sh stop <workdir>"
-	local pidf="$1/gitea.pid"
-	[[ -f "$pidf" ]] || return 0
-	local pid
-	pid="$(cat "$pidf")"
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidf"
+	stop_pidfile "$1/gitea.pid"
 }
 
 # cmd_add_oauth adds an OAuth2 authentication source (provider github: it needs no

@@ -13,36 +13,18 @@
 # Cache: ${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}/kratos-<version>/kratos.
 # Measured on 2 cores: install cold ~85 s (the Go build), warm <1 s; start ~2 s (migrate, ready).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KRATOS_VERSION="${KRATOS_VERSION:-1.3.1}"
 CACHE_ROOT="${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}"
 DEST="$CACHE_ROOT/kratos-$KRATOS_VERSION"
 BIN="$DEST/kratos"
 
-die() {
-	echo "kratos.sh: $*" >&2
-	exit 1
-}
-
-log() { echo "kratos.sh: $*" >&2; }
 
 binary_ok() {
 	[[ -x "$BIN" ]] && "$BIN" help >/dev/null 2>&1
 }
 
-ensure_cmd() {
-	local cmd=$1
-	shift
-	command -v "$cmd" >/dev/null 2>&1 && return 0
-	command -v apt-get >/dev/null 2>&1 || die "$cmd is required on PATH and apt-get is not available"
-	log "installing $* with apt-get"
-	local sudo=""
-	[[ "$(id -u)" == 0 ]] || sudo="sudo"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
-		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; } ||
-		die "could not install $*"
-}
 
 cmd_install() {
 	command -v go >/dev/null 2>&1 || die "go is required on PATH"
@@ -188,33 +170,10 @@ EOF
 	echo "$url"
 }
 
-watch_owner() {
-	local pid=$1 owner=${WATCH_PID:-}
-	[[ -n "$owner" ]] || return 0
-	(
-		trap '' HUP
-		while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-		kill "$pid" 2>/dev/null || true
-	) </dev/null >/dev/null 2>&1 &
-	disown $! 2>/dev/null || true
-}
 
 cmd_stop() {
 	[[ $# -eq 1 ]] || die "usage: kratos.sh stop <workdir>"
-	local pidf="$1/kratos.pid"
-	[[ -f "$pidf" ]] || return 0
-	local pid
-	pid="$(cat "$pidf")"
-	if kill -0 "$pid" 2>/dev/null; then
-		kill "$pid" 2>/dev/null || true
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidf"
+	stop_pidfile "$1/kratos.pid"
 }
 
 case "${1:-}" in

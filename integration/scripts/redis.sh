@@ -20,11 +20,8 @@
 # process exits.
 # Debian's redis-server does not start by itself in a container, so it is started by hand.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() {
-	echo "redis.sh: $*" >&2
-	exit 1
-}
 
 cmd_install() {
 	command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return 0
@@ -46,18 +43,6 @@ cmd_install() {
 	command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
 }
 
-# watch <pid>: with WATCH_PID set, kill <pid> once WATCH_PID exits, so that no server outlives
-# a test binary that died without stopping it.
-watch() {
-	local pid=$1
-	[[ -n "${WATCH_PID:-}" ]] || return 0
-	(
-		trap '' HUP
-		while kill -0 "$WATCH_PID" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-		kill "$pid" 2>/dev/null || true
-	) </dev/null >/dev/null 2>&1 &
-	disown $! 2>/dev/null || true
-}
 
 # wait_ping <port> <log>: wait up to 5 s for PONG.
 wait_ping() {
@@ -81,30 +66,7 @@ wait_pidfile() {
 
 # alive <pid>: running and not a zombie. A daemonized redis is a child of PID 1, and in a
 # container PID 1 may reap it seconds late; kill -0 alone would wait for that.
-alive() {
-	kill -0 "$1" 2>/dev/null || return 1
-	local st
-	st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
-	[[ "$st" != Z && "$st" != X ]]
-}
 
-# stop_pidfile <file>: TERM, then KILL after 5 s.
-stop_pidfile() {
-	local pidf=$1
-	[[ -f "$pidf" ]] || return 0
-	local pid
-	pid="$(cat "$pidf")"
-	if [[ -n "$pid" ]] && alive "$pid"; then
-		kill "$pid" 2>/dev/null || true
-		local i
-		for ((i = 0; i < 100; i++)); do
-			alive "$pid" || break
-			sleep 0.05
-		done
-		alive "$pid" && kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidf"
-}
 
 check_port() {
 	[[ "$1" =~ ^[0-9]+$ ]] || die "port must be a number: $1"
@@ -131,7 +93,7 @@ start_node() {
 		die "redis-server failed to start: $(tail -n 20 "$dir/redis.log" 2>/dev/null)"
 	wait_ping "$port" "$dir/redis.log"
 	wait_pidfile "$pidf"
-	watch "$(cat "$pidf")"
+	watch_owner "$(cat "$pidf")"
 }
 
 cmd_start_cluster() {
@@ -200,7 +162,7 @@ cmd_start_sentinel() {
 		die "sentinel failed to start: $(tail -n 20 "$dir/sentinel/sentinel.log" 2>/dev/null)"
 	wait_ping "$sport" "$dir/sentinel/sentinel.log"
 	wait_pidfile "$pidf"
-	watch "$(cat "$pidf")"
+	watch_owner "$(cat "$pidf")"
 	local i got=""
 	for ((i = 0; i < 200; i++)); do
 		got="$(redis-cli -h 127.0.0.1 -p "$sport" sentinel get-master-addr-by-name mymaster 2>/dev/null | tr '\n' ' ')"

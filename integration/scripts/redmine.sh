@@ -17,16 +17,11 @@
 # scim_state) and writes their ids and the admin's API key to <workdir>/env.
 # Measured on 2 cores: install cold ~20 s, warm <1 s; start ~10 s (two Rails boots).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SHARE=/usr/share/redmine
 CACHE_ROOT="${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}"
 
-die() {
-	echo "redmine.sh: $*" >&2
-	exit 1
-}
-
-log() { echo "redmine.sh: $*" >&2; }
 
 installed() {
 	[[ -f "$SHARE/config.ru" && -f "$SHARE/Gemfile.local" ]] && command -v puma >/dev/null 2>&1
@@ -132,33 +127,11 @@ $(tail -n 30 "$work/server.log")"
 	echo "$url"
 }
 
-watch_owner() {
-	local pid=$1 owner=${WATCH_PID:-}
-	[[ -n "$owner" ]] || return 0
-	(
-		trap '' HUP
-		while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-		pkill -P "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-	) </dev/null >/dev/null 2>&1 &
-	disown $! 2>/dev/null || true
-}
 
 cmd_stop() {
 	[[ $# -eq 1 ]] || die "usage: redmine.sh stop <workdir>"
-	local work=$1 pidf="$1/redmine.pid"
-	if [[ -f "$pidf" ]]; then
-		local pid
-		pid="$(cat "$pidf")"
-		pkill -P "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		rm -f "$pidf"
-	fi
+	local work=$1
+	stop_pidfile "$work/redmine.pid"
 	if [[ -f "$work/instance-name" ]]; then
 		local inst
 		inst="$(cat "$work/instance-name")"

@@ -76,6 +76,13 @@ func Gitea(tb testing.TB) *GiteaServer {
 // the body, and fails tb only on transport errors.
 func (g *GiteaServer) Do(tb testing.TB, method, path string, body any) (int, http.Header, []byte) {
 	tb.Helper()
+	return doJSON(tb, g.client, "gitea", method, g.URL+"/api/v1"+path, body, "Authorization", "token "+g.Token)
+}
+
+// doJSON sends one request to a service's API, body (when not nil) as JSON, with the
+// header pairs given, and returns the answer; a transport failure fails the test.
+func doJSON(tb testing.TB, client *http.Client, service, method, url string, body any, headers ...string) (int, http.Header, []byte) {
+	tb.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -84,23 +91,25 @@ func (g *GiteaServer) Do(tb testing.TB, method, path string, body any) (int, htt
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, g.URL+"/api/v1"+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
-	req.Header.Set("Authorization", "token "+g.Token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := g.client.Do(req)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		tb.Fatalf("testenv: gitea %s %s: %v", method, path, err)
+		tb.Fatalf("testenv: %s %s %s: %v", service, method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("testenv: gitea %s %s: reading body: %v", method, path, err)
+		tb.Fatalf("testenv: %s %s %s: reading body: %v", service, method, url, err)
 	}
 	return resp.StatusCode, resp.Header, b
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,14 @@ type KratosServer struct {
 	AdminURL  string
 	PublicURL string
 	Dir       string
+}
+
+// Do calls Kratos' admin API (path below the admin URL, e.g. /admin/identities)
+// behind the plugin's back, as an operator would.
+func (k *KratosServer) Do(tb testing.TB, method, path string, body any) (int, []byte) {
+	tb.Helper()
+	st, _, b := doJSON(tb, http.DefaultClient, "kratos", method, k.AdminURL+path, body)
+	return st, b
 }
 
 var (

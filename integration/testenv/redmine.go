@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,14 @@ type RedmineServer struct {
 	// scim_external_id and scim_state (the preset's params).
 	ExternalIDField, StateField string
 	Dir                         string
+}
+
+// Do calls Redmine's REST API as its administrator (path e.g. /users.json), behind
+// the plugin's back.
+func (r *RedmineServer) Do(tb testing.TB, method, path string, body any) (int, []byte) {
+	tb.Helper()
+	st, _, b := doJSON(tb, http.DefaultClient, "redmine", method, r.URL+path, body, "X-Redmine-API-Key", r.APIKey)
+	return st, b
 }
 
 var (

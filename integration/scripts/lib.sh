@@ -1,0 +1,68 @@
+# lib.sh — what the service scripts share; sourced, not run.
+#
+#   die <msg>, log <msg>        messages prefixed with the script's name
+#   ensure_cmd <cmd> <pkg…>     apt-get install the packages when cmd is missing
+#   watch_owner <pid>           with WATCH_PID set, stop pid once that process exits
+#   alive <pid>                 the process runs (and is no zombie)
+#   stop_pidfile <file>         TERM the pid in file, KILL it after 5 s, remove the file
+
+SCRIPT_NAME=${SCRIPT_NAME:-${0##*/}}
+
+die() {
+	echo "$SCRIPT_NAME: $*" >&2
+	exit 1
+}
+
+log() { echo "$SCRIPT_NAME: $*" >&2; }
+
+# apt-get update runs only when the first install attempt fails (stale or empty lists).
+ensure_cmd() {
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	command -v apt-get >/dev/null 2>&1 || die "$cmd is required on PATH and apt-get is not available"
+	log "installing $* with apt-get"
+	local sudo=""
+	[[ "$(id -u)" == 0 ]] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+		{ $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; } ||
+		die "could not install $*"
+}
+
+# watch_owner stops pid once the process WATCH_PID (the test binary) is gone, so a test
+# binary killed by a timeout or a signal leaves no server behind.
+watch_owner() {
+	local pid=$1 owner=${WATCH_PID:-}
+	[[ -n "$owner" ]] || return 0
+	(
+		trap '' HUP
+		while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+		kill "$pid" 2>/dev/null || true
+	) </dev/null >/dev/null 2>&1 &
+	disown $! 2>/dev/null || true
+}
+
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local st
+	st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+	[[ "$st" != Z && "$st" != X ]]
+}
+
+stop_pidfile() {
+	local pidf=$1
+	[[ -f "$pidf" ]] || return 0
+	local pid
+	pid="$(cat "$pidf")"
+	if [[ -n "$pid" ]] && alive "$pid"; then
+		kill "$pid" 2>/dev/null || true
+		local i
+		for ((i = 0; i < 100; i++)); do
+			alive "$pid" || break
+			sleep 0.05
+		done
+		alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidf"
+}
