@@ -17,8 +17,8 @@ type redmineBackend struct{ r *testenv.RedmineServer }
 func (b redmineBackend) name() string  { return "redmine" }
 func (b redmineBackend) oneName() bool { return false }
 func (b redmineBackend) adapter(extra string) (string, []string) {
-	return fmt.Sprintf("adapter rest {\n\turl %s\n\tpreset redmine\n\ttoken {env.REDMINE_KEY}\n\tparams external_id_field=%s state_field=%s\n%s}",
-		b.r.URL, b.r.ExternalIDField, b.r.StateField, extra), []string{"REDMINE_KEY=" + b.r.APIKey}
+	return fmt.Sprintf("adapter rest {\n\turl %s\n\tpreset redmine\n\ttoken {env.REDMINE_KEY}\n\tparams external_id_field=%s state_field=%s group_external_id_field=%s group_state_field=%s\n%s}",
+		b.r.URL, b.r.ExternalIDField, b.r.StateField, b.r.GroupExternalIDField, b.r.GroupStateField, extra), []string{"REDMINE_KEY=" + b.r.APIKey}
 }
 func (b redmineBackend) proxy() string     { return strings.TrimPrefix(b.r.URL, "http://") }
 func (b redmineBackend) adminName() string { return "admin" }

@@ -36,6 +36,44 @@ type Mapping struct {
 	ErrorMessage []string `json:"error_message,omitempty"`
 	// Users maps the SCIM User resource.
 	Users Users `json:"users"`
+	// Groups maps the SCIM Group resource; absent: no groups (/Groups is 501).
+	Groups *Groups `json:"groups,omitempty"`
+}
+
+// Groups is the mapping of SCIM groups. Only groups SCIM created (read.managed) are
+// visible; member values are SCIM user ids (the application's user ids).
+type Groups struct {
+	// Attributes are the group attributes the application stores; displayName
+	// and members are required.
+	Attributes []string    `json:"attributes"`
+	Read       GroupFields `json:"read"`
+	Create     Call        `json:"create"`
+	Get        Call        `json:"get"`
+	Update     Call        `json:"update"`
+	Delete     Call        `json:"delete"`
+	List       List        `json:"list"`
+	// Members reads a group with its members (result: the group; read.members:
+	// where the member ids are in it).
+	Members Call `json:"members"`
+	// AddMember and RemoveMember change one membership ({{.ID}} the group,
+	// {{.Member}} the user). The adapter reads the members first, so a repeated
+	// add or remove is never sent.
+	AddMember    Call `json:"add_member"`
+	RemoveMember Call `json:"remove_member"`
+	// UserGroups reads a user's groups (result: the list; each with read.id);
+	// optional: without it, the members of every managed group are read.
+	UserGroups *Call `json:"user_groups,omitempty"`
+}
+
+// GroupFields are JSON paths into a group as the application answers it.
+type GroupFields struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId"`
+	Managed     Flag   `json:"managed"`
+	// Members is the path of the member ids in the members call's group,
+	// e.g. "users.#.id".
+	Members string `json:"members"`
 }
 
 // Users is the mapping of SCIM users.
@@ -169,6 +207,12 @@ type compiled struct {
 	create, get, update, del        *request
 	findUserName, findEmail, findEx *request
 	list                            *request
+	groups                          *groupRequests
+}
+
+// groupRequests are the compiled group calls.
+type groupRequests struct {
+	create, get, update, del, list, members, add, remove, userGroups *request
 }
 
 // compile checks every field of m and parses its templates; an error names the
@@ -260,7 +304,56 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 			return nil, fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
 		}
 	}
+	if m.Groups != nil {
+		if c.groups, err = compileGroups(m.Groups, params); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) {
+	for _, a := range []string{"displayName", "members"} {
+		if !slices.Contains(g.Attributes, a) {
+			return nil, fmt.Errorf("mapping groups.attributes: must hold %s", a)
+		}
+	}
+	for name, p := range map[string]string{"id": g.Read.ID, "displayName": g.Read.DisplayName, "externalId": g.Read.ExternalID,
+		"managed.path": g.Read.Managed.Path, "members": g.Read.Members} {
+		if strings.TrimSpace(p) == "" {
+			return nil, fmt.Errorf("mapping groups.read.%s: required", name)
+		}
+	}
+	switch g.List.Paging {
+	case "none", "link":
+	default:
+		return nil, fmt.Errorf("mapping groups.list.paging: must be none or link, not %q", g.List.Paging)
+	}
+	r := &groupRequests{}
+	var err error
+	for _, op := range []struct {
+		name string
+		call *Call
+		dst  **request
+		body bool
+	}{
+		{"create", &g.Create, &r.create, true}, {"get", &g.Get, &r.get, false}, {"update", &g.Update, &r.update, true},
+		{"delete", &g.Delete, &r.del, false}, {"list", &g.List.Call, &r.list, false}, {"members", &g.Members, &r.members, false},
+		{"add_member", &g.AddMember, &r.add, true}, {"remove_member", &g.RemoveMember, &r.remove, true},
+		{"user_groups", g.UserGroups, &r.userGroups, false},
+	} {
+		if op.call == nil {
+			continue
+		}
+		withBody := op.body && op.call.Method != "DELETE"
+		if op.name == "add_member" || op.name == "remove_member" {
+			withBody = len(op.call.Body) > 0
+		}
+		if *op.dst, err = compileCall("groups."+op.name, *op.call, withBody, params); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // checkAuth validates an auth form.

@@ -25,7 +25,7 @@ func TestPresetsCompile(t *testing.T) {
 	if _, err := compile(m, nil); err == nil || !strings.Contains(err.Error(), "external_id_field") {
 		t.Errorf("redmine without its params: %v, want the missing param named", err)
 	}
-	if _, err := compile(m, map[string]string{"external_id_field": "1", "state_field": "2", "typo": "3"}); err == nil || !strings.Contains(err.Error(), "typo") {
+	if _, err := compile(m, map[string]string{"external_id_field": "1", "state_field": "2", "group_external_id_field": "3", "group_state_field": "4", "typo": "5"}); err == nil || !strings.Contains(err.Error(), "typo") {
 		t.Errorf("an unknown param: %v, want it named", err)
 	}
 	if _, err := Preset("nosuch"); err == nil || !strings.Contains(err.Error(), "kratos") {

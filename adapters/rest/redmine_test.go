@@ -30,7 +30,7 @@ func newRedmineAdapter(t *testing.T, r *testenv.RedmineServer) *rest.Adapter {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	a := &rest.Adapter{Config: upstream.Config{URL: r.URL, Token: r.APIKey}, Preset: "redmine",
-		Params: map[string]string{"external_id_field": r.ExternalIDField, "state_field": r.StateField}}
+		Params: r.Params()}
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +81,12 @@ func TestRedmineConformance(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestRedmineGroups runs the shared group suite against Redmine's groups.
+func TestRedmineGroups(t *testing.T) {
+	a := newRedmineAdapter(t, testenv.Redmine(t))
+	adaptertest.RunGroups(t, adaptertest.GroupHarness{Adapter: a, Users: a})
 }
 
 // TestRedmineRoundTrip: every attribute the preset advertises round-trips exactly

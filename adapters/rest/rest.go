@@ -208,4 +208,6 @@ var (
 	_ caddyfile.Unmarshaler = (*Adapter)(nil)
 	_ adapters.UserAdapter  = (*Adapter)(nil)
 	_ adapters.CallCounter  = (*Adapter)(nil)
+	_ adapters.GroupAdapter = (*Adapter)(nil)
+	_ adapters.GroupSwitch  = (*Adapter)(nil)
 )

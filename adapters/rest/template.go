@@ -28,6 +28,9 @@ type Data struct {
 	Password string
 	// Value is the value looked up (find_*).
 	Value string
+	// Group is the group being written; Member the user id of a membership.
+	Group  GroupView
+	Member string
 	// Offset, Limit and Page are the window a list call asks for.
 	Offset, Limit, Page int
 	// Params are the adapter's params (instance-specific values such as the id of
@@ -39,6 +42,11 @@ type Data struct {
 type View struct {
 	UserName, GivenName, FamilyName, Formatted, DisplayName, Email, ExternalID string
 	Active                                                                     bool
+}
+
+// GroupView is the normalized group in templates.
+type GroupView struct {
+	DisplayName, ExternalID string
 }
 
 // funcs are the template functions: few, because a mapping maps and decides nothing.
@@ -257,7 +265,7 @@ func isJSONAction(t *template.Template) bool {
 func (r *request) build(d Data) (upstream.Request, error) {
 	d.Params = r.params
 	pd := d
-	pd.ID, pd.Value = url.PathEscape(d.ID), url.PathEscape(d.Value)
+	pd.ID, pd.Value, pd.Member = url.PathEscape(d.ID), url.PathEscape(d.Value), url.PathEscape(d.Member)
 	var p strings.Builder
 	if err := r.path.Execute(&p, pd); err != nil {
 		return upstream.Request{}, fmt.Errorf("%s.path: %v", r.name, err)

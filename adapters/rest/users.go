@@ -30,8 +30,12 @@ func (a *Adapter) Info() adapters.Info {
 	if size <= 0 {
 		size = 100
 	}
-	return adapters.Info{Name: "rest:" + strings.ToLower(a.m.m.Name), UserAttributes: u.Attributes,
+	in := adapters.Info{Name: "rest:" + strings.ToLower(a.m.m.Name), UserAttributes: u.Attributes,
 		MaxPageSize: size, OneName: u.OneName, ListScans: true}
+	if a.m.m.Groups != nil {
+		in.GroupAttributes = a.m.m.Groups.Attributes
+	}
+	return in
 }
 
 // call sends one mapped request and turns an error answer into a fact.

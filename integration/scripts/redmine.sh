@@ -91,7 +91,11 @@ EOF
 	local setup='Setting.rest_api_enabled = "1"
 ext = UserCustomField.find_or_create_by!(name: "scim_external_id") { |f| f.field_format = "string"; f.visible = true; f.editable = false }
 st = UserCustomField.find_or_create_by!(name: "scim_state") { |f| f.field_format = "string"; f.visible = true; f.editable = false }
+gext = GroupCustomField.find_or_create_by!(name: "scim_external_id") { |f| f.field_format = "string"; f.visible = true }
+gst = GroupCustomField.find_or_create_by!(name: "scim_state") { |f| f.field_format = "string"; f.visible = true }
 puts "REDMINE_API_KEY=#{User.find_by_login("admin").api_key}"
+puts "REDMINE_GROUP_EXTERNAL_ID_FIELD=#{gext.id}"
+puts "REDMINE_GROUP_STATE_FIELD=#{gst.id}"
 puts "REDMINE_EXTERNAL_ID_FIELD=#{ext.id}"
 puts "REDMINE_STATE_FIELD=#{st.id}"'
 	(cd "$SHARE" && RAILS_ENV=production X_DEBIAN_SITEID=$inst bin/rails runner "$setup") >"$work/setup.env" 2>"$out" ||

@@ -17,7 +17,10 @@ type RedmineServer struct {
 	// ExternalIDField and StateField are the ids of the custom fields
 	// scim_external_id and scim_state (the preset's params).
 	ExternalIDField, StateField string
-	Dir                         string
+	// GroupExternalIDField and GroupStateField are those of the group custom
+	// fields of the same names.
+	GroupExternalIDField, GroupStateField string
+	Dir                                   string
 }
 
 // Do calls Redmine's REST API as its administrator (path e.g. /users.json), behind
@@ -26,6 +29,12 @@ func (r *RedmineServer) Do(tb testing.TB, method, path string, body any) (int, [
 	tb.Helper()
 	st, _, b := doJSON(tb, http.DefaultClient, "redmine", method, r.URL+path, body, "X-Redmine-API-Key", r.APIKey)
 	return st, b
+}
+
+// Params are the redmine preset's params for this instance.
+func (r *RedmineServer) Params() map[string]string {
+	return map[string]string{"external_id_field": r.ExternalIDField, "state_field": r.StateField,
+		"group_external_id_field": r.GroupExternalIDField, "group_state_field": r.GroupStateField}
 }
 
 var (
@@ -46,8 +55,9 @@ func Redmine(tb testing.TB) *RedmineServer {
 			return
 		}
 		redmineSrv = &RedmineServer{URL: env["REDMINE_URL"], APIKey: env["REDMINE_API_KEY"],
-			ExternalIDField: env["REDMINE_EXTERNAL_ID_FIELD"], StateField: env["REDMINE_STATE_FIELD"], Dir: dir}
-		if redmineSrv.URL == "" || redmineSrv.APIKey == "" || redmineSrv.StateField == "" {
+			ExternalIDField: env["REDMINE_EXTERNAL_ID_FIELD"], StateField: env["REDMINE_STATE_FIELD"],
+			GroupExternalIDField: env["REDMINE_GROUP_EXTERNAL_ID_FIELD"], GroupStateField: env["REDMINE_GROUP_STATE_FIELD"], Dir: dir}
+		if redmineSrv.URL == "" || redmineSrv.APIKey == "" || redmineSrv.StateField == "" || redmineSrv.GroupStateField == "" {
 			redmineErr = fmt.Errorf("redmine.sh start wrote an incomplete env file in %s", dir)
 		}
 	})
