@@ -125,7 +125,10 @@ func TestRestCost(t *testing.T) {
 		name       string
 		rest, code func(i int) error
 	}{
-		{"read by id", func(int) error { _, err := a.FindUsers(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id}); return err },
+		{"read by id", func(int) error {
+			_, err := a.FindUsers(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id})
+			return err
+		},
 			func(int) error { _, err := code.get(ctx, id); return err }},
 		{"full write (PUT)", func(i int) error {
 			v := *u
