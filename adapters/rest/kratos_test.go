@@ -79,3 +79,37 @@ func TestKratosConformance(t *testing.T) {
 func TestKratosRoundTrip(t *testing.T) {
 	roundtrip.Run(t, newKratosAdapter(t, testenv.Kratos(t)))
 }
+
+// TestKratosJSONPatch: an update written as an RFC 6902 JSON-Patch document (PATCH)
+// instead of the preset's PUT passes the same suite against the real Kratos.
+func TestKratosJSONPatch(t *testing.T) {
+	k := testenv.Kratos(t)
+	m, err := rest.Preset("kratos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Users.Update = rest.Call{Method: "PATCH", Path: "/admin/identities/{{.ID}}", Body: json.RawMessage(`[
+	  {"op": "replace", "path": "/state", "value": "{{if .User.Active}}active{{else}}inactive{{end}}"},
+	  {"op": "replace", "path": "/traits", "value": {"email": "{{.User.Email}}", "username": "{{.User.UserName}}",
+	    "name": {"givenName": "{{.User.GivenName}}", "familyName": "{{.User.FamilyName}}"}}},
+	  {"op": "add", "path": "/metadata_admin", "value": {"scim": {"managed": "{{json .Managed}}", "external_id": "{{.User.ExternalID}}",
+	    "deleted": "{{json .Deleted}}", "blocked": "{{json .Blocked}}"}}}
+	]`)}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	a := &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Mapping: m}
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Cleanup() })
+	roundtrip.Run(t, a)
+	adaptertest.Run(t, adaptertest.Harness{Adapter: a,
+		MakeUnmanaged: func(t *testing.T, username, email string) string {
+			st, out := kratos(t, k, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
+				"traits": map[string]any{"email": email, "username": username}})
+			if st != http.StatusCreated {
+				t.Fatalf("creating an unmanaged identity: %d %v", st, out)
+			}
+			return out["id"].(string)
+		}})
+}
