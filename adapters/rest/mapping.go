@@ -93,6 +93,12 @@ type Users struct {
 	Update Call `json:"update"`
 	Delete Call `json:"delete"`
 	List   List `json:"list"`
+	// Deactivate and Reactivate are action endpoints ("POST /users/{id}/block")
+	// for applications whose writes cannot set the account's state: after an
+	// update, the adapter calls the one that brings the account to the user's
+	// active, when it differs. Both or neither.
+	Deactivate *Call `json:"deactivate,omitempty"`
+	Reactivate *Call `json:"reactivate,omitempty"`
 	// Point lookups; each answers a list of users (result: where the list is).
 	// A missing one is answered by paging through list.
 	FindUserName   *Call `json:"find_username,omitempty"`
@@ -207,6 +213,7 @@ type compiled struct {
 	create, get, update, del        *request
 	findUserName, findEmail, findEx *request
 	list                            *request
+	deactivate, reactivate          *request
 	groups                          *groupRequests
 }
 
@@ -269,6 +276,8 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 		{"find_email", u.FindEmail, &c.findEmail, false, false},
 		{"find_external_id", u.FindExternalID, &c.findEx, false, false},
 		{"list", &u.List.Call, &c.list, true, false},
+		{"deactivate", u.Deactivate, &c.deactivate, false, false},
+		{"reactivate", u.Reactivate, &c.reactivate, false, false},
 	} {
 		if op.call == nil {
 			continue
@@ -279,6 +288,9 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body, params); err != nil {
 			return nil, err
 		}
+	}
+	if (c.deactivate == nil) != (c.reactivate == nil) {
+		return nil, fmt.Errorf("mapping users.deactivate, users.reactivate: give both or neither")
 	}
 	if c.get.method != http.MethodGet {
 		return nil, fmt.Errorf("mapping users.get.method: must be GET")

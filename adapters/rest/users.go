@@ -346,7 +346,22 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	if err != nil {
 		return adapters.Record{}, err
 	}
-	return a.written(ctx, a.m.update, resp, id)
+	rec, err := a.written(ctx, a.m.update, resp, id)
+	if err != nil || a.m.deactivate == nil || rec.User.Active == u.Active {
+		return rec, err
+	}
+	action := a.m.reactivate
+	if !u.Active {
+		action = a.m.deactivate
+	}
+	if _, err := a.call(ctx, action, data(id, u, st)); err != nil {
+		return adapters.Record{}, err
+	}
+	rec, ok, err := a.get(ctx, id)
+	if err == nil && !ok {
+		err = adapters.NotFoundf("%s: user %s vanished after %s", a.m.m.Name, id, action.name)
+	}
+	return rec, err
 }
 
 // DeleteUser removes user id.
