@@ -24,30 +24,13 @@ func (b kratosBackend) adapter(extra string) (string, []string) {
 func (b kratosBackend) proxy() string     { return strings.TrimPrefix(b.k.PublicURL, "http://") }
 func (b kratosBackend) adminName() string { return "" }
 
-type kratosIdentity struct {
-	ID     string `json:"id"`
-	State  string `json:"state"`
-	Traits struct {
-		Email    string `json:"email"`
-		Username string `json:"username"`
-		Name     struct {
-			GivenName  string `json:"givenName"`
-			FamilyName string `json:"familyName"`
-		} `json:"name"`
-	} `json:"traits"`
-	MetadataAdmin struct {
-		SCIM struct {
-			ExternalID string `json:"external_id"`
-		} `json:"scim"`
-	} `json:"metadata_admin"`
-}
 
 func (b kratosBackend) user(t *testing.T, id string) upstreamUser {
 	st, raw := b.k.Do(t, "GET", "/admin/identities/"+id, nil)
 	if st == http.StatusNotFound {
 		return upstreamUser{}
 	}
-	var k kratosIdentity
+	var k testenv.KratosIdentity
 	if st != http.StatusOK || json.Unmarshal(raw, &k) != nil {
 		t.Fatalf("kratos identity %s: %d %s", id, st, raw)
 	}
@@ -60,7 +43,7 @@ func (b kratosBackend) count(t *testing.T) int {
 	n := 0
 	for page := "?page_size=1000"; page != ""; {
 		st, raw := b.k.Do(t, "GET", "/admin/identities"+page, nil)
-		var list []kratosIdentity
+		var list []testenv.KratosIdentity
 		if st != http.StatusOK || json.Unmarshal(raw, &list) != nil {
 			t.Fatalf("kratos identities: %d %.200s", st, raw)
 		}

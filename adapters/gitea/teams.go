@@ -178,12 +178,7 @@ func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
 		gs[i].Members = ms
 		return err
 	})
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // FindGroups answers ByID (one call), ByExternalID and ByDisplayName (one list of the

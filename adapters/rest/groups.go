@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -100,12 +101,7 @@ func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
 		}
 		return err
 	})
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // FindGroups answers ByID, ByExternalID (exact) and ByDisplayName (any case) among

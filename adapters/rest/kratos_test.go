@@ -26,6 +26,18 @@ func kratos(t *testing.T, k *testenv.KratosServer, method, path string, body any
 	return st, out
 }
 
+// kratosUnmanaged creates identities by hand, as an operator would: no SCIM marks.
+func kratosUnmanaged(k *testenv.KratosServer) func(t *testing.T, username, email string) string {
+	return func(t *testing.T, username, email string) string {
+		st, out := kratos(t, k, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
+			"traits": map[string]any{"email": email, "username": username}})
+		if st != http.StatusCreated {
+			t.Fatalf("creating an unmanaged identity: %d %v", st, out)
+		}
+		return out["id"].(string)
+	}
+}
+
 func newKratosAdapter(t *testing.T, k *testenv.KratosServer) *rest.Adapter {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -48,14 +60,7 @@ func TestKratosConformance(t *testing.T) {
 	a := newKratosAdapter(t, k)
 	adaptertest.Run(t, adaptertest.Harness{
 		Adapter: a,
-		MakeUnmanaged: func(t *testing.T, username, email string) string {
-			st, out := kratos(t, k, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
-				"traits": map[string]any{"email": email, "username": username}})
-			if st != http.StatusCreated {
-				t.Fatalf("creating an unmanaged identity: %d %v", st, out)
-			}
-			return out["id"].(string)
-		},
+		MakeUnmanaged: kratosUnmanaged(k),
 		BlockByHand: func(t *testing.T, id string) {
 			st, out := kratos(t, k, "PATCH", "/admin/identities/"+id, []map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}})
 			if st != http.StatusOK {
@@ -104,12 +109,5 @@ func TestKratosJSONPatch(t *testing.T) {
 	t.Cleanup(func() { _ = a.Cleanup() })
 	roundtrip.Run(t, a)
 	adaptertest.Run(t, adaptertest.Harness{Adapter: a,
-		MakeUnmanaged: func(t *testing.T, username, email string) string {
-			st, out := kratos(t, k, "POST", "/admin/identities", map[string]any{"schema_id": "default", "state": "active",
-				"traits": map[string]any{"email": email, "username": username}})
-			if st != http.StatusCreated {
-				t.Fatalf("creating an unmanaged identity: %d %v", st, out)
-			}
-			return out["id"].(string)
-		}})
+		MakeUnmanaged: kratosUnmanaged(k)})
 }

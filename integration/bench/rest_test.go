@@ -23,28 +23,8 @@ import (
 // templates and JSON paths. It is the baseline of TestRestCost, not an adapter.
 type kratosCode struct{ api *upstream.Client }
 
-type kratosIdentity struct {
-	ID     string `json:"id"`
-	State  string `json:"state"`
-	Traits struct {
-		Email    string `json:"email"`
-		Username string `json:"username"`
-		Name     struct {
-			GivenName  string `json:"givenName"`
-			FamilyName string `json:"familyName"`
-		} `json:"name"`
-	} `json:"traits"`
-	MetadataAdmin struct {
-		SCIM struct {
-			Managed    bool   `json:"managed"`
-			ExternalID string `json:"external_id"`
-			Deleted    bool   `json:"deleted"`
-			Blocked    bool   `json:"blocked"`
-		} `json:"scim"`
-	} `json:"metadata_admin"`
-}
 
-func (k kratosCode) record(i *kratosIdentity) adapters.Record {
+func (k kratosCode) record(i *testenv.KratosIdentity) adapters.Record {
 	u := &scim.User{ID: i.ID, UserName: i.Traits.Username, Active: i.State == "active",
 		Name:   &scim.Name{GivenName: i.Traits.Name.GivenName, FamilyName: i.Traits.Name.FamilyName},
 		Emails: []scim.MultiValue{{Value: i.Traits.Email, Type: "work", Primary: true}}}
@@ -57,7 +37,7 @@ func (k kratosCode) record(i *kratosIdentity) adapters.Record {
 }
 
 func (k kratosCode) get(ctx context.Context, id string) (adapters.Record, error) {
-	var i kratosIdentity
+	var i testenv.KratosIdentity
 	if _, err := k.api.GetJSON(ctx, upstream.Request{Path: "/admin/identities/" + id}, &i); err != nil {
 		return adapters.Record{}, err
 	}
@@ -81,7 +61,7 @@ func (k kratosCode) update(ctx context.Context, id string, u *scim.User, st adap
 	if !resp.OK() {
 		return adapters.Record{}, k.api.StatusFact(resp, "")
 	}
-	var i kratosIdentity
+	var i testenv.KratosIdentity
 	if err := k.api.Decode(resp, &i); err != nil {
 		return adapters.Record{}, err
 	}

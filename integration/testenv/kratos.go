@@ -24,6 +24,29 @@ func (k *KratosServer) Do(tb testing.TB, method, path string, body any) (int, []
 	return st, b
 }
 
+// KratosIdentity is an identity as Kratos' admin API answers it, with the traits of
+// this schema and the metadata the kratos preset writes.
+type KratosIdentity struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Traits struct {
+		Email    string `json:"email"`
+		Username string `json:"username"`
+		Name     struct {
+			GivenName  string `json:"givenName"`
+			FamilyName string `json:"familyName"`
+		} `json:"name"`
+	} `json:"traits"`
+	MetadataAdmin struct {
+		SCIM struct {
+			Managed    bool   `json:"managed"`
+			ExternalID string `json:"external_id"`
+			Deleted    bool   `json:"deleted"`
+			Blocked    bool   `json:"blocked"`
+		} `json:"scim"`
+	} `json:"metadata_admin"`
+}
+
 var (
 	kratosOnce sync.Once
 	kratosSrv  *KratosServer
