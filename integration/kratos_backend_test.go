@@ -24,7 +24,6 @@ func (b kratosBackend) adapter(extra string) (string, []string) {
 func (b kratosBackend) proxy() string     { return strings.TrimPrefix(b.k.PublicURL, "http://") }
 func (b kratosBackend) adminName() string { return "" }
 
-
 func (b kratosBackend) user(t *testing.T, id string) upstreamUser {
 	st, raw := b.k.Do(t, "GET", "/admin/identities/"+id, nil)
 	if st == http.StatusNotFound {

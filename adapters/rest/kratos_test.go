@@ -59,7 +59,7 @@ func TestKratosConformance(t *testing.T) {
 	k := testenv.Kratos(t)
 	a := newKratosAdapter(t, k)
 	adaptertest.Run(t, adaptertest.Harness{
-		Adapter: a,
+		Adapter:       a,
 		MakeUnmanaged: kratosUnmanaged(k),
 		BlockByHand: func(t *testing.T, id string) {
 			st, out := kratos(t, k, "PATCH", "/admin/identities/"+id, []map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}})

@@ -23,7 +23,6 @@ import (
 // templates and JSON paths. It is the baseline of TestRestCost, not an adapter.
 type kratosCode struct{ api *upstream.Client }
 
-
 func (k kratosCode) record(i *testenv.KratosIdentity) adapters.Record {
 	u := &scim.User{ID: i.ID, UserName: i.Traits.Username, Active: i.State == "active",
 		Name:   &scim.Name{GivenName: i.Traits.Name.GivenName, FamilyName: i.Traits.Name.FamilyName},
