@@ -254,8 +254,9 @@ func discovery(t *testing.T, e *env) {
 	if spc["filter"].(map[string]any)["maxResults"].(float64) < 100 {
 		t.Fatalf("filter.maxResults: %v", spc["filter"])
 	}
-	// Gitea serves groups only with an organization (not set here); GitLab always does
-	groups := e.up.name() == "gitlab"
+	// Gitea serves groups only with an organization (not set here); GitLab always
+	// does, and so does the redmine preset (the kratos one maps none)
+	groups := e.up.name() == "gitlab" || e.up.name() == "redmine"
 	rts := resources(t, c.do("GET", "/ResourceTypes", nil).want(t, 200))
 	ids := []string{}
 	for _, rt := range rts {
