@@ -1,0 +1,152 @@
+package integration_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/integration/faultproxy"
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// viaProxy is a backend whose adapter reaches the application through a fault
+// proxy; everything else (the site's reverse_proxy, the checks) goes straight to it.
+type viaProxy struct {
+	backend
+	from, to string
+}
+
+func (v viaProxy) adapter(extra string) (string, []string) {
+	block, env := v.backend.adapter(extra)
+	return strings.Replace(block, v.from, v.to, 1), env
+}
+
+// startFaulty starts Caddy with the plugin in front of the real Gitea, its adapter
+// going through a fault proxy.
+func startFaulty(t *testing.T, adapterExtra string) (*env, *faultproxy.Proxy) {
+	t.Helper()
+	g := testenv.Gitea(t)
+	p, err := faultproxy.New(g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return start(t, viaProxy{giteaBackend{g}, g.URL, p.URL}, "", adapterExtra), p
+}
+
+// TestFaultLostCreateAnswer (#14): Gitea commits a create and its answer is lost.
+// The IdP gets a SCIM 503, never a 201 it cannot trust; its replay of the same POST
+// makes no second account, and the account is found by its externalId.
+func TestFaultLostCreateAnswer(t *testing.T) {
+	e, p := startFaulty(t, "")
+	name := testenv.UniqueName("lost")
+	body := oktaUser(name+"@example.test", "ext-"+name)
+	p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Reset: true, AfterCommit: true, Times: 1})
+	before := e.up.count(t)
+	e.c.do("POST", "/Users", body).wantError(t, 503, "")
+	if n := e.up.count(t); n != before+1 {
+		t.Fatalf("gitea has %d users, want %d: the create was to be committed", n, before+1)
+	}
+	r := e.c.do("POST", "/Users", body)
+	t.Logf("the replayed POST answered %d %s", r.Status, str(r.JSON, "scimType"))
+	if r.Status != 201 && r.Status != 409 {
+		t.Fatalf("the replayed POST answered %d: %s", r.Status, r.Body)
+	}
+	if n := e.up.count(t); n != before+1 {
+		t.Fatalf("the replay made a second account: %d users, want %d", n, before+1)
+	}
+	got := resources(t, e.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+name+`"`), nil).want(t, 200))
+	if len(got) != 1 || str(got[0], "userName") != name+"@example.test" {
+		t.Fatalf("the account by externalId: %v", got)
+	}
+	if f, _ := p.Hits(); f != 1 {
+		t.Fatalf("%d faults hit, want 1", f)
+	}
+}
+
+// TestFaultRetriesThen503 (#14): reads are retried through short upstream trouble;
+// a lasting 429 answers 503 with the upstream's Retry-After, never a 404 or an empty
+// list; a write that failed is not retried and leaves Gitea unchanged.
+func TestFaultRetriesThen503(t *testing.T) {
+	e, p := startFaulty(t, "")
+	name := testenv.UniqueName("retry")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+
+	p.Add(faultproxy.Fault{Method: "GET", Status: 502, Times: 2})
+	e.c.do("GET", "/Users/"+id, nil).want(t, 200) // two 502s, then through
+
+	p.Clear()
+	p.Add(faultproxy.Fault{Method: "GET", Status: 429, RetryAfter: 7})
+	for _, path := range []string{"/Users/" + id, "/Users?" + filterQuery(`userName eq "`+name+`@example.test"`), "/Users?startIndex=1&count=10"} {
+		r := e.c.do("GET", path, nil).wantError(t, 503, "")
+		if r.Header.Get("Retry-After") != "7" {
+			t.Errorf("GET %s: Retry-After %q, want the upstream's 7", path, r.Header.Get("Retry-After"))
+		}
+	}
+
+	p.Clear()
+	p.Add(faultproxy.Fault{Method: "PATCH", Status: 503, Times: 1})
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`
+	e.c.do("PATCH", "/Users/"+id, patch).wantError(t, 503, "")
+	if u := e.up.user(t, id); u.Blocked {
+		t.Fatal("a write answered 503 changed Gitea")
+	}
+	e.c.do("PATCH", "/Users/"+id, patch).want(t, 200) // the IdP's retry converges
+	if u := e.up.user(t, id); !u.Blocked {
+		t.Fatal("the retried write did not apply")
+	}
+}
+
+// TestFaultTokenRevoked (#14): the adapter's admin token stops working: 502 with a
+// detail that says so, never a 401 (which the IdP would read as its own credentials).
+func TestFaultTokenRevoked(t *testing.T) {
+	e, p := startFaulty(t, "")
+	name := testenv.UniqueName("revoked")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	p.Add(faultproxy.Fault{Status: 401, Body: []byte(`{"message":"token is required"}`)})
+	for _, r := range []resp{e.c.do("GET", "/Users/"+id, nil), e.c.do("POST", "/Users", oktaUser("x"+name+"@example.test", "ext-x"+name))} {
+		if r.Status != 502 || !strings.Contains(str(r.JSON, "detail"), "admin token") {
+			t.Errorf("with a revoked admin token: %d %s; want 502 naming the admin token", r.Status, r.Body)
+		}
+	}
+}
+
+// TestFaultBadUpstreamAnswers (#14): malformed and huge answers are 502, with memory
+// bounded (answers are read up to 16 MiB).
+func TestFaultBadUpstreamAnswers(t *testing.T) {
+	e, p := startFaulty(t, "")
+	name := testenv.UniqueName("bad")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	for _, f := range []faultproxy.Fault{
+		{Method: "GET", Body: []byte(`{"id": 1, "login": "trunc`)},
+		{Method: "GET", Body: []byte(`<html>maintenance</html>`)},
+		{Method: "GET", Body: []byte(`[`), Size: 256 << 20},
+	} {
+		p.Clear()
+		p.Add(f)
+		if r := e.c.do("GET", "/Users/"+id, nil); r.Status != 502 {
+			t.Errorf("an answer of %d bytes starting %.20q: %d %s; want 502", max(len(f.Body), f.Size), f.Body, r.Status, r.Body)
+		}
+	}
+	if rss := e.caddy.PeakRSS(); rss > 200 {
+		t.Errorf("Caddy's peak RSS %.0f MiB after a 256 MiB answer: the answer was not bounded", rss)
+	} else {
+		t.Logf("Caddy's peak RSS after a 256 MiB answer: %.0f MiB", rss)
+	}
+}
+
+// TestFaultStalledUpstream (#14): an upstream that never answers gets a SCIM 503
+// well before the IdP's 60 s, never a hang.
+func TestFaultStalledUpstream(t *testing.T) {
+	e, p := startFaulty(t, "timeout 2s\n")
+	name := testenv.UniqueName("stall")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	p.Add(faultproxy.Fault{Method: "GET", Stall: 2 * time.Minute})
+	t0 := time.Now()
+	e.c.do("GET", "/Users/"+id, nil).wantError(t, 503, "")
+	took := time.Since(t0)
+	t.Logf("a stalled upstream answered 503 after %s", took.Round(time.Millisecond))
+	if took > 50*time.Second {
+		t.Fatalf("the 503 took %s: past what an IdP waits", took)
+	}
+}
