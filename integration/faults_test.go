@@ -1,6 +1,10 @@
 package integration_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +152,68 @@ func TestFaultStalledUpstream(t *testing.T) {
 	t.Logf("a stalled upstream answered 503 after %s", took.Round(time.Millisecond))
 	if took > 50*time.Second {
 		t.Fatalf("the 503 took %s: past what an IdP waits", took)
+	}
+}
+
+// startFaultyRedis is startFaulty with the Redis link store (and its index) under a
+// prefix of its own.
+func startFaultyRedis(t *testing.T, prefix string) (*env, *faultproxy.Proxy) {
+	t.Helper()
+	g := testenv.Gitea(t)
+	p, err := faultproxy.New(g.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	e := start(t, viaProxy{giteaBackend{g}, g.URL, p.URL}, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, prefix), "")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+	return e, p
+}
+
+// TestFaultLostLinkWrite (#14): with the Redis link index complete, Gitea commits a
+// create whose answer never reaches the plugin, or whose Caddy is killed before it
+// writes the link; a restarted Caddy must still find the account by externalId (an
+// Entra GET before its POST) and the replayed POST must make no second account.
+func TestFaultLostLinkWrite(t *testing.T) {
+	prefix := testenv.UniqueName("lostlink") + ":"
+	for _, kill := range []bool{false, true} {
+		e, p := startFaultyRedis(t, prefix)
+		name := testenv.UniqueName("ll")
+		body := oktaUser(name+"@example.test", "ext-"+name)
+		before := e.up.count(t)
+		if kill {
+			p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", AfterCommit: true, Stall: time.Minute, Times: 1})
+			done := make(chan struct{})
+			go func() { // this request dies with its Caddy: no answer to check
+				defer close(done)
+				b, _ := json.Marshal(body)
+				req, _ := http.NewRequest("POST", e.caddy.URL+"/scim/v2/Users", bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+scimToken)
+				req.Header.Set("Content-Type", "application/scim+json")
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}()
+			waitFor(t, "gitea to commit the create", func() bool { return e.up.count(t) == before+1 })
+			e.caddy.Stop()
+			<-done
+			e = start(t, viaProxy{giteaBackend{testenv.Gitea(t)}, testenv.Gitea(t).URL, p.URL},
+				fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, prefix), "")
+			waitFor(t, "the index to be trusted", func() bool { return indexGauge(t, e) == 1 })
+		} else {
+			p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Reset: true, AfterCommit: true, Times: 1})
+			e.c.do("POST", "/Users", body).wantError(t, 503, "")
+		}
+		if n := e.up.count(t); n != before+1 {
+			t.Fatalf("kill=%v: gitea has %d users, want %d", kill, n, before+1)
+		}
+		got := resources(t, e.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+name+`"`), nil).want(t, 200))
+		if len(got) != 1 {
+			t.Fatalf("kill=%v: the committed account is not found by its externalId: %v", kill, got)
+		}
+		r := e.c.do("POST", "/Users", body)
+		if n := e.up.count(t); n != before+1 || (r.Status != 201 && r.Status != 409) {
+			t.Fatalf("kill=%v: the replayed POST answered %d and gitea has %d users, want %d", kill, r.Status, n, before+1)
+		}
 	}
 }

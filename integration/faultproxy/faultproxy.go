@@ -35,7 +35,8 @@ type Fault struct {
 	Status     int
 	RetryAfter int
 	// Stall holds the request this long (or until the client gives up) and then
-	// resets the connection, without an answer.
+	// resets the connection, without an answer; with AfterCommit the upstream has
+	// committed it meanwhile.
 	Stall time.Duration
 	// Reset resets the connection without an answer; with AfterCommit the request
 	// first reaches the upstream, which commits it: the answer is lost.
@@ -133,6 +134,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(f.Status)
 		_, _ = w.Write(f.Body)
 	case f.Stall > 0:
+		if f.AfterCommit {
+			p.rp.ServeHTTP(httptest.NewRecorder(), r) // committed; the answer is held back
+		}
 		select {
 		case <-time.After(f.Stall):
 		case <-r.Context().Done():

@@ -431,3 +431,19 @@ func (g *guard) Visible(ctx context.Context, ids []string) (map[string]bool, boo
 	}
 	return known, ok, nil
 }
+
+// Intend implements Index; see Guard. A dropped intent is a dropped write: the index
+// is invalidated as soon as the store answers again.
+func (g *guard) Intend(ctx context.Context, externalID, userName string, ttl time.Duration) error {
+	ix, ok := g.index()
+	if !ok {
+		return nil
+	}
+	if t := g.enter(); t.pass {
+		if !g.leave(ctx, t, ix.Intend(ctx, externalID, userName, ttl)) {
+			return nil
+		}
+	}
+	g.dropped()
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -57,6 +58,12 @@ type Index interface {
 	// Visible reports which of ids the index holds as visible users; ok=false
 	// when the index cannot be trusted now.
 	Visible(ctx context.Context, ids []string) (known map[string]bool, ok bool, err error)
+	// Intend records, for ttl, that a user with externalID and userName is being
+	// created, before the upstream create: if the process dies after the upstream
+	// committed it and before its link is written, ProveNew no longer answers that
+	// the identity is new, so lookups ask the upstream, find it, and write its link.
+	// A link written meanwhile replaces the intent.
+	Intend(ctx context.Context, externalID, userName string, ttl time.Duration) error
 }
 
 // IndexState is a snapshot of the completeness mark.
@@ -301,6 +308,28 @@ func (r *Redis) CompleteRebuild(ctx context.Context, token, epoch string) (bool,
 		return false, redisErr("index complete", err)
 	}
 	return n == 1, nil
+}
+
+// intentValue is what an intent keeps under the index keys: JSON without an id,
+// which every reader takes for a miss and ProveNew for a holder.
+const intentValue = `{"pending":true}`
+
+// Intend implements Index in one round trip; an existing entry is left alone.
+func (r *Redis) Intend(ctx context.Context, externalID, userName string, ttl time.Duration) error {
+	if r.ix == nil {
+		return nil
+	}
+	r.rt.Add(1)
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if externalID != "" {
+			p.SetNX(ctx, r.extKey(externalID), intentValue, ttl)
+		}
+		if userName != "" {
+			p.SetNX(ctx, r.unKey(userName), intentValue, ttl)
+		}
+		return nil
+	})
+	return redisErr("intend", err)
 }
 
 // Invalidate implements Index.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 	"github.com/caddy-scim/caddy-scim/module/links"
@@ -86,5 +87,32 @@ func TestRedisOrderStringIDs(t *testing.T) {
 	rebuild(t, s, []links.Link{{ID: "b-2"}, {ID: "a-10"}, {ID: "a-9"}})
 	if ids, _, _ := pageIDs(t, s, 0, 10); !slices.Equal(ids, []string{"a-10", "a-9", "b-2"}) {
 		t.Fatalf("order %v", ids)
+	}
+}
+
+// TestRedisIntent: an intent makes an identity no longer provably new, reads as a
+// miss everywhere else, and gives way to the link.
+func TestRedisIntent(t *testing.T) {
+	srv := testenv.RedisPrivate(t)
+	s, _ := indexedStore(t, srv.Addr)
+	ctx := context.Background()
+	rebuild(t, s, nil)
+	if !proveNew(t, s, "e-new", "new") {
+		t.Fatal("not new before the intent")
+	}
+	if err := s.Intend(ctx, "e-new", "New", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if proveNew(t, s, "e-new", "other") || proveNew(t, s, "e-other", "NEW") {
+		t.Fatal("an identity being created is still provably new")
+	}
+	if _, ok, err := s.LinkByExternalID(ctx, "e-new"); ok || err != nil {
+		t.Fatalf("an intent reads as a link: %v %v", ok, err)
+	}
+	if err := s.Put(ctx, links.Link{ID: "7", ExternalID: "e-new", UserName: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok, _ := s.LinkByExternalID(ctx, "e-new"); !ok || l.ID != "7" {
+		t.Fatalf("the link did not replace the intent: %+v %v", l, ok)
 	}
 }

@@ -24,6 +24,10 @@ type IndexEvents struct {
 // indexRebuildLockTTL bounds a rebuild: another instance may start one after it.
 const indexRebuildLockTTL = 10 * time.Minute
 
+// intentTTL is how long a create's intent outlives a process that died mid-create:
+// past the next refresh, which writes the link from the upstream anyway.
+var intentTTL = 2 * indexRefreshEvery
+
 // indexRefreshEvery is how often one instance (whichever takes the store lock first)
 // re-writes every link from the upstream while the index is trusted. It bounds the one
 // loss no mark can record: an instance that created a user during a Redis outage and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,19 @@ type fakeIndex struct {
 	building              string
 	changed               chan struct{}
 	order                 map[string]bool // the visible ids
+	intents               map[string]bool // "ext:"+externalId, "un:"+lower(userName)
+}
+
+func (x *fakeIndex) Intend(_ context.Context, ext, un string, _ time.Duration) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ext != "" {
+		x.intents["ext:"+ext] = true
+	}
+	if un != "" {
+		x.intents["un:"+strings.ToLower(un)] = true
+	}
+	return nil
 }
 
 func (x *fakeIndex) trusted() bool {
@@ -32,6 +46,8 @@ func (x *fakeIndex) trusted() bool {
 
 func (x *fakeIndex) Put(ctx context.Context, l links.Link) error {
 	x.mu.Lock()
+	delete(x.intents, "ext:"+l.ExternalID) // the link replaces the intent, as in Redis
+	delete(x.intents, "un:"+strings.ToLower(l.UserName))
 	if l.Deleted {
 		delete(x.order, l.ID)
 	} else if l.ID != "" {
@@ -80,11 +96,17 @@ func (x *fakeIndex) Visible(_ context.Context, ids []string) (map[string]bool, b
 }
 
 func newFakeIndex() *fakeIndex {
-	return &fakeIndex{Memory: links.NewMemory(time.Hour, 0), epoch: "run-1", changed: make(chan struct{}, 1), order: map[string]bool{}}
+	return &fakeIndex{Memory: links.NewMemory(time.Hour, 0), epoch: "run-1", changed: make(chan struct{}, 1), order: map[string]bool{}, intents: map[string]bool{}}
 }
 
 func (x *fakeIndex) ProveNew(ctx context.Context, ext, un string) (bool, error) {
 	if !x.trusted() {
+		return false, nil
+	}
+	x.mu.Lock()
+	pending := x.intents["ext:"+ext] || x.intents["un:"+strings.ToLower(un)]
+	x.mu.Unlock()
+	if pending {
 		return false, nil
 	}
 	if _, hit, _ := x.ByExternalID(ctx, ext); hit && ext != "" {

@@ -343,6 +343,9 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (_ adapters.Reco
 // create active users: one created inactive is deprovisioned at once.
 func (s *Service) createNew(ctx context.Context, u *scim.User) (adapters.Record, error) {
 	s.oneName(nil, u)
+	if ix, ok := s.Links.(links.Index); ok {
+		s.storeErr(ix.Intend(ctx, u.ExternalID, u.UserName, intentTTL))
+	}
 	rec, err := s.Adapter.CreateUser(ctx, u)
 	if err != nil {
 		return rec, err
