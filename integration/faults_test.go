@@ -26,8 +26,8 @@ func (v viaProxy) adapter(extra string) (string, []string) {
 }
 
 // startFaulty starts Caddy with the plugin in front of the real Gitea, its adapter
-// going through a fault proxy.
-func startFaulty(t *testing.T, adapterExtra string) (*env, *faultproxy.Proxy) {
+// going through a fault proxy; extra goes inside the scim block.
+func startFaulty(t *testing.T, adapterExtra string, extra ...string) (*env, *faultproxy.Proxy) {
 	t.Helper()
 	g := testenv.Gitea(t)
 	p, err := faultproxy.New(g.URL)
@@ -35,7 +35,7 @@ func startFaulty(t *testing.T, adapterExtra string) (*env, *faultproxy.Proxy) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return start(t, viaProxy{giteaBackend{g}, g.URL, p.URL}, "", adapterExtra), p
+	return start(t, viaProxy{giteaBackend{g}, g.URL, p.URL}, strings.Join(extra, "\n"), adapterExtra), p
 }
 
 // TestFaultLostCreateAnswer (#14): Gitea commits a create and its answer is lost.
@@ -156,18 +156,16 @@ func TestFaultStalledUpstream(t *testing.T) {
 }
 
 // startFaultyRedis is startFaulty with the Redis link store (and its index) under a
-// prefix of its own.
+// prefix of its own, once the index is complete.
 func startFaultyRedis(t *testing.T, prefix string) (*env, *faultproxy.Proxy) {
 	t.Helper()
-	g := testenv.Gitea(t)
-	p, err := faultproxy.New(g.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	e := start(t, viaProxy{giteaBackend{g}, g.URL, p.URL}, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, prefix), "")
+	e, p := startFaulty(t, "", redisBlock(t, prefix))
 	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
 	return e, p
+}
+
+func redisBlock(t *testing.T, prefix string) string {
+	return fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, prefix)
 }
 
 // TestFaultLostLinkWrite (#14): with the Redis link index complete, Gitea commits a
@@ -197,8 +195,7 @@ func TestFaultLostLinkWrite(t *testing.T) {
 			waitFor(t, "gitea to commit the create", func() bool { return e.up.count(t) == before+1 })
 			e.caddy.Stop()
 			<-done
-			e = start(t, viaProxy{giteaBackend{testenv.Gitea(t)}, testenv.Gitea(t).URL, p.URL},
-				fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, prefix), "")
+			e = start(t, viaProxy{giteaBackend{testenv.Gitea(t)}, testenv.Gitea(t).URL, p.URL}, redisBlock(t, prefix), "")
 			waitFor(t, "the index to be trusted", func() bool { return indexGauge(t, e) == 1 })
 		} else {
 			p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Reset: true, AfterCommit: true, Times: 1})

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
 
 // client is shared by every load generator: keep-alive connections, enough of them
@@ -209,19 +209,7 @@ func metric(url, name string) (float64, error) {
 	return sum, nil
 }
 
-// peakRSS reads VmHWM (the resident set's high-water mark) of a process, in MiB.
-func peakRSS(pid int) float64 {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+// peakRSS reads a process's peak RSS in MiB.
+func peakRSS(pid int) float64 { return testenv.PeakRSS(pid) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }

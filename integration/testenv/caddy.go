@@ -222,10 +222,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// PeakRSS is the Caddy process's resident-set high-water mark (VmHWM) in MiB; 0 when
-// it cannot be read.
-func (c *Caddy) PeakRSS() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+// PeakRSS is the Caddy process's resident-set high-water mark in MiB (see PeakRSS).
+func (c *Caddy) PeakRSS() float64 { return PeakRSS(c.cmd.Process.Pid) }
+
+// PeakRSS reads VmHWM (the resident set's high-water mark) of a process, in MiB; 0
+// when it cannot be read.
+func PeakRSS(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0
 	}
