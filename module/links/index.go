@@ -120,9 +120,8 @@ func (r *Redis) ProveNew(ctx context.Context, externalID, userName string) (bool
 	if r.ix == nil {
 		return false, nil
 	}
-	v := r.trusted()
+	v := r.trustedOrKick()
 	if v == nil {
-		r.kick()
 		return false, nil
 	}
 	r.rt.Add(1)
@@ -140,9 +139,7 @@ func (r *Redis) ProveNew(ctx context.Context, externalID, userName string) (bool
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, redisErr("prove new", err)
 	}
-	if mark.Val() != markComplete+v.mark {
-		r.Unverify()
-		r.kick()
+	if !r.stillComplete(v, mark) {
 		return false, nil
 	}
 	for _, c := range []*redis.StringCmd{ext, un} {
@@ -221,6 +218,28 @@ func (r *Redis) trusted() *verification {
 		return nil
 	}
 	return v
+}
+
+// trustedOrKick is trusted that, when there is no verification to rely on, asks the
+// maintainer to check at once.
+func (r *Redis) trustedOrKick() *verification {
+	v := r.trusted()
+	if v == nil {
+		r.kick()
+	}
+	return v
+}
+
+// stillComplete reports whether the mark read in the same pipeline as an index
+// answer is still the one v verified; if not, it drops the verification and asks
+// the maintainer to check at once (the answer must not be used).
+func (r *Redis) stillComplete(v *verification, mark *redis.StringCmd) bool {
+	if mark.Val() == markComplete+v.mark {
+		return true
+	}
+	r.Unverify()
+	r.kick()
+	return false
 }
 
 // Trusted reports whether ProveNew would consult the index now (for a gauge).

@@ -41,9 +41,8 @@ func (r *Redis) queueOrder(ctx context.Context, p redis.Pipeliner, l Link) {
 // PageLinks implements Index in two round trips: the mark, the count and the ids of
 // the page; then their links.
 func (r *Redis) PageLinks(ctx context.Context, offset, limit int) ([]Link, int, bool, error) {
-	v := r.trusted()
+	v := r.trustedOrKick()
 	if v == nil {
-		r.kick()
 		return nil, 0, false, nil
 	}
 	r.rt.Add(1)
@@ -61,9 +60,7 @@ func (r *Redis) PageLinks(ctx context.Context, offset, limit int) ([]Link, int, 
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, false, redisErr("page", err)
 	}
-	if mark.Val() != markComplete+v.mark {
-		r.Unverify()
-		r.kick()
+	if !r.stillComplete(v, mark) {
 		return nil, 0, false, nil
 	}
 	total := int(card.Val())
@@ -79,9 +76,8 @@ func (r *Redis) PageLinks(ctx context.Context, offset, limit int) ([]Link, int, 
 
 // Visible implements Index in one round trip.
 func (r *Redis) Visible(ctx context.Context, ids []string) (map[string]bool, bool, error) {
-	v := r.trusted()
+	v := r.trustedOrKick()
 	if v == nil {
-		r.kick()
 		return nil, false, nil
 	}
 	if len(ids) == 0 {
@@ -100,9 +96,7 @@ func (r *Redis) Visible(ctx context.Context, ids []string) (map[string]bool, boo
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, false, redisErr("visible", err)
 	}
-	if mark.Val() != markComplete+v.mark {
-		r.Unverify()
-		r.kick()
+	if !r.stillComplete(v, mark) {
 		return nil, false, nil
 	}
 	known := make(map[string]bool, len(ids))
