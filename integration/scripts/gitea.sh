@@ -184,22 +184,7 @@ $(tail -n 30 "$out")"
 	echo "$pid" >"$work/gitea.pid"
 	watch_owner "$pid"
 	local url="http://127.0.0.1:$port"
-	local i
-	for ((i = 0; i < 300; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			die "gitea web exited during start-up:
-$(tail -n 30 "$work/log/web.out")"
-		fi
-		if curl_ok "$url/api/healthz"; then
-			break
-		fi
-		sleep 0.1
-	done
-	((i < 300)) || {
-		kill "$pid" 2>/dev/null || true
-		die "gitea did not become healthy on $url within 30 s:
-$(tail -n 30 "$work/log/web.out")"
-	}
+	wait_ready "gitea web" "$pid" "$url/api/healthz" "$work/log/web.out" 30
 	cat >"$work/env" <<EOF
 GITEA_URL=$url
 GITEA_TOKEN=$token
@@ -211,22 +196,6 @@ EOF
 }
 
 
-# curl_ok probes a URL; bash's /dev/tcp is the fallback where curl is missing.
-curl_ok() {
-	if command -v curl >/dev/null 2>&1; then
-		curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null
-		return
-	fi
-	local hostport=${1#http://}
-	hostport=${hostport%%/*}
-	local path=/${1#http://*/}
-	exec 8<>"/dev/tcp/${hostport%:*}/${hostport#*:}" 2>/dev/null || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&8
-	local status
-	IFS= read -r -t 2 status <&8 || true
-	exec 8>&-
-	[[ "$status" == *" 200 "* ]]
-}
 
 cmd_stop() {
 	[[ $# -eq 1 ]] || die "usage: gitea.sh stop <workdir>"

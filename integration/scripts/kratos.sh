@@ -150,18 +150,7 @@ $(tail -n 30 "$out")"
 	echo "$pid" >"$work/kratos.pid"
 	watch_owner "$pid"
 	local url="http://127.0.0.1:$admin"
-	local i
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || die "kratos exited during start-up:
-$(tail -n 30 "$work/serve.log")"
-		curl -fsS -o /dev/null --max-time 2 "$url/admin/health/ready" 2>/dev/null && break
-		sleep 0.1
-	done
-	((i < 300)) || {
-		kill "$pid" 2>/dev/null || true
-		die "kratos did not become ready on $url within 30 s:
-$(tail -n 30 "$work/serve.log")"
-	}
+	wait_ready kratos "$pid" "$url/admin/health/ready" "$work/serve.log" 30
 	cat >"$work/env" <<EOF
 KRATOS_ADMIN_URL=$url
 KRATOS_PUBLIC_URL=http://127.0.0.1:$public

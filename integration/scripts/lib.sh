@@ -5,6 +5,10 @@
 #   watch_owner <pid>           with WATCH_PID set, stop pid once that process exits
 #   alive <pid>                 the process runs (and is no zombie)
 #   stop_pidfile <file>         TERM the pid in file, KILL it after 5 s, remove the file
+#   curl_ok <url>               the URL answers 2xx
+#   wait_ready <name> <pid> <url> <log> <seconds>
+#                               wait until url answers; die (with the log's tail) when
+#                               pid exits or the time runs out
 
 SCRIPT_NAME=${SCRIPT_NAME:-${0##*/}}
 
@@ -65,4 +69,35 @@ stop_pidfile() {
 		alive "$pid" && kill -9 "$pid" 2>/dev/null || true
 	fi
 	rm -f "$pidf"
+}
+
+# curl_ok probes a URL; bash's /dev/tcp is the fallback where curl is missing.
+curl_ok() {
+	if command -v curl >/dev/null 2>&1; then
+		curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null
+		return
+	fi
+	local hostport=${1#http://}
+	hostport=${hostport%%/*}
+	local path=/${1#http://*/}
+	exec 8<>"/dev/tcp/${hostport%:*}/${hostport#*:}" 2>/dev/null || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&8
+	local status
+	IFS= read -r -t 2 status <&8 || true
+	exec 8>&-
+	[[ "$status" == *" 200 "* ]]
+}
+
+wait_ready() {
+	local name=$1 pid=$2 url=$3 logf=$4 secs=$5
+	local i
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || die "$name exited during start-up:
+$(tail -n 30 "$logf")"
+		curl_ok "$url" && return 0
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null || true
+	die "$name did not answer on $url within $secs s:
+$(tail -n 30 "$logf")"
 }

@@ -110,18 +110,7 @@ $(tail -n 30 "$out")"
 	echo "$pid" >"$work/redmine.pid"
 	watch_owner "$pid"
 	local url="http://127.0.0.1:$port"
-	local i
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$pid" 2>/dev/null || die "redmine exited during start-up:
-$(tail -n 30 "$work/server.log")"
-		curl -fsS -o /dev/null --max-time 2 "$url/" 2>/dev/null && break
-		sleep 0.1
-	done
-	((i < 600)) || {
-		kill "$pid" 2>/dev/null || true
-		die "redmine did not answer on $url within 60 s:
-$(tail -n 30 "$work/server.log")"
-	}
+	wait_ready redmine "$pid" "$url/" "$work/server.log" 60
 	{
 		echo "REDMINE_URL=$url"
 		cat "$work/setup.env"
