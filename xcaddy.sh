@@ -5,7 +5,8 @@
 #   ./xcaddy.sh demo              Caddy + caddy-scim in front of a real local Gitea
 #   ./xcaddy.sh test [go test args]  every test: unit, fuzz seeds, integration
 #   ./xcaddy.sh bench             the benchmark: plugin vs reverse_proxy vs Gitea, the list curve, micro benchmarks
-#   ./xcaddy.sh fuzz [10m]        every fuzz target for that long each (not in CI)
+#   ./xcaddy.sh fuzz [10m] [go test args]  every fuzz target for that long each (not in CI),
+#                                 e.g. fuzz 10m -parallel=1 to leave a core free
 #                                 (CADDY_SCIM_BENCH_USERS=10000, CADDY_SCIM_BENCH_DURATION=2s,
 #                                 CADDY_SCIM_BENCH_PROFILE=dir, CADDY_SCIM_BENCH_OUT=file)
 #
@@ -106,18 +107,19 @@ fuzz)
 	need_go
 	cd "$ROOT"
 	fuzztime=${1:-10m}
+	shift || true
 	status=0
 	for pkg in $(go list ./...); do
 		dir=$(go list -f '{{.Dir}}' "$pkg")
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 			echo "fuzz $pkg $target for $fuzztime" >&2
-			go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" || status=1
+			go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$@" "$pkg" || status=1
 		done
 	done
 	exit $status
 	;;
 *)
-	echo "usage: $0 build [-o path] | demo | test [go test args] | bench [go test args] | fuzz [duration per target]" >&2
+	echo "usage: $0 build [-o path] | demo | test [go test args] | bench [go test args] | fuzz [duration per target] [go test args]" >&2
 	exit 2
 	;;
 esac
