@@ -5,15 +5,19 @@
 #   redis.sh start <dir> <port> [redis-server options…]
 #                                  start redis on 127.0.0.1:<port>, no persistence; writes <dir>/env
 #   redis.sh stop <dir>            stop the redis started in <dir>
-#   redis.sh start-cluster <dir> <port1> <port2> <port3>
+#   redis.sh start-cluster <dir> <port1> <port2> <port3> [<port4> <port5> <port6>]
 #                                  three cluster masters (bus ports: port+10000, so ports < 55536),
-#                                  slots spread over them; waits for cluster_state:ok on every node;
-#                                  writes <dir>/env with REDIS_CLUSTER_ADDRS (comma-separated)
+#                                  slots spread over them; with six ports, the last three are one
+#                                  replica each, so a master can be lost; waits for cluster_state:ok
+#                                  on every node; writes <dir>/env with REDIS_CLUSTER_ADDRS
+#                                  (comma-separated, masters first)
 #   redis.sh stop-cluster <dir>    stop the cluster started in <dir>
-#   redis.sh start-sentinel <dir> <master-port> <sentinel-port>
-#                                  one master and one sentinel monitoring it as "mymaster", quorum 1;
-#                                  waits until the sentinel reports the master; writes <dir>/env with
-#                                  REDIS_SENTINEL_ADDRS, REDIS_MASTER_NAME, REDIS_MASTER_ADDR
+#   redis.sh start-sentinel <dir> <master-port> <sentinel-port> [<replica-port>]
+#                                  one master and one sentinel monitoring it as "mymaster", quorum 1,
+#                                  and optionally a replica it can fail over to; waits until the
+#                                  sentinel reports the master (and knows the replica); writes
+#                                  <dir>/env with REDIS_SENTINEL_ADDRS, REDIS_MASTER_NAME,
+#                                  REDIS_MASTER_ADDR (and REDIS_REPLICA_ADDR)
 #   redis.sh stop-sentinel <dir>   stop the sentinel and the master started in <dir>
 #
 # With WATCH_PID=<pid> in the environment, every start command also stops its servers when that
@@ -77,7 +81,8 @@ need_redis() {
 		die "redis-server is not installed; run: redis.sh install"
 }
 
-# start_node <dir> <port> [redis-server options…]: one throw-away server, no persistence.
+# start_node <dir> <port> [redis-server options…]: one throw-away server, no persistence;
+# DEBUG is allowed from loopback so that fault tests can stall a replica (DEBUG SLEEP).
 start_node() {
 	local dir=$1 port=$2
 	shift 2
@@ -89,7 +94,7 @@ start_node() {
 	fi
 	rm -f "$pidf"
 	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-		--pidfile "$pidf" --dir "$dir" --logfile "$dir/redis.log" "$@" ||
+		--pidfile "$pidf" --dir "$dir" --logfile "$dir/redis.log" --enable-debug-command local "$@" ||
 		die "redis-server failed to start: $(tail -n 20 "$dir/redis.log" 2>/dev/null)"
 	wait_ping "$port" "$dir/redis.log"
 	wait_pidfile "$pidf"
@@ -97,9 +102,10 @@ start_node() {
 }
 
 cmd_start_cluster() {
-	[[ $# -eq 4 ]] || die "usage: redis.sh start-cluster <dir> <port1> <port2> <port3>"
-	local dir=$1
+	[[ $# -eq 4 || $# -eq 7 ]] || die "usage: redis.sh start-cluster <dir> <port1> <port2> <port3> [<port4> <port5> <port6>]"
+	local dir=$1 replicas=0
 	shift
+	(($# == 6)) && replicas=1
 	need_redis
 	mkdir -p "$dir"
 	dir="$(cd "$dir" && pwd)"
@@ -113,7 +119,7 @@ cmd_start_cluster() {
 			--cluster-config-file "$dir/node-$port/nodes.conf" --cluster-node-timeout 2000
 		addrs+=("127.0.0.1:$port")
 	done
-	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 ||
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 ||
 		die "redis-cli --cluster create failed: $(tail -n 20 "$dir/create.log")"
 	# Every node must agree before a client gets the addresses, or its first commands
 	# meet CLUSTERDOWN.
@@ -127,6 +133,18 @@ cmd_start_cluster() {
 		sleep 0.05
 	done
 	((ok)) || die "cluster did not reach cluster_state:ok within 10 s: $(redis-cli -h 127.0.0.1 -p "$1" cluster info 2>&1 | head -n 3)"
+	# a replica that has not finished its first sync cannot take over its master
+	if ((replicas)); then
+		for ((i = 0; i < 200; i++)); do
+			ok=1
+			for port in "${@:4}"; do
+				redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | grep -q '^master_link_status:up' || ok=0
+			done
+			((ok)) && break
+			sleep 0.05
+		done
+		((ok)) || die "cluster replicas did not sync within 10 s"
+	fi
 	local joined
 	joined="$(
 		IFS=,
@@ -137,10 +155,11 @@ cmd_start_cluster() {
 }
 
 cmd_start_sentinel() {
-	[[ $# -eq 3 ]] || die "usage: redis.sh start-sentinel <dir> <master-port> <sentinel-port>"
-	local dir=$1 mport=$2 sport=$3
+	[[ $# -eq 3 || $# -eq 4 ]] || die "usage: redis.sh start-sentinel <dir> <master-port> <sentinel-port> [<replica-port>]"
+	local dir=$1 mport=$2 sport=$3 rport=${4:-}
 	check_port "$mport"
 	check_port "$sport"
+	[[ -z "$rport" ]] || check_port "$rport"
 	need_redis
 	mkdir -p "$dir/sentinel"
 	dir="$(cd "$dir" && pwd)"
@@ -150,6 +169,17 @@ cmd_start_sentinel() {
 	fi
 	rm -f "$pidf"
 	start_node "$dir/master" "$mport"
+	# the replica starts before the sentinel, whose first INFO of the master then lists
+	# it (later ones come every 10 s)
+	if [[ -n "$rport" ]]; then
+		start_node "$dir/replica" "$rport" --replicaof 127.0.0.1 "$mport"
+		local j
+		for ((j = 0; j < 200; j++)); do
+			redis-cli -h 127.0.0.1 -p "$rport" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
+			sleep 0.05
+		done
+		((j < 200)) || die "the replica on $rport did not sync with its master within 10 s"
+	fi
 	# Sentinel rewrites its config file, so it gets its own writable one.
 	printf '%s\n' "port $sport" "bind 127.0.0.1" "daemonize yes" "pidfile $pidf" \
 		"logfile $dir/sentinel/sentinel.log" "dir $dir/sentinel" \
@@ -171,8 +201,16 @@ cmd_start_sentinel() {
 	done
 	[[ "$got" == "127.0.0.1 $mport " ]] ||
 		die "sentinel does not report mymaster at 127.0.0.1:$mport within 10 s (got: $got)"
+	if [[ -n "$rport" ]]; then
+		for ((i = 0; i < 300; i++)); do
+			redis-cli -h 127.0.0.1 -p "$sport" sentinel replicas mymaster 2>/dev/null | grep -qx "127.0.0.1:$rport" && break
+			sleep 0.05
+		done
+		((i < 300)) || die "sentinel does not know the replica on $rport within 15 s"
+	fi
 	printf '%s\n' "REDIS_SENTINEL_ADDRS=127.0.0.1:$sport" "REDIS_MASTER_NAME=mymaster" \
 		"REDIS_MASTER_ADDR=127.0.0.1:$mport" >"$dir/env"
+	[[ -z "$rport" ]] || echo "REDIS_REPLICA_ADDR=127.0.0.1:$rport" >>"$dir/env"
 	echo "127.0.0.1:$sport"
 }
 
