@@ -214,3 +214,109 @@ func TestFaultLostLinkWrite(t *testing.T) {
 		}
 	}
 }
+
+// startFaultyGroups is startGroups with the adapter going through a fault proxy.
+func startFaultyGroups(t *testing.T) (*groupEnv, *faultproxy.Proxy) {
+	t.Helper()
+	g := testenv.Gitea(t)
+	org := strings.ReplaceAll(testenv.UniqueName("org"), "_", "-")
+	if st, _, b := g.Do(t, "POST", "/orgs", map[string]any{"username": org}); st != 201 {
+		t.Fatalf("creating org %s: %d %s", org, st, b)
+	}
+	e, p := startFaulty(t, "organization "+org+"\n")
+	return &groupEnv{env: e, g: g, org: org}, p
+}
+
+// teamCount counts the organization's teams, read from Gitea.
+func (ge *groupEnv) teamCount(t *testing.T) int {
+	t.Helper()
+	st, _, b := ge.g.Do(t, "GET", "/orgs/"+ge.org+"/teams?limit=50", nil)
+	if st != 200 {
+		t.Fatalf("gitea teams: %d %s", st, b)
+	}
+	var ts []map[string]any
+	_ = json.Unmarshal(b, &ts)
+	return len(ts)
+}
+
+// memberPath is the tail of Gitea's membership endpoint for the user with SCIM id.
+func (ge *groupEnv) memberPath(t *testing.T, id string) string {
+	t.Helper()
+	u := ge.g.UserByID(t, int64(atoiT(t, id)))
+	if u == nil {
+		t.Fatalf("no gitea user %s", id)
+	}
+	return "/members/" + u["login"].(string)
+}
+
+// TestFaultGroupMidway (#14): a group operation is many Gitea calls (one per member
+// added or removed, a rename); when one of them keeps failing midway, the IdP gets
+// an error (never a success for a half-done change), and its retry of the same
+// request converges on exactly what it asked.
+func TestFaultGroupMidway(t *testing.T) {
+	ge, p := startFaultyGroups(t)
+	ids := ge.users(t, 40)
+	ok := func(r resp) {
+		t.Helper()
+		if r.Status != 200 && r.Status != 204 {
+			t.Fatalf("the retried PATCH answered %d: %s", r.Status, r.Body)
+		}
+	}
+	failed := func(r resp) {
+		t.Helper()
+		if r.Status < 500 {
+			t.Fatalf("with a membership write failing the request answered %d, want 5xx: %s", r.Status, r.Body)
+		}
+	}
+
+	// Okta: an empty group, then its 40 members in one PATCH; the 21st keeps failing
+	name := "Big " + testenv.UniqueName("")
+	gid := str(ge.c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": name}).want(t, 201).JSON, "id")
+	add := patchOps(`{"op":"add","path":"members","value":` + memberValues(ids...) + `}`)
+	p.Add(faultproxy.Fault{Method: "PUT", PathContains: ge.memberPath(t, ids[20]), Status: 503, RetryAfter: 1})
+	r := ge.c.do("PATCH", "/Groups/"+gid, add)
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("PATCH with a failing member answered %d (Retry-After %q), want 503 with Retry-After: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if got := ge.members(t, gid); len(got) != 39 {
+		t.Fatalf("after the failed PATCH gitea has %d members, want the 39 that succeeded", len(got))
+	}
+	p.Clear()
+	ok(ge.c.do("PATCH", "/Groups/"+gid, add))
+	ge.wantMembers(t, gid, ids...)
+
+	// Entra: one PATCH renames the group and removes ten members; Gitea commits one
+	// removal and its answers are lost, every time
+	renamed := "Renamed " + testenv.UniqueName("")
+	ops := patchOps(`{"op":"Replace","path":"displayName","value":"`+renamed+`"}`,
+		`{"op":"Remove","path":"members","value":`+memberValues(ids[:10]...)+`}`)
+	p.Add(faultproxy.Fault{Method: "DELETE", PathContains: ge.memberPath(t, ids[4]), Reset: true, AfterCommit: true})
+	failed(ge.c.do("PATCH", "/Groups/"+gid, ops))
+	p.Clear()
+	ok(ge.c.do("PATCH", "/Groups/"+gid, ops))
+	ge.wantMembers(t, gid, ids[10:]...)
+	got := ge.c.do("GET", "/Groups/"+gid, nil).want(t, 200)
+	if got.JSON["displayName"] != renamed {
+		t.Fatalf("group after the retry: %s", got.Body)
+	}
+
+	// a group POSTed with its members, one of which keeps failing: no team is left
+	// behind, and the IdP's retry creates one with every member
+	posted := "Posted " + testenv.UniqueName("")
+	body := map[string]any{"schemas": []string{groupSchema}, "displayName": posted, "members": json.RawMessage(memberValues(ids[:10]...))}
+	teams := ge.teamCount(t)
+	p.Add(faultproxy.Fault{Method: "PUT", PathContains: ge.memberPath(t, ids[5]), Status: 502})
+	failed(ge.c.do("POST", "/Groups", body))
+	if n := ge.teamCount(t); n != teams {
+		t.Fatalf("the failed POST left %d teams behind", n-teams)
+	}
+	p.Clear()
+	created := ge.c.do("POST", "/Groups", body).want(t, 201)
+	if n := ge.teamCount(t); n != teams+1 {
+		t.Fatalf("gitea has %d new teams after the retried POST, want 1", n-teams)
+	}
+	ge.wantMembers(t, str(created.JSON, "id"), ids[:10]...)
+	if got := resources(t, ge.c.do("GET", "/Groups?"+filterQuery(`displayName eq "`+posted+`"`), nil).want(t, 200)); len(got) != 1 {
+		t.Fatalf("groups named %q: %v", posted, got)
+	}
+}

@@ -23,10 +23,16 @@ import (
 
 // Fault is what a rule does to a matching request.
 type Fault struct {
-	// Method and PathPrefix select requests ("" matches any).
-	Method, PathPrefix string
+	// Method, PathPrefix and PathContains select requests ("" matches any).
+	Method, PathPrefix, PathContains string
+	// After lets the first After matching requests through untouched (a call
+	// failing midway through a multi-call operation).
+	After int
 	// Times is how many matching requests get the fault (0: every one).
 	Times int
+	// Every gives the fault to one matching request in Every (0 or 1: each one),
+	// a steady fault rate for load runs.
+	Every int
 
 	// Latency delays the request before anything else.
 	Latency time.Duration
@@ -53,10 +59,11 @@ type Proxy struct {
 	srv *httptest.Server
 	rp  *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	faults []*Fault
-	hits   map[*Fault]int
-	seen   int
+	mu      sync.Mutex
+	faults  []*Fault
+	hits    map[*Fault]int
+	matched map[*Fault]int
+	seen    int
 }
 
 // New starts a proxy in front of target (http://host:port).
@@ -65,7 +72,7 @@ func New(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{rp: httputil.NewSingleHostReverseProxy(u), hits: map[*Fault]int{}}
+	p := &Proxy{rp: httputil.NewSingleHostReverseProxy(u), hits: map[*Fault]int{}, matched: map[*Fault]int{}}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL
 	return p, nil
@@ -85,7 +92,7 @@ func (p *Proxy) Add(f Fault) {
 func (p *Proxy) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults, p.hits = nil, map[*Fault]int{}
+	p.faults, p.hits, p.matched = nil, map[*Fault]int{}, map[*Fault]int{}
 }
 
 // Hits reports how many requests got a fault so far, and how many passed through.
@@ -103,11 +110,18 @@ func (p *Proxy) match(r *http.Request) *Fault {
 	defer p.mu.Unlock()
 	p.seen++
 	for _, f := range p.faults {
-		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.PathPrefix) &&
-			(f.Times == 0 || p.hits[f] < f.Times) {
-			p.hits[f]++
-			return f
+		if (f.Method != "" && f.Method != r.Method) || !strings.HasPrefix(r.URL.Path, f.PathPrefix) ||
+			!strings.Contains(r.URL.Path, f.PathContains) ||
+			(f.Times > 0 && p.hits[f] >= f.Times) {
+			continue
 		}
+		p.matched[f]++
+		n := p.matched[f] - f.After // this request's place among those past After
+		if n <= 0 || (f.Every > 1 && n%f.Every != 0) {
+			continue
+		}
+		p.hits[f]++
+		return f
 	}
 	return nil
 }
