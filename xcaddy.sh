@@ -5,6 +5,8 @@
 #   ./xcaddy.sh demo              Caddy + caddy-scim in front of a real local Gitea
 #   ./xcaddy.sh test [go test args]  every test: unit, fuzz seeds, integration
 #   ./xcaddy.sh bench             the benchmark: plugin vs reverse_proxy vs Gitea, the list curve, micro benchmarks
+#   ./xcaddy.sh load [2m]         10 tenants × 25 operations/s on one Caddy and Gitea, 5 % upstream
+#                                 faults, then the invariant check (CADDY_SCIM_LOAD_* in integration/load)
 #   ./xcaddy.sh fuzz [10m] [go test args]  every fuzz target for that long each (not in CI),
 #                                 e.g. fuzz 10m -parallel=1 to leave a core free
 #                                 (CADDY_SCIM_BENCH_USERS=10000, CADDY_SCIM_BENCH_DURATION=2s,
@@ -101,6 +103,16 @@ demo)
 	need_go
 	exec bash "$ROOT/integration/scripts/demo.sh"
 	;;
+load)
+	need_go
+	bash "$ROOT/integration/scripts/gitea.sh" install
+	bash "$ROOT/integration/scripts/redis.sh" install
+	build "$CACHE/bin/caddy-test"
+	export CADDY_SCIM_CADDY_BIN="$CACHE/bin/caddy-test" CADDY_SCIM_LOAD_DURATION=${1:-2m}
+	shift || true
+	cd "$ROOT"
+	go test -count=1 -v -timeout 120m -run '^TestLoad$' "$@" ./integration/load/
+	;;
 fuzz)
 	# every fuzz target, one after the other, ${1:-10m} each; new crashers land in
 	# testdata/fuzz/<Target>/ of their package, which is the corpus kept in git
@@ -119,7 +131,7 @@ fuzz)
 	exit $status
 	;;
 *)
-	echo "usage: $0 build [-o path] | demo | test [go test args] | bench [go test args] | fuzz [duration per target] [go test args]" >&2
+	echo "usage: $0 build [-o path] | demo | test [go test args] | bench [go test args] | load [duration] | fuzz [duration per target] [go test args]" >&2
 	exit 2
 	;;
 esac

@@ -96,6 +96,9 @@ type CaddyOptions struct {
 	Site string
 	// Env is added to Caddy's environment, for {env.X} placeholders.
 	Env []string
+	// Quiet runs at Caddy's default INFO level without an access log, as in
+	// production, for load runs whose debug logs would cost more than the requests.
+	Quiet bool
 }
 
 // StartCaddy runs the plugin build with a Caddyfile whose single http:// site on a
@@ -105,7 +108,11 @@ func StartCaddy(tb testing.TB, opt CaddyOptions) *Caddy {
 	bin := CaddyBinary(tb)
 	port, admin := FreePort(tb), FreePort(tb)
 	dir := tb.TempDir()
-	cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tlog\n%s\n}\n", admin, port, indent(opt.Site))
+	level, access := "DEBUG", "\tlog\n"
+	if opt.Quiet {
+		level, access = "INFO", ""
+	}
+	cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tlog {\n\t\tlevel %s\n\t}\n}\n\nhttp://127.0.0.1:%d {\n%s%s\n}\n", admin, level, port, access, indent(opt.Site))
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)

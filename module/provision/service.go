@@ -444,6 +444,7 @@ func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, 
 		if strings.TrimSpace(u.UserName) == "" {
 			return nil, scim.BadRequest(scim.ErrInvalidValue, "userName is required and cannot be removed")
 		}
+		s.patchedName(cur.User, u)
 		return u, nil
 	})
 }
