@@ -232,6 +232,32 @@ func (s *syncBuffer) String() string {
 // PeakRSS is the Caddy process's resident-set high-water mark in MiB (see PeakRSS).
 func (c *Caddy) PeakRSS() float64 { return PeakRSS(c.cmd.Process.Pid) }
 
+// Pid is the Caddy process.
+func (c *Caddy) Pid() int { return c.cmd.Process.Pid }
+
+// CPUSeconds is the CPU time (user and system) process pid has used so far; 0 when
+// it cannot be read.
+func CPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// the command name may hold spaces: fields are counted after its closing ')'
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
 // PeakRSS reads VmHWM (the resident set's high-water mark) of a process, in MiB; 0
 // when it cannot be read.
 func PeakRSS(pid int) float64 {

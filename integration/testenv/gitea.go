@@ -27,6 +27,8 @@ type GiteaServer struct {
 	AdminName string
 	// Dir is the work directory (app.ini, sqlite database, logs under log/).
 	Dir string
+	// Pid is the Gitea process, for CPU and memory figures.
+	Pid int
 
 	client *http.Client
 }
@@ -54,6 +56,7 @@ func Gitea(tb testing.TB) *GiteaServer {
 			Token:     env["GITEA_TOKEN"],
 			AdminName: env["GITEA_ADMIN"],
 			Dir:       dir,
+			Pid:       atoi(env["GITEA_PID"]),
 			client: &http.Client{
 				Timeout: 30 * time.Second,
 				// Redirects are answers in their own right here (a renamed user's old
