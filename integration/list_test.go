@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddy-scim/caddy-scim/integration/faultproxy"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
@@ -49,7 +51,12 @@ func seedManaged(t *testing.T, b *gitlabBackend, n int) []string {
 func TestImportAtScale(t *testing.T) {
 	b := newGitLab(t)
 	ids := seedManaged(t, b, importUsers)
-	e := start(t, b, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("imp")+":"), "")
+	p, err := faultproxy.New(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	e := start(t, viaProxy{b, b.url, p.URL}, fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("imp")+":"), "")
 	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
 
 	pageCost := func(start int) (int, int) {
@@ -64,7 +71,7 @@ func TestImportAtScale(t *testing.T) {
 		t.Fatalf("a page of 100 cost %d (first) and %d (last) upstream calls for %d and %d users; want ≤ 100 each", firstCost, lastCost, firstN, lastN)
 	}
 
-	importWhileBusy(t, e, ids)
+	importWhileBusy(t, e, ids, false)
 	if t.Failed() {
 		return
 	}
@@ -72,6 +79,22 @@ func TestImportAtScale(t *testing.T) {
 	r := e.c.do("GET", "/Users/"+ids[0], nil).want(t, 200)
 	if r.JSON["active"] != false {
 		t.Errorf("user %s: active %v after the deactivation", ids[0], r.JSON["active"])
+	}
+
+	// #14: the same import with about 5% of the upstream requests failing (503, 502,
+	// a reset, a lost write answer); the IdP retries what failed
+	for _, f := range []faultproxy.Fault{{Status: 503}, {Status: 502}, {Reset: true}} {
+		f.Every = 36
+		p.Add(f)
+	}
+	for _, m := range []string{"POST", "PUT"} {
+		p.Add(faultproxy.Fault{Method: m, Reset: true, AfterCommit: true, Every: 20})
+	}
+	importWhileBusy(t, e, ids, true)
+	faulted, total := p.Hits()
+	t.Logf("under faults: %d of %d upstream requests failed (%.1f%%)", faulted, total, 100*float64(faulted)/float64(max(total, 1)))
+	if faulted == 0 {
+		t.Error("no fault was injected: the faulty import proves nothing")
 	}
 }
 
@@ -94,19 +117,31 @@ func TestImportOnGitea(t *testing.T) {
 	if n != 100 || cost > 2*n {
 		t.Fatalf("a page of %d users cost %d Gitea calls, want at most 2 per user", n, cost)
 	}
-	importWhileBusy(t, e, ids)
+	importWhileBusy(t, e, ids, false)
 }
 
 // importWhileBusy pages through /Users as Okta imports while the IdP keeps creating
 // users and deactivating some of ids, and checks that every one of ids (users that
-// existed before the import) is seen exactly once and no user twice.
-func importWhileBusy(t *testing.T, e *env, ids []string) {
+// existed before the import) is seen exactly once and no user twice. With retry the
+// IdP retries a 5xx or 429 (upstream faults are injected), as Okta does.
+func importWhileBusy(t *testing.T, e *env, ids []string, retry bool) {
 	t.Helper()
+	var retries atomic.Int64
+	call := func(method, path string, body any) resp {
+		r := e.c.do(method, path, body)
+		for try := 0; retry && try < 6 && (r.Status >= 500 || r.Status == 429); try++ {
+			retries.Add(1)
+			time.Sleep(200 * time.Millisecond)
+			r = e.c.do(method, path, body)
+		}
+		return r
+	}
 	// The IdP's other work, while the import runs: a create and a deactivation in turn.
 	var mu sync.Mutex
 	var created []string
 	var failures []string
 	stop, done := make(chan struct{}), make(chan struct{})
+	run := testenv.UniqueName("late")
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -115,7 +150,13 @@ func importWhileBusy(t *testing.T, e *env, ids []string) {
 				return
 			default:
 			}
-			r := e.c.do("POST", "/Users", oktaUser(fmt.Sprintf("late-%d@example.com", i), fmt.Sprintf("ext-late-%d", i)))
+			ext := fmt.Sprintf("ext-%s-%d", run, i)
+			r := call("POST", "/Users", oktaUser(fmt.Sprintf("%s-%d@example.com", run, i), ext))
+			if r.Status == 409 && retry { // a lost answer: the create went through; find it
+				if found := resources(t, e.c.do("GET", "/Users?"+filterQuery(`externalId eq "`+ext+`"`), nil)); len(found) == 1 {
+					r = resp{Status: 201, JSON: found[0]}
+				}
+			}
 			mu.Lock()
 			if r.Status == 201 {
 				created = append(created, str(r.JSON, "id"))
@@ -124,7 +165,7 @@ func importWhileBusy(t *testing.T, e *env, ids []string) {
 			}
 			mu.Unlock()
 			victim := ids[(i*7919)%len(ids)]
-			r = e.c.do("PATCH", "/Users/"+victim, map[string]any{
+			r = call("PATCH", "/Users/"+victim, map[string]any{
 				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 				"Operations": []map[string]any{{"op": "replace", "value": map[string]any{"active": false}}},
 			})
@@ -139,7 +180,7 @@ func importWhileBusy(t *testing.T, e *env, ids []string) {
 	seen := map[string]int{}
 	pages := 0
 	for start := 1; ; start += 100 {
-		r := e.c.do("GET", "/Users?startIndex="+itoa(start)+"&count=100", nil).want(t, 200)
+		r := call("GET", "/Users?startIndex="+itoa(start)+"&count=100", nil).want(t, 200)
 		pages++
 		for _, u := range resources(t, r) {
 			seen[str(u, "id")]++
@@ -153,7 +194,8 @@ func importWhileBusy(t *testing.T, e *env, ids []string) {
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("import of %d users: %d pages in %s, while %d users were created and as many deactivated", len(ids), pages, took.Round(time.Millisecond), len(created))
+	t.Logf("import of %d users: %d pages in %s, while %d users were created and as many deactivated; %d requests retried by the IdP",
+		len(ids), pages, took.Round(time.Millisecond), len(created), retries.Load())
 	for _, f := range failures {
 		t.Error(f)
 	}
