@@ -469,9 +469,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.ID)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	deadline := start.Add(time.Duration(h.Timeout))
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	r = r.WithContext(ctx)
+	// A client that sends its body slowly holds a goroutine and a buffer: the body
+	// gets the request's time too (net/http resets the deadline for the next request
+	// on the connection). Not every transport supports it; those keep Caddy's timeouts.
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
 	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodySize)
 	h.route(w, r, rest)
 	return nil
@@ -495,6 +500,12 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error
 		challenge += `, error="invalid_token"` // RFC 6750 §3
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
+	if r.ContentLength != 0 {
+		// The body is never read: without this, Caddy keeps the connection and waits
+		// for the unread body before the client sees the 401 (a client trickling its
+		// body held it until the read_header timeout, 1 min by default).
+		w.Header().Set("Connection", "close")
+	}
 	writeError(w, &scim.Error{Status: http.StatusUnauthorized, Detail: "authentication failed: " + err.Error()})
 }
 

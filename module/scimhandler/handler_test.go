@@ -1,8 +1,12 @@
 package scimhandler
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -186,4 +190,73 @@ func TestValidateModes(t *testing.T) {
 			t.Errorf("accepted %+v", h)
 		}
 	}
+}
+
+// TestSlowAndCutBodies: a body that does not arrive within the request's time is a
+// 408 (the connection is closed after it), one cut short a 400, one too large a 413;
+// a later request on the same connection gets its own time.
+func TestSlowAndCutBodies(t *testing.T) {
+	h := testHandler(t)
+	h.Timeout = caddy.Duration(300 * time.Millisecond)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.ServeHTTP(w, r, nextFunc(func(w http.ResponseWriter, r *http.Request) error { return nil }))
+	}))
+	defer srv.Close()
+	send := func(t *testing.T, head string, body string, wait time.Duration) string {
+		t.Helper()
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, head+"Authorization: Bearer "+testToken+"\r\nHost: x\r\nContent-Type: application/scim+json\r\n\r\n"+body)
+		if wait > 0 {
+			time.Sleep(wait)
+			_ = c.(*net.TCPConn).CloseWrite()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%s close=%v\n%s", resp.Status, resp.Close, b)
+	}
+	t.Run("slow", func(t *testing.T) {
+		got := send(t, "POST /scim/v2/Users HTTP/1.1\r\nContent-Length: 500\r\n", `{"userName":`, 0)
+		if !strings.HasPrefix(got, "408") || !strings.Contains(got, "did not arrive within 300ms") || !strings.Contains(got, "close=true") {
+			t.Fatalf("slow body answered:\n%s", got)
+		}
+	})
+	t.Run("cut", func(t *testing.T) {
+		got := send(t, "PATCH /scim/v2/Users/1 HTTP/1.1\r\nContent-Length: 500\r\n", `{"Operations":`, 50*time.Millisecond)
+		if !strings.HasPrefix(got, "400") || !strings.Contains(got, "cut short") {
+			t.Fatalf("cut body answered:\n%s", got)
+		}
+	})
+	t.Run("large", func(t *testing.T) {
+		got := send(t, "POST /scim/v2/Users HTTP/1.1\r\nContent-Length: 5000\r\n", strings.Repeat(" ", 5000), 0)
+		if !strings.HasPrefix(got, "413") {
+			t.Fatalf("large body answered:\n%s", got)
+		}
+	})
+	t.Run("keep-alive", func(t *testing.T) {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := range 2 {
+			_, _ = io.WriteString(c, "GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+testToken+"\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("request %d on one connection: %v %v", i+1, resp, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			time.Sleep(400 * time.Millisecond) // past the first request's deadline
+		}
+	})
 }

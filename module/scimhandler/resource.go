@@ -3,7 +3,6 @@ package scimhandler
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -127,9 +126,8 @@ func (k *kind[T]) write(h *Handler, w http.ResponseWriter, r *http.Request, stat
 // read decodes a POST or PUT body; on failure it has answered the error.
 func (k *kind[T]) read(h *Handler, w http.ResponseWriter, r *http.Request) (T, scim.Resource, bool) {
 	var zero T
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
+	body, ok := h.readBody(w, r)
+	if !ok {
 		return zero, nil, false
 	}
 	res, err := scim.DecodeResourceWith(body, k.rt, h.lenient)
@@ -173,9 +171,8 @@ func (k *kind[T]) doReplace(h *Handler, w http.ResponseWriter, r *http.Request, 
 }
 
 func (k *kind[T]) doPatch(h *Handler, w http.ResponseWriter, r *http.Request, id string) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
+	body, ok := h.readBody(w, r)
+	if !ok {
 		return
 	}
 	ops, err := scim.ParsePatchWith(body, k.rt, h.lenient)
@@ -204,9 +201,8 @@ func projects(q scim.Query) bool {
 // readSearch reads the SearchRequest body of a POST …/.search (RFC 7644 §3.4.3);
 // on failure it has answered the error.
 func (h *Handler) readSearch(w http.ResponseWriter, r *http.Request) (scim.Query, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		h.fail(w, r, err)
+	body, ok := h.readBody(w, r)
+	if !ok {
 		return scim.Query{}, false
 	}
 	var sr scim.SearchRequest

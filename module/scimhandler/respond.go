@@ -3,8 +3,11 @@ package scimhandler
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 
 	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
@@ -34,6 +37,28 @@ func writeError(w http.ResponseWriter, e *scim.Error) {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	writeJSON(w, e.Status, e)
+}
+
+// readBody reads the request body (bounded by max_body_size, and in time by the
+// read deadline ServeHTTP set); on failure it has answered the error: 413 for a body
+// too large, 408 for one that did not arrive in time, 400 for one cut short.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		return body, true
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		h.fail(w, r, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close") // the rest of the body may still be coming
+		h.fail(w, r, &scim.Error{Status: http.StatusRequestTimeout,
+			Detail: "the request body did not arrive within " + time.Duration(h.Timeout).String()})
+	default:
+		h.fail(w, r, scim.BadRequest(scim.ErrInvalidSyntax, "the request body could not be read: it was cut short"))
+	}
+	return nil, false
 }
 
 // toSCIMError maps any error from the service or the adapter to a SCIM error;
