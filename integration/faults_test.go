@@ -320,3 +320,26 @@ func TestFaultGroupMidway(t *testing.T) {
 		t.Fatalf("groups named %q: %v", posted, got)
 	}
 }
+
+// TestFaultLateCompletion (#14): Gitea takes longer than the plugin waits for a
+// create and commits it after the IdP got its 503. The IdP's replay then finds the
+// account (by externalId) instead of making a second one.
+func TestFaultLateCompletion(t *testing.T) {
+	e, p := startFaulty(t, "timeout 2s\n")
+	name := testenv.UniqueName("late")
+	body := oktaUser(name+"@example.test", "ext-"+name)
+	before := e.up.count(t)
+	p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Latency: 4 * time.Second, Late: true, Times: 1})
+	t0 := time.Now()
+	e.c.do("POST", "/Users", body).wantError(t, 503, "")
+	t.Logf("the IdP got its 503 after %s", time.Since(t0).Round(time.Millisecond))
+	waitFor(t, "gitea to complete the create late", func() bool { return e.up.count(t) == before+1 })
+	r := e.c.do("POST", "/Users", body)
+	if r.Status != 201 && r.Status != 409 {
+		t.Fatalf("the replayed POST answered %d: %s", r.Status, r.Body)
+	}
+	got := resources(t, e.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+name+`"`), nil).want(t, 200))
+	if n := e.up.count(t); n != before+1 || len(got) != 1 {
+		t.Fatalf("gitea has %d new users and the externalId finds %d, want 1 and 1", n-before, len(got))
+	}
+}

@@ -10,6 +10,7 @@ package faultproxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,8 +35,11 @@ type Fault struct {
 	// a steady fault rate for load runs.
 	Every int
 
-	// Latency delays the request before anything else.
+	// Latency delays the request before anything else. With Late, a request whose
+	// client gives up meanwhile still reaches the upstream once the latency is over
+	// (a slow upstream that completes after the caller stopped waiting).
 	Latency time.Duration
+	Late    bool
 	// Status answers this status without asking the upstream (429, 503, 401 …),
 	// with RetryAfter seconds when set and Body as the answer.
 	Status     int
@@ -133,9 +137,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		defer t.Stop()
 		select {
-		case <-time.After(f.Latency):
+		case <-t.C:
 		case <-r.Context().Done():
+			if f.Late {
+				<-t.C
+				p.rp.ServeHTTP(httptest.NewRecorder(), r.WithContext(context.WithoutCancel(r.Context())))
+			}
 			return
 		}
 	}
