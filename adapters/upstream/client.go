@@ -281,6 +281,7 @@ func (c *Client) once(ctx context.Context, r Request, target string, payload []b
 		c.opt.Auth(req)
 	}
 	c.calls.Add(1)
+	adapters.CountCall(ctx)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			write_timeout <duration>
 //			ttl          <duration>
 //		}
+//		audit {                          # events on the logger http.handlers.scim.audit
+//			stream_max_len <n>            # Redis stream cap (100000)
+//			stream_max_age <duration>     # also drop older events
+//			stream         on | off       # off: the log only
+//		}
 //	}
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -110,6 +115,11 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "redis":
 			s.Redis = &RedisConfig{}
 			if err := s.Redis.unmarshalCaddyfile(d); err != nil {
+				return err
+			}
+		case "audit":
+			s.Audit = &AuditConfig{}
+			if err := s.Audit.unmarshalCaddyfile(d); err != nil {
 				return err
 			}
 		case "deprovision":

@@ -16,9 +16,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/audit"
 	"github.com/caddy-scim/caddy-scim/module/auth"
 	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/provision"
@@ -112,6 +114,9 @@ type Handler struct {
 	// instance that uses the same Redis and prefix. Absent: an in-process store.
 	Redis *RedisConfig `json:"redis,omitempty"`
 
+	// Audit configures the audit trail (on by default; see AuditConfig).
+	Audit *AuditConfig `json:"audit,omitempty"`
+
 	adapter  adapters.UserAdapter
 	groups   adapters.GroupAdapter
 	auth     *auth.Authenticator
@@ -126,6 +131,10 @@ type Handler struct {
 	metrics    *handlerMetrics
 	kindSet    *kinds
 	lenient    scim.Lenient // nil with unknown_attributes reject
+	auditLog   *zap.Logger
+	stream     *audit.Stream // nil without redis or with the stream off
+	redisConn  redis.UniversalClient
+	prefix     string // the Redis key prefix
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -169,6 +178,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // authenticator and the provisioning service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.auditLog = h.logger.Named("audit")
 	if h.BasePath == "" {
 		h.BasePath = "/scim/v2"
 	}
@@ -272,6 +282,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store = store
+	if h.Audit == nil {
+		h.Audit = &AuditConfig{}
+	}
+	if h.redisConn != nil && !h.Audit.DisableStream {
+		n := h.Audit.StreamMaxLen
+		if n <= 0 {
+			n = defaultAuditStreamLen
+		}
+		h.stream = audit.NewStream(h.redisConn, h.prefix+"audit", n, time.Duration(h.Audit.StreamMaxAge))
+	}
 	h.svc = &provision.Service{
 		Adapter:        ua,
 		Links:          store,
@@ -388,6 +408,7 @@ func (h *Handler) linkStore() (links.Store, error) {
 	}
 	h.redisKey = key
 	handle := val.(redisHandle)
+	h.redisConn, h.prefix = handle.c, rc.Prefix
 	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
 	if !rc.DisableIndex {
 		rs.EnableIndex(handle.watch.Generation)
@@ -443,6 +464,10 @@ func (h *Handler) Cleanup() error {
 	if h.auth != nil {
 		h.auth.Close()
 	}
+	if h.stream != nil {
+		h.stream.Close()
+		h.stream = nil
+	}
 	if h.redisKey != "" {
 		_, err := redisPool.Delete(h.redisKey)
 		h.redisKey = ""
@@ -460,12 +485,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	w = sw
-	defer func() { h.observe(opLabel(r.Method, rest), sw.status, start) }()
+	op := opLabel(r.Method, rest)
+	actx, note := audit.WithNote(r.Context())
+	actx, calls := adapters.WithCallCount(actx)
+	r = r.WithContext(actx)
+	var who *auth.Principal // nil until authenticated
+	defer func() {
+		h.observe(op, sw.status, start)
+		h.audit(r, op, who, sw, note, calls(), start)
+	}()
 	p, err := h.auth.Authenticate(r)
 	if err != nil {
 		h.unauthorized(w, r, err)
 		return nil
 	}
+	who = &p
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.ID)
 	}

@@ -195,6 +195,8 @@ func opLabel(method, rest string) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// scimType and detail of the SCIM error answered, for the audit trail
+	scimType, detail string
 }
 
 func (w *statusWriter) WriteHeader(code int) {

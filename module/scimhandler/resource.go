@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/audit"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
@@ -39,6 +40,15 @@ type kind[T any] struct {
 	patchBody func(q scim.Query) bool
 	// created names what a successful POST logs.
 	created func(T) []zap.Field
+	// ident names the resource in the audit trail: its externalId and its
+	// userName (users) or displayName (groups).
+	ident func(T) (externalID, name string)
+}
+
+// note tells the audit trail which resource the request is about.
+func (k *kind[T]) note(r *http.Request, id string, v T) {
+	ext, name := k.ident(v)
+	audit.Resource(r.Context(), id, ext, name)
 }
 
 // serve maps methods on /<Type>, /<Type>/.search and /<Type>/{id} onto k.
@@ -74,6 +84,7 @@ func (k *kind[T]) serve(h *Handler, w http.ResponseWriter, r *http.Request, id s
 		case http.MethodPatch:
 			k.doPatch(h, w, r, id)
 		case http.MethodDelete:
+			audit.Resource(r.Context(), id, "", "")
 			if err := k.remove(r.Context(), id, r.Header.Get("If-Match")); err != nil {
 				h.fail(w, r, err)
 				return
@@ -148,29 +159,35 @@ func (k *kind[T]) doCreate(h *Handler, w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	k.note(r, "", v)
 	out, err := k.create(r.Context(), v, res)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	k.note(r, k.id(out), out)
 	h.logger.Info("scim "+strings.ToLower(k.rt.Name)+" created", k.created(out)...)
 	k.write(h, w, r, http.StatusCreated, out)
 }
 
 func (k *kind[T]) doReplace(h *Handler, w http.ResponseWriter, r *http.Request, id string) {
+	audit.Resource(r.Context(), id, "", "")
 	v, res, ok := k.read(h, w, r)
 	if !ok {
 		return
 	}
+	k.note(r, id, v)
 	out, err := k.replace(r.Context(), id, v, res, r.Header.Get("If-Match"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	k.note(r, id, out)
 	k.write(h, w, r, http.StatusOK, out)
 }
 
 func (k *kind[T]) doPatch(h *Handler, w http.ResponseWriter, r *http.Request, id string) {
+	audit.Resource(r.Context(), id, "", "")
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
@@ -185,6 +202,7 @@ func (k *kind[T]) doPatch(h *Handler, w http.ResponseWriter, r *http.Request, id
 		h.fail(w, r, err)
 		return
 	}
+	k.note(r, id, out)
 	if q, _ := scim.ParseQuery(r.URL.Query()); !k.patchBody(q) {
 		w.WriteHeader(http.StatusNoContent)
 		return

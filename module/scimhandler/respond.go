@@ -33,6 +33,9 @@ func writeBody(w http.ResponseWriter, status int, b []byte, err error) {
 
 // writeError writes an RFC 7644 §3.12 error.
 func writeError(w http.ResponseWriter, e *scim.Error) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.scimType, sw.detail = e.ScimType, e.Detail
+	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
