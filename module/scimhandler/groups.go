@@ -36,7 +36,7 @@ func (h *Handler) groupKind() *kind[*scim.Group] {
 		// 204, which Entra ID expects, or 200 with the group when the request asks
 		// for attributes (RFC 7644 §3.5.2).
 		patchBody: func(q scim.Query) bool { return len(q.Attributes) > 0 },
-		ident:   func(g *scim.Group) (string, string) { return g.ExternalID, g.DisplayName },
+		ident:     func(g *scim.Group) (string, string) { return g.ExternalID, g.DisplayName },
 		created: func(g *scim.Group) []zap.Field {
 			return []zap.Field{zap.String("id", g.ID), zap.String("display_name", g.DisplayName), zap.Int("members", len(g.Members))}
 		},

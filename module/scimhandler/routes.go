@@ -94,7 +94,7 @@ func (h *Handler) users() *kind[adapters.Record] {
 		remove:    h.svc.DeleteUser,
 		list:      h.listUsers,
 		patchBody: func(scim.Query) bool { return true },
-		ident:   func(r adapters.Record) (string, string) { return r.User.ExternalID, r.User.UserName },
+		ident:     func(r adapters.Record) (string, string) { return r.User.ExternalID, r.User.UserName },
 		created: func(r adapters.Record) []zap.Field {
 			return []zap.Field{zap.String("id", r.User.ID), zap.String("user_name", r.User.UserName)}
 		},
