@@ -241,3 +241,10 @@ func CheckLinkExisting(v string) error {
 	}
 	return fmt.Errorf("link_existing must be off, email or username, not %q", v)
 }
+
+// HealthChecker is implemented by adapters that can check, cheaply and without a
+// write, that the upstream answers and that the admin credential is accepted and
+// has the rights the adapter needs. Without it, the service lists one user.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
+}

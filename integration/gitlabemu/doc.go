@@ -49,6 +49,7 @@
 // is_admin, created_at, confirmed_at, last_activity_on, EE
 // scim_identities:[] ...; custom_attributes with with_custom_attributes),
 // Entities::User for others; 404 "404 User Not Found". GET /user too.
+// GET /personal_access_tokens/self answers the token's scopes.
 //
 // GET /users: username (exact, case-insensitive); search (name/username
 // substring, exact below 3 characters, exact public e-mail, and for admins

@@ -47,6 +47,7 @@ func init() {
 	add("PUT", "/users/:id/custom_attributes/:key", userCA((*Server).putCA))
 	add("DELETE", "/users/:id/custom_attributes/:key", userCA((*Server).deleteCA))
 	add("GET", "/user", (*Server).currentUser)
+	add("GET", "/personal_access_tokens/self", (*Server).tokenSelf)
 
 	add("GET", "/groups", (*Server).listGroups)
 	add("POST", "/groups", (*Server).createGroup)

@@ -405,6 +405,14 @@ func (s *Server) currentUser(c *reqCtx) {
 	writeJSON(c.w, 200, s.userEntity(c, c.caller, false))
 }
 
+// tokenSelf is GET /personal_access_tokens/self (GitLab 15.5+): the token's own
+// scopes, as GitLab answers them to any valid token.
+func (s *Server) tokenSelf(c *reqCtx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(c.w, 200, map[string]any{"name": "scim", "scopes": c.scopes, "active": true, "revoked": false, "user_id": c.caller.ID})
+}
+
 // ---------------------------------------------------------------- POST /users
 
 var userBoolParams = []string{"reset_password", "skip_confirmation", "force_random_password", "admin",

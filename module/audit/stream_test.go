@@ -64,3 +64,20 @@ func TestNote(t *testing.T) {
 	}
 	Resource(context.Background(), "x", "y", "z") // no note: nothing happens
 }
+
+func TestRing(t *testing.T) {
+	r := NewRing(3)
+	if len(r.Recent(10)) != 0 {
+		t.Fatal("not empty")
+	}
+	for i := range 5 {
+		r.Add(Event{ID: fmt.Sprint(i)})
+	}
+	got := r.Recent(10)
+	if len(got) != 3 || got[0].ID != "4" || got[2].ID != "2" {
+		t.Fatalf("%+v", got)
+	}
+	if got := r.Recent(1); len(got) != 1 || got[0].ID != "4" {
+		t.Fatalf("%+v", got)
+	}
+}

@@ -393,3 +393,33 @@ func (w *ConnWatcher) OnConnect(ctx context.Context, cn *redis.Conn) error {
 // Generation counts the servers seen (and connections that could not tell); pass it
 // to EnableIndex.
 func (w *ConnWatcher) Generation() int64 { return w.gen.Load() }
+
+// Index phases reported by Phase.
+const (
+	PhaseOff        = "off"        // the index is disabled
+	PhaseComplete   = "complete"   // trusted: POSTs of new identities skip the upstream lookups
+	PhaseUnverified = "unverified" // marked complete, not yet checked against this server epoch
+	PhaseRebuilding = "rebuilding" // an instance is rebuilding it from the upstream
+	PhaseIncomplete = "incomplete" // no mark: a rebuild will follow
+)
+
+// Phase reads the index's mark in one round trip (which also proves Redis reachable)
+// and tells where the index stands, for health checks and the activity page.
+func (r *Redis) Phase(ctx context.Context) (string, error) {
+	r.rt.Add(1)
+	m, err := r.c.Get(ctx, r.markKey()).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", redisErr("index mark", err)
+	}
+	switch {
+	case r.ix == nil:
+		return PhaseOff, nil
+	case strings.HasPrefix(m, markComplete) && r.Trusted():
+		return PhaseComplete, nil
+	case strings.HasPrefix(m, markComplete):
+		return PhaseUnverified, nil
+	case strings.HasPrefix(m, markBuilding):
+		return PhaseRebuilding, nil
+	}
+	return PhaseIncomplete, nil
+}

@@ -31,6 +31,10 @@ type AuditConfig struct {
 
 const defaultAuditStreamLen = 100_000
 
+// ringSize is how many events each handler keeps in memory (for the admin API
+// without Redis).
+const ringSize = 1000
+
 // audited reports whether a request makes an audit event: writes, and anything
 // refused or failed.
 func audited(method string, status int) bool {
@@ -55,6 +59,9 @@ func (h *Handler) audit(r *http.Request, op string, p *auth.Principal, sw *statu
 	note.Fill(&e)
 	if h.stream != nil {
 		h.stream.Add(e)
+	}
+	if h.ring != nil {
+		h.ring.Add(e)
 	}
 	if h.auditLog == nil { // a handler built without Provision (unit tests)
 		return

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -133,8 +134,10 @@ type Handler struct {
 	lenient    scim.Lenient // nil with unknown_attributes reject
 	auditLog   *zap.Logger
 	stream     *audit.Stream // nil without redis or with the stream off
+	ring       *audit.Ring   // this process's newest events
 	redisConn  redis.UniversalClient
 	prefix     string // the Redis key prefix
+	lastHealth *atomic.Pointer[Health] // set in Provision
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -179,6 +182,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.auditLog = h.logger.Named("audit")
+	h.ring = audit.NewRing(ringSize)
 	if h.BasePath == "" {
 		h.BasePath = "/scim/v2"
 	}
@@ -330,6 +334,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.redisStore != nil && h.redisStore.Indexed() {
 		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}
+	h.lastHealth = new(atomic.Pointer[Health])
+	go h.watchHealth(actx)
+	register(h)
 	return nil
 }
 
@@ -458,6 +465,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup stops background work. It is safe on a half-provisioned handler.
 func (h *Handler) Cleanup() error {
+	unregister(h)
 	if h.cancel != nil {
 		h.cancel()
 	}

@@ -80,6 +80,29 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 			return err
 		}
 	}
+	health := []struct {
+		name, help string
+		part       func(*Health) *ComponentHealth
+	}{
+		{"upstream_healthy", "1 when the last health check (every 30s) found the upstream answering and accepting the admin credential, 0 when not, -1 before the first check.",
+			func(x *Health) *ComponentHealth { return &x.Upstream }},
+		{"redis_healthy", "1 when the last health check (every 30s) reached Redis, 0 when not, -1 before the first check (with redis).",
+			func(x *Health) *ComponentHealth { return x.Redis }},
+	}
+	for _, c := range health {
+		if c.name == "redis_healthy" && h.redisStore == nil {
+			continue
+		}
+		if err := registerSum(reg, c.name, c.help, prometheus.GaugeValue, labels, func() float64 { return h.healthy(c.part) }); err != nil {
+			return err
+		}
+	}
+	if h.stream != nil {
+		if err := registerSum(reg, "audit_events_dropped_total", "Audit events that could not be written to the Redis stream (they are still logged).",
+			prometheus.CounterValue, labels, func() float64 { return float64(h.stream.Dropped()) }); err != nil {
+			return err
+		}
+	}
 	h.metrics = m
 	return nil
 }

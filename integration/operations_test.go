@@ -1,0 +1,151 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
+)
+
+// admin GETs path from Caddy's admin API and decodes the JSON answer.
+func admin(t *testing.T, e *env, path string, v any) int {
+	t.Helper()
+	resp, err := http.Get(e.caddy.Admin + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("admin %s: %d %s", path, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+type auditEvent struct {
+	Op, Caller, Auth, ID, ExternalID, Name, ScimType, Detail, Method string
+	Status, UpstreamCalls                                          int
+}
+
+func (a *auditEvent) UnmarshalJSON(b []byte) error {
+	var m struct {
+		Op            string `json:"op"`
+		Caller        string `json:"caller"`
+		Auth          string `json:"auth"`
+		ID            string `json:"id"`
+		ExternalID    string `json:"external_id"`
+		Name          string `json:"name"`
+		ScimType      string `json:"scim_type"`
+		Detail        string `json:"detail"`
+		Method        string `json:"method"`
+		Status        int    `json:"status"`
+		UpstreamCalls int    `json:"upstream_calls"`
+	}
+	err := json.Unmarshal(b, &m)
+	*a = auditEvent(m)
+	return err
+}
+
+// TestAuditAndHealth (#15): after Okta-shaped provisioning through a real Caddy on
+// Gitea with Redis, the admin API reports the upstream and Redis healthy and shows
+// every write and refusal as an audit event (from the shared Redis stream), naming
+// the caller and the resource and never the token; a Caddy whose Gitea token is
+// wrong is unavailable, and says why.
+func TestAuditAndHealth(t *testing.T) {
+	g := giteaBackend{testenv.Gitea(t)}
+	prefix := testenv.UniqueName("ops") + ":"
+	e := start(t, g, redisBlock(t, prefix), "")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+
+	login := testenv.UniqueName("audit") + "@example.com"
+	id := str(e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
+	e.c.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`).want(t, 200)
+	e.c.do("POST", "/Users", oktaUser(login, "ext-other")).wantError(t, 409, "uniqueness")
+	e.c.do("GET", "/Users/"+id, nil).want(t, 200)
+	newClient(t, e.caddy.URL+"/scim/v2", "wrong-token-0123456789").do("GET", "/Users", nil).wantError(t, 401, "")
+
+	var health struct {
+		Status   string `json:"status"`
+		Handlers []struct {
+			Status   string `json:"status"`
+			Adapter  string `json:"adapter"`
+			Upstream struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"upstream"`
+			Redis *struct {
+				OK    bool   `json:"ok"`
+				Index string `json:"index"`
+			} `json:"redis"`
+		} `json:"handlers"`
+	}
+	if st := admin(t, e, "/scim/health", &health); st != 200 || health.Status != "ok" || len(health.Handlers) != 1 ||
+		!health.Handlers[0].Upstream.OK || health.Handlers[0].Redis == nil || health.Handlers[0].Redis.Index != "complete" {
+		t.Fatalf("health %d %+v", st, health)
+	}
+	if v, ok := metricValue(t, e, "caddy_scim_upstream_healthy"); !ok || v != 1 {
+		t.Errorf("caddy_scim_upstream_healthy %d (%v), want 1", v, ok)
+	}
+
+	var events struct{ Events []auditEvent }
+	waitFor(t, "the audit events in Redis", func() bool {
+		admin(t, e, "/scim/events?limit=10", &events)
+		return len(events.Events) >= 4
+	})
+	got := events.Events // newest first
+	want := []auditEvent{
+		{Op: "users.list", Status: 401, Caller: ""},
+		{Op: "users.create", Status: 409, Caller: "token#1", Auth: "token", ExternalID: "ext-other", Name: login, ScimType: "uniqueness"},
+		{Op: "users.patch", Status: 200, Caller: "token#1", ID: id, ExternalID: "ext-" + login, Name: login},
+		{Op: "users.create", Status: 201, Caller: "token#1", ID: id, ExternalID: "ext-" + login, Name: login},
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d events, want 4 (the GET is not audited): %+v", len(got), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Op != w.Op || g.Status != w.Status || g.Caller != w.Caller || g.ID != w.ID || g.ExternalID != w.ExternalID ||
+			g.Name != w.Name || (w.ScimType != "" && g.ScimType != w.ScimType) {
+			t.Errorf("event %d: %+v, want %+v", i+1, g, w)
+		}
+	}
+	if got[3].UpstreamCalls < 1 || got[2].UpstreamCalls < 1 {
+		t.Errorf("writes without upstream calls: %+v", got)
+	}
+	raw, _ := json.Marshal(events)
+	if strings.Contains(string(raw), scimToken) || strings.Contains(string(raw), "wrong-token") || strings.Contains(string(raw), "1mz050nq") {
+		t.Fatalf("an audit event holds a credential: %s", raw)
+	}
+	if n := strings.Count(e.caddy.Logs(), `"logger":"http.handlers.scim.audit"`); n != 4 {
+		t.Errorf("%d audit log lines, want 4", n)
+	}
+
+	// the same plugin with a Gitea token Gitea does not know
+	bad := start(t, badToken{g}, "", "")
+	var badHealth struct {
+		Status   string `json:"status"`
+		Handlers []struct {
+			Upstream struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"upstream"`
+		} `json:"handlers"`
+	}
+	if st := admin(t, bad, "/scim/health", &badHealth); st != 503 || badHealth.Status != "unavailable" ||
+		badHealth.Handlers[0].Upstream.OK || !strings.Contains(badHealth.Handlers[0].Upstream.Error, "credential") {
+		t.Fatalf("health with a bad token: %d %+v", st, badHealth)
+	}
+	t.Logf("with a bad token: %s", badHealth.Handlers[0].Upstream.Error)
+}
+
+// badToken is Gitea with an admin token Gitea does not know.
+type badToken struct{ giteaBackend }
+
+func (b badToken) adapter(extra string) (string, []string) {
+	block, _ := b.giteaBackend.adapter(extra)
+	return block, []string{"GITEA_TOKEN=" + fmt.Sprintf("%040d", 7)}
+}
