@@ -28,7 +28,7 @@ func admin(t *testing.T, e *env, path string, v any) int {
 
 type auditEvent struct {
 	Op, Caller, Auth, ID, ExternalID, Name, ScimType, Detail, Method string
-	Status, UpstreamCalls                                          int
+	Status, UpstreamCalls                                            int
 }
 
 func (a *auditEvent) UnmarshalJSON(b []byte) error {

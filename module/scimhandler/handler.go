@@ -136,7 +136,7 @@ type Handler struct {
 	stream     *audit.Stream // nil without redis or with the stream off
 	ring       *audit.Ring   // this process's newest events
 	redisConn  redis.UniversalClient
-	prefix     string // the Redis key prefix
+	prefix     string                  // the Redis key prefix
 	lastHealth *atomic.Pointer[Health] // set in Provision
 }
 
