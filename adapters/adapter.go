@@ -248,3 +248,15 @@ func CheckLinkExisting(v string) error {
 type HealthChecker interface {
 	CheckHealth(ctx context.Context) error
 }
+
+// AllUsers is implemented by adapters that can walk every upstream account, managed
+// or not, in ascending id order, for the drift report (accounts no IdP manages).
+type AllUsers interface {
+	EachUser(ctx context.Context, each func(Record) bool) error
+}
+
+// AllMembers is implemented by group adapters that can walk every member of a
+// group, managed or not, for the drift report (members SCIM does not manage).
+type AllMembers interface {
+	EachMember(ctx context.Context, groupID string, each func(Record) bool) error
+}

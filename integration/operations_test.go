@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -148,4 +149,96 @@ type badToken struct{ giteaBackend }
 func (b badToken) adapter(extra string) (string, []string) {
 	block, _ := b.giteaBackend.adapter(extra)
 	return block, []string{"GITEA_TOKEN=" + fmt.Sprintf("%040d", 7)}
+}
+
+type driftAccount struct {
+	ID       string `json:"id"`
+	UserName string `json:"user_name"`
+	Detail   string `json:"detail"`
+}
+
+// TestDriftReport (#15): after provisioning through a real Caddy on Gitea, changes
+// made in Gitea by hand — an account blocked, one renamed, one deleted, an account
+// and a team member SCIM does not manage — are what `caddy scim report` and the
+// admin API's /scim/report show.
+func TestDriftReport(t *testing.T) {
+	ge, _ := startFaultyGroups(t) // the proxy stays clear: real Gitea answers
+	rc := redisBlock(t, testenv.UniqueName("drift")+":")
+	e := start(t, giteaBackend{ge.g}, rc, "organization "+ge.org+"\n")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+	g := giteaBackend{ge.g}
+	run := testenv.UniqueName("drift")
+	mk := func(name string) string {
+		body := oktaUser(name, "ext-"+name)
+		body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.test"}}
+		return str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
+	}
+	gone, renamed, blocked, kept := mk(run+"-gone"), mk(run+"-renamed"), mk(run+"-blocked"), mk(run+"-kept")
+	gid := str(e.c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Drift " + run,
+		"members": json.RawMessage(memberValues(kept, blocked))}).want(t, 201).JSON, "id")
+
+	g.blockByHand(t, blocked)
+	g.renameByHand(t, renamed, run+"-byhand")
+	ge.g.DeleteUser(t, ge.g.UserByID(t, int64(atoiT(t, gone)))["login"].(string))
+	stranger := run + "-stranger"
+	ge.g.CreateUnmanagedUser(t, stranger, stranger+"@example.test")
+	if st, _, b := ge.g.Do(t, "PUT", "/teams/"+gid+"/members/"+stranger, nil); st != 204 {
+		t.Fatalf("adding %s to the team: %d %s", stranger, st, b)
+	}
+
+	var rep struct {
+		Handlers []struct {
+			Error string `json:"error"`
+			Drift struct {
+				Unmanaged     []driftAccount `json:"unmanaged_users"`
+				HandBlocked   []driftAccount `json:"blocked_by_hand"`
+				Renamed       []driftAccount `json:"renamed"`
+				DanglingLinks []driftAccount `json:"dangling_links"`
+				ForeignMembers []struct {
+					ID      string   `json:"id"`
+					Members []string `json:"unmanaged_members"`
+				} `json:"groups_with_unmanaged_members"`
+				Notes []string `json:"notes"`
+			} `json:"drift"`
+		} `json:"handlers"`
+	}
+	if st := admin(t, e, "/scim/report", &rep); st != 200 || len(rep.Handlers) != 1 || rep.Handlers[0].Error != "" {
+		t.Fatalf("report %d %+v", st, rep)
+	}
+	d := rep.Handlers[0].Drift
+	has := func(what string, list []driftAccount, id, name string) {
+		t.Helper()
+		for _, a := range list {
+			if (id == "" || a.ID == id) && (name == "" || a.UserName == name) {
+				return
+			}
+		}
+		t.Errorf("%s: %s %s missing from %+v", what, id, name, list)
+	}
+	has("unmanaged", d.Unmanaged, "", stranger)
+	has("unmanaged", d.Unmanaged, "", ge.g.AdminName)
+	has("blocked by hand", d.HandBlocked, blocked, "")
+	has("renamed", d.Renamed, renamed, run+"-renamed")
+	has("dangling", d.DanglingLinks, gone, "")
+	if len(d.HandBlocked) != 1 || len(d.Renamed) != 1 || len(d.DanglingLinks) != 1 {
+		t.Errorf("more drift than was made: %+v", d)
+	}
+	if len(d.ForeignMembers) != 1 || d.ForeignMembers[0].ID != gid || len(d.ForeignMembers[0].Members) != 1 || d.ForeignMembers[0].Members[0] != stranger {
+		t.Errorf("groups with unmanaged members: %+v", d.ForeignMembers)
+	}
+	if len(d.Notes) != 0 {
+		t.Errorf("notes: %v", d.Notes)
+	}
+
+	// the same through the command, as a table
+	out, err := exec.Command(testenv.CaddyBinary(t), "scim", "report", "--address", e.caddy.Admin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("caddy scim report: %v\n%s", err, out)
+	}
+	t.Logf("caddy scim report:\n%s", out)
+	for _, want := range []string{"blocked by hand", "renamed in the application", "link to a deleted account", "group with unmanaged members", stranger, run + "-byhand"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the table lacks %q", want)
+		}
+	}
 }

@@ -159,16 +159,29 @@ func (a *Adapter) managedTeam(ctx context.Context, id string) (*giteaTeam, error
 // teamMembers returns the managed, not SCIM-deleted members of a team.
 func (a *Adapter) teamMembers(ctx context.Context, teamID string) ([]scim.Member, error) {
 	var out []scim.Member
-	err := upstream.Walk(ctx, a.api, upstream.Request{Path: path("teams", teamID, "members")}, teamPaging, func(us []giteaUser) bool {
-		for i := range us {
-			if rec := a.record(&us[i]); rec.Managed && !rec.Deleted {
-				out = append(out, scim.Member{Value: rec.User.ID, Display: rec.User.UserName, Type: "User"})
-			}
+	err := a.EachMember(ctx, teamID, func(rec adapters.Record) bool {
+		if rec.Managed && !rec.Deleted {
+			out = append(out, scim.Member{Value: rec.User.ID, Display: rec.User.UserName, Type: "User"})
 		}
 		return true
 	})
 	slices.SortFunc(out, func(x, y scim.Member) int { return adapters.CompareIDs(x.Value, y.Value) })
-	return out, a.teamErr(err)
+	return out, err
+}
+
+var _ adapters.AllMembers = (*Adapter)(nil)
+
+// EachMember walks every member of team teamID, managed or not (the drift report).
+func (a *Adapter) EachMember(ctx context.Context, teamID string, each func(adapters.Record) bool) error {
+	err := upstream.Walk(ctx, a.api, upstream.Request{Path: path("teams", teamID, "members")}, teamPaging, func(us []giteaUser) bool {
+		for i := range us {
+			if !each(a.record(&us[i])) {
+				return false
+			}
+		}
+		return true
+	})
+	return a.teamErr(err)
 }
 
 // withMembers loads the members of gs concurrently.

@@ -346,13 +346,9 @@ func (a *Adapter) findByEmail(ctx context.Context, email string) ([]*giteaUser, 
 // every page of /admin/users on each call (Gitea cannot filter on "managed"), a cost
 // linear in the number of Gitea users.
 func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
-	filter := url.Values{"sort": {"id"}, "order": {"asc"}}
-	if a.SourceID > 0 {
-		filter.Set("source_id", strconv.FormatInt(a.SourceID, 10))
-	}
 	var managed []adapters.Record
-	err := a.scan(ctx, filter, func(g *giteaUser) bool {
-		if rec := a.record(g); rec.Managed {
+	err := a.EachUser(ctx, func(rec adapters.Record) bool {
+		if rec.Managed {
 			managed = append(managed, rec)
 		}
 		return true
@@ -362,6 +358,18 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 	}
 	recs, total := adapters.WindowOf(managed, p)
 	return recs, total, nil
+}
+
+var _ adapters.AllUsers = (*Adapter)(nil)
+
+// EachUser walks every Gitea user of the adapter's scope (its source_id, when set),
+// managed or not (the drift report).
+func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool) error {
+	filter := url.Values{"sort": {"id"}, "order": {"asc"}}
+	if a.SourceID > 0 {
+		filter.Set("source_id", strconv.FormatInt(a.SourceID, 10))
+	}
+	return a.scan(ctx, filter, func(g *giteaUser) bool { return each(a.record(g)) })
 }
 
 // plan is how a SCIM user is stored in Gitea.

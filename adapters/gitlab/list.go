@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -64,7 +65,38 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 // keysetUsers walks every managed user with keyset pagination: the only way to
 // reach deep offsets and to count past 10 000 rows.
 func (a *Adapter) keysetUsers(ctx context.Context, each func([]glUser) bool) error {
+	return a.keysetWalk(ctx, managedQuery(), each)
+}
+
+var _ adapters.AllUsers = (*Adapter)(nil)
+
+// EachUser walks every GitLab user, managed or not (the drift report).
+func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool) error {
 	q := managedQuery()
+	for k := range q {
+		if strings.HasPrefix(k, "custom_attributes[") {
+			q.Del(k)
+		}
+	}
+	var werr error
+	err := a.keysetWalk(ctx, q, func(us []glUser) bool {
+		for i := range us {
+			if werr = a.ensureAttrs(ctx, userPath(us[i].ID), &us[i].CustomAttributes); werr != nil {
+				return false
+			}
+			if !each(a.record(&us[i])) {
+				return false
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return werr
+	}
+	return err
+}
+
+func (a *Adapter) keysetWalk(ctx context.Context, q url.Values, each func([]glUser) bool) error {
 	q.Set("pagination", "keyset")
 	q.Set("per_page", strconv.Itoa(maxPerPage))
 	for {

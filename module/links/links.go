@@ -16,6 +16,9 @@ type Link struct {
 	Active     bool   `json:"a,omitempty"`
 	Deleted    bool   `json:"d,omitempty"`
 	Version    string `json:"v,omitempty"`
+	// Group marks a group's link (groups share the store under their own
+	// namespace): never one of the users an index lists.
+	Group bool `json:"g,omitempty"`
 }
 
 // Store is implemented by the in-process store and the Redis store. Lookups report

@@ -9,7 +9,7 @@ import (
 )
 
 // The order: with the index on, the Redis store also keeps the ids of the visible
-// users (managed and not DELETEd) in one sorted set, <prefix>order, so that a list
+// users (managed and not DELETEd; never groups) in one sorted set, <prefix>order, so that a list
 // page costs a page. Members sort as upstream ids do (adapters.CompareIDs): numeric
 // ids by length, then as strings (the score is the length), other ids as strings.
 // Every Put adds or removes its id, Forget removes it, and a rebuild starts it
@@ -31,7 +31,7 @@ func (r *Redis) queueOrder(ctx context.Context, p redis.Pipeliner, l Link) {
 	if r.ix == nil {
 		return
 	}
-	if l.Deleted {
+	if l.Deleted || l.Group {
 		p.ZRem(ctx, r.orderKey(), l.ID)
 		return
 	}

@@ -48,8 +48,10 @@ func TestRedisOrder(t *testing.T) {
 		t.Fatalf("PageLinks(1, 1) = %+v, want the link of 10", ls)
 	}
 
-	// a create appends, a DELETE removes, a deactivation keeps the place, Forget removes
-	for _, l := range []links.Link{{ID: "101", UserName: "new"}, {ID: "10", UserName: "ten", Deleted: true}, {ID: "9", UserName: "nine", Active: false}} {
+	// a create appends, a DELETE removes, a deactivation keeps the place, Forget
+	// removes, a group's link is never listed (found by the drift report: it was)
+	for _, l := range []links.Link{{ID: "101", UserName: "new"}, {ID: "10", UserName: "ten", Deleted: true}, {ID: "9", UserName: "nine", Active: false},
+		{ID: "\x1fgroup:5", UserName: "\x1fgroup:Staff", Group: true}} {
 		if err := s.Put(ctx, l); err != nil {
 			t.Fatal(err)
 		}

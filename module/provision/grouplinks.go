@@ -17,7 +17,7 @@ import (
 const groupNS = "\x1fgroup:"
 
 func groupLink(g *scim.Group) links.Link {
-	l := links.Link{ID: groupNS + g.ID, UserName: groupNS + g.DisplayName, Version: g.Meta.Version}
+	l := links.Link{ID: groupNS + g.ID, UserName: groupNS + g.DisplayName, Version: g.Meta.Version, Group: true}
 	if g.ExternalID != "" {
 		l.ExternalID = groupNS + g.ExternalID
 	}

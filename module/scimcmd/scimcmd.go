@@ -3,6 +3,7 @@
 //
 //	caddy scim check-mapping <file.json>   check a rest adapter mapping
 //	caddy scim preset <name>               print a shipped mapping (to start one from)
+//	caddy scim report [--address] [--json] the drift report of a running Caddy
 package scimcmd
 
 import (
@@ -20,12 +21,15 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "scim",
-		Usage: "check-mapping <file> | preset <name>",
+		Usage: "check-mapping <file> | preset <name> | report [--address <admin>] [--json]",
 		Short: "Tools for the caddy-scim plugin",
 		Long: `
 check-mapping reads a mapping of the rest adapter (scim.adapters.rest) exactly as the
 adapter loads it, and prints what it maps, or the first field that is wrong (exit
-status 1). preset prints a shipped mapping, a starting point for your own.`,
+status 1). preset prints a shipped mapping, a starting point for your own. report
+asks a running Caddy's admin API for the drift report of its scim handlers: accounts
+no IdP manages, accounts blocked by hand or renamed in the application, links to
+deleted accounts, groups with members SCIM does not manage.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(&cobra.Command{
 				Use:   "check-mapping <file>",
@@ -35,6 +39,19 @@ status 1). preset prints a shipped mapping, a starting point for your own.`,
 					return checkMapping(c.OutOrStdout(), args[0])
 				},
 			})
+			rep := &cobra.Command{
+				Use:   "report",
+				Short: "Print the drift report of a running Caddy's scim handlers",
+				Args:  cobra.NoArgs,
+				RunE: func(c *cobra.Command, args []string) error {
+					addr, _ := c.Flags().GetString("address")
+					asJSON, _ := c.Flags().GetBool("json")
+					return report(c.OutOrStdout(), addr, asJSON)
+				},
+			}
+			rep.Flags().String("address", "localhost:2019", "Caddy's admin endpoint")
+			rep.Flags().Bool("json", false, "print the admin API's JSON instead of a table")
+			cmd.AddCommand(rep)
 			cmd.AddCommand(&cobra.Command{
 				Use:   "preset <name>",
 				Short: "Print a shipped mapping: " + strings.Join(rest.Presets(), ", "),

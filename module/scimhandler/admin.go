@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-scim/caddy-scim/module/audit"
+	"github.com/caddy-scim/caddy-scim/module/provision"
 )
 
 func init() {
@@ -25,6 +26,7 @@ func init() {
 //	GET /scim/health   every handler's upstream and Redis, 200 or 503 (JSON)
 //	GET /scim/events   the newest audit events (?limit=, default 100), from the
 //	                   shared Redis stream, else from this process
+//	GET /scim/report   the drift report of every handler (walks each application)
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -37,6 +39,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/scim/health", Handler: caddy.AdminHandlerFunc(serveHealth)},
 		{Pattern: "/scim/events", Handler: caddy.AdminHandlerFunc(serveEvents)},
+		{Pattern: "/scim/report", Handler: caddy.AdminHandlerFunc(serveReport)},
 	}
 }
 
@@ -138,4 +141,29 @@ func writeAdminJSON(w http.ResponseWriter, status int, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// HandlerDrift is one handler's part of /scim/report.
+type HandlerDrift struct {
+	BasePath string          `json:"base_path"`
+	Adapter  string          `json:"adapter"`
+	Drift    provision.Drift `json:"drift"`
+	Error    string          `json:"error,omitempty"`
+}
+
+func serveReport(w http.ResponseWriter, r *http.Request) error {
+	if err := allowGet(r); err != nil {
+		return err
+	}
+	hs := live()
+	out := make([]HandlerDrift, len(hs))
+	for i, h := range hs { // one at a time: each walks its application
+		out[i] = HandlerDrift{BasePath: h.BasePath, Adapter: h.adapter.Info().Name}
+		d, err := h.svc.Drift(r.Context())
+		out[i].Drift = d
+		if err != nil {
+			out[i].Error = err.Error()
+		}
+	}
+	return writeAdminJSON(w, http.StatusOK, map[string]any{"handlers": out})
 }
