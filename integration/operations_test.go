@@ -190,10 +190,10 @@ func TestDriftReport(t *testing.T) {
 		Handlers []struct {
 			Error string `json:"error"`
 			Drift struct {
-				Unmanaged     []driftAccount `json:"unmanaged_users"`
-				HandBlocked   []driftAccount `json:"blocked_by_hand"`
-				Renamed       []driftAccount `json:"renamed"`
-				DanglingLinks []driftAccount `json:"dangling_links"`
+				Unmanaged      []driftAccount `json:"unmanaged_users"`
+				HandBlocked    []driftAccount `json:"blocked_by_hand"`
+				Renamed        []driftAccount `json:"renamed"`
+				DanglingLinks  []driftAccount `json:"dangling_links"`
 				ForeignMembers []struct {
 					ID      string   `json:"id"`
 					Members []string `json:"unmanaged_members"`
