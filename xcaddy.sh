@@ -12,7 +12,7 @@
 #                                 (CADDY_SCIM_BENCH_USERS=10000, CADDY_SCIM_BENCH_DURATION=2s,
 #                                 CADDY_SCIM_BENCH_PROFILE=dir, CADDY_SCIM_BENCH_OUT=file)
 #
-# Everything it needs (xcaddy, Gitea, redis-server) is installed on first use and
+# Everything it needs (xcaddy, Gitea, Kratos, Redmine, redis-server, chromium) is installed on first use and
 # cached under ${CADDY_SCIM_CACHE:-$HOME/.cache/caddy-scim}.
 set -euo pipefail
 
@@ -77,6 +77,7 @@ test)
 	bash "$ROOT/integration/scripts/kratos.sh" install
 	bash "$ROOT/integration/scripts/redmine.sh" install
 	bash "$ROOT/integration/scripts/redis.sh" install
+	bash "$ROOT/integration/scripts/chromium.sh" install
 	build "$CACHE/bin/caddy-test"
 	export CADDY_SCIM_CADDY_BIN="$CACHE/bin/caddy-test"
 	cd "$ROOT"

@@ -225,11 +225,11 @@ func forEachBackend(t *testing.T, extra string, f func(t *testing.T, e *env)) {
 }
 
 // start runs Caddy with the plugin in front of b; extra goes inside the scim block,
-// adapterExtra inside the adapter block.
-func start(t *testing.T, b backend, extra, adapterExtra string) *env {
+// adapterExtra inside the adapter block, siteExtra (directives) in the site.
+func start(t *testing.T, b backend, extra, adapterExtra string, siteExtra ...string) *env {
 	t.Helper()
 	block, benv := b.adapter(adapterExtra)
-	site := fmt.Sprintf("scim {\n\ttoken {env.SCIM_TOKEN}\n%s\n%s\n}\nreverse_proxy %s", indentBlock(block), extra, b.proxy())
+	site := fmt.Sprintf("%s\nscim {\n\ttoken {env.SCIM_TOKEN}\n%s\n%s\n}\nreverse_proxy %s", strings.Join(siteExtra, "\n"), indentBlock(block), extra, b.proxy())
 	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: append(benv, "SCIM_TOKEN="+scimToken)})
 	return &env{caddy: cd, up: b, c: newClient(t, cd.URL+"/scim/v2", scimToken)}
 }

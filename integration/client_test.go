@@ -15,6 +15,7 @@ type scimClient struct {
 	tb    testing.TB
 	base  string // …/scim/v2
 	token string
+	ua    string // User-Agent, when set (an IdP's)
 	http  *http.Client
 }
 
@@ -57,6 +58,9 @@ func (c *scimClient) do(method, path string, body any, headers ...string) resp {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	if c.ua != "" {
+		req.Header.Set("User-Agent", c.ua)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

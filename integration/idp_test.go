@@ -155,6 +155,16 @@ func entraUser(userName, email, objectID string) map[string]any {
 
 func TestEntraSequence(t *testing.T) { forEachBackend(t, "", entraSequence) }
 
+// TestEntraSequenceWithRedis: the same on Gitea with the Redis link store, whose
+// index entries carry a copy of the link: after a userName PATCH the entry of the
+// old name still held the old link, and a filter on the old name answered the user
+// (found by TestActivityPage).
+func TestEntraSequenceWithRedis(t *testing.T) {
+	e := start(t, giteaBackend{testenv.Gitea(t)}, redisBlock(t, testenv.UniqueName("entra")+":"), "")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+	entraSequence(t, e)
+}
+
 func entraSequence(t *testing.T, e *env) {
 	c := e.c
 	// Test Connection: a random userName must give 200 and an empty list

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -241,4 +243,75 @@ func TestDriftReport(t *testing.T) {
 			t.Errorf("the table lacks %q", want)
 		}
 	}
+}
+
+// TestActivityPage (#15): after a scripted Okta run and Entra run (each with its own
+// token) through a real Caddy on Gitea with Redis, a refused request and a block set
+// by hand, the activity page (scim_activity, behind its own token), loaded in a real
+// headless Chromium, shows
+// the handler healthy with its index complete, counts per IdP and operation, the
+// errors with their detail, and the drift; a screenshot is saved.
+func TestActivityPage(t *testing.T) {
+	g := giteaBackend{testenv.Gitea(t)}
+	const entraToken = "itest-entra-token-7d1e0c55b2"
+	const pageToken = "itest-activity-page-0b6f2c"
+	e := start(t, g, redisBlock(t, testenv.UniqueName("page")+":")+"\ntoken "+entraToken, "",
+		"handle /scim-activity {\n\tscim_activity {\n\t\ttoken "+pageToken+"\n\t}\n}")
+	waitFor(t, "the index to be complete", func() bool { return indexGauge(t, e) == 1 })
+	e.c.ua = "Okta SCIM Client 1.0.0"
+	oktaSequence(t, e)
+	entra := *e
+	entra.c = newClient(t, e.caddy.URL+"/scim/v2", entraToken)
+	entra.c.ua = "Azure AD SCIM Provisioning"
+	entraSequence(t, &entra)
+	newClient(t, e.caddy.URL+"/scim/v2", "not-a-token-0123456789").do("GET", "/Users", nil).wantError(t, 401, "")
+	login := testenv.UniqueName("blocked") + "@example.com"
+	id := str(e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
+	g.blockByHand(t, id)
+	e.c.do("POST", "/Users", oktaUser(login, "ext-someone-else")).wantError(t, 409, "uniqueness")
+
+	// without the page's token (or with an IdP's): 401
+	for _, tok := range []string{"", scimToken} {
+		req, _ := http.NewRequest("GET", e.caddy.URL+"/scim-activity", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("the page with token %q answered %d", tok, resp.StatusCode)
+		}
+	}
+	url := strings.Replace(e.caddy.URL, "http://", "http://ops:"+pageToken+"@", 1) + "/scim-activity"
+	waitFor(t, "the audit events in Redis", func() bool {
+		var evs struct{ Events []auditEvent }
+		admin(t, e, "/scim/events?limit=1000", &evs)
+		return len(evs.Events) > 10
+	})
+	dom := testenv.BrowserDOM(t, url)
+	for _, want := range []string{
+		`data-status="ok"`, `data-index="complete"`, "SCIM activity",
+		"token#1", "token#2", "Okta SCIM Client 1.0.0", "Azure AD SCIM Provisioning", "users.create", "users.patch",
+		"unauthenticated", "authentication failed", "uniqueness", // the refusals, with their detail
+		"blocked by hand", login,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(dom, scimToken) || strings.Contains(dom, entraToken) {
+		t.Fatal("the page shows a token")
+	}
+	shot := os.Getenv("CADDY_SCIM_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "activity.png")
+	}
+	testenv.BrowserScreenshot(t, url, shot)
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10_000 {
+		t.Fatalf("screenshot %s: %v %v", shot, st, err)
+	}
+	t.Logf("screenshot of the activity page: %s", shot)
 }

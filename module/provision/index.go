@@ -19,7 +19,13 @@ type IndexEvents struct {
 	Invalidated func(reason string)                 // a mark was dropped
 	Trusted     func(ok bool)                       // whether this instance now trusts the index
 	Failed      func(err error)                     // a check or rebuild failed
+	// Progress reports a rebuild's phase ("reading" the application's users,
+	// "writing" their links) and, while writing, how many of total are written.
+	Progress func(phase string, done, total int)
 }
+
+// rebuildBatch is how many links a rebuild writes between two progress reports.
+const rebuildBatch = 5000
 
 // indexRebuildLockTTL bounds a rebuild: another instance may start one after it.
 const indexRebuildLockTTL = 10 * time.Minute
@@ -130,13 +136,23 @@ func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.Ind
 	if err != nil {
 		return s.indexFailed(ix, ev, err)
 	}
+	progress := func(phase string, done, total int) {
+		if ev.Progress != nil {
+			ev.Progress(phase, done, total)
+		}
+	}
+	progress("reading", 0, 0)
 	ls, err := s.managedLinks(ctx)
 	if err != nil {
 		return s.indexFailed(ix, ev, err)
 	}
-	if err := ix.PutAll(ctx, ls); err != nil {
-		return s.indexFailed(ix, ev, err)
+	for done := 0; done < len(ls); done += rebuildBatch {
+		progress("writing", done, len(ls))
+		if err := ix.PutAll(ctx, ls[done:min(done+rebuildBatch, len(ls))]); err != nil {
+			return s.indexFailed(ix, ev, err)
+		}
 	}
+	progress("writing", len(ls), len(ls))
 	ok, err = ix.CompleteRebuild(ctx, tok, st.Epoch)
 	if err != nil || !ok {
 		if err == nil {

@@ -43,7 +43,7 @@ func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters
 	recs := make([]adapters.Record, len(ls))
 	keep := make([]bool, len(ls))
 	errs := adapters.Parallel(ctx, len(ls), listConcurrency, func(ctx context.Context, i int) error {
-		r, cached, found, err := s.readRecord(ctx, ls[i].ID, ls[i])
+		r, cached, found, err := s.readRecord(ctx, ls[i].ID, ls[i], false)
 		switch {
 		case err != nil:
 			return err

@@ -161,17 +161,28 @@ func (s *Service) getRecordCached(ctx context.Context, id string) (adapters.Reco
 	} else if ok {
 		cached = l
 	}
-	return s.readRecord(ctx, id, cached)
+	return s.readRecord(ctx, id, cached, false)
 }
 
 // readRecord reads user id upstream, with the stored link (if any) as the name hint.
-func (s *Service) readRecord(ctx context.Context, id string, cached links.Link) (adapters.Record, links.Link, bool, error) {
+// With fromIndex, cached is an index entry's copy of the link, as of when that entry
+// was written: after a rename through SCIM, the entry of the old name still holds the
+// old link, which must not pass for the userName of record. The id's own link is then
+// read, only when the upstream's name differs from the copy.
+func (s *Service) readRecord(ctx context.Context, id string, cached links.Link, fromIndex bool) (adapters.Record, links.Link, bool, error) {
 	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id, UserNameHint: cached.UserName})
 	if err != nil {
 		return adapters.Record{}, cached, false, err
 	}
 	for _, r := range recs {
 		if r.User != nil && r.User.ID == id {
+			if fromIndex && !strings.EqualFold(cached.UserName, r.User.UserName) {
+				l, ok, err := s.Links.Get(ctx, id)
+				s.storeErr(err)
+				if ok {
+					cached = l
+				}
+			}
 			s.ofRecord(&r, cached)
 			return r, cached, true, nil
 		}
@@ -206,7 +217,7 @@ func (s *Service) lookupViaCached(ctx context.Context, kind adapters.LookupKind,
 	l, ok, err := s.linkBy(ctx, kind, value)
 	s.storeErr(err)
 	if ok {
-		r, cached, found, err := s.readRecord(ctx, l.ID, l)
+		r, cached, found, err := s.readRecord(ctx, l.ID, l, true)
 		if err != nil {
 			return nil, links.Link{}, err
 		}

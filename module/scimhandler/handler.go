@@ -138,6 +138,8 @@ type Handler struct {
 	redisConn  redis.UniversalClient
 	prefix     string                  // the Redis key prefix
 	lastHealth *atomic.Pointer[Health] // set in Provision
+	rebuild    *atomic.Pointer[RebuildProgress]
+	drift      *driftCache
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -329,6 +331,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		h.logger.Warn("scim metrics disabled", zap.Error(err))
 	}
+	h.rebuild = new(atomic.Pointer[RebuildProgress])
+	h.drift = &driftCache{}
 	h.lenient = h.lenientDecoding()
 	h.kinds()
 	if h.redisStore != nil && h.redisStore.Indexed() {
@@ -374,8 +378,23 @@ const indexCheckInterval = 10 * time.Second
 // indexEvents logs what the link index maintainer does.
 func (h *Handler) indexEvents() provision.IndexEvents {
 	log := h.logger.Named("index")
+	var lastLog time.Time
 	return provision.IndexEvents{
+		Progress: func(phase string, done, total int) {
+			prev := h.rebuild.Load()
+			p := &RebuildProgress{Phase: phase, Done: done, Total: total, Started: time.Now().UTC()}
+			if prev != nil && prev.Phase != "" {
+				p.Started = prev.Started
+			}
+			h.rebuild.Store(p)
+			// at each phase and at most every 5 s: a rebuild of 50k users takes ~20 s
+			if prev == nil || prev.Phase != phase || time.Since(lastLog) >= 5*time.Second {
+				lastLog = time.Now()
+				log.Info("link index rebuild progress", zap.String("phase", phase), zap.Int("done", done), zap.Int("total", total))
+			}
+		},
 		Complete: func(n int, took time.Duration) {
+			h.rebuild.Store(&RebuildProgress{})
 			log.Info("link index rebuilt from the upstream", zap.Int("links", n), zap.Duration("took", took))
 		},
 		Refreshed: func(n int, took time.Duration) {
@@ -390,6 +409,7 @@ func (h *Handler) indexEvents() provision.IndexEvents {
 			}
 		},
 		Failed: func(err error) {
+			h.rebuild.Store(&RebuildProgress{})
 			log.Warn("link index check failed; POSTs look identities up in the upstream", zap.Error(err))
 		},
 	}

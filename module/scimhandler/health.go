@@ -29,9 +29,19 @@ type Health struct {
 type ComponentHealth struct {
 	OK bool `json:"ok"`
 	// Index is the Redis link index's phase (links.Phase*).
-	Index     string  `json:"index,omitempty"`
-	Error     string  `json:"error,omitempty"`
-	LatencyMS float64 `json:"latency_ms"`
+	Index string `json:"index,omitempty"`
+	// Rebuild is this instance's rebuild in progress, if any.
+	Rebuild   *RebuildProgress `json:"rebuild,omitempty"`
+	Error     string           `json:"error,omitempty"`
+	LatencyMS float64          `json:"latency_ms"`
+}
+
+// RebuildProgress is where a link index rebuild of this instance stands.
+type RebuildProgress struct {
+	Phase   string    `json:"phase,omitempty"` // "reading" the users, "writing" links; "" when none runs
+	Done    int       `json:"done"`
+	Total   int       `json:"total"`
+	Started time.Time `json:"started,omitzero"`
 }
 
 // AuditHealth counts the audit events the Redis stream took and lost.
@@ -66,6 +76,11 @@ func (h *Handler) checkHealth(ctx context.Context) Health {
 		wg.Go(func() { rh = timed(ctx, h.redisStore.Phase) })
 	}
 	wg.Wait()
+	if out.Redis != nil && h.rebuild != nil {
+		if p := h.rebuild.Load(); p != nil && p.Phase != "" {
+			out.Redis.Rebuild = p
+		}
+	}
 	if h.stream != nil {
 		out.Audit = &AuditHealth{Written: h.stream.Written(), Dropped: h.stream.Dropped()}
 	}

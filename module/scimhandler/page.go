@@ -1,0 +1,129 @@
+package scimhandler
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/caddy-scim/caddy-scim/module/audit"
+	"github.com/caddy-scim/caddy-scim/module/provision"
+)
+
+//go:embed page/activity.html
+var pageFS embed.FS
+
+// activityPage is what the scim_activity handler serves: server-rendered, no script
+// and no external assets.
+var activityPage = template.Must(template.ParseFS(pageFS, "page/activity.html"))
+
+// pageEvents is how many of the newest events the page shows and counts.
+const pageEvents = 500
+
+// driftCacheFor keeps a handler's drift report for the page: the report walks the
+// application, which a reloaded page must not do every time.
+const driftCacheFor = time.Minute
+
+type pageData struct {
+	Now         time.Time
+	EventSource string
+	Handlers    []pageHandler
+	Counts      []opCount
+	Errors      []audit.Event
+	Recent      []audit.Event
+	Events      []audit.Event
+}
+
+type pageHandler struct {
+	Health   Health
+	Drift    *provision.Drift
+	DriftErr string
+}
+
+type opCount struct {
+	Caller, Client, Op  string
+	OK, Refused, Failed int
+}
+
+// driftCache is one handler's last drift report.
+type driftCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	d   *provision.Drift
+	err string
+}
+
+func (h *Handler) cachedDrift(ctx context.Context) (*provision.Drift, string) {
+	c := h.drift
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.d == nil || time.Since(c.at) > driftCacheFor {
+		d, err := h.svc.Drift(ctx)
+		c.d, c.at, c.err = &d, time.Now(), ""
+		if err != nil {
+			c.err = err.Error()
+		}
+	}
+	return c.d, c.err
+}
+
+// renderActivity writes the page for every scim handler of this process.
+func renderActivity(w http.ResponseWriter, r *http.Request) error {
+	hs := live()
+	rep := healthReport(r.Context(), hs)
+	data := pageData{Now: time.Now().UTC(), EventSource: "this process"}
+	for i, h := range hs {
+		ph := pageHandler{Health: rep.Handlers[i]}
+		ph.Drift, ph.DriftErr = h.cachedDrift(r.Context())
+		data.Handlers = append(data.Handlers, ph)
+		if h.stream != nil {
+			data.EventSource = "the shared Redis stream"
+		}
+	}
+	evs, err := recentEvents(r.Context(), pageEvents)
+	if err != nil {
+		data.EventSource = "nowhere: " + err.Error()
+	}
+	data.Events = evs
+	counts := map[[3]string]*opCount{}
+	for _, e := range evs {
+		k := [3]string{e.Caller, e.Client, e.Op}
+		c := counts[k]
+		if c == nil {
+			c = &opCount{Caller: e.Caller, Client: e.Client, Op: e.Op}
+			counts[k] = c
+		}
+		switch {
+		case e.Status >= 500:
+			c.Failed++
+		case e.Status >= 400:
+			c.Refused++
+		default:
+			c.OK++
+		}
+		if e.Refused() && len(data.Errors) < 20 {
+			data.Errors = append(data.Errors, e)
+		}
+	}
+	for _, c := range counts {
+		data.Counts = append(data.Counts, *c)
+	}
+	sort.Slice(data.Counts, func(i, j int) bool {
+		a, b := data.Counts[i], data.Counts[j]
+		if a.Caller != b.Caller {
+			return a.Caller < b.Caller
+		}
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.Op < b.Op
+	})
+	data.Recent = evs[:min(len(evs), 50)]
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	return activityPage.Execute(w, data)
+}
