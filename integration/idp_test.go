@@ -24,20 +24,11 @@ func filterQuery(f string) string {
 	return "filter=" + url.QueryEscape(f)
 }
 
-// oktaUser is Okta's create body (idp-clients.md §3.1), with unique names.
-func oktaUser(login, externalID string) map[string]any {
-	return map[string]any{
-		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName":    login,
-		"name":        map[string]any{"givenName": "Test", "familyName": "User"},
-		"emails":      []any{map[string]any{"primary": true, "value": login, "type": "work"}},
-		"displayName": "Test User",
-		"locale":      "en-US",
-		"externalId":  externalID,
-		"groups":      []any{},
-		"password":    "1mz050nq",
-		"active":      true,
-	}
+// oktaUser and entraUser are the IdPs' create bodies, with unique names.
+func oktaUser(login, externalID string) map[string]any { return testenv.OktaUser(login, externalID) }
+
+func entraUser(userName, email, objectID string) map[string]any {
+	return testenv.EntraUser(userName, email, objectID)
 }
 
 func TestOktaSequence(t *testing.T) { forEachBackend(t, "", oktaSequence) }
@@ -139,20 +130,6 @@ func oktaSequence(t *testing.T, e *env) {
 }
 
 // entraUser is Entra ID's create body (idp-clients.md §3.2).
-func entraUser(userName, email, objectID string) map[string]any {
-	return map[string]any{
-		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User",
-			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
-		"externalId": objectID,
-		"userName":   userName,
-		"active":     true,
-		"emails":     []any{map[string]any{"primary": true, "type": "work", "value": email}},
-		"meta":       map[string]any{"resourceType": "User"},
-		"name":       map[string]any{"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
-		"roles":      []any{},
-	}
-}
-
 func TestEntraSequence(t *testing.T) { forEachBackend(t, "", entraSequence) }
 
 // TestEntraSequenceWithRedis: the same on Gitea with the Redis link store, whose

@@ -12,41 +12,20 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/caddy-scim/caddy-scim/integration/testenv"
 )
 
 const groupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
-// oktaUser is Okta's create body (idp-clients.md).
-func oktaUser(login, ext string) map[string]any {
-	return map[string]any{
-		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName":    login,
-		"name":        map[string]any{"givenName": "Test", "familyName": "User"},
-		"emails":      []any{map[string]any{"primary": true, "value": login, "type": "work"}},
-		"displayName": "Test User",
-		"locale":      "en-US",
-		"externalId":  ext,
-		"groups":      []any{},
-		"password":    "1mz050nq",
-		"active":      true,
-	}
-}
+func oktaUser(login, ext string) map[string]any { return testenv.OktaUser(login, ext) }
 
-// entraUser is Entra ID's create body (idp-clients.md), with its default mapping of
-// displayName.
+// entraUser is Entra ID's create body with its default mapping of displayName.
 func entraUser(login, objectID string) map[string]any {
-	return map[string]any{
-		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User",
-			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
-		"externalId":  objectID,
-		"userName":    login,
-		"active":      true,
-		"displayName": "Test User",
-		"emails":      []any{map[string]any{"primary": true, "type": "work", "value": login}},
-		"meta":        map[string]any{"resourceType": "User"},
-		"name":        map[string]any{"formatted": "Test User", "familyName": "User", "givenName": "Test"},
-		"roles":       []any{},
-	}
+	u := testenv.EntraUser(login, login, objectID)
+	u["displayName"] = "Test User"
+	u["name"] = map[string]any{"formatted": "Test User", "familyName": "User", "givenName": "Test"}
+	return u
 }
 
 func patch(ops ...string) string {

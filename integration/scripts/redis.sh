@@ -58,6 +58,21 @@ wait_ping() {
 	die "redis did not answer PING on 127.0.0.1:$port within 5 s: $(tail -n 20 "$log" 2>/dev/null)"
 }
 
+# wait_synced <port…>: wait up to 10 s until every replica has finished its first sync
+# (before it, a replica cannot take over its master).
+wait_synced() {
+	local i port ok
+	for ((i = 0; i < 200; i++)); do
+		ok=1
+		for port in "$@"; do
+			redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | grep -q '^master_link_status:up' || ok=0
+		done
+		((ok)) && return 0
+		sleep 0.05
+	done
+	die "the replicas on $* did not sync with their masters within 10 s"
+}
+
 # wait_pidfile <file>: redis writes its pid file just after it starts listening.
 wait_pidfile() {
 	local i
@@ -133,18 +148,7 @@ cmd_start_cluster() {
 		sleep 0.05
 	done
 	((ok)) || die "cluster did not reach cluster_state:ok within 10 s: $(redis-cli -h 127.0.0.1 -p "$1" cluster info 2>&1 | head -n 3)"
-	# a replica that has not finished its first sync cannot take over its master
-	if ((replicas)); then
-		for ((i = 0; i < 200; i++)); do
-			ok=1
-			for port in "${@:4}"; do
-				redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | grep -q '^master_link_status:up' || ok=0
-			done
-			((ok)) && break
-			sleep 0.05
-		done
-		((ok)) || die "cluster replicas did not sync within 10 s"
-	fi
+	((replicas == 0)) || wait_synced "${@:4}"
 	local joined
 	joined="$(
 		IFS=,
@@ -173,12 +177,7 @@ cmd_start_sentinel() {
 	# it (later ones come every 10 s)
 	if [[ -n "$rport" ]]; then
 		start_node "$dir/replica" "$rport" --replicaof 127.0.0.1 "$mport"
-		local j
-		for ((j = 0; j < 200; j++)); do
-			redis-cli -h 127.0.0.1 -p "$rport" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
-			sleep 0.05
-		done
-		((j < 200)) || die "the replica on $rport did not sync with its master within 10 s"
+		wait_synced "$rport"
 	fi
 	# Sentinel rewrites its config file, so it gets its own writable one.
 	printf '%s\n' "port $sport" "bind 127.0.0.1" "daemonize yes" "pidfile $pidf" \
