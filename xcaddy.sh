@@ -115,8 +115,10 @@ load)
 	go test -count=1 -v -timeout 120m -run '^TestLoad$' "$@" ./integration/load/
 	;;
 fuzz)
-	# every fuzz target, one after the other, ${1:-10m} each; new crashers land in
-	# testdata/fuzz/<Target>/ of their package, which is the corpus kept in git
+	# every fuzz target, one after the other, ${1:-10m} each; crashers land in
+	# testdata/fuzz/<Target>/ of their package, and so do the inputs that found new
+	# coverage (from Go's fuzz cache): the corpus is kept in git, and every
+	# ./xcaddy.sh test runs it
 	need_go
 	cd "$ROOT"
 	fuzztime=${1:-10m}
@@ -127,6 +129,11 @@ fuzz)
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 			echo "fuzz $pkg $target for $fuzztime" >&2
 			go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$@" "$pkg" || status=1
+			cached="$(go env GOCACHE)/fuzz/$pkg/$target"
+			if [ -d "$cached" ]; then
+				mkdir -p "$dir/testdata/fuzz/$target"
+				cp -n "$cached"/* "$dir/testdata/fuzz/$target/" 2>/dev/null || true
+			fi
 		done
 	done
 	exit $status
