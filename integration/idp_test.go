@@ -164,6 +164,12 @@ func entraSequence(t *testing.T, e *env) {
 	if n := len(resources(t, c.do("GET", "/Users?"+filterQuery(`externalId eq "`+strings.ToUpper(objectID)+`"`), nil).want(t, 200))); n != 0 {
 		t.Fatalf("externalId matched case-insensitively (%d)", n)
 	}
+	// Microsoft's reference client projects with a value filter (#16): the
+	// attribute it names is answered, not just the id
+	pr := c.do("GET", "/Users/"+id+"?attributes="+url.QueryEscape(`emails[type eq "work"]`), nil).want(t, 200)
+	if pr.JSON["emails"] == nil || pr.JSON["id"] != id || pr.JSON["userName"] != nil {
+		t.Fatalf("attributes=emails[type eq \"work\"] answered %s", pr.Body)
+	}
 
 	newEmail := "testbcwqnm" + testenv.UniqueName("") + "@test.microsoft.com"
 	newExt := "Eqpj" + testenv.UniqueName("")

@@ -91,6 +91,7 @@ func badInput(t *testing.T, e *env) {
 		{"invalid filter", "GET", "/Users?" + filterQuery(`userName eq`), nil, 400, "invalidFilter"},
 		{"unknown filter attribute", "GET", "/Users?" + filterQuery(`shoeSize gt 3`), nil, 400, "invalidFilter"},
 		{"unbalanced filter", "GET", "/Users?" + filterQuery(`(userName eq "a"`), nil, 400, "invalidFilter"},
+		{"filter on password", "GET", "/Users?" + filterQuery(`password eq "1mz050nq"`), nil, 400, "invalidFilter"},
 		{"non-integer count", "GET", "/Users?count=ten", nil, 400, "invalidValue"},
 		{"patch without PatchOp schema", "PATCH", "/Users/1", `{"Operations":[{"op":"replace","value":{"active":false}}]}`, 400, "invalidSyntax"},
 		{"bulk", "POST", "/Bulk", `{}`, 501, ""},

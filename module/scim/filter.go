@@ -435,21 +435,32 @@ func filterOperator(w string) (string, bool) {
 // resolve turns an attribute path as written into its canonical form.
 // Inside a value filter (parent != nil) the word names a sub-attribute.
 func (p *filterParser) resolve(w string, at int, parent *filterScope) (AttrPath, *Attribute, error) {
+	var path AttrPath
+	var leaf *Attribute
 	if parent != nil {
 		s := parent.attr.Sub(w)
 		if s == nil {
 			return AttrPath{}, nil, p.errorf("at position %d: unknown sub-attribute %s of %s", at+1, filterQuote(w), parent.attr.Name)
 		}
-		return AttrPath{Name: s.Name}, s, nil
+		path, leaf = AttrPath{Name: s.Name}, s
+	} else {
+		var top, sub *Attribute
+		var err *Error
+		path, top, sub, err = filterResolvePath(p.rt, w)
+		if err != nil {
+			return AttrPath{}, nil, p.errorf("at position %d: %s", at+1, err.Detail)
+		}
+		leaf = top
+		if sub != nil {
+			leaf = sub
+		}
 	}
-	path, top, sub, err := filterResolvePath(p.rt, w)
-	if err != nil {
-		return AttrPath{}, nil, p.errorf("at position %d: %s", at+1, err.Detail)
+	// A filter on an attribute that is never returned (password) would answer an
+	// empty list as if nobody matched: it is refused instead. PATCH paths may name it.
+	if p.scimType == ErrInvalidFilter && leaf != nil && leaf.Returned == ReturnedNever {
+		return AttrPath{}, nil, p.errorf("at position %d: %s is never returned, so a filter cannot test it", at+1, filterQuote(w))
 	}
-	if sub != nil {
-		return path, sub, nil
-	}
-	return path, top, nil
+	return path, leaf, nil
 }
 
 // filterResolvePath resolves `[URN ":"] name ["." sub]`. The attribute name follows

@@ -48,9 +48,9 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 			q.Count = n
 		case "attributes":
-			q.Attributes = splitList(val)
+			q.Attributes = attrList(splitList(val))
 		case "excludedattributes":
-			q.ExcludedAttributes = splitList(val)
+			q.ExcludedAttributes = attrList(splitList(val))
 		}
 	}
 	q.normalize()
@@ -72,7 +72,7 @@ type SearchRequest struct {
 // Query converts a search request into a Query.
 func (s *SearchRequest) Query() (Query, error) {
 	q := Query{StartIndex: 1, Count: -1, Filter: s.Filter, SortBy: s.SortBy,
-		Attributes: s.Attributes, ExcludedAttributes: s.ExcludedAttributes}
+		Attributes: attrList(s.Attributes), ExcludedAttributes: attrList(s.ExcludedAttributes)}
 	found := false
 	for _, sc := range s.Schemas {
 		if strings.EqualFold(sc, MessageSearchRequest) {
@@ -117,11 +117,67 @@ func (q *Query) normalize() {
 	}
 }
 
+// splitList splits a comma-separated parameter, leaving commas inside a value
+// filter or a quoted string alone (`emails[type eq "a,b"]`).
 func splitList(s string) []string {
 	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
+	depth, quoted, start := 0, false, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) {
+			switch c := s[i]; {
+			case c == '\\' && quoted:
+				i++
+				continue
+			case c == '"':
+				quoted = !quoted
+				continue
+			case quoted:
+				continue
+			case c == '[':
+				depth++
+				continue
+			case c == ']':
+				depth--
+				continue
+			case c != ',' || depth > 0:
+				continue
+			}
+		}
+		if p := strings.TrimSpace(s[start:i]); p != "" {
 			out = append(out, p)
+		}
+		start = i + 1
+	}
+	return out
+}
+
+// attrList reads attribute paths as the attributes they name: a value filter
+// (`emails[type eq "work"]`, which Microsoft's reference client sends) selects
+// values, not attributes, so `emails[type eq "work"].value` is emails.value.
+// Without this the projection matched nothing and answered only the id.
+func attrList(paths []string) []string {
+	out := paths[:0:0]
+	for _, p := range paths {
+		var b strings.Builder
+		depth, quoted := 0, false
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			switch {
+			case quoted && c == '\\':
+				i++
+			case c == '"' && depth > 0:
+				quoted = !quoted
+			case quoted:
+			case c == '[':
+				depth++
+			case c == ']' && depth > 0:
+				depth--
+			case depth == 0:
+				b.WriteByte(c)
+			}
+		}
+		if a := strings.TrimSpace(b.String()); a != "" {
+			out = append(out, a)
 		}
 	}
 	return out
