@@ -94,7 +94,8 @@ func badInput(t *testing.T, e *env) {
 		{"filter on password", "GET", "/Users?" + filterQuery(`password eq "1mz050nq"`), nil, 400, "invalidFilter"},
 		{"non-integer count", "GET", "/Users?count=ten", nil, 400, "invalidValue"},
 		{"patch without PatchOp schema", "PATCH", "/Users/1", `{"Operations":[{"op":"replace","value":{"active":false}}]}`, 400, "invalidSyntax"},
-		{"bulk", "POST", "/Bulk", `{}`, 501, ""},
+		{"bulk without its schema", "POST", "/Bulk", `{}`, 400, "invalidSyntax"},
+		{"bulk that is not JSON", "POST", "/Bulk", `{"schemas":`, 400, "invalidSyntax"},
 		{"me", "GET", "/Me", nil, 501, ""},
 		{"unknown endpoint", "GET", "/Widgets", nil, 404, ""},
 		{"method not allowed", "DELETE", "/Users", nil, 405, ""},
@@ -249,7 +250,7 @@ func TestDiscovery(t *testing.T) { forEachBackend(t, "", discovery) }
 func discovery(t *testing.T, e *env) {
 	c := e.c
 	spc := c.do("GET", "/ServiceProviderConfig", nil).want(t, 200).JSON
-	if spc["patch"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false {
+	if spc["patch"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != true {
 		t.Fatalf("SPC: %v", spc)
 	}
 	if spc["filter"].(map[string]any)["maxResults"].(float64) < 100 {

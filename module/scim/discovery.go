@@ -15,6 +15,10 @@ type Features struct {
 	// GroupAttributes likewise; empty with Groups means all.
 	GroupAttributes  []string
 	DocumentationURI string
+	// BulkMaxOperations and BulkMaxPayload are the /Bulk limits; 0 operations:
+	// no /Bulk.
+	BulkMaxOperations int
+	BulkMaxPayload    int64
 }
 
 // ServiceProviderConfig renders /ServiceProviderConfig (RFC 7643 §5).
@@ -29,7 +33,7 @@ func ServiceProviderConfig(f Features) Resource {
 	spc := Resource{
 		"schemas":               []any{SchemaSPC},
 		"patch":                 map[string]any{"supported": true},
-		"bulk":                  map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":                  map[string]any{"supported": f.BulkMaxOperations > 0, "maxOperations": f.BulkMaxOperations, "maxPayloadSize": f.BulkMaxPayload},
 		"filter":                map[string]any{"supported": true, "maxResults": f.MaxResults},
 		"changePassword":        map[string]any{"supported": false},
 		"sort":                  map[string]any{"supported": f.Sort},

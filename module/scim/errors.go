@@ -25,6 +25,7 @@ const (
 	MessagePatchOp       = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 	MessageError         = "urn:ietf:params:scim:api:messages:2.0:Error"
 	MessageBulkRequest   = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+	MessageBulkResponse  = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 )
 
 // ContentType is the media type of every SCIM response, errors included.

@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		max_body_size <size>               # e.g. 1MiB
 //		max_results   <n>
 //		max_scan      <n>                # users a filter or sortBy may scan (10000)
+//		bulk_max_operations <n> | off    # /Bulk's maxOperations (100)
 //		public_url    <url>
 //		timeout       <duration>
 //		link_ttl      <duration>
@@ -148,6 +149,20 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_body_size: %v", err)
 			}
 			s.MaxBodySize = int64(n)
+		case "bulk_max_operations":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			if v == "off" {
+				s.BulkMaxOperations = -1
+				break
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return d.Errf("bulk_max_operations must be a positive integer or off, not %q", v)
+			}
+			s.BulkMaxOperations = n
 		case "max_results", "max_scan":
 			name := d.Val()
 			var v string

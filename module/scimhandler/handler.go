@@ -115,6 +115,10 @@ type Handler struct {
 	// instance that uses the same Redis and prefix. Absent: an in-process store.
 	Redis *RedisConfig `json:"redis,omitempty"`
 
+	// BulkMaxOperations is /Bulk's maxOperations (its maxPayloadSize is
+	// max_body_size). Default: 100; -1 turns /Bulk off (501).
+	BulkMaxOperations int `json:"bulk_max_operations,omitempty"`
+
 	// Audit configures the audit trail (on by default; see AuditConfig).
 	Audit *AuditConfig `json:"audit,omitempty"`
 
@@ -282,6 +286,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		JWT:             acfg.JWT != nil,
 		UserAttributes:  info.UserAttributes,
 		GroupAttributes: info.GroupAttributes,
+		BulkMaxPayload:  h.MaxBodySize,
+	}
+	switch {
+	case h.BulkMaxOperations == 0:
+		h.features.BulkMaxOperations = defaultBulkOperations
+	case h.BulkMaxOperations > 0:
+		h.features.BulkMaxOperations = h.BulkMaxOperations
 	}
 	store, err := h.linkStore()
 	if err != nil {
@@ -528,6 +539,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	who = &p
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who)) // for /Bulk's audit
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.ID)
 	}

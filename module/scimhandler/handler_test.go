@@ -98,7 +98,7 @@ func TestServeHTTP(t *testing.T) {
 		{"search", "POST", "/scim/v2/Users/.search", `{"schemas":["` + scim.MessageSearchRequest + `"],"count":0}`, true, 200, false, ""},
 		{"search without schema", "POST", "/scim/v2/.search", `{"count":0}`, true, 400, false, "invalidSyntax"},
 		{"groups without adapter support", "GET", "/scim/v2/Groups", "", true, 501, false, ""},
-		{"bulk", "POST", "/scim/v2/Bulk", "{}", true, 501, false, ""},
+		{"bulk turned off", "POST", "/scim/v2/Bulk", "{}", true, 501, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, passed := serve(t, h, tc.method, tc.target, tc.body, tc.authz)

@@ -51,7 +51,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
 			h.rootSearch(w, r)
 		}
 	case strings.EqualFold(head, "Bulk") && len(seg) == 1:
-		h.fail(w, r, scim.NotImplemented("Bulk operations are not supported (see bulk.supported in /ServiceProviderConfig)"))
+		h.bulk(w, r)
 	case strings.EqualFold(head, "Me"):
 		h.fail(w, r, scim.NotImplemented("/Me is not supported: IdP clients provision other users, not themselves"))
 	default:
