@@ -33,6 +33,11 @@ if [ ! -s "$DEMO/scim-token" ]; then
 	chmod 600 "$DEMO/scim-token"
 fi
 SCIM_TOKEN=$(cat "$DEMO/scim-token")
+if [ ! -s "$DEMO/activity-token" ]; then
+	head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DEMO/activity-token"
+	chmod 600 "$DEMO/activity-token"
+fi
+ACTIVITY_TOKEN=$(cat "$DEMO/activity-token")
 
 cat >"$DEMO/Caddyfile" <<CADDY
 {
@@ -44,6 +49,11 @@ cat >"$DEMO/Caddyfile" <<CADDY
 http://localhost:$DEMO_PORT, http://127.0.0.1:$DEMO_PORT {
 	bind 127.0.0.1
 	log
+	handle /scim-activity {
+		scim_activity {
+			token {env.ACTIVITY_TOKEN}
+		}
+	}
 	scim {
 		token {env.SCIM_TOKEN}
 		adapter gitea {
@@ -62,6 +72,7 @@ caddy-scim demo
   SCIM endpoint  $BASE        (Gitea $GITEA_URL behind it; everything else is proxied)
   IdP token      $SCIM_TOKEN
   Gitea admin    $GITEA_ADMIN / scim-admin-password-1
+  Activity page  http://localhost:$DEMO_PORT/scim-activity   (any user name, password $ACTIVITY_TOKEN)
 
 Create a user through SCIM (Okta's body):
 
@@ -83,5 +94,5 @@ and see the real user in Gitea:  curl -s -H "Authorization: token $GITEA_TOKEN" 
 Ctrl-C stops Caddy and Gitea.
 MSG
 
-SCIM_TOKEN=$SCIM_TOKEN GITEA_URL=$GITEA_URL GITEA_TOKEN=$GITEA_TOKEN \
+SCIM_TOKEN=$SCIM_TOKEN ACTIVITY_TOKEN=$ACTIVITY_TOKEN GITEA_URL=$GITEA_URL GITEA_TOKEN=$GITEA_TOKEN \
 	"$ROOT/caddy" run --config "$DEMO/Caddyfile" --adapter caddyfile

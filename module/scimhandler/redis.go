@@ -137,6 +137,15 @@ func (rc RedisConfig) client(watch *links.ConnWatcher) redis.UniversalClient {
 	if rc.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: rc.TLSServerName}
 	}
+	if rc.MasterName == "" && len(rc.Addresses) > 1 { // a Cluster, as NewUniversalClient decides
+		co := opt.Cluster()
+		// The client learns a failover from its slot map, which it reloads on MOVED
+		// or when the map is older than this (go-redis: 60s); a refused connection
+		// to the dead master reloads nothing, so with the default the store could
+		// stay unavailable for a minute after the replica took over.
+		co.ClusterStateReloadInterval = 5 * time.Second
+		return redis.NewClusterClient(co)
+	}
 	return redis.NewUniversalClient(opt)
 }
 
