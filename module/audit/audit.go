@@ -20,10 +20,12 @@ type Event struct {
 	// client id); Auth is "token" or "jwt", or "" when authentication failed.
 	Caller string `json:"caller,omitempty"`
 	Auth   string `json:"auth,omitempty"`
-	Client string `json:"client,omitempty"` // the IdP's User-Agent
-	Op     string `json:"op"`               // users.create, groups.patch, …
-	Method string `json:"method"`
-	Path   string `json:"path"`
+	// ClientID is a JWT caller's client (azp, appid or client_id).
+	ClientID string `json:"client_id,omitempty"`
+	Client   string `json:"client,omitempty"` // the IdP's User-Agent
+	Op       string `json:"op"`               // users.create, groups.patch, …
+	Method   string `json:"method"`
+	Path     string `json:"path"`
 	// The resource, as far as the request or its answer named it.
 	ID         string `json:"id,omitempty"`
 	ExternalID string `json:"external_id,omitempty"`

@@ -56,6 +56,9 @@ type Principal struct {
 	ID string
 	// Method is "token" or "jwt".
 	Method string
+	// ClientID is a JWT's client ("azp", else "appid", else "client_id"); "" for
+	// static tokens.
+	ClientID string
 }
 
 // Authentication methods reported in Principal.Method.

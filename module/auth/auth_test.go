@@ -308,9 +308,9 @@ func TestAlgorithmConfusion(t *testing.T) {
 		t.Fatal("keyFor(HS256) with an RSA key file returned a key")
 	}
 
-	good := sign(t, jwt.SigningMethodRS256, rsaKey, "any-kid", claims(clk.Now(), nil))
+	good := sign(t, jwt.SigningMethodRS256, rsaKey, "any-kid", claims(clk.Now(), map[string]any{"azp": "8adf8e6e-client"}))
 	p, err := a.Authenticate(bearerReq("Bearer " + good))
-	if err != nil || p.ID != "entra-sp-1" || p.Method != MethodJWT {
+	if err != nil || p.ID != "entra-sp-1" || p.Method != MethodJWT || p.ClientID != "8adf8e6e-client" {
 		t.Fatalf("RS256 with key file: %+v, %v (%s)", p, err, detail(err))
 	}
 	ps := sign(t, jwt.SigningMethodPS256, rsaKey, "", claims(clk.Now(), nil))

@@ -280,11 +280,12 @@ func (v *jwtVerifier) verify(tok string) (Principal, error) {
 	if err := v.checkRequired(hdr.Typ, claims); err != nil {
 		return Principal{}, err
 	}
-	id := principalID(claims)
-	if id == "" {
+	id, ok := claimValue(claims, "sub", "azp", "appid", "client_id")
+	if !ok || id == "" {
 		return Principal{}, fail(ErrInvalidToken, errors.New("no usable sub, azp, appid or client_id claim"))
 	}
-	return Principal{ID: id, Method: MethodJWT}, nil
+	client, _ := claimValue(claims, "azp", "appid", "client_id") // an odd one is left out
+	return Principal{ID: id, Method: MethodJWT, ClientID: client}, nil
 }
 
 // checkRequired enforces RequireTypes, RequireClientIDs and RequireScopes on a
@@ -400,21 +401,23 @@ func mapJWTError(err error) error {
 	return fail(ErrInvalidToken, err)
 }
 
-// principalID picks the caller identity: sub, else the client id claims
-// used by Entra ID (azp, appid) and RFC 9068 / Okta (client_id).
-func principalID(c jwt.MapClaims) string {
-	for _, name := range []string{"sub", "azp", "appid", "client_id"} {
+// claimValue is the first non-empty string claim of names: the caller identity is
+// sub, else the client id claims used by Entra ID (azp, appid) and RFC 9068 / Okta
+// (client_id). ok=false when that claim is unusable: it goes into logs, placeholders
+// and the audit trail, so oddities are refused.
+func claimValue(c jwt.MapClaims, names ...string) (string, bool) {
+	for _, name := range names {
 		s, ok := c[name].(string)
 		if !ok || s == "" {
 			continue
 		}
 		if len(s) > maxPrincipalLength || !utf8.ValidString(s) ||
 			strings.IndexFunc(s, unicode.IsControl) >= 0 {
-			return "" // it goes into logs and placeholders: refuse oddities
+			return "", false
 		}
-		return s
+		return s, true
 	}
-	return ""
+	return "", true
 }
 
 func truncate(s string, n int) string {

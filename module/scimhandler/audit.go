@@ -54,7 +54,7 @@ func (h *Handler) audit(r *http.Request, op string, p *auth.Principal, sw *statu
 		Method: r.Method, Path: r.URL.Path, Status: status, ScimType: sw.scimType, Detail: sw.detail,
 		UpstreamCalls: calls, DurationMS: float64(time.Since(start).Microseconds()) / 1000, RemoteIP: clientIP(r)}
 	if p != nil {
-		e.Caller, e.Auth = p.ID, p.Method
+		e.Caller, e.Auth, e.ClientID = p.ID, p.Method, p.ClientID
 	}
 	note.Fill(&e)
 	if h.stream != nil {
@@ -71,7 +71,7 @@ func (h *Handler) audit(r *http.Request, op string, p *auth.Principal, sw *statu
 		msg = "scim request refused"
 	}
 	h.auditLog.Info(msg, zap.String("site", e.Site), zap.String("base_path", e.BasePath), zap.String("caller", e.Caller),
-		zap.String("auth", e.Auth), zap.String("client", e.Client), zap.String("op", e.Op), zap.String("method", e.Method),
+		zap.String("auth", e.Auth), zap.String("client_id", e.ClientID), zap.String("client", e.Client), zap.String("op", e.Op), zap.String("method", e.Method),
 		zap.String("path", e.Path), zap.String("id", e.ID), zap.String("external_id", e.ExternalID), zap.String("name", e.Name),
 		zap.Int("status", e.Status), zap.String("scim_type", e.ScimType), zap.String("detail", e.Detail),
 		zap.Int64("upstream_calls", e.UpstreamCalls), zap.Float64("duration_ms", e.DurationMS), zap.String("remote_ip", e.RemoteIP))
