@@ -5,20 +5,21 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 )
 
 // managed is the query of the managed users or groups, in ascending id order.
+// usersQuery lists users in id order with their custom attributes (the marks).
+func usersQuery() url.Values {
+	return url.Values{"order_by": {"id"}, "sort": {"asc"}, "with_custom_attributes": {"true"}}
+}
+
 func managedQuery() url.Values {
-	return url.Values{
-		"custom_attributes[" + attrManaged + "]": {"true"},
-		"order_by":                               {"id"},
-		"sort":                                   {"asc"},
-		"with_custom_attributes":                 {"true"},
-	}
+	q := usersQuery()
+	q.Set("custom_attributes["+attrManaged+"]", "true")
+	return q
 }
 
 // window returns the managed items [p.Offset, p.Offset+p.Limit) at path and their
@@ -72,14 +73,8 @@ var _ adapters.AllUsers = (*Adapter)(nil)
 
 // EachUser walks every GitLab user, managed or not (the drift report).
 func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool) error {
-	q := managedQuery()
-	for k := range q {
-		if strings.HasPrefix(k, "custom_attributes[") {
-			q.Del(k)
-		}
-	}
 	var werr error
-	err := a.keysetWalk(ctx, q, func(us []glUser) bool {
+	err := a.keysetWalk(ctx, usersQuery(), func(us []glUser) bool {
 		for i := range us {
 			if werr = a.ensureAttrs(ctx, userPath(us[i].ID), &us[i].CustomAttributes); werr != nil {
 				return false

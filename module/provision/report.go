@@ -111,7 +111,7 @@ func (s *Service) Drift(ctx context.Context) (Drift, error) {
 	} else {
 		d.Notes = append(d.Notes, "dangling links not checked: the links are kept in process (configure redis)")
 	}
-	if am, ok := s.Groups.(adapters.AllMembers); ok && s.Groups != nil {
+	if am, ok := s.Groups.(adapters.AllMembers); ok {
 		groups, err := pageAll(ctx, math.MaxInt32, func(ctx context.Context, p adapters.Page) ([]*scim.Group, int, error) {
 			return s.Groups.ListGroups(ctx, p, false)
 		})

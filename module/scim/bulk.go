@@ -137,15 +137,24 @@ func walkStrings(v any, f func(string) string) any {
 	return v
 }
 
+// Defines is the bulkId op defines: a POST's; "" for other methods.
+func (op BulkOperation) Defines() string {
+	if strings.EqualFold(op.Method, http.MethodPost) {
+		return op.BulkID
+	}
+	return ""
+}
+
 // Resolve replaces the bulkId references of op with the ids in ids; missing names the
 // references ids lacks (op is unchanged then).
 func (op BulkOperation) Resolve(ids map[string]string) (out BulkOperation, missing []string) {
-	for _, r := range op.Refs() {
+	refs := op.Refs()
+	for _, r := range refs {
 		if _, ok := ids[r]; !ok {
 			missing = append(missing, r)
 		}
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 || len(refs) == 0 {
 		return op, missing
 	}
 	out = op
@@ -162,7 +171,7 @@ func (op BulkOperation) Resolve(ids map[string]string) (out BulkOperation, missi
 		segs[i] = replace(segs[i])
 	}
 	out.Path = strings.Join(segs, "/")
-	if len(op.Refs()) > 0 && len(op.Data) > 0 {
+	if len(op.Data) > 0 {
 		var v any
 		if json.Unmarshal(op.Data, &v) == nil {
 			b, _ := json.Marshal(walkStrings(v, replace))
@@ -179,9 +188,9 @@ func (op BulkOperation) Resolve(ids map[string]string) (out BulkOperation, missi
 func BulkOrder(ops []BulkOperation) (order, cyclic []int) {
 	def := map[string]int{}
 	for i, op := range ops {
-		if strings.EqualFold(op.Method, http.MethodPost) && op.BulkID != "" {
-			if _, dup := def[op.BulkID]; !dup {
-				def[op.BulkID] = i
+		if id := op.Defines(); id != "" {
+			if _, dup := def[id]; !dup {
+				def[id] = i
 			}
 		}
 	}

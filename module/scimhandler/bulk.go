@@ -3,8 +3,10 @@ package scimhandler
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,11 +48,10 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	order, cyclic := scim.BulkOrder(req.Operations)
 	results := make([]*scim.BulkResultItem, len(req.Operations))
 	ids := map[string]string{}   // bulkId → the id its POST created
-	failed := map[string]bool{}  // bulkIds whose POST failed
 	defined := map[string]bool{} // bulkIds of the request's POSTs
 	for _, op := range req.Operations {
-		if strings.EqualFold(op.Method, http.MethodPost) && op.BulkID != "" {
-			defined[op.BulkID] = true
+		if id := op.Defines(); id != "" {
+			defined[id] = true
 		}
 	}
 	errs := 0
@@ -60,17 +61,14 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		}
 		op := req.Operations[i]
 		var res scim.BulkResultItem
-		if contains(cyclic, i) {
+		if slices.Contains(cyclic, i) {
 			res = bulkFailure(op, &scim.Error{Status: http.StatusConflict,
 				Detail: "circular bulkId references: this operation and the POSTs it refers to (" + strings.Join(op.Refs(), ", ") + ") each wait for another"})
 		} else {
-			res = h.bulkOne(r, op, ids, failed, defined)
+			res = h.bulkOne(r, op, ids, defined)
 		}
 		if st, _ := strconv.Atoi(res.Status); st >= 400 {
 			errs++
-			if op.BulkID != "" {
-				failed[op.BulkID] = true
-			}
 		}
 		results[i] = &res
 	}
@@ -83,17 +81,10 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func contains(list []int, i int) bool {
-	for _, x := range list {
-		if x == i {
-			return true
-		}
-	}
-	return false
-}
-
 // bulkOne runs one operation as the request it stands for.
-func (h *Handler) bulkOne(r *http.Request, op scim.BulkOperation, ids map[string]string, failed, defined map[string]bool) scim.BulkResultItem {
+// A reference missing from ids is to a POST that failed (ordering ran it first) or,
+// when defined lacks it, to no POST of the request.
+func (h *Handler) bulkOne(r *http.Request, op scim.BulkOperation, ids map[string]string, defined map[string]bool) scim.BulkResultItem {
 	if _, err := op.Check(); err != nil {
 		return bulkFailure(op, err)
 	}
@@ -151,8 +142,8 @@ func (h *Handler) bulkOne(r *http.Request, op scim.BulkOperation, ids map[string
 
 // bulkFailure is the answer of an operation that was refused before it ran.
 func bulkFailure(op scim.BulkOperation, err error) scim.BulkResultItem {
-	se, ok := err.(*scim.Error)
-	if !ok {
+	var se *scim.Error
+	if !errors.As(err, &se) {
 		se = &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"}
 	}
 	b, _ := json.Marshal(se)

@@ -539,12 +539,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	who = &p
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who)) // for /Bulk's audit
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.ID)
 	}
 	deadline := start.Add(time.Duration(h.Timeout))
-	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	// the principal rides along for /Bulk, whose operations are audited one by one
+	ctx, cancel := context.WithDeadline(context.WithValue(r.Context(), principalKey{}, who), deadline)
 	defer cancel()
 	r = r.WithContext(ctx)
 	// A client that sends its body slowly holds a goroutine and a buffer: the body
