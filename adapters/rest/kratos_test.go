@@ -17,13 +17,32 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// kratos calls the real Kratos admin API behind the adapter's back.
-func kratos(t *testing.T, k *testenv.KratosServer, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	st, raw := k.Do(t, method, path, body)
+// decoded is a status and a JSON object answer, as the services' Do return them.
+func decoded(st int, raw []byte) (int, map[string]any) {
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
 	return st, out
+}
+
+// provisioned provisions and validates a, and cleans it up when t ends.
+func provisioned(t *testing.T, a *rest.Adapter) *rest.Adapter {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Cleanup() })
+	return a
+}
+
+// kratos calls the real Kratos admin API behind the adapter's back.
+func kratos(t *testing.T, k *testenv.KratosServer, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return decoded(k.Do(t, method, path, body))
 }
 
 // kratosUnmanaged creates identities by hand, as an operator would: no SCIM marks.
@@ -40,17 +59,7 @@ func kratosUnmanaged(k *testenv.KratosServer) func(t *testing.T, username, email
 
 func newKratosAdapter(t *testing.T, k *testenv.KratosServer) *rest.Adapter {
 	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	a := &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Preset: "kratos"}
-	if err := a.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Cleanup() })
-	return a
+	return provisioned(t, &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Preset: "kratos"})
 }
 
 // TestKratosConformance runs the shared adapter suite against a real Ory Kratos
@@ -100,13 +109,7 @@ func TestKratosJSONPatch(t *testing.T) {
 	  {"op": "add", "path": "/metadata_admin", "value": {"scim": {"managed": "{{json .Managed}}", "external_id": "{{.User.ExternalID}}",
 	    "deleted": "{{json .Deleted}}", "blocked": "{{json .Blocked}}"}}}
 	]`)}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	a := &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Mapping: m}
-	if err := a.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Cleanup() })
+	a := provisioned(t, &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Mapping: m})
 	roundtrip.Run(t, a)
 	adaptertest.Run(t, adaptertest.Harness{Adapter: a,
 		MakeUnmanaged: kratosUnmanaged(k)})

@@ -1,12 +1,9 @@
 package rest_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest/roundtrip"
@@ -19,26 +16,13 @@ import (
 // back.
 func redmine(t *testing.T, r *testenv.RedmineServer, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	st, raw := r.Do(t, method, path, body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return st, out
+	return decoded(r.Do(t, method, path, body))
 }
 
 func newRedmineAdapter(t *testing.T, r *testenv.RedmineServer) *rest.Adapter {
 	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	a := &rest.Adapter{Config: upstream.Config{URL: r.URL, Token: r.APIKey}, Preset: "redmine",
-		Params: r.Params()}
-	if err := a.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Cleanup() })
-	return a
+	return provisioned(t, &rest.Adapter{Config: upstream.Config{URL: r.URL, Token: r.APIKey}, Preset: "redmine",
+		Params: r.Params()})
 }
 
 func redmineID(t *testing.T, out map[string]any) string {
