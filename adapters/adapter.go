@@ -47,6 +47,11 @@ type Info struct {
 	// the window (the upstream cannot filter on the managed marker): the service
 	// then checks group members one by one rather than against a listing.
 	ListScans bool
+	// UnmanagedMembers is set when group members as the adapter answers them
+	// include accounts SCIM does not manage (the rest adapter reads a group's
+	// member list as the application keeps it): the service then shows, and so
+	// removes, only the managed ones.
+	UnmanagedMembers bool
 	// OneName is set when the upstream keeps a person's name as one string. The
 	// service then merges what the IdP changed (name.formatted, givenName and
 	// familyName, displayName) into the user's FullName before every write, and the
@@ -88,6 +93,23 @@ type Record struct {
 	// SCIM never lifts such a block. A block SCIM set (a write with Active false)
 	// is recorded durably as SCIM's.
 	HandBlock string
+	// Login is the account's own name in the application (its login or username),
+	// which its owner may be able to change; "" when the application has none
+	// besides the userName.
+	Login string
+	// RecordedUserName is the userName SCIM last wrote, read from the copy the
+	// application keeps of it (Gitea login_name, a GitLab custom attribute, a
+	// mapping's admin-only field); "" when this account carries none (written by a
+	// version before the copy existed, or Unrecorded).
+	RecordedUserName string
+	// Unrecorded is set when the application has no room for that copy for this
+	// account: the link store is then the only record of its userName, and a lost
+	// link is never guessed from the application's name.
+	Unrecorded bool
+	// Tenant is the SCIM tenant whose mark a managed account carries (see
+	// Tenancy); "" is the default tenant. The service sees only
+	// its own tenant's accounts as managed.
+	Tenant string
 }
 
 // State is the durable provisioning state written by UpdateUser.
@@ -95,8 +117,8 @@ type State struct {
 	Managed bool
 	Deleted bool
 	// ForeignBlock keeps an inactive account's block as the application's own
-	// (the account was HandBlocked): without it, writing Active false records
-	// the block as SCIM's, which a later write with Active true lifts.
+	// (the account was HandBlocked), DELETEd or not: without it, writing Active
+	// false records the block as SCIM's, which a later write with Active true lifts.
 	ForeignBlock bool
 }
 
@@ -144,14 +166,18 @@ type UserAdapter interface {
 	ListUsers(ctx context.Context, p Page) (recs []Record, total int, err error)
 
 	// CreateUser creates an active upstream user from u, with a random password the
-	// user never needs, stores u.ExternalID durably and marks the user managed (the
-	// service deprovisions a user created inactive). A taken userName or e-mail is a
+	// user never needs, stores u.ExternalID and u.UserName (the userName of record)
+	// durably and marks the user managed (for its tenant, see Tenancy; the service
+	// deprovisions a user created inactive). A taken userName or e-mail is a
 	// Taken fact.
 	CreateUser(ctx context.Context, u *scim.User) (Record, error)
 
 	// UpdateUser writes the persisted attributes of u (userName, name, emails,
-	// active, externalId, …) and the provisioning state st to upstream user id.
-	// u is the complete desired resource (PUT semantics).
+	// active, externalId, …) and the provisioning state st to upstream user id,
+	// u.UserName as the userName of record. u is the complete desired resource
+	// (PUT semantics). A retry of a write that failed halfway must repair it: the
+	// account's state (blocked or not) is written last, after the attributes and
+	// SCIM's marks, so a half-done write never leaves a mark that contradicts it.
 	UpdateUser(ctx context.Context, id string, u *scim.User, st State) (Record, error)
 
 	// DeleteUser removes the upstream user (deprovision mode "delete").
@@ -203,6 +229,32 @@ type GroupSwitch interface {
 // benchmarks read it.
 type CallCounter interface {
 	UpstreamCalls() int64
+}
+
+// Tenancy is implemented by adapters that keep a tenant beside the managed marker in
+// the application, so that several SCIM handlers (one per IdP) can provision one
+// application without seeing each other's accounts. The handler calls SetTenant
+// once, before any other call: from then on writes mark accounts and groups for
+// that tenant, ListUsers and the group calls answer only that tenant's, and
+// Record.Tenant reports the tenant of every account FindUsers returns. An adapter
+// without it serves only the default tenant (""); one that cannot keep this tenant
+// (a mapping without room for it) answers an error, which fails the config load.
+type Tenancy interface {
+	SetTenant(tenant string) error
+}
+
+// CheckTenant validates a tenant name: letters, digits, '-', '_' and '.', at most 32
+// (adapters keep it in marks of limited width and syntax).
+func CheckTenant(t string) error {
+	if len(t) > 32 {
+		return fmt.Errorf("tenant %q: at most 32 characters", t)
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("tenant %q: only letters, digits, '-', '_' and '.'", t)
+		}
+	}
+	return nil
 }
 
 // LinkExistingDefault is implemented by adapters whose configuration block may carry

@@ -37,7 +37,11 @@ import (
 //     state (for groups: displayName, externalId and the members), so it changes with
 //     every change and only then. Meta.Created and Meta.LastModified are those of a
 //     seeded record, else zero.
-//   - Every group is managed. Members are SCIM user ids of existing users; member
+//   - The userName SCIM writes is also kept as the userName of record
+//     (Record.RecordedUserName), unless Unrecorded; Login is the account's own
+//     name, which EditUser may change. Accounts and groups are marked for the
+//     tenant of SetTenant; listings answer only that tenant's.
+//   - Every group of the tenant is managed. Members are SCIM user ids of existing users; member
 //     changes go through adapters.EachMember (an unknown user is a NotFound fact in a
 //     *adapters.MemberError; removing a non-member succeeds). DeleteUser also removes
 //     the user from its groups.
@@ -49,6 +53,9 @@ type Memory struct {
 	// PageSize is Info().MaxPageSize; 0 means 100. ListUsers and ListGroups answer
 	// the whole window asked for, however large.
 	PageSize int
+	// Unrecorded makes it an application without room for a copy of the userName
+	// of record (Record.Unrecorded): the link store is then the only record.
+	Unrecorded bool
 
 	mu      sync.Mutex
 	users   map[string]*memUser
@@ -61,18 +68,24 @@ type Memory struct {
 	delay   time.Duration
 	fail    map[string]error
 	failAdd map[string]error
+	tenant  string
 }
 
+// memUser is one upstream account; u.UserName is its login in the application,
+// which its owner may change (EditUser), recorded the copy of SCIM's userName.
 type memUser struct {
 	u                     scim.User
 	managed, deleted, adm bool
 	unconfirmed           bool
-	scimBlock             bool // the block (Active false) is SCIM's
+	scimBlock             bool   // the block (Active false) is SCIM's
+	recorded              string // the userName SCIM last wrote
+	tenant                string // the tenant of the managed mark
 }
 
 type memGroup struct {
 	g       scim.Group // ID, DisplayName, ExternalID
 	members map[string]bool
+	tenant  string
 }
 
 // MemberLog is what the group side of a Memory was asked to do since the last
@@ -91,7 +104,17 @@ var (
 	_ adapters.UserAdapter  = (*Memory)(nil)
 	_ adapters.GroupAdapter = (*Memory)(nil)
 	_ adapters.CallCounter  = (*Memory)(nil)
+	_ adapters.Tenancy      = (*Memory)(nil)
 )
+
+// SetTenant implements adapters.Tenancy: accounts and groups are marked for tenant,
+// and listings answer only that tenant's.
+func (m *Memory) SetTenant(tenant string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tenant = tenant
+	return nil
+}
 
 // init prepares the maps; m.mu is held.
 func (m *Memory) init() {
@@ -172,13 +195,21 @@ func cloneUser(u *scim.User) scim.User {
 	return c
 }
 
-// record is the answer for mu: a copy, with its version.
-func (mu *memUser) record() adapters.Record {
+// record is the answer for mu: a copy, with its version; m.mu is held.
+func (m *Memory) record(mu *memUser) adapters.Record {
 	u := cloneUser(&mu.u)
 	body, _ := json.Marshal(&u) // Meta and Password are not part of it
-	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted)
-	return adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
-		HandBlock: map[bool]string{true: "is blocked by hand"}[mu.managed && !mu.deleted && !u.Active && !mu.scimBlock]}
+	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted, mu.recorded, mu.tenant, mu.scimBlock)
+	r := adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
+		HandBlock: map[bool]string{true: "is blocked by hand"}[mu.managed && !u.Active && !mu.scimBlock],
+		Login:     u.UserName, Unrecorded: m.Unrecorded}
+	if mu.managed {
+		r.Tenant = mu.tenant
+		if !m.Unrecorded {
+			r.RecordedUserName = mu.recorded
+		}
+	}
+	return r
 }
 
 // sortedUsers returns the users in ascending id order; m.mu is held.
@@ -204,15 +235,15 @@ func (m *Memory) FindUsers(_ context.Context, q adapters.Lookup) ([]adapters.Rec
 		switch q.Kind {
 		case adapters.ByID:
 			hit = mu.u.ID == q.Value
-		case adapters.ByUserName:
-			hit = strings.EqualFold(mu.u.UserName, q.Value)
+		case adapters.ByUserName: // the login, or the copy of SCIM's userName
+			hit = strings.EqualFold(mu.u.UserName, q.Value) || (!m.Unrecorded && mu.managed && strings.EqualFold(mu.recorded, q.Value))
 		case adapters.ByExternalID:
 			hit = mu.u.ExternalID == q.Value
 		case adapters.ByEmail:
 			hit = strings.EqualFold(mu.u.PrimaryEmail(), q.Value)
 		}
 		if hit {
-			out = append(out, mu.record())
+			out = append(out, m.record(mu))
 		}
 	}
 	return out, nil
@@ -227,7 +258,7 @@ func (m *Memory) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Recor
 	}
 	var all []*memUser
 	for _, mu := range m.sortedUsers() {
-		if mu.managed {
+		if mu.managed && mu.tenant == m.tenant {
 			all = append(all, mu)
 		}
 	}
@@ -237,7 +268,7 @@ func (m *Memory) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Recor
 		return out, len(all), nil
 	}
 	for _, mu := range all[off:min(off+p.Limit, len(all))] {
-		out = append(out, mu.record())
+		out = append(out, m.record(mu))
 	}
 	return out, len(all), nil
 }
@@ -291,10 +322,10 @@ func (m *Memory) CreateUser(ctx context.Context, u *scim.User) (adapters.Record,
 	nu.ID = strconv.Itoa(m.nextU)
 	nu.Active = true
 	nu.Meta = scim.Meta{}
-	mu := &memUser{u: nu, managed: true}
+	mu := &memUser{u: nu, managed: true, recorded: u.UserName, tenant: m.tenant}
 	m.users[nu.ID] = mu
 	m.creates++
-	return mu.record(), nil
+	return m.record(mu), nil
 }
 
 // UpdateUser writes u and st over user id.
@@ -320,7 +351,11 @@ func (m *Memory) UpdateUser(ctx context.Context, id string, u *scim.User, st ada
 	nu.Meta = scim.Meta{Created: mu.u.Meta.Created, LastModified: mu.u.Meta.LastModified}
 	mu.u, mu.managed, mu.deleted = nu, st.Managed, st.Deleted
 	mu.scimBlock = !nu.Active && !st.ForeignBlock
-	return mu.record(), nil
+	mu.recorded, mu.tenant = "", ""
+	if st.Managed {
+		mu.recorded, mu.tenant = u.UserName, m.tenant
+	}
+	return m.record(mu), nil
 }
 
 // DeleteUser removes user id, and its memberships.
@@ -382,6 +417,7 @@ func (m *Memory) FindGroups(_ context.Context, q adapters.Lookup, withMembers bo
 	}
 	for _, g := range m.sortedGroups() {
 		switch {
+		case g.tenant != m.tenant:
 		case q.Kind == adapters.ByID && g.g.ID == q.Value,
 			q.Kind == adapters.ByExternalID && g.g.ExternalID == q.Value,
 			q.Kind == adapters.ByDisplayName && strings.EqualFold(g.g.DisplayName, q.Value):
@@ -399,7 +435,7 @@ func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool
 	if err != nil {
 		return nil, 0, err
 	}
-	all := m.sortedGroups()
+	all := slices.DeleteFunc(m.sortedGroups(), func(g *memGroup) bool { return g.tenant != m.tenant })
 	out := []*scim.Group{}
 	off := max(p.Offset, 0)
 	if p.Limit <= 0 || off >= len(all) {
@@ -422,7 +458,7 @@ func (m *Memory) CreateGroup(_ context.Context, g *scim.Group) (*scim.Group, err
 		return nil, adapters.InvalidValue("displayName", "the upstream needs a group name")
 	}
 	m.nextG++
-	ng := &memGroup{g: scim.Group{ID: strconv.Itoa(m.nextG), DisplayName: g.DisplayName, ExternalID: g.ExternalID}, members: map[string]bool{}}
+	ng := &memGroup{g: scim.Group{ID: strconv.Itoa(m.nextG), DisplayName: g.DisplayName, ExternalID: g.ExternalID}, members: map[string]bool{}, tenant: m.tenant}
 	m.groups[ng.g.ID] = ng
 	return m.view(ng, false), nil
 }
@@ -642,7 +678,7 @@ func (m *Memory) Seed(recs ...adapters.Record) {
 	for _, r := range recs {
 		u := cloneUser(r.User)
 		u.Meta = scim.Meta{Created: r.User.Meta.Created, LastModified: r.User.Meta.LastModified}
-		m.users[u.ID] = &memUser{u: u, managed: r.Managed, deleted: r.Deleted, adm: r.Admin}
+		m.users[u.ID] = &memUser{u: u, managed: r.Managed, deleted: r.Deleted, adm: r.Admin, recorded: r.RecordedUserName, tenant: r.Tenant}
 		if n, ok := adapters.NumericID(u.ID); ok && int(n) > m.nextU {
 			m.nextU = int(n)
 		}
@@ -658,12 +694,16 @@ func (m *Memory) User(id string) (adapters.Record, bool) {
 	if !ok {
 		return adapters.Record{}, false
 	}
-	return mu.record(), true
+	return m.record(mu), true
 }
 
 // EditUser changes user id behind SCIM's back, as an operator or the user would
 // upstream: edit gets the stored record (a copy) and what it leaves is stored (its
-// id and Meta aside). It reports whether the user exists; no call is counted.
+// id and Meta aside): r.User.UserName is the account's login, which its owner may
+// rename, RecordedUserName the copy of SCIM's userName and Tenant the mark, which
+// only an administrator could change. SCIM's block marker stays as it is, as an
+// application leaves an admin-only field its administrator does not edit. It reports whether the user exists; no call
+// is counted.
 func (m *Memory) EditUser(id string, edit func(*adapters.Record)) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -671,14 +711,15 @@ func (m *Memory) EditUser(id string, edit func(*adapters.Record)) bool {
 	if !ok {
 		return false
 	}
-	r := mu.record()
+	r := m.record(mu)
 	edit(&r)
 	u := cloneUser(r.User)
 	u.ID, u.Meta = id, mu.u.Meta
-	if !u.Active && mu.u.Active {
-		mu.scimBlock = false // blocked behind SCIM's back: by hand
-	}
 	mu.u, mu.managed, mu.deleted, mu.adm, mu.unconfirmed = u, r.Managed, r.Deleted, r.Admin, r.Unconfirmed
+	if !m.Unrecorded {
+		mu.recorded = r.RecordedUserName
+	}
+	mu.tenant = r.Tenant
 	return true
 }
 

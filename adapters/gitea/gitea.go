@@ -69,9 +69,29 @@ type Adapter struct {
 	// repo.actions, repo.ext_issues, repo.ext_wiki.
 	TeamUnits []string `json:"team_units,omitempty"`
 
-	api   *upstream.Client
-	token string
+	// Purge, with the scim handler's deprovision delete, also deletes what the
+	// user owns in Gitea (repositories, packages, organization memberships) when
+	// SCIM deletes the user. Without it Gitea refuses to delete a user who still
+	// owns repositories, and the DELETE answers 409 naming them: nothing people
+	// built is destroyed unless asked for.
+	Purge bool `json:"purge,omitempty"`
+
+	api    *upstream.Client
+	token  string
+	tenant string
 }
+
+// SetTenant implements adapters.Tenancy: the tenant is kept in login_name and in
+// the team description.
+func (a *Adapter) SetTenant(tenant string) error {
+	if err := adapters.CheckTenant(tenant); err != nil {
+		return err
+	}
+	a.tenant = tenant
+	return nil
+}
+
+var _ adapters.Tenancy = (*Adapter)(nil)
 
 // CaddyModule returns the Caddy module information.
 func (Adapter) CaddyModule() caddy.ModuleInfo {
@@ -145,6 +165,7 @@ func (a *Adapter) Cleanup() error {
 //		organization    <org>          # enables groups: SCIM groups are its teams
 //		team_permission read|write|admin
 //		team_units      <unit>...      # e.g. repo.code repo.issues
+//		purge           on|off         # deprovision delete also deletes what the user owns
 //	}
 //
 // It is parsed after the word `adapter` of the scim directive.
@@ -166,6 +187,15 @@ func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.TeamPermission = vals[0]
 		case "team_units":
 			a.TeamUnits = vals
+		case "purge":
+			switch vals[0] {
+			case "on":
+				a.Purge = true
+			case "off":
+				a.Purge = false
+			default:
+				return d.Errf("purge must be on or off, not %q", vals[0])
+			}
 		default:
 			return d.Errf("unrecognized gitea option '%s'", opt)
 		}

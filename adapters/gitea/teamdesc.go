@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // A SCIM group is a Gitea team of the configured organization. Team names are slugs
@@ -18,7 +20,8 @@ import (
 // externalId contains no space, '[' or ']', so the marker is the last " [scim:" and
 // runs to the closing ']' at the very end; everything before it is the displayName,
 // verbatim. A description without the marker is a team made by hand, which SCIM
-// does not see. Gitea caps descriptions at 255 characters.
+// does not see. Gitea caps descriptions at 255 characters. A team of tenant T (see
+// adapters.Tenancy) is marked " [scim@T:<externalId>]".
 
 const (
 	descMarker = " [scim:"
@@ -28,9 +31,13 @@ const (
 	maxTeamName = 200
 )
 
-// encodeTeamDescription builds the description of a managed team.
-func encodeTeamDescription(displayName, externalID string) (string, error) {
-	d := displayName + descMarker + url.QueryEscape(externalID) + "]"
+// encodeTeamDescription builds the description of a managed team of tenant.
+func encodeTeamDescription(displayName, externalID, tenant string) (string, error) {
+	marker := descMarker
+	if tenant != "" {
+		marker = " [scim@" + tenant + ":"
+	}
+	d := displayName + marker + url.QueryEscape(externalID) + "]"
 	if n := utf8.RuneCountInString(d); n > maxDescription {
 		return "", fmt.Errorf("displayName and externalId are too long for a Gitea team: stored as %d characters, at most %d", n, maxDescription)
 	}
@@ -39,23 +46,30 @@ func encodeTeamDescription(displayName, externalID string) (string, error) {
 
 // decodeTeamDescription reads a team description; managed is false for teams
 // SCIM did not create.
-func decodeTeamDescription(d string) (displayName, externalID string, managed bool) {
+func decodeTeamDescription(d string) (displayName, externalID, tenant string, managed bool) {
 	if !strings.HasSuffix(d, "]") {
-		return "", "", false
+		return "", "", "", false
 	}
-	i := strings.LastIndex(d, descMarker)
+	i := strings.LastIndex(d, " [scim")
 	if i < 0 {
-		return "", "", false
+		return "", "", "", false
 	}
-	esc := d[i+len(descMarker) : len(d)-1]
-	if strings.ContainsAny(esc, " []") {
-		return "", "", false
+	mark, esc, ok := strings.Cut(d[i+len(" [scim"):len(d)-1], ":")
+	if !ok || strings.ContainsAny(esc, " []") {
+		return "", "", "", false
+	}
+	if mark != "" {
+		t, isTenant := strings.CutPrefix(mark, "@")
+		if !isTenant || t == "" || adapters.CheckTenant(t) != nil {
+			return "", "", "", false
+		}
+		tenant = t
 	}
 	ext, err := url.QueryUnescape(esc)
 	if err != nil {
-		return "", "", false
+		return "", "", "", false
 	}
-	return d[:i], ext, true
+	return d[:i], ext, tenant, true
 }
 
 // teamSlug derives a team name from a displayName: ASCII letters, digits, '_', '-'

@@ -17,24 +17,24 @@ func TestTeamDescription(t *testing.T) {
 		{" [scim:] ", "x"},
 	}
 	for _, c := range cases {
-		d, err := encodeTeamDescription(c.name, c.ext)
+		d, err := encodeTeamDescription(c.name, c.ext, "")
 		if err != nil {
 			t.Fatalf("%q: %v", c.name, err)
 		}
-		name, ext, ok := decodeTeamDescription(d)
+		name, ext, _, ok := decodeTeamDescription(d)
 		if !ok || name != c.name || ext != c.ext {
 			t.Errorf("%q/%q → %q → %q/%q/%v", c.name, c.ext, d, name, ext, ok)
 		}
 	}
 	for _, d := range []string{"", "hand made team", "x [scim:a b]", "x [scim:%zz]", "x [scim:abc", "[scim:x] trailing"} {
-		if _, _, ok := decodeTeamDescription(d); ok {
+		if _, _, _, ok := decodeTeamDescription(d); ok {
 			t.Errorf("%q decoded as managed", d)
 		}
 	}
-	if _, err := encodeTeamDescription(strings.Repeat("x", 250), "abcdef"); err == nil {
+	if _, err := encodeTeamDescription(strings.Repeat("x", 250), "abcdef", ""); err == nil {
 		t.Error("a description over 255 characters was accepted")
 	}
-	if _, err := encodeTeamDescription(strings.Repeat("é", 240), ""); err != nil {
+	if _, err := encodeTeamDescription(strings.Repeat("é", 240), "", ""); err != nil {
 		t.Errorf("255 is counted in characters, not bytes: %v", err)
 	}
 }
@@ -83,5 +83,25 @@ func TestCaddyfileGroupOptions(t *testing.T) {
 	}
 	if err := (&Adapter{TeamUnits: []string{"repo.code"}}).checkGroupOptions(); err == nil {
 		t.Error("team_units without organization accepted")
+	}
+}
+
+// TestTeamDescriptionTenant: a tenant's teams carry its name, and neither tenant's
+// mark reads as the other's.
+func TestTeamDescriptionTenant(t *testing.T) {
+	d, err := encodeTeamDescription("Ops [scim:x]", "ext 1", "acme")
+	if err != nil || d != "Ops [scim:x] [scim@acme:ext+1]" {
+		t.Fatalf("encode: %q %v", d, err)
+	}
+	if name, ext, tenant, ok := decodeTeamDescription(d); !ok || name != "Ops [scim:x]" || ext != "ext 1" || tenant != "acme" {
+		t.Fatalf("decode(%q) = %q %q %q %v", d, name, ext, tenant, ok)
+	}
+	if _, _, tenant, ok := decodeTeamDescription("Ops [scim:e]"); !ok || tenant != "" {
+		t.Fatalf("a default-tenant team reads as tenant %q", tenant)
+	}
+	for _, bad := range []string{"Ops [scim@:e]", "Ops [scim@a b:e]", "Ops [scimx:e]"} {
+		if _, _, _, ok := decodeTeamDescription(bad); ok {
+			t.Errorf("%q reads as managed", bad)
+		}
 	}
 }

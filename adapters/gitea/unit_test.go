@@ -38,6 +38,12 @@ func TestLoginNameRoundTrip(t *testing.T) {
 		{loginState{externalID: "~scim:email:y", emailName: true}, "~scim:email:~scim:email:y"},
 		{loginState{externalID: "scim:z"}, "scim:z"},
 		{loginState{externalID: "with space and ünïcode"}, "with space and ünïcode"},
+		{loginState{externalID: "00u1abcd", deleted: true, handBlock: true}, "~scim:hdeleted:00u1abcd"},
+		{loginState{externalID: "00u1abcd", emailName: true, deleted: true, handBlock: true}, "~scim:email-hdeleted:00u1abcd"},
+		{loginState{externalID: "00u1abcd", tenant: "acme"}, "~scim@acme:00u1abcd"},
+		{loginState{tenant: "acme"}, "~scim@acme:~scim:managed:"},
+		{loginState{externalID: "x", emailName: true, blocked: true, tenant: "b-2"}, "~scim@b-2:~scim:email-blocked:x"},
+		{loginState{externalID: "~scim@acme:x"}, "~scim:managed:~scim@acme:x"},
 	} {
 		tc.st.managed = true
 		got := encodeLoginName(tc.st)
@@ -47,7 +53,7 @@ func TestLoginNameRoundTrip(t *testing.T) {
 		if dec := decodeLoginName(got); dec != tc.st {
 			t.Errorf("decode(%q) = %+v; want %+v", got, dec, tc.st)
 		}
-		forms := loginNameForms(tc.st.externalID)
+		forms := loginNameForms(tc.st.externalID, tc.st.tenant)
 		found := false
 		for _, f := range forms {
 			found = found || f == got
@@ -66,9 +72,20 @@ func TestLoginNameRoundTrip(t *testing.T) {
 	if d := decodeLoginName("~scim:other"); d.externalID != "~scim:other" || !d.managed || d.deleted || d.emailName {
 		t.Errorf("decode(~scim:other) = %+v", d)
 	}
-	long := loginState{externalID: strings.Repeat("x", MaxExternalIDLength), deleted: true, emailName: true}
+	long := loginState{externalID: strings.Repeat("x", MaxExternalIDLength), deleted: true, emailName: true, handBlock: true}
 	if len(encodeLoginName(long)) != maxLoginName {
 		t.Errorf("MaxExternalIDLength does not fit the longest form exactly")
+	}
+	long.tenant = strings.Repeat("t", 32)
+	long.externalID = strings.Repeat("x", maxExternalID(long.tenant))
+	if len(encodeLoginName(long)) != maxLoginName {
+		t.Errorf("maxExternalID does not fit a tenant's longest form exactly: %d", len(encodeLoginName(long)))
+	}
+	// another tenant's forms are not this tenant's
+	for _, f := range loginNameForms("x", "a") {
+		if d := decodeLoginName(f); d.tenant != "a" {
+			t.Errorf("form %q of tenant a decodes to tenant %q", f, d.tenant)
+		}
 	}
 }
 

@@ -82,12 +82,13 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	// Gitea's "active" is "activated": an account whose e-mail was never confirmed
 	// (REGISTER_EMAIL_CONFIRM) is not.
 	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active,
-		HandBlock: handBlock(st, g)}
+		HandBlock: handBlock(st, g), Login: g.Login, Unrecorded: true, Tenant: st.tenant}
 }
 
-// handBlock: a managed user with "Disable sign-in" that SCIM did not set.
+// handBlock: a managed user with "Disable sign-in" that SCIM did not set (DELETEd
+// through SCIM while so blocked included).
 func handBlock(st loginState, g *giteaUser) string {
-	if st.managed && g.ProhibitLogin && !st.blocked && !st.deleted {
+	if st.managed && g.ProhibitLogin && !st.blocked && (!st.deleted || st.handBlock) {
 		return "has sign-in disabled in Gitea by an administrator"
 	}
 	return ""
@@ -295,10 +296,10 @@ func (a *Adapter) findByUserName(ctx context.Context, name string) ([]*giteaUser
 // findByExternalID sends one exact login_name query per encoded form, in parallel: a
 // miss costs one round trip.
 func (a *Adapter) findByExternalID(ctx context.Context, ext string) ([]*giteaUser, error) {
-	if ext == "" || len(ext) > MaxExternalIDLength {
+	if ext == "" || len(ext) > maxExternalID(a.tenant) {
 		return nil, nil
 	}
-	forms := loginNameForms(ext)
+	forms := loginNameForms(ext, a.tenant)
 	var mu sync.Mutex
 	seen := map[int64]bool{}
 	var found []*giteaUser
@@ -348,7 +349,7 @@ func (a *Adapter) findByEmail(ctx context.Context, email string) ([]*giteaUser, 
 func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	var managed []adapters.Record
 	err := a.EachUser(ctx, func(rec adapters.Record) bool {
-		if rec.Managed {
+		if rec.Managed && rec.Tenant == a.tenant {
 			managed = append(managed, rec)
 		}
 		return true
@@ -382,7 +383,7 @@ type plan struct {
 // checkUser validates what Gitea would reject, before any request, and decides the
 // Gitea username. An e-mail-shaped userName (Okta's and Entra's default) is stored as
 // the user's e-mail plus a derived username, so it must be the primary e-mail.
-func checkUser(u *scim.User) (plan, error) {
+func checkUser(u *scim.User, tenant string) (plan, error) {
 	p := plan{email: u.PrimaryEmail(), username: u.UserName}
 	if err := checkUsername(u.UserName); err != nil {
 		if !isEmailShaped(u.UserName) {
@@ -401,8 +402,8 @@ func checkUser(u *scim.User) (plan, error) {
 	if p.email == "" {
 		return p, adapters.InvalidValue("emails", "emails: a primary or work email is required by Gitea")
 	}
-	if len(u.ExternalID) > MaxExternalIDLength {
-		return p, adapters.InvalidValue("externalId", "externalId is longer than %d characters, the most Gitea can store", MaxExternalIDLength)
+	if n := maxExternalID(tenant); len(u.ExternalID) > n {
+		return p, adapters.InvalidValue("externalId", "externalId is longer than %d characters, the most Gitea can store", n)
 	}
 	if n := len([]rune(u.FullName())); n > 100 {
 		return p, adapters.InvalidValue("name", "name: Gitea stores at most 100 characters of full name, got %d", n)
@@ -428,7 +429,7 @@ func (a *Adapter) derivedTaken(p plan, r *upstream.Response, attempt int) bool {
 // SCIM does; a userName that is a valid Gitea username is used as is, and taken is
 // the Taken fact.
 func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
-	p, err := checkUser(u)
+	p, err := checkUser(u, a.tenant)
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -439,7 +440,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	body := map[string]any{
 		"email":                p.email,
 		"full_name":            u.FullName(),
-		"login_name":           encodeLoginName(loginState{externalID: u.ExternalID, emailName: p.emailName}),
+		"login_name":           encodeLoginName(loginState{externalID: u.ExternalID, emailName: p.emailName, tenant: a.tenant}),
 		"source_id":            a.SourceID,
 		"password":             pw,
 		"must_change_password": false,
@@ -473,7 +474,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 // then one PATCH that always carries login_name and source_id together (Gitea requires
 // login_name; Forgejo requires the pair).
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
-	p, err := checkUser(u)
+	p, err := checkUser(u, a.tenant)
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -484,7 +485,8 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	loginName := g.LoginName
 	if st.Managed {
 		loginName = encodeLoginName(loginState{externalID: u.ExternalID, deleted: st.Deleted,
-			blocked: !u.Active && !st.ForeignBlock && !st.Deleted, emailName: p.emailName})
+			blocked: !u.Active && !st.ForeignBlock && !st.Deleted, handBlock: st.Deleted && st.ForeignBlock,
+			emailName: p.emailName, tenant: a.tenant})
 	} else if loginName == "" {
 		// Gitea's PATCH rejects an empty login_name, and an empty one is what "not
 		// managed" means: such a user can only be updated by adopting it.
@@ -549,19 +551,28 @@ func (a *Adapter) userByID(ctx context.Context, id string) (*giteaUser, error) {
 	return g, err
 }
 
-// DeleteUser removes the Gitea user and everything it owns (purge).
+// DeleteUser removes the Gitea user; with Purge, also what it owns. Without it Gitea
+// refuses a user who owns repositories (or organizations, packages), and so does
+// the adapter, saying what to do.
 func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
 	g, err := a.userByID(ctx, id)
 	if err != nil {
 		return err
 	}
+	q := url.Values{}
+	if a.Purge {
+		q.Set("purge", "true")
+	}
 	r, err := a.api.Do(ctx, upstream.Request{Method: http.MethodDelete, Path: path("admin", "users", userPath(g.Login)),
-		Query: url.Values{"purge": {"true"}}, Idempotent: true})
+		Query: q, Idempotent: true})
 	if err != nil {
 		return err
 	}
-	if r.Status != http.StatusNoContent {
-		return a.fail(r)
+	switch {
+	case r.Status == http.StatusNoContent:
+		return nil
+	case r.Status == http.StatusUnprocessableEntity:
+		return adapters.RefusedBecause("gitea user %s still owns repositories, organizations or packages (%s); SCIM deletes what a user owns only with the gitea adapter's purge option: transfer or remove them in Gitea, or set purge", g.Login, a.message(r))
 	}
-	return nil
+	return a.fail(r)
 }

@@ -65,11 +65,12 @@ type glGroup struct {
 	CustomAttributes *attrs `json:"custom_attributes"`
 }
 
-// managed: marked by us and not on its way out (GitLab's delayed deletion keeps
-// a deleted group readable for days).
-func (g *glGroup) managed() bool {
+// managed: marked by us for tenant and not on its way out (GitLab's delayed
+// deletion keeps a deleted group readable for days).
+func (g *glGroup) managed(tenant string) bool {
 	v, _ := g.CustomAttributes.get(attrManaged)
-	return v == "true" && (g.MarkedForDeletionOn == nil || *g.MarkedForDeletionOn == "")
+	t, _ := g.CustomAttributes.get(attrTenant)
+	return v == "true" && t == tenant && (g.MarkedForDeletionOn == nil || *g.MarkedForDeletionOn == "")
 }
 
 // displayName is the SCIM displayName: as sent when stored and still matching
@@ -238,7 +239,7 @@ func (a *Adapter) managedGroup(ctx context.Context, id string) (*glGroup, error)
 		return nil, adapters.ErrNotFound
 	}
 	g, err := a.getGroup(ctx, gid)
-	if err == nil && !g.managed() {
+	if err == nil && !g.managed(a.tenant) {
 		err = adapters.ErrNotFound
 	}
 	return g, err
@@ -246,7 +247,7 @@ func (a *Adapter) managedGroup(ctx context.Context, id string) (*glGroup, error)
 
 // searchGroups reads managed groups matching q, at most maxPages pages.
 func (a *Adapter) searchGroups(ctx context.Context, q url.Values, maxPages int) ([]glGroup, error) {
-	for k, v := range managedQuery() {
+	for k, v := range managedQuery(a.tenant) {
 		q[k] = v
 	}
 	var all []glGroup
@@ -302,7 +303,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	}
 	var found []glGroup
 	for i := range list {
-		if keep(&list[i]) && list[i].managed() {
+		if keep(&list[i]) && list[i].managed(a.tenant) {
 			found = append(found, list[i])
 		}
 	}
@@ -335,7 +336,7 @@ func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool
 // 10 000 managed groups (GitLab stops counting) it pages through all of them.
 func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
 	rows, total, err := window(ctx, a, "/groups", p, func(ctx context.Context, each func([]glGroup) bool) error {
-		return walk(ctx, a, "/groups", managedQuery(), 0, each)
+		return walk(ctx, a, "/groups", managedQuery(a.tenant), 0, each)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -441,7 +442,7 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 		stored = g.DisplayName
 	}
 	owner := groupPath(created.ID)
-	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}, {attrManaged, "true"}} {
+	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}, {attrTenant, a.tenant}, {attrManaged, "true"}} {
 		if err := a.syncAttr(ctx, owner, created.CustomAttributes, kv[0], kv[1]); err != nil {
 			// Nothing else marks this group as ours: remove it so that the
 			// IdP's retry starts clean instead of meeting a namesake.
@@ -511,7 +512,7 @@ func (a *Adapter) DeleteGroup(ctx context.Context, id string) error {
 			return err
 		}
 		// the mark first: once it is gone SCIM sees no group, whatever else remains
-		for _, key := range []string{attrManaged, attrGroupExternalID, attrGroupDisplayName} {
+		for _, key := range []string{attrManaged, attrGroupExternalID, attrGroupDisplayName, attrTenant} {
 			if err := a.syncAttr(ctx, owner, cur.CustomAttributes, key, ""); err != nil {
 				return err
 			}

@@ -56,7 +56,9 @@ func (a *Adapter) managedAmong(ctx context.Context, ms []glMember) (map[int64]bo
 	if len(ms) > maxPerPage {
 		err := a.keysetUsers(ctx, func(us []glUser) bool {
 			for i := range us {
-				out[us[i].ID] = true
+				if a.ours(&us[i]) {
+					out[us[i].ID] = true
+				}
 			}
 			return true
 		})
@@ -68,7 +70,7 @@ func (a *Adapter) managedAmong(ctx context.Context, ms []glMember) (map[int64]bo
 		if adapters.Is(err, adapters.NotFound) {
 			return nil
 		}
-		if err == nil && a.managed(u) {
+		if err == nil && a.ours(u) {
 			mu.Lock()
 			out[u.ID] = true
 			mu.Unlock()
@@ -226,7 +228,7 @@ func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]sci
 	}
 	return a.refs(ctx, len(gids), func(ctx context.Context, i int) (*scim.GroupRef, error) {
 		g, err := a.getGroup(ctx, gids[i])
-		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed() {
+		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed(a.tenant) {
 			return nil, nil
 		}
 		if err != nil {
@@ -243,7 +245,7 @@ func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.Group
 		return nil, err
 	}
 	return a.refs(ctx, len(gs), func(ctx context.Context, i int) (*scim.GroupRef, error) {
-		if !gs[i].managed() {
+		if !gs[i].managed(a.tenant) {
 			return nil, nil
 		}
 		var m glMember

@@ -510,7 +510,7 @@ func TestGroupDelayedDeletion(t *testing.T) {
 	// marked_for_deletion_on alone also hides a group.
 	mark := "2026-01-01"
 	gl := glGroup{MarkedForDeletionOn: &mark, CustomAttributes: &attrs{{attrManaged, "true"}}}
-	if gl.managed() {
+	if gl.managed("") {
 		t.Error("a group marked for deletion counts as managed")
 	}
 }

@@ -20,9 +20,14 @@ const (
 	attrManaged  = "scim_managed"
 	attrDeleted  = "scim_deleted"
 	attrUserName = "scim_user_name"
-	// attrBlocked marks a block SCIM set (deprovisioning); a block without it was
-	// set in GitLab, and SCIM never lifts it.
+	// attrBlocked says whose the block of an inactive account is: "true" SCIM's
+	// (deprovisioned or DELETEd), "hand" an administrator's that SCIM keeps
+	// through a DELETE. Absent on an inactive account: set in GitLab, unless the
+	// account is DELETEd (written before "hand" existed: SCIM's).
 	attrBlocked = "scim_blocked"
+	// attrTenant is the tenant of a managed user or group (adapters.Tenancy);
+	// absent for the default tenant.
+	attrTenant = "scim_tenant"
 )
 
 // GitLab user states (app/models/user.rb state machine).
@@ -88,6 +93,12 @@ func (a *Adapter) managed(u *glUser) bool {
 	return ok
 }
 
+// ours: managed for this adapter's tenant.
+func (a *Adapter) ours(u *glUser) bool {
+	t, _ := u.CustomAttributes.get(attrTenant)
+	return a.managed(u) && t == a.tenant
+}
+
 // record maps a GitLab user onto the SCIM view and the provisioning state.
 func (a *Adapter) record(u *glUser) adapters.Record {
 	ext, _ := u.externUID(a.provider)
@@ -114,10 +125,17 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 		deleted = true
 	}
 	managed := a.managed(u)
-	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted)
-	scimBlock, _ := u.CustomAttributes.get(attrBlocked)
-	return adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == "",
-		HandBlock: a.handBlock(u, managed && !deleted && scimBlock != "true")}
+	blockedBy, _ := u.CustomAttributes.get(attrBlocked)
+	tenant, _ := u.CustomAttributes.get(attrTenant)
+	recorded, _ := u.CustomAttributes.get(attrUserName)
+	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted, blockedBy, tenant)
+	foreign := managed && (blockedBy == "hand" || (blockedBy == "" && !deleted))
+	rec := adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == "",
+		HandBlock: a.handBlock(u, foreign), Login: u.Username, RecordedUserName: recorded}
+	if managed {
+		rec.Tenant = tenant
+	}
+	return rec
 }
 
 // handBlock says why a managed user is inactive when SCIM did not block it.
@@ -266,6 +284,9 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	owner := userPath(created.ID)
 	err := a.syncAttr(ctx, owner, created.CustomAttributes, attrUserName, u.UserName)
 	if err == nil {
+		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrTenant, a.tenant)
+	}
+	if err == nil {
 		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrManaged, "true")
 	}
 	if err != nil {
@@ -352,28 +373,50 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	if err := a.putProfile(ctx, cur, u); err != nil {
 		return adapters.Record{}, err
 	}
+	// The marks claim a block before SCIM blocks, and let go of it after SCIM
+	// unblocks: whatever call fails in between, the account is never blocked by
+	// SCIM without SCIM's mark (which would read as a hand block that no retry
+	// lifts), and the IdP's retry of the same request completes it.
+	if !u.Active {
+		if err := a.writeMarks(ctx, uid, cur, u, st); err != nil {
+			return adapters.Record{}, err
+		}
+	}
 	if err := a.setActive(ctx, cur, u.Active); err != nil {
 		return adapters.Record{}, err
 	}
-	// Provisioning state; the managed mark last (adoption, or healing a create
-	// whose mark was lost).
-	owner := userPath(uid)
-	deleted, blocked, managed := "", "", ""
-	if st.Deleted {
-		deleted = "true"
-	}
-	if !u.Active && !st.ForeignBlock && !st.Deleted {
-		blocked = "true"
-	}
-	if st.Managed {
-		managed = "true"
-	}
-	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrBlocked, blocked}, {attrDeleted, deleted}, {attrManaged, managed}} {
-		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {
+	if u.Active {
+		if err := a.writeMarks(ctx, uid, cur, u, st); err != nil {
 			return adapters.Record{}, err
 		}
 	}
 	return a.record(cur), nil
+}
+
+// writeMarks writes the provisioning state of u and st to the custom attributes;
+// the managed mark last (adoption, or healing a create whose mark was lost).
+func (a *Adapter) writeMarks(ctx context.Context, uid int64, cur *glUser, u *scim.User, st adapters.State) error {
+	owner := userPath(uid)
+	deleted, blocked, managed, tenant := "", "", "", ""
+	if st.Deleted {
+		deleted = "true"
+	}
+	switch {
+	case u.Active && !st.Deleted:
+	case st.ForeignBlock:
+		blocked = "hand"
+	default:
+		blocked = "true"
+	}
+	if st.Managed {
+		managed, tenant = "true", a.tenant
+	}
+	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrBlocked, blocked}, {attrDeleted, deleted}, {attrTenant, tenant}, {attrManaged, managed}} {
+		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putProfile sends PUT /users/:id with what changed (name, username, email,

@@ -3,6 +3,7 @@ package links
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -27,28 +28,29 @@ const (
 //   - Put and Forget do nothing and return nil (a cache may drop writes; entries
 //     written before the outage may be stale afterwards, and the service re-verifies
 //     every link it reads);
-//   - Lock takes a process-local lock with the same ttl, so one instance stays
-//     serialised; instances no longer exclude each other, which the service tolerates
-//     because it re-checks the upstream after taking the lock.
+//   - Lock fails closed: it returns an error wrapping ErrUnavailable (the service
+//     answers 503 with Retry-After). A lock is what keeps two creates of one identity
+//     apart, and now that the store is the record of the identity, a process-local
+//     stand-in would let another instance create the same identity meanwhile.
 //
 // The call that fails and trips the circuit gets the same answer. When the back-off
 // has passed, exactly one call (the probe) goes to s while the others keep getting the
 // fallback; if it succeeds the circuit closes and onUp() is called, if it fails the
-// back-off doubles. A guarded store therefore never returns an error. A call whose own
-// context was cancelled does not count as a store failure. onDown and onUp may be nil;
-// they are called without locks held, in the order of the transitions.
+// back-off doubles. A guarded store therefore never returns an error, except from
+// Lock. A call whose own context was cancelled does not count as a store failure.
+// onDown and onUp may be nil; they are called without locks held, in the order of the
+// transitions.
 //
 // How long the one failing call takes is bounded by the client's own timeouts (for
 // Redis: DialTimeout, ReadTimeout, WriteTimeout and MaxRetries).
 func Guard(s Store, onDown func(error), onUp func()) Store {
-	return &guard{s: s, onDown: onDown, onUp: onUp, local: NewMemory(time.Minute, 1), now: time.Now}
+	return &guard{s: s, onDown: onDown, onUp: onUp, now: time.Now}
 }
 
 type guard struct {
 	s      Store
 	onDown func(error)
 	onUp   func()
-	local  *Memory // only its Lock is used, while the circuit is open
 	now    func() time.Time
 
 	mu        sync.Mutex
@@ -244,21 +246,34 @@ func (g *guard) Forget(ctx context.Context, id string) error {
 	return nil
 }
 
-// Lock implements Store; see Guard. The local lock is taken only when the store
-// cannot answer; a store that answers "held" (ok=false) is obeyed.
+// Lock implements Store; see Guard. While the circuit is open, and when the store's
+// Lock fails, it returns an error wrapping ErrUnavailable (and the store's error).
 func (g *guard) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
-	if t := g.enter(); t.pass {
-		release, ok, err := g.s.Lock(ctx, key, ttl)
-		if !g.leave(ctx, t, err) {
-			return release, ok, nil
-		}
+	t := g.enter()
+	if !t.pass {
+		return nil, false, fmt.Errorf("%w: lock %q not taken while the store is down", ErrUnavailable, key)
 	}
-	return g.local.Lock(ctx, key, ttl)
+	release, ok, err := g.s.Lock(ctx, key, ttl)
+	if g.leave(ctx, t, err) {
+		return nil, false, fmt.Errorf("%w: lock %q: %w", ErrUnavailable, key, err)
+	}
+	return release, ok, nil
+}
+
+// Each implements Exporter when the guarded store does. It bypasses the circuit: an
+// export is an operator's one-off whose errors may be the writer's, not the store's.
+func (g *guard) Each(ctx context.Context, f func(Link) error) error {
+	e, ok := g.s.(Exporter)
+	if !ok {
+		return fmt.Errorf("links: the store %T cannot be exported", g.s)
+	}
+	return e.Each(ctx, f)
 }
 
 var (
-	_ Store = (*guard)(nil)
-	_ Index = (*guard)(nil)
+	_ Store    = (*guard)(nil)
+	_ Index    = (*guard)(nil)
+	_ Exporter = (*guard)(nil)
 )
 
 // The Index methods pass through to the guarded store when it is an Index; while the
@@ -332,7 +347,9 @@ func guardedCall[T any](g *guard, ctx context.Context, f func() (T, error)) (T, 
 	return v, err
 }
 
-// ErrUnavailable is returned by the guarded index operations while the circuit is open.
+// ErrUnavailable is returned (wrapped; test with errors.Is) by a guarded store's Lock
+// while the store is down or when its Lock fails, and by the guarded index operations
+// while the circuit is open.
 var ErrUnavailable = errors.New("links: store unavailable")
 
 // errNoIndex is returned by the guarded index operations of a store without an index.

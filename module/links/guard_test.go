@@ -83,6 +83,10 @@ func (f *flaky) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	return f.mem.Lock(ctx, key, ttl)
 }
 
+func (f *flaky) Each(ctx context.Context, fn func(Link) error) error {
+	return f.mem.Each(ctx, fn)
+}
+
 // clock is a settable time source for the guard's back-off.
 type clock struct {
 	mu sync.Mutex
@@ -139,7 +143,7 @@ func TestGuardPassesThroughWhileHealthy(t *testing.T) {
 	if l, ok, err := g.Get(ctx, "1"); err != nil || !ok || l.UserName != "Alice" {
 		t.Fatalf("Get = %+v %v %v", l, ok, err)
 	}
-	// A held lock in the store is obeyed, not overridden by the local fallback.
+	// A held lock in the store is obeyed.
 	rel, ok, err := g.Lock(ctx, "k", time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("Lock = %v %v", ok, err)
@@ -249,27 +253,87 @@ func TestGuardOutage(t *testing.T) {
 	}
 }
 
-func TestGuardLockFallsBackToLocal(t *testing.T) {
+// TestGuardLockFailsClosed: with the store down no lock is granted, neither by the
+// call that finds the outage nor during the back-off; the error says why. Once the
+// store answers again, locks are the store's again.
+func TestGuardLockFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	g, f, _, ev := newGuarded(t)
+	g, f, clk, ev := newGuarded(t)
 	f.setErr(errBoom)
 
+	// the call that trips the circuit: the store's error, wrapped
 	rel, ok, err := g.Lock(ctx, "create:un:alice", time.Minute)
-	if err != nil || !ok {
-		t.Fatalf("Lock with the store down = %v %v, want a local lock", ok, err)
+	if ok || rel != nil || !errors.Is(err, ErrUnavailable) || !errors.Is(err, errBoom) {
+		t.Fatalf("Lock with the store failing = %v %v, want ErrUnavailable wrapping the store's error", ok, err)
 	}
-	if _, ok, _ := g.Lock(ctx, "create:un:alice", time.Minute); ok {
-		t.Fatal("second local Lock on the same key succeeded")
+	// the back-off: the store is not asked
+	n := f.calls.Load()
+	for _, key := range []string{"create:un:alice", "create:un:bob"} {
+		if _, ok, err := g.Lock(ctx, key, time.Minute); ok || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Lock(%s) in the back-off = %v %v, want ErrUnavailable", key, ok, err)
+		}
 	}
-	if _, ok, _ := g.Lock(ctx, "create:un:bob", time.Minute); !ok {
-		t.Fatal("local Lock on another key failed")
-	}
-	rel()
-	if _, ok, _ := g.Lock(ctx, "create:un:alice", time.Minute); !ok {
-		t.Fatal("local Lock after release failed")
+	if f.calls.Load() != n {
+		t.Fatal("Lock reached the store during the back-off")
 	}
 	if d, _ := ev.counts(); d != 1 {
 		t.Fatalf("onDown %d, want 1", d)
+	}
+
+	// a failing Lock while the circuit is closed fails closed too, and opens it
+	f.setErr(nil)
+	clk.add(time.Second)
+	if _, _, err := g.Get(ctx, "1"); err != nil { // the probe closes the circuit
+		t.Fatal(err)
+	}
+	f.setErr(errBoom)
+	if _, ok, err := g.Lock(ctx, "create:un:carol", time.Minute); ok || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("failing Lock = %v %v", ok, err)
+	}
+	if d, u := ev.counts(); d != 2 || u != 1 {
+		t.Fatalf("onDown %d onUp %d, want 2 1", d, u)
+	}
+
+	// recovered: the lock the store grants, and "held" when it is
+	f.setErr(nil)
+	clk.add(time.Second)
+	rel, ok, err = g.Lock(ctx, "create:un:alice", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Lock after recovery = %v %v", ok, err)
+	}
+	if _, ok, err := g.Lock(ctx, "create:un:alice", time.Minute); ok || err != nil {
+		t.Fatalf("second Lock after recovery = %v %v, want held without error", ok, err)
+	}
+	rel()
+}
+
+// TestGuardLockCancelled: a Lock whose caller gave up is refused without counting as
+// an outage.
+func TestGuardLockCancelled(t *testing.T) {
+	g, f, _, ev := newGuarded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.setErr(context.Canceled)
+	if _, ok, err := g.Lock(ctx, "k", time.Minute); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock with a cancelled context = %v %v", ok, err)
+	}
+	if d, _ := ev.counts(); d != 0 {
+		t.Fatalf("onDown %d, want 0", d)
+	}
+}
+
+// TestGuardEach: an export goes to the store past the circuit, and f's errors do not
+// open it.
+func TestGuardEach(t *testing.T) {
+	ctx := context.Background()
+	g, _, _, ev := newGuarded(t)
+	_ = g.Put(ctx, Link{ID: "1"})
+	n := 0
+	if err := g.Each(ctx, func(Link) error { n++; return errBoom }); !errors.Is(err, errBoom) || n != 1 {
+		t.Fatalf("Each = %v after %d links", err, n)
+	}
+	if d, _ := ev.counts(); d != 0 {
+		t.Fatal("an error of f opened the circuit")
 	}
 }
 

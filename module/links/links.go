@@ -1,6 +1,10 @@
-// Package links is the identity link store: a cache of SCIM id ↔ externalId ↔
-// userName ↔ upstream user. It is never the only copy of anything: every link can be
-// rebuilt from the upstream, so a miss or a failure only costs an upstream lookup.
+// Package links is the identity link store: what SCIM knows of each identity it
+// provisioned (SCIM id ↔ externalId ↔ userName of record, its e-mail of record, who
+// blocked it, whether it was DELETEd, its tenant). It is the durable record of the
+// identity: the embedded store (Bolt) on one instance, Redis for several. Where the
+// application has room, adapters keep a copy of the same facts there, so a lost
+// store is rebuilt from the application; where it has none, the store is the only
+// record, and a link it lost is never guessed back from the application's names.
 package links
 
 import (
@@ -8,14 +12,35 @@ import (
 	"time"
 )
 
-// Link is what the store keeps for one user.
+// Block owners recorded in Link.Block.
+const (
+	// BlockNone: the account was last seen not blocked.
+	BlockNone = "none"
+	// BlockSCIM: SCIM blocked it (deprovisioned or DELETEd); SCIM may lift it.
+	BlockSCIM = "scim"
+	// BlockApp: someone else blocked it in the application; SCIM never lifts it.
+	BlockApp = "app"
+)
+
+// Link is what the store keeps for one user (or, with Group set, one group).
 type Link struct {
 	ID         string `json:"id"`
 	ExternalID string `json:"ext,omitempty"`
-	UserName   string `json:"un,omitempty"`
-	Active     bool   `json:"a,omitempty"`
-	Deleted    bool   `json:"d,omitempty"`
-	Version    string `json:"v,omitempty"`
+	// UserName is the userName of record: the one the IdP set through SCIM, which
+	// the account keeps answering to when it is renamed in the application. ""
+	// when SCIM cannot prove it (an application without room for a copy whose
+	// link was lost): the account then answers to no userName lookup.
+	UserName string `json:"un,omitempty"`
+	// Email is the primary e-mail SCIM last wrote or saw.
+	Email   string `json:"em,omitempty"`
+	Active  bool   `json:"a,omitempty"`
+	Deleted bool   `json:"d,omitempty"`
+	// Block says who blocked the account as SCIM last knew it (BlockNone,
+	// BlockSCIM, BlockApp); "" in a link written before it was recorded.
+	Block string `json:"b,omitempty"`
+	// Tenant is the tenant (the handler's tenant option) the identity belongs to.
+	Tenant  string `json:"t,omitempty"`
+	Version string `json:"v,omitempty"`
 	// Group marks a group's link (groups share the store under their own
 	// namespace): never one of the users an index lists.
 	Group bool `json:"g,omitempty"`

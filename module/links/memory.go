@@ -194,7 +194,31 @@ func (m *Memory) LinkByUserName(ctx context.Context, userName string) (Link, boo
 	return m.Get(ctx, id)
 }
 
+// Each implements Exporter over a copy of the live links taken at the call, so that f
+// runs without the store's lock.
+func (m *Memory) Each(ctx context.Context, f func(Link) error) error {
+	m.mu.Lock()
+	now := m.now()
+	ls := make([]Link, 0, len(m.byID))
+	for _, e := range m.byID {
+		if !now.After(e.expires) {
+			ls = append(ls, e.link)
+		}
+	}
+	m.mu.Unlock()
+	for _, l := range ls {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 var (
 	_ Store    = (*Memory)(nil)
 	_ Resolver = (*Memory)(nil)
+	_ Exporter = (*Memory)(nil)
 )

@@ -230,7 +230,17 @@ func (r *Redis) Forget(ctx context.Context, id string) error {
 // lock expired cannot release the next holder's lock. One key: Cluster-safe.
 var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
+// renewScript extends the lock's TTL only if it still holds our token: a lock that
+// expired or was taken by someone else is left alone. One key: Cluster-safe.
+var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
 // Lock implements Store with SET <prefix>lock:<key> <token> NX PX ttl: one round trip.
+// A lock of less than renewBelow (a request's) is kept until released: a goroutine
+// extends its TTL every ttl/3 (one round trip each), so a holder that runs longer
+// than ttl does not lose it, and one that dies (its process gone) loses it within
+// ttl. The extensions stop at release, or when one finds the lock no longer ours.
+// Longer locks bound background work (an index rebuild, the hourly refresh, which
+// drops its lock on purpose to let it expire): they are not renewed.
 //
 // It does not take a fencing token. The service re-checks the upstream after taking
 // the lock, and that re-check is what makes creation correct; the lock only makes
@@ -253,7 +263,7 @@ func (r *Redis) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	if !ok {
 		return nil, false, nil
 	}
-	return r.releaser(ctx, lk, tok), true, nil
+	return r.hold(ctx, lk, tok, ttl), true, nil
 }
 
 // LockFenced is Lock plus a fencing token: INCR <prefix>fence:<key>, taken only after
@@ -282,24 +292,80 @@ func (r *Redis) LockFenced(ctx context.Context, key string, ttl time.Duration) (
 	return release, incr.Val(), true, nil
 }
 
-// releaser returns an idempotent release. It runs after the request may have ended,
-// so it keeps ctx's values but not its cancellation, with its own short deadline; a
-// failed release is harmless because the lock expires.
-func (r *Redis) releaser(ctx context.Context, lk, tok string) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			r.rt.Add(1)
-			err := unlockScript.EvalSha(rctx, r.c, []string{lk}, tok).Err()
-			if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-				// First use on this node (or after a restart or SCRIPT FLUSH).
-				r.rt.Add(1)
-				_ = unlockScript.Eval(rctx, r.c, []string{lk}, tok).Err()
-			}
-		})
+// renewal stops the extensions of one lock.
+type renewal struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *renewal) stop() { s.once.Do(func() { close(s.done) }) }
+
+// lockHold is a lock this process holds; its release method is what Lock returns.
+type lockHold struct {
+	r       *Redis
+	ctx     context.Context
+	lk, tok string
+	renewal *renewal
+	once    sync.Once
+}
+
+// renewBelow: locks shorter than this are renewed while held (see Lock).
+const renewBelow = time.Minute
+
+// hold starts extending a lock just taken (when short) and returns its release.
+func (r *Redis) hold(ctx context.Context, lk, tok string, ttl time.Duration) func() {
+	s := &renewal{done: make(chan struct{})}
+	h := &lockHold{r: r, ctx: ctx, lk: lk, tok: tok, renewal: s}
+	if ttl < renewBelow {
+		go r.renew(context.WithoutCancel(ctx), lk, tok, ttl, s)
 	}
+	return h.release
+}
+
+// renew extends the lock every ttl/3 until s stops or the lock is no longer ours. A
+// failed extension (Redis unreachable) is tried again at the next tick: the lock may
+// still be there, and if it expired meanwhile the token check finds it gone.
+func (r *Redis) renew(ctx context.Context, lk, tok string, ttl time.Duration, s *renewal) {
+	every := max(ttl/3, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, every)
+		n, err := r.eval(cctx, renewScript, lk, tok, ttl.Milliseconds()).Int()
+		cancel()
+		if err == nil && n == 0 {
+			return // expired or taken by another holder: nothing left to keep
+		}
+	}
+}
+
+// release is idempotent. It runs after the request may have ended, so it keeps ctx's
+// values but not its cancellation, with its own short deadline; a failed release is
+// harmless because the lock expires.
+func (h *lockHold) release() {
+	h.once.Do(func() {
+		h.renewal.stop()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), 5*time.Second)
+		defer cancel()
+		_ = h.r.eval(rctx, unlockScript, h.lk, h.tok).Err()
+	})
+}
+
+// eval runs a one-key script by its hash, loading it (EVAL) on first use on a node
+// (or after a restart or SCRIPT FLUSH); each attempt is one round trip.
+func (r *Redis) eval(ctx context.Context, s *redis.Script, key string, args ...any) *redis.Cmd {
+	r.rt.Add(1)
+	c := s.EvalSha(ctx, r.c, []string{key}, args...)
+	if err := c.Err(); errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		r.rt.Add(1)
+		c = s.Eval(ctx, r.c, []string{key}, args...)
+	}
+	return c
 }
 
 func lockToken() (string, error) {
@@ -319,7 +385,69 @@ func redisErr(op string, err error) error {
 	return fmt.Errorf("links: redis %s: %w", op, err)
 }
 
+// Each implements Exporter: SCAN over <prefix>id:* (on every master of a Cluster),
+// 500 keys a step, and the links of each step in one pipeline (GetMany). SCAN may
+// return a key twice; each link is passed once.
+func (r *Redis) Each(ctx context.Context, f func(Link) error) error {
+	idPrefix := r.idKey("")
+	pattern := globEscaper.Replace(idPrefix) + "*"
+	var (
+		mu      sync.Mutex // f runs on one goroutine at a time (a Cluster's masters are scanned at once)
+		seen    = map[string]bool{}
+		stopped error
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		var cursor uint64
+		for {
+			r.rt.Add(1)
+			keys, next, err := c.Scan(ctx, cursor, pattern, 500).Result()
+			if err != nil {
+				return redisErr("export scan", err)
+			}
+			ids := make([]string, 0, len(keys))
+			for _, k := range keys {
+				ids = append(ids, strings.TrimPrefix(k, idPrefix))
+			}
+			ls, err := r.GetMany(ctx, ids)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for _, l := range ls {
+				if stopped != nil {
+					break
+				}
+				if l.ID == "" || seen[l.ID] {
+					continue // not a link (or gone since the scan), or seen already
+				}
+				seen[l.ID] = true
+				stopped = f(l)
+			}
+			err = stopped
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	switch c := r.c.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		return scan(ctx, c)
+	}
+	return fmt.Errorf("links: redis export: unsupported client %T", r.c)
+}
+
+// globEscaper quotes the characters SCAN MATCH treats as a pattern.
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
 var (
 	_ Store    = (*Redis)(nil)
 	_ Resolver = (*Redis)(nil)
+	_ Exporter = (*Redis)(nil)
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,9 +32,23 @@ func newRedis(c redis.UniversalClient, ttl time.Duration) *links.Redis {
 	return links.NewRedis(c, testenv.UniqueName("t")+":", ttl)
 }
 
+// redisOptions: without the index the Redis store is a cache (entries expire); with
+// it, links are kept. Locks are renewed either way.
+var redisOptions = linkstest.Options{Expires: true, LockRenews: true}
+
 func TestRedisConformance(t *testing.T) {
 	c := client(t, &redis.UniversalOptions{Addrs: []string{testenv.Redis(t).Addr}})
-	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) })
+	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) }, redisOptions)
+}
+
+// TestRedisIndexedConformance: the same suite with the completeness index on.
+func TestRedisIndexedConformance(t *testing.T) {
+	c := client(t, &redis.UniversalOptions{Addrs: []string{testenv.Redis(t).Addr}})
+	linkstest.Run(t, func(t *testing.T) links.Store {
+		s := newRedis(c, linkstest.TTL)
+		s.EnableIndex(nil)
+		return s
+	}, linkstest.Options{LockRenews: true, Indexed: true})
 }
 
 func TestRedisClusterConformance(t *testing.T) {
@@ -42,7 +57,7 @@ func TestRedisClusterConformance(t *testing.T) {
 	if _, ok := c.(*redis.ClusterClient); !ok {
 		t.Fatalf("three addresses gave a %T, want a cluster client", c)
 	}
-	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) })
+	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) }, redisOptions)
 
 	// The suite's keys really were spread over the nodes: every node holds some.
 	s := newRedis(c, time.Minute)
@@ -72,7 +87,7 @@ func TestRedisSentinelConformance(t *testing.T) {
 	if _, ok := c.(*redis.Client); !ok {
 		t.Fatalf("a master name gave a %T, want a failover client", c)
 	}
-	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) })
+	linkstest.Run(t, func(t *testing.T) links.Store { return newRedis(c, linkstest.TTL) }, redisOptions)
 
 	// The writes went to the master the sentinel named.
 	prefix := testenv.UniqueName("t") + ":"
@@ -282,7 +297,7 @@ func (e *guardEvents) onDown(err error) { e.down.Add(1); e.lastErr.Store(err) }
 func (e *guardEvents) onUp()            { e.up.Add(1) }
 
 // TestRedisKilledAndRestarted: with the server gone the guarded store reports the
-// outage once, answers misses and local locks, and recovers by itself once the server
+// outage once, answers misses, refuses locks, and recovers by itself once the server
 // is back on the same port.
 func TestRedisKilledAndRestarted(t *testing.T) {
 	srv := testenv.RedisPrivate(t)
@@ -320,14 +335,9 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	if d, u := ev.down.Load(), ev.up.Load(); d != 1 || u != 0 {
 		t.Fatalf("onDown %d onUp %d while down, want 1 0", d, u)
 	}
-	rel, ok, err := s.Lock(ctx, "create:un:x", time.Minute)
-	if err != nil || !ok {
-		t.Fatalf("Lock while down = %v %v, want the local lock", ok, err)
+	if _, ok, err := s.Lock(ctx, "create:un:x", time.Minute); ok || !errors.Is(err, links.ErrUnavailable) {
+		t.Fatalf("Lock while down = %v %v, want ErrUnavailable", ok, err)
 	}
-	if _, ok, _ := s.Lock(ctx, "create:un:x", time.Minute); ok {
-		t.Fatal("local lock not exclusive")
-	}
-	rel()
 
 	srv.Start(t)
 	deadline := time.Now().Add(20 * time.Second)
@@ -425,4 +435,92 @@ func BenchmarkRedisLookup(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(s.RoundTrips()-rt0)/float64(b.N), "rtt/op")
+}
+
+// TestRedisLockRenewal: a held lock outlives its ttl; an extension that finds the
+// lock no longer ours stops quietly and leaves the new holder alone; a release
+// dropped without being called stops the extensions once it is garbage.
+func TestRedisLockRenewal(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Redis(t).Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	prefix := testenv.UniqueName("t") + ":"
+	s := links.NewRedis(rc, prefix, time.Minute)
+	ctx := context.Background()
+
+	rel, ok, err := s.Lock(ctx, "long", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("Lock = %v %v", ok, err)
+	}
+	time.Sleep(time.Second)
+	if ttl := rc.PTTL(ctx, prefix+"lock:long").Val(); ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Fatalf("PTTL of a held lock after 1s = %v, want (0, 300ms]", ttl)
+	}
+	rel()
+	if n := rc.Exists(ctx, prefix+"lock:long").Val(); n != 0 {
+		t.Fatal("the lock survived its release")
+	}
+
+	// Someone else has the key now (the holder paused past its ttl, say).
+	rel, ok, err = s.Lock(ctx, "taken", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("Lock = %v %v", ok, err)
+	}
+	rc.Set(ctx, prefix+"lock:taken", "intruder", 10*time.Second)
+	time.Sleep(250 * time.Millisecond) // the next extension finds the lock gone
+	rt := s.RoundTrips()
+	time.Sleep(400 * time.Millisecond)
+	if got := s.RoundTrips() - rt; got != 0 {
+		t.Fatalf("%d round trips after the lock was lost: the extensions did not stop", got)
+	}
+	if v, ttl := rc.Get(ctx, prefix+"lock:taken").Val(), rc.PTTL(ctx, prefix+"lock:taken").Val(); v != "intruder" || ttl < 5*time.Second {
+		t.Fatalf("the other holder's lock = %q, ttl %v: touched by the old holder", v, ttl)
+	}
+	rel()
+	if v := rc.Get(ctx, prefix+"lock:taken").Val(); v != "intruder" {
+		t.Fatalf("a stale release deleted the other holder's lock (%q)", v)
+	}
+
+	// A long lock bounds background work and is left to expire: never renewed.
+	if _, ok, err := s.Lock(ctx, "timer", time.Minute); err != nil || !ok {
+		t.Fatalf("Lock = %v %v", ok, err)
+	}
+	rt = s.RoundTrips()
+	time.Sleep(400 * time.Millisecond)
+	if got := s.RoundTrips() - rt; got != 0 {
+		t.Fatalf("%d round trips while a long lock was held: it is renewed", got)
+	}
+}
+
+// TestRedisExport: Each lists the links of its own prefix only (one with glob
+// characters too), skips values that are not links, and a cancelled export stops.
+func TestRedisExport(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Redis(t).Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	base := testenv.UniqueName("t")
+	s := links.NewRedis(rc, base+"[a]*?:", time.Minute)
+	lookalike := links.NewRedis(rc, base+"a"+"xy:", time.Minute) // matches the prefix as an unquoted pattern
+	ctx := context.Background()
+	for _, id := range []string{"1", "2", "3"} {
+		if err := s.Put(ctx, links.Link{ID: id, UserName: "u" + id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := lookalike.Put(ctx, links.Link{ID: "other" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.Set(ctx, base+"[a]*?:id:bad", "{not json", time.Minute)
+	rc.Set(ctx, base+"[a]*?:id:4", `{"id":"not-4"}`, time.Minute)
+	var ids []string
+	if err := s.Each(ctx, func(l links.Link) error { ids = append(ids, l.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"1", "2", "3"}) {
+		t.Fatalf("Each = %v, want [1 2 3]", ids)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := s.Each(ctx, func(links.Link) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("Each with a failing f = %v after %d calls", err, calls)
+	}
 }

@@ -50,10 +50,34 @@ func (s *Service) GetGroup(ctx context.Context, id string, withMembers bool) (_ 
 	}
 	for _, g := range gs {
 		if g.ID == id {
-			return g, nil
+			if withMembers {
+				err = s.managedMembersOnly(ctx, []*scim.Group{g})
+			}
+			return g, err
 		}
 	}
 	return nil, scim.NotFound("Group", id)
+}
+
+// managedMembersOnly drops the members SCIM does not manage from groups whose
+// adapter answers every member (adapters.Info.UnmanagedMembers): they are neither
+// shown nor, since a write starts from what is shown, ever removed.
+func (s *Service) managedMembersOnly(ctx context.Context, gs []*scim.Group) error {
+	if !s.Adapter.Info().UnmanagedMembers {
+		return nil
+	}
+	var ids []string
+	for _, g := range gs {
+		ids = append(ids, memberIDs(g.Members)...)
+	}
+	unknown, err := s.unknownMembers(ctx, memberIDs(membersOf(ids)))
+	if err != nil || len(unknown) == 0 {
+		return err
+	}
+	for _, g := range gs {
+		g.Members = slices.DeleteFunc(g.Members, func(m scim.Member) bool { return slices.Contains(unknown, m.Value) })
+	}
+	return nil
 }
 
 // QueryGroups returns the managed groups matching filter (nil = all), unpaged, in
@@ -94,6 +118,11 @@ func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers
 			return ga.ListGroups(ctx, p, withMembers)
 		})
 		if err != nil {
+			return nil, err
+		}
+	}
+	if withMembers {
+		if err := s.managedMembersOnly(ctx, candidates); err != nil {
 			return nil, err
 		}
 	}
@@ -285,6 +314,32 @@ func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, e
 	return unknown, nil
 }
 
+// protectedMembers returns which of ids are accounts SCIM must leave alone (an
+// administrator of the application, an account the protect option names): a group
+// write never adds or removes them. They are reported to OnRefused. The cost is one
+// read per member changed (answered once per request through the memo).
+func (s *Service) protectedMembers(ctx context.Context, group string, ids []string) (map[string]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var mu sync.Mutex
+	prot := map[string]bool{}
+	errs := adapters.Parallel(ctx, len(ids), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
+		r, found, err := s.getRecord(ctx, ids[i])
+		if err != nil || !found {
+			return err
+		}
+		if why := s.protected(r); why != "" {
+			s.refused("groups.members", r, why+"; group "+group+" membership left as it is")
+			mu.Lock()
+			prot[ids[i]] = true
+			mu.Unlock()
+		}
+		return nil
+	})
+	return prot, errors.Join(errs...)
+}
+
 // indexedVisible asks a trusted link index which ids are visible users. An id it
 // holds whose account was since removed upstream by hand is then taken for a member;
 // the adapter's write reports it as a member it could not apply.
@@ -312,7 +367,7 @@ func (s *Service) managedSet(ctx context.Context, n int) (map[string]bool, bool,
 		return nil, false, nil
 	}
 	known, ok, first := map[string]bool{}, true, true
-	err := pages(ctx, size, s.Adapter.ListUsers, func(recs []adapters.Record, total int) bool {
+	err := pages(ctx, size, s.listUsers, func(recs []adapters.Record, total int) bool {
 		if first && (total+size-1)/size > n/2 {
 			ok = false
 			return false
@@ -368,7 +423,13 @@ func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (_ *scim.Group
 		return nil, err
 	}
 	defer release()
-	ids, err := s.knownMembers(ctx, g.DisplayName, memberIDs(g.Members))
+	ctx = adapters.WithMemo(ctx) // the member checks read each user once
+	ids := memberIDs(g.Members)
+	prot, err := s.protectedMembers(ctx, g.DisplayName, ids)
+	if err != nil {
+		return nil, err
+	}
+	ids, err = s.knownMembers(ctx, g.DisplayName, slices.DeleteFunc(ids, func(id string) bool { return prot[id] }))
 	if err != nil {
 		return nil, err
 	}
@@ -435,8 +496,12 @@ func (s *Service) modifyGroup(ctx context.Context, id, ifMatch string, next func
 	if _, err := s.groupAdapter(); err != nil {
 		return nil, err
 	}
-	unlock := s.locks.lock("group:" + id)
-	defer unlock()
+	release, err := s.lockAll(ctx, []string{"group:" + id})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx = adapters.WithMemo(ctx) // the member checks read each user once
 	cur, err := s.GetGroup(ctx, id, true)
 	if err != nil {
 		return nil, err
@@ -457,6 +522,20 @@ func (s *Service) modifyGroup(ctx context.Context, id, ifMatch string, next func
 func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.Group, error) {
 	ga := s.Groups
 	add, remove := diffMembers(memberIDs(cur.Members), memberIDs(next.Members))
+	prot, err := s.protectedMembers(ctx, cur.ID, append(slices.Clone(add), remove...))
+	if err != nil {
+		return nil, err
+	}
+	if len(prot) > 0 { // they stay as they are: skipped adds are not members, kept removals are
+		next.Members = slices.DeleteFunc(next.Members, func(m scim.Member) bool { return prot[m.Value] && slices.Contains(add, m.Value) })
+		for _, id := range remove {
+			if prot[id] {
+				next.Members = append(next.Members, scim.Member{Value: id, Type: "User"})
+			}
+		}
+		add = slices.DeleteFunc(add, func(id string) bool { return prot[id] })
+		remove = slices.DeleteFunc(remove, func(id string) bool { return prot[id] })
+	}
 	known, err := s.knownMembers(ctx, cur.ID, add)
 	if err != nil {
 		return nil, err
@@ -513,8 +592,11 @@ func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) (err erro
 	if err != nil {
 		return err
 	}
-	unlock := s.locks.lock("group:" + id)
-	defer unlock()
+	release, err := s.lockAll(ctx, []string{"group:" + id})
+	if err != nil {
+		return err
+	}
+	defer release()
 	cur, err := s.GetGroup(ctx, id, false)
 	if err != nil {
 		return err

@@ -198,7 +198,7 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 // managedLinks lists every managed upstream user (deleted ones included: a POST must
 // find them to reactivate them) as links.
 func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
-	recs, err := pageAll(ctx, math.MaxInt32, s.Adapter.ListUsers) // one walk: the adapter pages it
+	recs, err := pageAll(ctx, math.MaxInt32, s.listUsers) // one walk: the adapter pages it
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,8 @@ func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
 	for i, r := range recs {
 		ids[i] = r.User.ID
 	}
-	// keep the userName of record of an account renamed in the application
+	// keep the userName of record of an account renamed in the application, and
+	// who blocked it
 	stored, err := s.Links.GetMany(ctx, ids)
 	if err != nil {
 		stored = make([]links.Link, len(ids)) // a cache: without it the upstream's names stand
@@ -215,7 +216,7 @@ func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
 	ls := make([]links.Link, len(recs))
 	for i := range recs {
 		s.ofRecord(&recs[i], stored[i])
-		ls[i] = linkOf(recs[i])
+		ls[i] = s.linkOf(recs[i])
 	}
 	return ls, nil
 }

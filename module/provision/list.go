@@ -208,7 +208,7 @@ func (s *Service) allManaged(ctx context.Context, plain bool) ([]adapters.Record
 		var all []adapters.Record
 		// One window of everything it may take: the adapter pages it in the fewest
 		// calls its upstream allows (an adapter whose every call scans reads once).
-		err := pages(ctx, limit+1, s.Adapter.ListUsers, func(items []adapters.Record, total int) bool {
+		err := pages(ctx, limit+1, s.listUsers, func(items []adapters.Record, total int) bool {
 			if total > limit || len(all)+len(items) > limit {
 				over = max(total, len(all)+len(items))
 				return false

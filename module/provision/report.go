@@ -20,8 +20,9 @@ type Drift struct {
 	// HandBlocked are managed accounts blocked in the application by someone
 	// other than SCIM, which SCIM will not unblock.
 	HandBlocked []Account `json:"blocked_by_hand"`
-	// Renamed are managed accounts whose username in the application is no longer
-	// the one SCIM set (the IdP's next write sets it back).
+	// Renamed are managed accounts whose username or e-mail in the application is
+	// no longer the one SCIM set (the IdP's next write sets it back), and those
+	// whose userName SCIM cannot prove (link lost, no copy in the application).
 	Renamed []Account `json:"renamed"`
 	// DanglingLinks are links whose account is gone from the application; nil when
 	// the link store cannot list its links (no trusted Redis index).
@@ -55,7 +56,7 @@ type GroupDrift struct {
 // It is an operator's request: unlike a SCIM list it is not bounded by MaxScan.
 func (s *Service) Drift(ctx context.Context) (Drift, error) {
 	var d Drift
-	managed, err := pageAll(ctx, math.MaxInt32, s.Adapter.ListUsers)
+	managed, err := pageAll(ctx, math.MaxInt32, s.listUsers)
 	if err != nil {
 		return d, err
 	}
@@ -64,25 +65,32 @@ func (s *Service) Drift(ctx context.Context) (Drift, error) {
 	isManaged := make(map[string]bool, len(managed))
 	for i, r := range managed {
 		ids[i], isManaged[r.User.ID] = r.User.ID, true
-		if r.HandBlock != "" {
-			d.HandBlocked = append(d.HandBlocked, account(r, r.HandBlock))
-		}
 	}
 	ls, err := s.Links.GetMany(ctx, ids)
 	if err != nil {
 		d.Notes = append(d.Notes, "renamed accounts not checked: the link store did not answer")
+		ls = make([]links.Link, len(managed))
 	}
 	for i, l := range ls {
-		if l.ID != "" && l.UserName != "" && !strings.EqualFold(l.UserName, managed[i].User.UserName) {
-			a := account(managed[i], "renamed in the application to "+managed[i].User.UserName)
-			a.UserName = l.UserName
-			d.Renamed = append(d.Renamed, a)
+		r := managed[i]
+		upstreamName, upstreamEmail := r.User.UserName, r.User.PrimaryEmail()
+		s.ofRecord(&r, l)
+		if r.HandBlock != "" {
+			d.HandBlocked = append(d.HandBlocked, account(r, r.HandBlock))
+		}
+		switch {
+		case unproven(r):
+			d.Renamed = append(d.Renamed, account(r, "userName not provable: the link was lost and the application keeps no copy (caddy scim links import)"))
+		case !strings.EqualFold(r.User.UserName, upstreamName):
+			d.Renamed = append(d.Renamed, account(r, "renamed in the application to "+upstreamName))
+		case l.ID != "" && l.Email != "" && !strings.EqualFold(l.Email, upstreamEmail):
+			d.Renamed = append(d.Renamed, account(r, "e-mail changed in the application to "+upstreamEmail))
 		}
 	}
 	if all, ok := s.Adapter.(adapters.AllUsers); ok {
 		d.Unmanaged = []Account{}
 		err := all.EachUser(ctx, func(r adapters.Record) bool {
-			if !r.Managed {
+			if s.own(&r); !r.Managed && !foreign(r) {
 				detail := ""
 				if r.Admin {
 					detail = "administrator"
@@ -121,7 +129,7 @@ func (s *Service) Drift(ctx context.Context) (Drift, error) {
 		for _, g := range groups {
 			var foreign []string
 			err := am.EachMember(ctx, g.ID, func(r adapters.Record) bool {
-				if !r.Managed || r.Deleted {
+				if s.own(&r); !r.Managed || r.Deleted {
 					foreign = append(foreign, r.User.UserName)
 				}
 				return true

@@ -23,7 +23,7 @@ func (s *Service) protected(r adapters.Record) string {
 		return "is an administrator of the application"
 	}
 	for _, p := range s.Protect {
-		if p != "" && (p == r.User.ID || strings.EqualFold(p, r.User.UserName)) {
+		if p != "" && (p == r.User.ID || strings.EqualFold(p, r.User.UserName) || strings.EqualFold(p, r.Login) || strings.EqualFold(p, r.RecordedUserName)) {
 			return "is protected by the protect option"
 		}
 	}
@@ -60,18 +60,22 @@ func (s *Service) refuseProtected(r adapters.Record, what string) error {
 }
 
 // reactivationTarget refuses to give a deprovisioned or deleted account to another
-// identity: r is reactivated only for the externalId it is linked to. A POST without
-// an externalId claims no other identity.
+// identity: r is reactivated only for the externalId it is linked to, or when neither
+// the POST nor the account has one. A POST without an externalId (Keycloak,
+// authentik) never takes an account that is linked to one.
 func reactivationTarget(r adapters.Record, u *scim.User, by string) error {
-	if u.ExternalID == "" || u.ExternalID == r.User.ExternalID {
+	if u.ExternalID == r.User.ExternalID {
 		return nil
 	}
 	state := "a deprovisioned"
 	if r.Deleted {
 		state = "a deleted"
 	}
-	if r.User.ExternalID == "" {
+	switch {
+	case r.User.ExternalID == "":
 		return scim.Conflict("this %s belongs to %s account (id %s) that is not linked to any externalId; it is not given to externalId %q: delete or rename that account in the application, or send the same identity", by, state, r.User.ID, u.ExternalID)
+	case u.ExternalID == "":
+		return scim.Conflict("this %s belongs to %s account (id %s) linked to an externalId, and this request has none; it is reactivated only for its own identity: send its externalId, or delete or rename that account in the application", by, state, r.User.ID)
 	}
 	return scim.Conflict("this %s belongs to %s account (id %s) linked to another externalId; it is never given to a new identity: delete or rename that account in the application, then retry", by, state, r.User.ID)
 }

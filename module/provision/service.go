@@ -34,6 +34,9 @@ const (
 type Service struct {
 	Adapter adapters.UserAdapter
 	Links   links.Store
+	// Tenant is this handler's tenant: only accounts marked for it are managed here
+	// (the adapter marks them where it has room, see adapters.Tenancy).
+	Tenant string
 	// Groups serves /Groups; nil when the adapter has no (enabled) group support.
 	Groups       adapters.GroupAdapter
 	Deprovision  string // DeprovisionBlock (default) or DeprovisionDelete
@@ -75,35 +78,12 @@ func (s *Service) storeErr(err error) {
 // visible reports whether a record is part of the SCIM view.
 func visible(r adapters.Record) bool { return r.Managed && !r.Deleted }
 
-// remember caches the links of a record; failures only cost later lookups.
-func (s *Service) remember(ctx context.Context, r adapters.Record) {
-	if !r.Managed || r.User == nil {
-		return
-	}
-	s.storeErr(s.Links.Put(ctx, linkOf(r)))
-}
-
-func linkOf(r adapters.Record) links.Link {
-	return links.Link{ID: r.User.ID, ExternalID: r.User.ExternalID,
-		UserName: r.User.UserName, Active: r.User.Active, Deleted: r.Deleted, Version: r.User.Meta.Version}
-}
-
-// rememberChanged is remember for reads: it skips the write when the store already
-// holds exactly this link (cached is what getRecordCached read), so a warm read costs
-// no store write. Index entries are not refreshed then; a missing one costs a lookup.
-func (s *Service) rememberChanged(ctx context.Context, r adapters.Record, cached links.Link) {
-	if r.Managed && r.User != nil && cached.ID != "" && cached == linkOf(r) {
-		return
-	}
-	s.remember(ctx, r)
-}
-
 // find runs an adapter lookup; not found is no records.
 func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
 	if q.Value == "" {
 		return nil, nil
 	}
-	recs, err := s.Adapter.FindUsers(ctx, q)
+	recs, err := s.findUsers(ctx, q)
 	if adapters.Is(err, adapters.NotFound) {
 		return nil, nil
 	}
@@ -112,10 +92,13 @@ func (s *Service) find(ctx context.Context, q adapters.Lookup) ([]adapters.Recor
 	}
 	out := recs[:0]
 	for _, r := range recs {
-		if l, ok, err := s.Links.Get(ctx, idOf(r)); err == nil && ok {
+		if r.Managed {
+			l, _, err := s.Links.Get(ctx, idOf(r)) // a miss is a zero link
+			s.storeErr(err)
 			s.ofRecord(&r, l)
 		}
-		if q.Kind != adapters.ByUserName || strings.EqualFold(r.User.UserName, q.Value) {
+		// an account answers to its userName of record, and an unproven one to none
+		if q.Kind != adapters.ByUserName || (strings.EqualFold(r.User.UserName, q.Value) && !unproven(r)) {
 			out = append(out, r)
 		}
 	}
@@ -127,23 +110,6 @@ func idOf(r adapters.Record) string {
 		return ""
 	}
 	return r.User.ID
-}
-
-// ofRecord keeps the userName of record. The link store holds the userName SCIM last
-// wrote for an account; when the application now answers another one, the account
-// was renamed there (or, with an e-mail userName, its owner changed the e-mail): SCIM
-// keeps answering to the IdP's name, never to the new one — which may be another
-// person's — and the IdP's next write renames it back.
-func (s *Service) ofRecord(r *adapters.Record, l links.Link) {
-	if !r.Managed || r.User == nil || l.ID != r.User.ID || l.UserName == "" || strings.EqualFold(l.UserName, r.User.UserName) {
-		return
-	}
-	if s.OnDrift != nil {
-		s.OnDrift(r.User.ID, l.UserName, r.User.UserName)
-	}
-	u := *r.User
-	u.UserName = l.UserName
-	r.User = &u
 }
 
 // getRecord loads a user by SCIM id, visible or not; ok=false when absent upstream.
@@ -347,7 +313,31 @@ func (s *Service) CreateUser(ctx context.Context, u *scim.User) (_ adapters.Reco
 			return s.adoptOrConflict(ctx, r, u, LinkEmail, "email")
 		}
 	}
-	return s.createNew(ctx, u)
+	rec, err := s.createNew(ctx, u)
+	if adapters.Is(err, adapters.Taken) {
+		return rec, s.takenByUnproven(ctx, u.UserName, err)
+	}
+	return rec, err
+}
+
+// takenByUnproven explains a create the application refused because the userName is
+// taken by an account that answers to no userName lookup: an unproven one of this
+// tenant (its link lost), or another tenant's. Any other holder keeps err.
+func (s *Service) takenByUnproven(ctx context.Context, userName string, err error) error {
+	recs, ferr := s.findUsers(ctx, adapters.Lookup{Kind: adapters.ByUserName, Value: userName})
+	if ferr != nil {
+		return err
+	}
+	for _, r := range recs {
+		switch {
+		case r.User == nil || !strings.EqualFold(r.User.UserName, userName):
+		case foreign(r):
+			return scim.Conflict("userName %q belongs to an account another SCIM tenant manages (id %s); it is never shared between tenants", userName, r.User.ID)
+		case unproven(r):
+			return scim.Conflict("userName %q is taken in the application by account %s. %s", userName, r.User.ID, relinkHint(r.User.ID))
+		}
+	}
+	return err
 }
 
 // createNew creates u upstream as a new user and remembers its link. Adapters
@@ -366,34 +356,50 @@ func (s *Service) createNew(ctx context.Context, u *scim.User) (adapters.Record,
 			return rec, err
 		}
 	}
-	s.remember(ctx, rec)
+	s.wrote(ctx, &rec, u.UserName)
 	return rec, nil
 }
 
+// wrote records what a write made of an account: the userName it wrote is the name of
+// record (for an application without room for a copy, only the link keeps it).
+func (s *Service) wrote(ctx context.Context, rec *adapters.Record, userName string) {
+	if rec.User == nil {
+		return
+	}
+	if userName != "" {
+		rec.RecordedUserName = userName
+	}
+	s.ofRecord(rec, links.Link{})
+	s.remember(ctx, *rec)
+}
+
 // reactivateOrConflict handles a POST that names an existing managed user: 409 when
-// it is active and visible, else the same upstream user is reactivated and updated.
+// it is active and visible, else the same upstream user is reactivated and updated,
+// under the account's write lock.
 func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u *scim.User, by string) (adapters.Record, error) {
 	if visible(r) && r.User.Active {
 		return adapters.Record{}, scim.Conflict("a user with this %s already exists (id %s)", by, r.User.ID)
 	}
-	if err := reactivationTarget(r, u, by); err != nil {
+	cur, release, err := s.lockedRecord(ctx, r.User.ID, "reactivate")
+	if err != nil {
 		return adapters.Record{}, err
 	}
-	if err := s.refuseProtected(r, "reactivate"); err != nil {
+	defer release()
+	if err := reactivationTarget(cur, u, by); err != nil {
 		return adapters.Record{}, err
 	}
-	if err := s.refuseForeignUnblock(r, u, "reactivate"); err != nil {
+	if err := s.refuseForeignUnblock(cur, u, "reactivate"); err != nil {
 		return adapters.Record{}, err
 	}
-	if u.ExternalID == "" {
-		u.ExternalID = r.User.ExternalID
-	}
-	return s.update(ctx, r, u, adapters.State{Managed: true})
+	return s.update(ctx, cur, u, adapters.State{Managed: true}, true)
 }
 
 // adoptOrConflict handles a POST whose userName or email belongs to an unmanaged
 // upstream user.
 func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *scim.User, mode, by string) (adapters.Record, error) {
+	if foreign(r) {
+		return adapters.Record{}, scim.Conflict("an account another SCIM tenant manages has this %s (id %s); accounts are never shared between tenants", by, r.User.ID)
+	}
 	if s.LinkExisting != mode {
 		return adapters.Record{}, scim.Conflict("an upstream user with this %s exists but is not managed by SCIM; set link_existing %s to adopt it", by, mode)
 	}
@@ -406,7 +412,20 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	if r.Unconfirmed {
 		return adapters.Record{}, scim.Conflict("an upstream account has this %s but its e-mail is not confirmed in the application, so it may not belong to this person; it is not adopted: confirm the address there, or remove that account", by)
 	}
-	rec, err := s.update(ctx, r, u, adapters.State{Managed: true})
+	release, err := s.lockAll(ctx, []string{"user:" + r.User.ID})
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	defer release()
+	// what was read before the lock may have changed: adopt only what is still unmanaged
+	cur, found, err := s.getRecord(ctx, r.User.ID)
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	if !found || cur.Managed || foreign(cur) || cur.Admin {
+		return adapters.Record{}, scim.Unavailable(1, "the account with this %s changed while it was being adopted; retry", by)
+	}
+	rec, err := s.update(ctx, cur, u, adapters.State{Managed: true}, true)
 	if err == nil && s.OnAdopted != nil {
 		s.OnAdopted(rec.User.ID, r.User.UserName, u.UserName, u.ExternalID, by)
 	}
@@ -414,17 +433,23 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 }
 
 // update writes u and st over the upstream user of cur and remembers its link. A
-// block set in the application stays the application's: writing the account
-// inactive keeps it foreign (the callers that may activate one, modify and
-// reactivateOrConflict, refuse that first with refuseForeignUnblock).
-func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State) (adapters.Record, error) {
-	st.ForeignBlock = cur.HandBlock != "" && !st.Deleted
+// block set in the application stays the application's, DELETE or not: writing the
+// account inactive keeps it foreign (the callers that may activate one, modify and
+// reactivateOrConflict, refuse that first with refuseForeignUnblock). statesName
+// says the request stated u's userName (a POST, a PUT, a PATCH of userName): it then
+// becomes the name of record, which an unproven account gains no other way.
+func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State, statesName bool) (adapters.Record, error) {
+	st.ForeignBlock = cur.HandBlock != ""
 	s.oneName(cur.User, u)
 	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, st)
 	if err != nil {
 		return rec, err
 	}
-	s.remember(ctx, rec)
+	name := ""
+	if statesName || !unproven(cur) {
+		name = u.UserName
+	}
+	s.wrote(ctx, &rec, name)
 	return rec, nil
 }
 
@@ -432,7 +457,7 @@ func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User,
 // current state is kept.
 func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (_ adapters.Record, err error) {
 	defer scimErr(&err)
-	return s.modify(ctx, id, ifMatch, func(cur adapters.Record) (*scim.User, error) {
+	return s.modify(ctx, id, ifMatch, true, func(cur adapters.Record) (*scim.User, error) {
 		if !hasActive {
 			u.Active = cur.User.Active
 		}
@@ -443,7 +468,7 @@ func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasA
 // PatchUser applies a PATCH: the operations run on the rendered current resource.
 func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ adapters.Record, err error) {
 	defer scimErr(&err)
-	return s.modify(ctx, id, ifMatch, func(cur adapters.Record) (*scim.User, error) {
+	return s.modify(ctx, id, ifMatch, scim.PatchSets(ops, "userName"), func(cur adapters.Record) (*scim.User, error) {
 		patched, err := scim.ApplyPatch(scim.UserToResource(cur.User, opt), ops, scim.UserResourceType)
 		if err != nil {
 			return nil, err
@@ -463,7 +488,7 @@ func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, 
 // modify is the read / If-Match / write pipeline of PUT and PATCH: next turns the
 // current record into the desired user. A change of userName or externalId is
 // checked for uniqueness first; a change the upstream does not store costs no write.
-func (s *Service) modify(ctx context.Context, id, ifMatch string, next func(cur adapters.Record) (*scim.User, error)) (adapters.Record, error) {
+func (s *Service) modify(ctx context.Context, id, ifMatch string, statesName bool, next func(cur adapters.Record) (*scim.User, error)) (adapters.Record, error) {
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
 	cur, release, err := s.lockedUser(ctx, id, ifMatch, "modify")
 	if err != nil {
@@ -478,13 +503,13 @@ func (s *Service) modify(ctx context.Context, id, ifMatch string, next func(cur 
 	if err := s.refuseForeignUnblock(cur, u, "modify"); err != nil {
 		return cur, err
 	}
-	if sameUser(cur.User, u) {
+	if sameUser(cur.User, u) && !(statesName && unproven(cur)) {
 		return cur, nil // nothing the upstream stores changed
 	}
 	if err := s.checkUserUnique(ctx, cur.User, u); err != nil {
 		return cur, err
 	}
-	return s.update(ctx, cur, u, adapters.State{Managed: true})
+	return s.update(ctx, cur, u, adapters.State{Managed: true}, statesName)
 }
 
 // checkUserUnique refuses a new userName (case-insensitively) that another upstream
@@ -559,7 +584,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) (er
 	}
 	u := *cur.User
 	u.Active = false
-	_, err = s.update(ctx, cur, &u, adapters.State{Managed: true, Deleted: true})
+	_, err = s.update(ctx, cur, &u, adapters.State{Managed: true, Deleted: true}, false)
 	return err
 }
 
@@ -586,6 +611,28 @@ func (s *Service) lockedUser(ctx context.Context, id, ifMatch, op string) (adapt
 	return cur, release, nil
 }
 
+// lockedRecord is lockedUser for an account that may be hidden (DELETEd) or
+// inactive: a POST that reactivates it. It must still be this tenant's.
+func (s *Service) lockedRecord(ctx context.Context, id, op string) (adapters.Record, func(), error) {
+	release, err := s.lockAll(ctx, []string{"user:" + id})
+	if err != nil {
+		return adapters.Record{}, nil, err
+	}
+	cur, found, err := s.getRecord(ctx, id)
+	switch {
+	case err != nil:
+	case !found || !cur.Managed:
+		err = scim.Unavailable(1, "user %s changed while it was being reactivated; retry", id)
+	default:
+		err = s.refuseProtected(cur, op)
+	}
+	if err != nil {
+		release()
+		return cur, nil, err
+	}
+	return cur, release, nil
+}
+
 // checkIfMatch implements If-Match (RFC 7644 §3.14) with the one ETag rule.
 func checkIfMatch(ifMatch, version string) error {
 	if ifMatch == "" || version == "" || scim.ETagMatches(ifMatch, scim.ETag(version)) {
@@ -595,7 +642,9 @@ func checkIfMatch(ifMatch, version string) error {
 }
 
 // lockAll takes the link store locks for keys, waiting briefly if another request
-// holds one. Store failures do not block the request.
+// holds one. The store keeps each lock while the request runs (Redis renews it). A
+// store that cannot lock (Redis unreachable) fails the request with 503: a write
+// must not run unserialised against other instances.
 func (s *Service) lockAll(ctx context.Context, keys []string) (func(), error) {
 	var releases []func()
 	releaseAll := func() {
@@ -608,10 +657,11 @@ func (s *Service) lockAll(ctx context.Context, keys []string) (func(), error) {
 		releases = append(releases, unlock)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			rel, ok, err := s.Links.Lock(ctx, k, 15*time.Second)
+			rel, ok, err := s.Links.Lock(ctx, k, lockTTL)
 			if err != nil {
 				s.storeErr(err)
-				break
+				releaseAll()
+				return nil, scim.Unavailable(5, "the link store cannot serialise this write across instances now (it is unreachable); retry shortly")
 			}
 			if ok {
 				releases = append(releases, rel)
@@ -631,6 +681,9 @@ func (s *Service) lockAll(ctx context.Context, keys []string) (func(), error) {
 	}
 	return releaseAll, nil
 }
+
+// lockTTL bounds a lock whose holder died; a live holder's lock is renewed.
+const lockTTL = 15 * time.Second
 
 // keyedMutex serialises work on one key within this process.
 type keyedMutex struct {

@@ -289,3 +289,34 @@ func compileTarget(op string, p *Path, value any, steps *[]patchStep) *Error {
 	*steps = append(*steps, st)
 	return nil
 }
+
+// PatchSets reports whether ops set the core attribute name (canonical spelling, e.g.
+// "userName"): an add or replace whose path, or whose pathless value, names it. The
+// provisioning service takes a userName the IdP stated for the name of record.
+func PatchSets(ops []PatchOp, name string) bool {
+	for _, op := range ops {
+		if op.Op == "remove" {
+			continue
+		}
+		if op.steps != nil {
+			for _, st := range op.steps {
+				if st.urn == "" && st.attr != nil && strings.EqualFold(st.attr.Name, name) {
+					return true
+				}
+			}
+			continue
+		}
+		if op.Path != nil {
+			if op.Path.Attr.URN == "" && strings.EqualFold(op.Path.Attr.Name, name) {
+				return true
+			}
+			continue
+		}
+		if m, ok := op.Value.(map[string]any); ok {
+			if _, ok := foldMember(m, name); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -131,6 +131,10 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &s.LinkExisting); err != nil {
 				return err
 			}
+		case "tenant":
+			if err := oneArg(d, &s.Tenant); err != nil {
+				return err
+			}
 		case "unknown_attributes":
 			if err := oneArg(d, &s.UnknownAttributes); err != nil {
 				return err

@@ -66,6 +66,14 @@ type Handler struct {
 	// Upstream administrators are never adopted.
 	LinkExisting string `json:"link_existing,omitempty"`
 
+	// Tenant names the identity provider this handler serves when several handlers
+	// provision one application: each marks the accounts and groups it creates
+	// with its tenant (in the application where the adapter has room, and in the
+	// link store), and sees, changes and adopts only its own. Letters, digits,
+	// '-', '_' and '.', at most 32. Default: "" (the default tenant, which
+	// accounts provisioned before tenants existed belong to).
+	Tenant string `json:"tenant,omitempty"`
+
 	// MaxBodySize caps request bodies in bytes. Default: 1 MiB.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
@@ -90,7 +98,15 @@ type Handler struct {
 	// IdPs give up after 60s. Default: 50s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// LinkTTL is how long the in-process link store keeps a link. Default: 10m.
+	// LinksFile is the embedded link store used without redis: a file in Caddy's
+	// data directory by default (<data dir>/scim/links.db), shared by every scim
+	// handler of this Caddy, each in its own namespace (base path and tenant). It
+	// is the record of the identities SCIM provisioned: back it up (caddy scim
+	// links export). Several Caddy instances must share redis instead.
+	LinksFile string `json:"links_file,omitempty"`
+
+	// LinkTTL is no longer used: links are durable. Accepted (and logged) so that
+	// older configs still load.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
 
 	// Protect names upstream accounts — by SCIM userName, upstream login or id — that
@@ -130,6 +146,13 @@ type Handler struct {
 	features scim.Features
 	cancel   context.CancelFunc
 	redisKey string // set only after a successful redisPool.LoadOrNew
+	boltKey  string // set only after a successful boltPool.LoadOrNew
+	nsKey    string // this handler's claim on a namespace of the embedded store
+	// indexed is the store's completeness index, when it has one (Redis with
+	// index on, Bolt): a goroutine keeps it honest.
+	indexed links.Index
+	// boltStore is the embedded store, for its transaction counter.
+	boltStore *links.Bolt
 	store    links.Store
 	// redisStore is the unguarded Redis store, for its round-trip counter.
 	redisStore *links.Redis
@@ -264,6 +287,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("adapter %T does not implement adapters.UserAdapter", mod)
 	}
 	h.adapter = ua
+	if err := adapters.CheckTenant(h.Tenant); err != nil {
+		return err
+	}
+	if tn, ok := mod.(adapters.Tenancy); ok {
+		if err := tn.SetTenant(h.Tenant); err != nil {
+			return fmt.Errorf("tenant: %v", err)
+		}
+	} else if h.Tenant != "" {
+		return fmt.Errorf("tenant %q: the %s adapter cannot keep tenants apart in the application", h.Tenant, ua.Info().Name)
+	}
 	h.groups = adapters.Groups(mod) // nil when absent or switched off (gitea without organization)
 	// link_existing may also be written inside the adapter block; the handler's own
 	// option, when given (off included), wins
@@ -294,7 +327,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.BulkMaxOperations > 0:
 		h.features.BulkMaxOperations = h.BulkMaxOperations
 	}
-	store, err := h.linkStore()
+	store, err := h.linkStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -312,6 +345,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.svc = &provision.Service{
 		Adapter:        ua,
 		Links:          store,
+		Tenant:         h.Tenant,
 		Groups:         h.groups,
 		Deprovision:    h.Deprovision,
 		LinkExisting:   h.LinkExisting,
@@ -346,7 +380,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.drift = &driftCache{}
 	h.lenient = h.lenientDecoding()
 	h.kinds()
-	if h.redisStore != nil && h.redisStore.Indexed() {
+	if h.indexed != nil {
 		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
 	}
 	h.lastHealth = new(atomic.Pointer[Health])
@@ -426,41 +460,6 @@ func (h *Handler) indexEvents() provision.IndexEvents {
 	}
 }
 
-// linkStore builds the in-process store, or the Redis store behind a guard that turns
-// a Redis outage into cache misses and logs it once per outage.
-func (h *Handler) linkStore() (links.Store, error) {
-	if h.Redis == nil {
-		return links.NewMemory(time.Duration(h.LinkTTL), 0), nil
-	}
-	rc, err := h.Redis.resolved()
-	if err != nil {
-		return nil, err
-	}
-	key := rc.poolKey()
-	val, _, err := redisPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		watch := new(links.ConnWatcher)
-		return redisHandle{c: rc.client(watch), watch: watch}, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("setting up redis: %v", err)
-	}
-	h.redisKey = key
-	handle := val.(redisHandle)
-	h.redisConn, h.prefix = handle.c, rc.Prefix
-	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
-	if !rc.DisableIndex {
-		rs.EnableIndex(handle.watch.Generation)
-	}
-	h.redisStore = rs
-	h.logger.Info("identity links in redis", zap.Strings("addresses", rc.Addresses), zap.String("prefix", rc.Prefix), zap.Bool("index", !rc.DisableIndex))
-	return links.Guard(rs,
-		func(err error) {
-			h.logger.Warn("link store unavailable; serving from the upstream until it recovers", zap.Error(err))
-		},
-		func() { h.logger.Info("link store recovered") },
-	), nil
-}
-
 func (h *Handler) validateModes() error {
 	switch h.Deprovision {
 	case "", provision.DeprovisionBlock, provision.DeprovisionDelete:
@@ -506,6 +505,11 @@ func (h *Handler) Cleanup() error {
 	if h.stream != nil {
 		h.stream.Close()
 		h.stream = nil
+	}
+	h.releaseNamespace()
+	if h.boltKey != "" {
+		_, _ = boltPool.Delete(h.boltKey)
+		h.boltKey = ""
 	}
 	if h.redisKey != "" {
 		_, err := redisPool.Delete(h.redisKey)

@@ -3,6 +3,7 @@ package scimhandler
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,7 +23,7 @@ func TestLinkExistingPrecedence(t *testing.T) {
 		{"email", "", "email"},
 	} {
 		raw, _ := json.Marshal(map[string]any{"driver": "gitlab", "url": "https://gl.example", "token": "t", "link_existing": c.adapter})
-		h := &Handler{Tokens: []string{testToken}, AdapterRaw: raw, LinkExisting: c.handler}
+		h := &Handler{Tokens: []string{testToken}, AdapterRaw: raw, LinkExisting: c.handler, LinksFile: filepath.Join(t.TempDir(), "links.db")}
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		err := h.Provision(ctx)
 		if err == nil {

@@ -1,0 +1,144 @@
+package provision
+
+import (
+	"context"
+	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/links"
+)
+
+// The identity of record. What SCIM must know of an account — its userName of record,
+// who blocked it, which tenant it belongs to — lives in the link store, with a copy in
+// the application where the adapter has room for one. Every record an adapter
+// answers passes through own (tenancy) and ofRecord (the link) before any rule reads
+// it, so the rules below decide on the same facts whatever the adapter.
+
+// otherTenant is what own leaves in Record.Tenant of an account marked for the
+// default tenant, seen from a named one: never a valid tenant name.
+const otherTenant = "(default)"
+
+// own applies tenancy: an account marked for another tenant is not managed here, and
+// keeps a non-empty Tenant so that no rule mistakes it for an unmanaged account that
+// could be adopted.
+func (s *Service) own(r *adapters.Record) {
+	if !r.Managed || r.Tenant == s.Tenant {
+		if !r.Managed {
+			r.Tenant = ""
+		}
+		return
+	}
+	r.Managed = false
+	if r.Tenant == "" {
+		r.Tenant = otherTenant
+	}
+}
+
+// foreign reports whether r is another tenant's account (after own).
+func foreign(r adapters.Record) bool { return !r.Managed && r.Tenant != "" }
+
+// findUsers is the adapter's FindUsers, with tenancy applied.
+func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
+	recs, err := s.Adapter.FindUsers(ctx, q)
+	for i := range recs {
+		s.own(&recs[i])
+	}
+	return recs, err
+}
+
+// listUsers is the adapter's ListUsers (which lists only this tenant's accounts),
+// with tenancy applied all the same.
+func (s *Service) listUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
+	recs, total, err := s.Adapter.ListUsers(ctx, p)
+	for i := range recs {
+		s.own(&recs[i])
+	}
+	return recs, total, err
+}
+
+// unproven reports whether SCIM cannot prove r's userName: the application keeps no
+// copy of it for this account and the link store lost its link. Such an account
+// still reads, but answers to no userName lookup (its name in the application may
+// be one its owner chose: another person's), and a POST that names it is refused
+// with a detail that says how to relink it.
+func unproven(r adapters.Record) bool {
+	return r.Managed && r.Unrecorded && r.RecordedUserName == ""
+}
+
+// ofRecord overlays r with what SCIM knows of it: l is the account's link (zero when
+// the store has none). The userName of record is the link's, else the application's
+// copy; when the application now answers another name, the account was renamed there
+// (or, with an e-mail userName, its owner changed the e-mail): SCIM keeps answering to
+// the IdP's name, never to the new one, and the IdP's next write renames it back.
+// A block the adapter reads as SCIM's is re-derived from the link: when SCIM last saw
+// the account unblocked, a block now is someone else's (the application lifted SCIM's
+// block and set its own, leaving SCIM's marker behind).
+func (s *Service) ofRecord(r *adapters.Record, l links.Link) {
+	if !r.Managed || r.User == nil {
+		return
+	}
+	linked := l.ID == r.User.ID && !l.Group
+	if linked && l.UserName != "" {
+		r.RecordedUserName = l.UserName
+	}
+	if r.HandBlock == "" && !r.User.Active && linked && l.Block == links.BlockNone {
+		r.HandBlock = "was blocked in the application after SCIM last saw it active (SCIM's own block had been lifted there)"
+	}
+	name := r.RecordedUserName
+	if name == "" || strings.EqualFold(name, r.User.UserName) {
+		return
+	}
+	if s.OnDrift != nil {
+		s.OnDrift(r.User.ID, name, r.User.UserName)
+	}
+	u := *r.User
+	u.UserName = name
+	r.User = &u
+}
+
+// linkOf is the link a record makes. An unproven account's name is not recorded.
+func (s *Service) linkOf(r adapters.Record) links.Link {
+	l := links.Link{ID: r.User.ID, ExternalID: r.User.ExternalID, Email: r.User.PrimaryEmail(),
+		Active: r.User.Active, Deleted: r.Deleted, Block: blockOf(r), Tenant: s.Tenant, Version: r.User.Meta.Version}
+	if !unproven(r) {
+		l.UserName = r.User.UserName
+	}
+	return l
+}
+
+// blockOf says who blocked the account of r, as the rules now see it.
+func blockOf(r adapters.Record) string {
+	switch {
+	case r.User.Active:
+		return links.BlockNone
+	case r.HandBlock != "":
+		return links.BlockApp
+	}
+	return links.BlockSCIM
+}
+
+// remember writes the link of a record; a failure only costs later lookups (and, for
+// an application without room for a copy, the proof of the userName: the store
+// logs it).
+func (s *Service) remember(ctx context.Context, r adapters.Record) {
+	if !r.Managed || r.User == nil {
+		return
+	}
+	s.storeErr(s.Links.Put(ctx, s.linkOf(r)))
+}
+
+// rememberChanged is remember for reads: it skips the write when the store already
+// holds exactly this link (cached is what getRecordCached read), so a warm read costs
+// no store write. Index entries are not refreshed then; a missing one costs a lookup.
+func (s *Service) rememberChanged(ctx context.Context, r adapters.Record, cached links.Link) {
+	if r.Managed && r.User != nil && cached.ID != "" && cached == s.linkOf(r) {
+		return
+	}
+	s.remember(ctx, r)
+}
+
+// relinkHint is the detail of a refusal that concerns an unproven account.
+func relinkHint(id string) string {
+	return "SCIM has no record that account " + id + " belongs to this identity: the application keeps no copy of its userName and the link store lost its link. " +
+		"Restore the links (caddy scim links import) or write the account by id (PUT /Users/" + id + " with its userName), then retry"
+}
