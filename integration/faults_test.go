@@ -193,7 +193,7 @@ func TestFaultLostLinkWrite(t *testing.T) {
 				}
 			}()
 			waitFor(t, "gitea to commit the create", func() bool { return e.up.count(t) == before+1 })
-			e.caddy.Stop()
+			e.caddy.Kill()
 			<-done
 			e = start(t, viaProxy{giteaBackend{testenv.Gitea(t)}, testenv.Gitea(t).URL, p.URL}, redisBlock(t, prefix), "")
 			waitFor(t, "the index to be trusted", func() bool { return indexGauge(t, e) == 1 })

@@ -16,10 +16,11 @@ import (
 // GroupsEnabled reports whether the mapping maps groups.
 func (a *Adapter) GroupsEnabled() bool { return a.m != nil && a.m.groups != nil }
 
-// group reads one group; ok=false when SCIM does not manage it.
+// group reads one group; ok=false when SCIM does not manage it for this tenant
+// (another tenant's group does not exist here).
 func (a *Adapter) group(v gjson.Result) (*scim.Group, bool) {
 	f := a.m.m.Groups.Read
-	if !flag(v, f.Managed) {
+	if !flag(v, f.Managed) || textAt(v, f.Tenant) != a.tenant {
 		return nil, false
 	}
 	g := &scim.Group{ID: v.Get(f.ID).String(), DisplayName: v.Get(f.DisplayName).String(), ExternalID: v.Get(f.ExternalID).String()}
@@ -57,11 +58,11 @@ func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*s
 	return g, true, nil
 }
 
-// allGroups reads every managed group, in ascending id order.
+// allGroups reads every managed group of the tenant, in ascending id order.
 func (a *Adapter) allGroups(ctx context.Context) ([]*scim.Group, error) {
 	l := a.m.m.Groups.List
 	var out []*scim.Group
-	req, err := a.m.groups.list.build(Data{})
+	req, err := a.m.groups.list.build(Data{Tenant: a.tenant})
 	if err != nil {
 		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
 	}

@@ -107,7 +107,7 @@ func TestKratosJSONPatch(t *testing.T) {
 	  {"op": "replace", "path": "/traits", "value": {"email": "{{.User.Email}}", "username": "{{.User.UserName}}",
 	    "name": {"givenName": "{{.User.GivenName}}", "familyName": "{{.User.FamilyName}}"}}},
 	  {"op": "add", "path": "/metadata_admin", "value": {"scim": {"managed": "{{json .Managed}}", "external_id": "{{.User.ExternalID}}",
-	    "deleted": "{{json .Deleted}}", "blocked": "{{json .Blocked}}"}}}
+	    "deleted": "{{json .Deleted}}", "blocked": "{{json .Blocked}}", "user_name": "{{.User.UserName}}", "tenant": "{{.Tenant}}"}}}
 	]`)}
 	a := provisioned(t, &rest.Adapter{Config: upstream.Config{URL: k.AdminURL}, Mapping: m})
 	roundtrip.Run(t, a)

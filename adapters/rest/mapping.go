@@ -74,6 +74,9 @@ type GroupFields struct {
 	// Members is the path of the member ids in the members call's group,
 	// e.g. "users.#.id".
 	Members string `json:"members"`
+	// Tenant is where groups.create keeps {{.Tenant}}; optional, needed to serve
+	// a tenant other than the default (see Fields.Tenant).
+	Tenant Text `json:"tenant,omitzero"`
 }
 
 // Users is the mapping of SCIM users.
@@ -84,6 +87,11 @@ type Users struct {
 	// OneName is set when the application keeps a person's name as one string
 	// (read.formatted); the service then merges name changes into it.
 	OneName bool `json:"one_name,omitempty"`
+	// UserNameFixed is set when the application does not let an account's owner
+	// change the name at read.userName: that name is then SCIM's userName of
+	// record. Give it or read.recorded_user_name; with neither, only the link
+	// store records which userName an account belongs to.
+	UserNameFixed bool `json:"user_name_fixed,omitempty"`
 	// Read says where an answer keeps each attribute and the durable state.
 	Read Fields `json:"read"`
 	// The operations. get, create, update and delete are required; list is
@@ -133,13 +141,56 @@ type Fields struct {
 	SCIMBlock Flag `json:"scim_block"`
 	// Admin marks the application's administrators, which SCIM never changes.
 	Admin Flag `json:"admin,omitempty"`
+	// RecordedUserName is an admin-only copy of the userName SCIM last wrote (the
+	// create and update bodies write {{.User.UserName}} there): the userName of
+	// record, which survives the account's owner renaming himself in the
+	// application.
+	RecordedUserName string `json:"recorded_user_name,omitempty"`
+	// Tenant is where the create and update bodies keep {{.Tenant}}, so that
+	// several scim handlers (one per IdP) can share the application; an absent or
+	// empty value is the default tenant. Optional.
+	Tenant Text `json:"tenant,omitzero"`
+	// EmailVerified, when mapped, is whether the application confirmed the
+	// account's e-mail: an account with it false is never adopted (its holder may
+	// not own the address).
+	EmailVerified Flag `json:"email_verified,omitzero"`
 }
 
 // Flag reads a boolean: true when the value at Path is JSON true, or its text is one
-// of Equals. In JSON a Flag is a path ("admin") or {"path": "status", "equals": ["1"]}.
+// of Equals. With Before, only the text before the first Before counts, so that one
+// field can keep a state and a tenant ("blocked@acme" reads as "blocked"). In JSON a
+// Flag is a path ("admin") or {"path": "status", "equals": ["1"]}.
 type Flag struct {
 	Path   string   `json:"path"`
 	Equals []string `json:"equals,omitempty"`
+	Before string   `json:"before,omitempty"`
+}
+
+// Text reads a string: the text at Path or, with After, the part of it after the
+// first After ("" when it has none: "blocked@acme" reads as "acme", "blocked" as "").
+// In JSON a Text is a path or {"path": …, "after": "@"}.
+type Text struct {
+	Path  string `json:"path"`
+	After string `json:"after,omitempty"`
+}
+
+// UnmarshalJSON accepts a bare path.
+func (t *Text) UnmarshalJSON(b []byte) error {
+	var p string
+	if json.Unmarshal(b, &p) == nil {
+		*t = Text{Path: p}
+		return nil
+	}
+	type plain Text
+	return json.Unmarshal(b, (*plain)(t))
+}
+
+// String describes t for a summary.
+func (t Text) String() string {
+	if t.After == "" {
+		return t.Path
+	}
+	return fmt.Sprintf("%s (after %q)", t.Path, t.After)
 }
 
 // UnmarshalJSON accepts a bare path.
@@ -259,6 +310,12 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 			return nil, fmt.Errorf("mapping users.read.%s: required", name)
 		}
 	}
+	if u.UserNameFixed && strings.TrimSpace(u.Read.RecordedUserName) != "" {
+		return nil, fmt.Errorf("mapping users.user_name_fixed, users.read.recorded_user_name: give one or neither (a userName its owner cannot change is its own record)")
+	}
+	if err := checkOptional("users.read", map[string]Flag{"admin": u.Read.Admin, "email_verified": u.Read.EmailVerified}, u.Read.Tenant); err != nil {
+		return nil, err
+	}
 	c := &compiled{m: m}
 	var err error
 	for _, op := range []struct {
@@ -311,6 +368,13 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 	if u.List.PageSize < 0 {
 		return nil, fmt.Errorf("mapping users.list.page_size: must not be negative")
 	}
+	if u.Read.Tenant.Path != "" {
+		for _, r := range []*request{c.create, c.update} {
+			if !r.mentions(".Tenant") {
+				return nil, fmt.Errorf("mapping %s: users.read.tenant is mapped, so this call must write {{.Tenant}} there", r.name)
+			}
+		}
+	}
 	for i, r := range u.Taken {
 		if r.Status < 400 || r.Status > 499 {
 			return nil, fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
@@ -341,6 +405,9 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 	default:
 		return nil, fmt.Errorf("mapping groups.list.paging: must be none or link, not %q", g.List.Paging)
 	}
+	if err := checkOptional("groups.read", nil, g.Read.Tenant); err != nil {
+		return nil, err
+	}
 	r := &groupRequests{}
 	var err error
 	for _, op := range []struct {
@@ -365,7 +432,50 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 			return nil, err
 		}
 	}
+	if g.Read.Tenant.Path != "" && !r.create.mentions(".Tenant") {
+		return nil, fmt.Errorf("mapping groups.create: groups.read.tenant is mapped, so this call must write {{.Tenant}} there")
+	}
 	return r, nil
+}
+
+// checkOptional refuses an optional flag or the tenant that says how to read a value
+// but not where it is: it would silently read nothing.
+func checkOptional(field string, flags map[string]Flag, tenant Text) error {
+	for name, f := range flags {
+		if strings.TrimSpace(f.Path) == "" && (len(f.Equals) > 0 || f.Before != "") {
+			return fmt.Errorf("mapping %s.%s.path: required", field, name)
+		}
+	}
+	if strings.TrimSpace(tenant.Path) == "" && tenant.After != "" {
+		return fmt.Errorf("mapping %s.tenant.path: required", field)
+	}
+	return nil
+}
+
+// tenantRoom refuses a tenant other than the default when the mapping keeps none:
+// every tenant would then read every other's accounts as its own.
+func (c *compiled) tenantRoom(tenant string) error {
+	if tenant == "" {
+		return nil
+	}
+	if c.m.Users.Read.Tenant.Path == "" {
+		return fmt.Errorf("rest: mapping %s keeps no tenant, so it cannot serve tenant %q: add users.read.tenant (where users.create and users.update write {{.Tenant}})", c.m.Name, tenant)
+	}
+	if c.m.Groups != nil && c.m.Groups.Read.Tenant.Path == "" {
+		return fmt.Errorf("rest: mapping %s keeps no tenant for groups, so it cannot serve tenant %q: add groups.read.tenant (where groups.create writes {{.Tenant}})", c.m.Name, tenant)
+	}
+	return nil
+}
+
+// recordMode says, for an operator, where a mapping keeps the userName of record.
+func recordMode(u Users) string {
+	switch {
+	case u.Read.RecordedUserName != "":
+		return "kept in " + u.Read.RecordedUserName + " (an admin-only copy the writes keep)"
+	case u.UserNameFixed:
+		return "fixed by the application (the account's owner cannot change " + u.Read.UserName + ")"
+	}
+	return "only in the link store: back it up (the application keeps no copy, and its users may rename themselves; map users.read.recorded_user_name or set users.user_name_fixed if it can)"
 }
 
 // checkAuth validates an auth form.
@@ -407,6 +517,21 @@ func Check(b []byte, params map[string]string) (summary []string, err error) {
 		ids = "any"
 	}
 	summary = append(summary, fmt.Sprintf("%s: auth %s, ids %s, attributes %s", m.Name, m.Auth, ids, strings.Join(m.Users.Attributes, " ")))
+	summary = append(summary, "userName of record: "+recordMode(m.Users))
+	tenants := "only the default tenant (map users.read.tenant to serve several IdPs)"
+	if t := m.Users.Read.Tenant; t.Path != "" {
+		tenants = "kept in " + t.String()
+		switch {
+		case m.Groups != nil && m.Groups.Read.Tenant.Path != "":
+			tenants = "users' kept in " + t.String() + ", groups' in " + m.Groups.Read.Tenant.String()
+		case m.Groups != nil:
+			tenants = "only the default tenant: users' kept in " + t.String() + ", but groups keep none (map groups.read.tenant)"
+		}
+	}
+	summary = append(summary, "tenants: "+tenants)
+	if f := m.Users.Read.EmailVerified; f.Path != "" {
+		summary = append(summary, "e-mail confirmation: read from "+f.Path+" (an unconfirmed account is never adopted)")
+	}
 	for _, op := range []struct {
 		name string
 		r    *request

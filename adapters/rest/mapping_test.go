@@ -2,9 +2,15 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
+	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // TestPresetsCompile: every shipped mapping loads.
@@ -124,5 +130,62 @@ func TestREADMEExample(t *testing.T) {
 	}
 	if _, err := Check([]byte(s[i+j+8:i+j+8+k]), nil); err != nil {
 		t.Fatalf("the README's worked example: %v", err)
+	}
+}
+
+// TestPresetsSayWhereTheRecordIs: check-mapping tells where each preset keeps the
+// userName of record and the tenant.
+func TestPresetsSayWhereTheRecordIs(t *testing.T) {
+	for name, want := range map[string][]string{
+		"kratos":  {"userName of record: kept in metadata_admin.scim.user_name", "tenants: kept in metadata_admin.scim.tenant"},
+		"redmine": {"userName of record: fixed by the application", `tenants: users' kept in custom_fields.#(name=="scim_state").value (after "@"), groups' in`},
+	} {
+		b, _ := PresetJSON(name)
+		s, err := Check(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(strings.Join(s, "\n"), w) {
+				t.Errorf("preset %s: the summary lacks %q:\n%s", name, w, strings.Join(s, "\n"))
+			}
+		}
+	}
+}
+
+// TestRedmineStateField: the redmine preset keeps SCIM's state and the tenant in one
+// custom field; every state a write sends reads back as written, for the default
+// tenant and a named one, and a DELETE keeping a block set by hand reads as HandBlock.
+func TestRedmineStateField(t *testing.T) {
+	m, _ := Preset("redmine")
+	c, err := compile(m, map[string]string{"external_id_field": "1", "state_field": "2", "group_external_id_field": "3", "group_state_field": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tenant := range []string{"", "acme"} {
+		a := &Adapter{m: c, tenant: tenant}
+		for _, st := range []adapters.State{{Managed: true}, {Managed: true, Deleted: true}, {Managed: true, ForeignBlock: true}, {Managed: true, Deleted: true, ForeignBlock: true}} {
+			for _, active := range []bool{true, false} {
+				if st.Deleted && active {
+					continue // a DELETE always deprovisions
+				}
+				d := data("7", &scim.User{UserName: "ada", Active: active}, st)
+				d.Tenant = tenant
+				req, err := c.update.build(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := json.Marshal(req.Body)
+				value := gjson.GetBytes(b, `user.custom_fields.#(id=="2").value`).String()
+				status := map[bool]string{true: "1", false: "3"}[active]
+				user := fmt.Sprintf(`{"id": 7, "login": "ada", "status": %s, "custom_fields": [{"name": "scim_state", "value": %q}]}`, status, value)
+				r := a.record(gjson.Parse(user))
+				handBlock := !active && st.ForeignBlock
+				if !r.Managed || r.Deleted != st.Deleted || (r.HandBlock != "") != handBlock || r.Tenant != tenant || r.RecordedUserName != "ada" {
+					t.Errorf("tenant %q, %+v, active %v: sent %q, read Managed %v Deleted %v HandBlock %q Tenant %q RecordedUserName %q",
+						tenant, st, active, value, r.Managed, r.Deleted, r.HandBlock, r.Tenant, r.RecordedUserName)
+				}
+			}
+		}
 	}
 }

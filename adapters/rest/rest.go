@@ -47,9 +47,10 @@ type Adapter struct {
 	// ids of Redmine's custom fields. Placeholders ({env.NAME}) are resolved.
 	Params map[string]string `json:"params,omitempty"`
 
-	m     *compiled
-	api   *upstream.Client
-	token string
+	m      *compiled
+	api    *upstream.Client
+	token  string
+	tenant string // SetTenant's
 }
 
 // CaddyModule returns the Caddy module information.
@@ -75,6 +76,9 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 	}
 	if a.m, err = compile(m, params); err != nil {
 		return fmt.Errorf("rest: %v", err)
+	}
+	if err := a.m.tenantRoom(a.tenant); err != nil {
+		return err
 	}
 	name := m.Name
 	opt := upstream.Options{Name: name, Message: a.message, Logger: ctx.Logger(),
@@ -210,4 +214,5 @@ var (
 	_ adapters.CallCounter  = (*Adapter)(nil)
 	_ adapters.GroupAdapter = (*Adapter)(nil)
 	_ adapters.GroupSwitch  = (*Adapter)(nil)
+	_ adapters.Tenancy      = (*Adapter)(nil)
 )

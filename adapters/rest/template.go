@@ -36,6 +36,9 @@ type Data struct {
 	// Params are the adapter's params (instance-specific values such as the id of
 	// a custom field), the same in every call.
 	Params map[string]string
+	// Tenant is the SCIM tenant of the adapter's handler ("" the default), the
+	// same in every call: writes keep it at read.tenant.
+	Tenant string
 }
 
 // View is the normalized user in templates.
@@ -112,6 +115,7 @@ func compileCall(field string, c Call, withBody bool, params map[string]string) 
 	if r.path, err = compileTemplate(field+".path", c.Path, params); err != nil {
 		return nil, err
 	}
+	escapeActions(r.path)
 	names := make([]string, 0, len(c.Query))
 	for k := range c.Query {
 		names = append(names, k)
@@ -261,13 +265,75 @@ func isJSONAction(t *template.Template) bool {
 	return ok && id.Ident == "json"
 }
 
-// build renders r for d as an upstream request. Values in the path are escaped.
+// escapeFunc is the function escapeActions appends to every action of a path.
+const escapeFunc = "_pathValue"
+
+// escapeActions makes every value a path template writes one escaped path segment
+// (url.PathEscape), whatever it comes from (an id, a userName, a param, a function),
+// while the template's own text keeps its slashes: a userName "a/b?c" must not
+// change which resource, or which query, a call names.
+func escapeActions(t *template.Template) {
+	t.Funcs(template.FuncMap{escapeFunc: func(v any) string { return url.PathEscape(fmt.Sprint(v)) }})
+	var walk func(l *parse.ListNode)
+	walk = func(l *parse.ListNode) {
+		if l == nil {
+			return
+		}
+		for _, n := range l.Nodes {
+			switch n := n.(type) {
+			case *parse.ActionNode:
+				if len(n.Pipe.Decl) == 0 { // a declaration writes nothing
+					n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos,
+						Args: []parse.Node{parse.NewIdentifier(escapeFunc).SetPos(n.Pos)}})
+				}
+			case *parse.IfNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.RangeNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.WithNode:
+				walk(n.List)
+				walk(n.ElseList)
+			}
+		}
+	}
+	for _, tt := range t.Templates() { // {{define}}d ones too
+		walk(tt.Tree.Root)
+	}
+}
+
+// mentions reports whether a template of r reads field (".Tenant").
+func (r *request) mentions(field string) bool {
+	if strings.Contains(r.path.Tree.Root.String(), field) {
+		return true
+	}
+	for _, q := range r.query {
+		if strings.Contains(q.tmpl.Tree.Root.String(), field) {
+			return true
+		}
+	}
+	var in func(n node) bool
+	in = func(n node) bool {
+		switch n := n.(type) {
+		case text:
+			return strings.Contains(n.t.Tree.Root.String(), field)
+		case object:
+			return slices.ContainsFunc(n.vals, in)
+		case array:
+			return slices.ContainsFunc(n, in)
+		}
+		return false
+	}
+	return r.body != nil && in(r.body)
+}
+
+// build renders r for d as an upstream request. Values in the path are escaped
+// (escapeActions).
 func (r *request) build(d Data) (upstream.Request, error) {
 	d.Params = r.params
-	pd := d
-	pd.ID, pd.Value, pd.Member = url.PathEscape(d.ID), url.PathEscape(d.Value), url.PathEscape(d.Member)
 	var p strings.Builder
-	if err := r.path.Execute(&p, pd); err != nil {
+	if err := r.path.Execute(&p, d); err != nil {
 		return upstream.Request{}, fmt.Errorf("%s.path: %v", r.name, err)
 	}
 	req := upstream.Request{Method: r.method, Path: p.String(),

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,7 +24,8 @@ const maxListPages = 100_000
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Info describes the mapped application. Its listing cannot filter on the managed
-// marker, so ListUsers reads it all (ListScans).
+// marker, so ListUsers reads it all (ListScans); a group's members are read as the
+// application keeps them, unmanaged accounts included (UnmanagedMembers).
 func (a *Adapter) Info() adapters.Info {
 	u := a.m.m.Users
 	size := u.List.PageSize
@@ -34,12 +36,30 @@ func (a *Adapter) Info() adapters.Info {
 		MaxPageSize: size, OneName: u.OneName, ListScans: true}
 	if a.m.m.Groups != nil {
 		in.GroupAttributes = a.m.m.Groups.Attributes
+		in.UnmanagedMembers = true
 	}
 	return in
 }
 
+// SetTenant implements adapters.Tenancy: writes keep tenant at the mapping's
+// read.tenant, and listings and group lookups answer only its accounts and groups.
+// A mapping without room for a tenant serves only the default one.
+func (a *Adapter) SetTenant(tenant string) error {
+	if err := adapters.CheckTenant(tenant); err != nil {
+		return fmt.Errorf("rest: %v", err)
+	}
+	if a.m != nil { // else Provision checks it
+		if err := a.m.tenantRoom(tenant); err != nil {
+			return err
+		}
+	}
+	a.tenant = tenant
+	return nil
+}
+
 // call sends one mapped request and turns an error answer into a fact.
 func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Response, error) {
+	d.Tenant = a.tenant
 	req, err := r.build(d)
 	if err != nil {
 		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
@@ -67,7 +87,9 @@ func result(r *request, body []byte) gjson.Result {
 	return gjson.GetBytes(body, r.result)
 }
 
-// record reads one user as the mapping says.
+// record reads one user as the mapping says. The userName at read.userName is the
+// account's own name (Login); the userName of record is the mapping's copy of it,
+// or that name itself when its owner cannot change it, else the link store's alone.
 func (a *Adapter) record(v gjson.Result) adapters.Record {
 	f := a.m.m.Users.Read
 	get := func(p string) string {
@@ -88,12 +110,30 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 	u.Meta.Created, _ = time.Parse(time.RFC3339, get(f.Created))
 	u.Meta.LastModified, _ = time.Parse(time.RFC3339, get(f.Modified))
 	managed, deleted, scimBlock := flag(v, f.Managed), flag(v, f.Deleted), flag(v, f.SCIMBlock)
+	recorded, tenant := get(f.RecordedUserName), textAt(v, f.Tenant)
 	if managed {
 		u.ExternalID = get(f.ExternalID)
 	}
-	u.Meta.Version = adapters.Version(u.ID, u.UserName, u.ExternalID, given, family, formatted, u.DisplayName, email, u.Active, managed, deleted, scimBlock)
-	rec := adapters.Record{User: u, Managed: managed, Deleted: deleted, Admin: f.Admin.Path != "" && flag(v, f.Admin)}
-	if managed && !deleted && !u.Active && !scimBlock {
+	u.Meta.Version = adapters.Version(u.ID, u.UserName, u.ExternalID, given, family, formatted, u.DisplayName, email, u.Active, managed, deleted, scimBlock, recorded, tenant)
+	rec := adapters.Record{User: u, Managed: managed, Deleted: deleted, Admin: f.Admin.Path != "" && flag(v, f.Admin),
+		Login: u.UserName, Unconfirmed: f.EmailVerified.Path != "" && !flag(v, f.EmailVerified)}
+	switch {
+	case f.RecordedUserName != "":
+		if managed {
+			rec.RecordedUserName = recorded
+		}
+	case a.m.m.Users.UserNameFixed:
+		if managed {
+			rec.RecordedUserName = u.UserName
+		}
+	default:
+		rec.Unrecorded = true
+	}
+	if managed {
+		rec.Tenant = tenant
+	}
+	// A block that is not SCIM's stays the application's, through a SCIM DELETE too.
+	if managed && !u.Active && !scimBlock {
 		rec.HandBlock = "blocked in " + a.m.m.Name + " by someone other than SCIM"
 	}
 	return rec
@@ -102,13 +142,30 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 // flag reads a Flag.
 func flag(v gjson.Result, f Flag) bool {
 	x := v.Get(f.Path)
-	if len(f.Equals) == 0 {
-		return x.Type == gjson.True || strings.EqualFold(x.String(), "true")
+	s := x.String()
+	if f.Before != "" {
+		s, _, _ = strings.Cut(s, f.Before)
 	}
-	return slices.Contains(f.Equals, x.String())
+	if len(f.Equals) == 0 {
+		return x.Type == gjson.True || strings.EqualFold(s, "true")
+	}
+	return slices.Contains(f.Equals, s)
 }
 
-// data is the template data of a write of u.
+// textAt reads a Text; "" when it has no path.
+func textAt(v gjson.Result, t Text) string {
+	if t.Path == "" {
+		return ""
+	}
+	s := v.Get(t.Path).String()
+	if t.After != "" {
+		_, s, _ = strings.Cut(s, t.After)
+	}
+	return s
+}
+
+// data is the template data of a write of u. Blocked is SCIM's block only: a block
+// the core keeps foreign (ForeignBlock), DELETEd or not, stays the application's.
 func data(id string, u *scim.User, st adapters.State) Data {
 	d := Data{ID: id, Managed: st.Managed, Deleted: st.Deleted, Blocked: !u.Active && !st.ForeignBlock}
 	d.User = View{UserName: u.UserName, DisplayName: u.DisplayName, Email: u.PrimaryEmail(), ExternalID: u.ExternalID, Active: u.Active}
@@ -192,7 +249,11 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	var match func(adapters.Record) bool
 	switch q.Kind {
 	case adapters.ByUserName:
-		finder, match = a.m.findUserName, func(r adapters.Record) bool { return strings.EqualFold(r.User.UserName, q.Value) }
+		// the account's own name, or the copy of SCIM's (its owner renamed it): the
+		// service decides which one it answers to
+		finder, match = a.m.findUserName, func(r adapters.Record) bool {
+			return strings.EqualFold(r.User.UserName, q.Value) || (r.Managed && r.RecordedUserName != "" && strings.EqualFold(r.RecordedUserName, q.Value))
+		}
 	case adapters.ByEmail:
 		finder, match = a.m.findEmail, func(r adapters.Record) bool { return strings.EqualFold(r.User.PrimaryEmail(), q.Value) }
 	case adapters.ByExternalID:
@@ -236,7 +297,7 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 func (a *Adapter) walk(ctx context.Context, visit func(adapters.Record) bool) error {
 	l := a.m.m.Users.List
 	size := a.Info().MaxPageSize
-	d := Data{Limit: size, Page: 1}
+	d := Data{Limit: size, Page: 1, Tenant: a.tenant}
 	var next url.Values // link paging: the query of the next link
 	for range maxListPages {
 		req, err := a.m.list.build(d)
@@ -299,13 +360,13 @@ func (a *Adapter) walk(ctx context.Context, visit func(adapters.Record) bool) er
 	return adapters.BadAnswerf("%s: the listing did not end after %d pages", a.m.m.Name, maxListPages)
 }
 
-// ListUsers returns a window of the managed users in ascending id order. It reads
-// the whole listing (the application cannot filter on the managed marker); with the
-// Redis link index the service answers plain list pages without it.
+// ListUsers returns a window of the tenant's managed users in ascending id order. It
+// reads the whole listing (the application cannot filter on the managed marker);
+// with the Redis link index the service answers plain list pages without it.
 func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	var managed []adapters.Record
 	if err := a.walk(ctx, func(r adapters.Record) bool {
-		if r.Managed {
+		if r.Managed && r.Tenant == a.tenant {
 			managed = append(managed, r)
 		}
 		return true
@@ -341,6 +402,22 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
 	if !a.validID(id) {
 		return adapters.Record{}, adapters.ErrNotFound
+	}
+	// With action endpoints, the state goes last on the way down (the update marks
+	// the block as SCIM's, then deactivate) and first on the way up (reactivate,
+	// then the update clears the mark): a call failing in between never leaves an
+	// account blocked without SCIM's mark, which would read as a hand block that
+	// the IdP's retry could not lift.
+	if a.m.deactivate != nil && u.Active {
+		cur, ok, err := a.get(ctx, id)
+		if err != nil {
+			return adapters.Record{}, err
+		}
+		if ok && !cur.User.Active {
+			if _, err := a.call(ctx, a.m.reactivate, data(id, u, st)); err != nil {
+				return adapters.Record{}, err
+			}
+		}
 	}
 	resp, err := a.call(ctx, a.m.update, data(id, u, st))
 	if err != nil {

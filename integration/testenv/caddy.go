@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,13 +83,16 @@ func FreePort(tb testing.TB) int {
 
 // Caddy is a running Caddy process.
 type Caddy struct {
-	URL   string // http://127.0.0.1:<port>
-	Port  int
-	Admin string
-	dir   string
-	cmd   *exec.Cmd
-	log   *syncBuffer
-	env   []string
+	URL    string // http://127.0.0.1:<port>
+	Port   int
+	Admin  string
+	dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *syncBuffer
+	env    []string
+	bin    string
+	config string
 }
 
 // CaddyOptions configure StartCaddy.
@@ -119,32 +124,77 @@ func StartCaddy(tb testing.TB, opt CaddyOptions) *Caddy {
 	}
 	c := &Caddy{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port,
 		Admin: fmt.Sprintf("http://127.0.0.1:%d", admin), dir: dir, log: &syncBuffer{}, env: opt.Env}
-	c.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
-	c.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), opt.Env...)
+	c.bin, c.config = bin, path
+	tb.Cleanup(c.Stop)
+	c.run(tb)
+	return c
+}
+
+// run starts the process and waits until it serves.
+func (c *Caddy) run(tb testing.TB) {
+	tb.Helper()
+	c.cmd = exec.Command(c.bin, "run", "--config", c.config, "--adapter", "caddyfile")
+	c.cmd.Env = append(append(os.Environ(), "HOME="+c.dir, "XDG_DATA_HOME="+c.dir, "XDG_CONFIG_HOME="+c.dir), c.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(c.Stop)
+	exited := make(chan struct{})
+	cmd := c.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
+	c.exited = exited
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(c.Admin + "/config/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.Port)); err == nil {
 					conn.Close()
-					return c
+					return
 				}
 			}
 		}
-		if c.cmd.ProcessState != nil {
-			break
+		select {
+		case <-exited:
+			tb.Fatalf("caddy exited:\n%s", c.log.String())
+		default:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	tb.Fatalf("caddy did not start:\n%s", c.log.String())
-	return nil
+}
+
+// Restart stops the process (SIGTERM, as a service manager does) and starts it again
+// with the same config, environment and data directory (the embedded link store
+// lives there).
+func (c *Caddy) Restart(tb testing.TB) {
+	tb.Helper()
+	c.Stop()
+	c.run(tb)
+}
+
+// Reload loads the same Caddyfile again through the admin API, forced (Caddy skips
+// an unchanged config otherwise), as `caddy reload --force` does: every module is
+// provisioned anew while the process stays.
+func (c *Caddy) Reload(tb testing.TB) {
+	tb.Helper()
+	cfg, err := os.ReadFile(c.config)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.Admin+"/load", bytes.NewReader(cfg))
+	req.Header.Set("Content-Type", "text/caddyfile")
+	req.Header.Set("Cache-Control", "must-revalidate")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("reload: %d %s\n%s", resp.StatusCode, b, c.log.String())
+	}
 }
 
 // Logs returns everything Caddy wrote so far.
@@ -163,11 +213,31 @@ func (c *Caddy) LogsContain(s string) bool {
 	}
 }
 
-// Stop ends the process.
+// Stop ends the process: SIGTERM (Caddy shuts down gracefully, closing the link
+// store), SIGKILL after 10 s.
 func (c *Caddy) Stop() {
-	if c.cmd != nil && c.cmd.Process != nil && c.cmd.ProcessState == nil {
+	if c.cmd == nil || c.cmd.Process == nil || c.exited == nil {
+		return
+	}
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
 		_ = c.cmd.Process.Kill()
-		_ = c.cmd.Wait()
+		<-c.exited
+	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (c *Caddy) Kill() {
+	if c.cmd != nil && c.cmd.Process != nil && c.exited != nil {
+		_ = c.cmd.Process.Kill()
+		<-c.exited
 	}
 }
 

@@ -53,6 +53,9 @@ func (h *Handler) linkStore(ctx caddy.Context) (links.Store, error) {
 		return nil, fmt.Errorf("setting up redis: %v", err)
 	}
 	h.redisKey = key
+	if err := h.claimNamespace(ctx, "redis "+strings.Join(rc.Addresses, ",")+" "+rc.Prefix); err != nil {
+		return nil, err
+	}
 	handle := val.(redisHandle)
 	h.redisConn, h.prefix = handle.c, rc.Prefix
 	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
@@ -85,7 +88,7 @@ func (h *Handler) boltStoreOf(ctx caddy.Context) (links.Store, error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	if err := h.claimNamespace(ctx, path); err != nil {
+	if err := h.claimNamespace(ctx, path+" "+h.namespace()); err != nil {
 		return nil, err
 	}
 	val, _, err := boltPool.LoadOrNew(path, func() (caddy.Destructor, error) {
@@ -105,18 +108,19 @@ func (h *Handler) boltStoreOf(ctx caddy.Context) (links.Store, error) {
 	return bs, nil
 }
 
-// namespaces records which application each handler provisions from each namespace
-// of an embedded store, per config load (a reload provisions the new config while
-// the old one still runs: their handlers may share a namespace).
+// namespaces records, per config load, which application each handler provisions
+// as which tenant, and where its links live (a reload provisions the new config
+// while the old one still runs: only handlers of one load are compared).
 var namespaces = struct {
 	sync.Mutex
-	m map[string][]nsClaim
-}{m: map[string][]nsClaim{}}
+	m map[*Handler]nsClaim
+}{m: map[*Handler]nsClaim{}}
 
 type nsClaim struct {
 	config context.Context // the config load: every module of one config shares it
 	app    string          // the adapter's driver and URL
-	h      *Handler
+	tenant string
+	store  string // the store and namespace of its links
 }
 
 // appIdentity names the application of the adapter config: its driver and URL.
@@ -130,40 +134,30 @@ func (h *Handler) appIdentity() string {
 }
 
 // claimNamespace refuses two handlers of one config that would keep the links of two
-// applications in one namespace of the store (ids would collide).
-func (h *Handler) claimNamespace(ctx caddy.Context, file string) error {
-	key := file + "\x00" + h.namespace()
-	app := h.appIdentity()
+// applications or tenants in one namespace (ids would collide, and one's listing
+// would drop the other's links), or provision one application
+// as one tenant from two namespaces (each would take the other's accounts for its
+// own, with links the other never sees): two IdPs need two tenants.
+func (h *Handler) claimNamespace(ctx caddy.Context, store string) error {
+	me := nsClaim{config: ctx.Context, app: h.appIdentity(), tenant: h.Tenant, store: store}
 	namespaces.Lock()
 	defer namespaces.Unlock()
-	for _, c := range namespaces.m[key] {
-		if c.config == ctx.Context && c.app != app {
-			return fmt.Errorf("two scim handlers with base_path %s and tenant %q provision different applications (%s, %s): give each its own base_path or tenant", h.BasePath, h.Tenant, c.app, app)
+	for _, c := range namespaces.m {
+		switch {
+		case c.config != me.config:
+		case c.store == me.store && (c.app != me.app || c.tenant != me.tenant):
+			return fmt.Errorf("two scim handlers keep their links in one namespace (%s) but provision different applications or tenants (%s %q, %s %q): give each its own redis prefix (or base_path)", store, c.app, c.tenant, me.app, me.tenant)
+		case c.store != me.store && c.app == me.app && c.tenant == me.tenant:
+			return fmt.Errorf("two scim handlers provision %s as tenant %q with separate links: each would take the other's accounts for its own; give each IdP its own tenant", me.app, me.tenant)
 		}
 	}
-	namespaces.m[key] = append(namespaces.m[key], nsClaim{config: ctx.Context, app: app, h: h})
-	h.nsKey = key
+	namespaces.m[h] = me
 	return nil
 }
 
 // releaseNamespace drops this handler's claim (Cleanup).
 func (h *Handler) releaseNamespace() {
-	if h.nsKey == "" {
-		return
-	}
 	namespaces.Lock()
-	defer namespaces.Unlock()
-	cs := namespaces.m[h.nsKey]
-	for i, c := range cs {
-		if c.h == h {
-			cs = append(cs[:i], cs[i+1:]...)
-			break
-		}
-	}
-	if len(cs) == 0 {
-		delete(namespaces.m, h.nsKey)
-	} else {
-		namespaces.m[h.nsKey] = cs
-	}
-	h.nsKey = ""
+	delete(namespaces.m, h)
+	namespaces.Unlock()
 }
