@@ -57,7 +57,7 @@ build() {
 	# read whole first (grep -q closing the pipe early fails it under pipefail)
 	local mods
 	mods=$("$out" list-modules)
-	for m in http.handlers.scim http.handlers.scim_activity admin.api.scim scim.adapters.gitea scim.adapters.gitlab; do
+	for m in http.handlers.scim http.handlers.scim_activity admin.api.scim admin.api.scim_links scim.adapters.gitea scim.adapters.gitlab; do
 		grep -qx "$m" <<<"$mods" || { echo "xcaddy.sh: $m missing from the build" >&2; exit 1; }
 	done
 }

@@ -165,6 +165,10 @@ func (c *Caddy) run(tb testing.TB) {
 	tb.Fatalf("caddy did not start:\n%s", c.log.String())
 }
 
+// DataDir is the process's XDG_DATA_HOME: Caddy's data directory is its "caddy"
+// subdirectory (the embedded link store is caddy/scim/links.db).
+func (c *Caddy) DataDir() string { return c.dir }
+
 // Restart stops the process (SIGTERM, as a service manager does) and starts it again
 // with the same config, environment and data directory (the embedded link store
 // lives there).

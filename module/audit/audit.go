@@ -16,6 +16,9 @@ type Event struct {
 	Time     time.Time `json:"ts"`
 	Site     string    `json:"site"`      // the request's Host
 	BasePath string    `json:"base_path"` // the scim handler's base path
+	// Tenant is the scim handler's tenant ("" for the default one), by which the
+	// activity page of a tenant keeps to its own events.
+	Tenant string `json:"tenant,omitempty"`
 	// Caller is "token#N" for the N-th static token or a JWT's subject (else its
 	// client id); Auth is "token" or "jwt", or "" when authentication failed.
 	Caller string `json:"caller,omitempty"`
@@ -47,6 +50,7 @@ func (e Event) Refused() bool { return e.Status >= 400 }
 type Note struct {
 	mu                 sync.Mutex
 	id, externalID, nm string
+	countOnly          bool
 }
 
 type noteKey struct{}
@@ -73,6 +77,23 @@ func Resource(ctx context.Context, id, externalID, name string) {
 			*f.dst = f.v
 		}
 	}
+}
+
+// CountOnly marks ctx's request as counted in a summary rather than audited as an
+// event of its own (an unauthenticated request past the budget: see Gate).
+func CountOnly(ctx context.Context) {
+	if n, ok := ctx.Value(noteKey{}).(*Note); ok {
+		n.mu.Lock()
+		n.countOnly = true
+		n.mu.Unlock()
+	}
+}
+
+// CountedOnly reports whether the request was marked with CountOnly.
+func (n *Note) CountedOnly() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.countOnly
 }
 
 // Fill copies the note into e.

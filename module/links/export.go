@@ -55,7 +55,10 @@ const maxLineBytes = 1 << 20
 //
 // A guarded store (Guard) is imported into directly, past its circuit: the guard
 // drops writes it cannot make, and an import must see every failure.
-func ReadJSONLines(ctx context.Context, r io.Reader, s Store) (n int, err error) {
+//
+// accept, when given, is asked about each link and may refuse it (an error that
+// stops the import at its line), e.g. a link of another tenant.
+func ReadJSONLines(ctx context.Context, r io.Reader, s Store, accept ...func(Link) error) (n int, err error) {
 	if g, ok := s.(*guard); ok {
 		s = g.s
 	}
@@ -95,6 +98,11 @@ func ReadJSONLines(ctx context.Context, r io.Reader, s Store) (n int, err error)
 			continue
 		}
 		l, err := parseLink(b)
+		for _, ok := range accept {
+			if err == nil && ok != nil {
+				err = ok(l)
+			}
+		}
 		if err != nil {
 			if ferr := flush(); ferr != nil {
 				return n, ferr

@@ -43,8 +43,10 @@ type Redis struct {
 	c      redis.UniversalClient
 	prefix string
 	ttl    time.Duration
-	rt     atomic.Int64
-	ix     *indexState // nil unless EnableIndex
+	// persist: links never expire (the store is the record), index or not
+	persist bool
+	rt      atomic.Int64
+	ix      *indexState // nil unless EnableIndex
 }
 
 // NewRedis returns a store over c. Keys start with prefix (used as given; the Caddyfile
@@ -56,6 +58,10 @@ func NewRedis(c redis.UniversalClient, prefix string, ttl time.Duration) *Redis 
 	}
 	return &Redis{c: c, prefix: prefix, ttl: ttl}
 }
+
+// Persist makes links never expire, with the index off too: the store is then the
+// record of the identities, not a cache. Locks and intents keep their TTLs.
+func (r *Redis) Persist() { r.persist = true }
 
 // RoundTrips reports how many commands or pipelines this store has sent, for
 // benchmarks and metrics. A pipeline counts once: on a Cluster go-redis sends its
@@ -185,8 +191,8 @@ func (r *Redis) queuePut(ctx context.Context, p redis.Pipeliner, l Link) error {
 		return fmt.Errorf("links: encoding link: %w", err)
 	}
 	ttl := r.ttl
-	if r.ix != nil {
-		ttl = 0 // an expiring link would leave a hole in a complete index
+	if r.ix != nil || r.persist {
+		ttl = 0 // an expiring link would leave a hole in a complete index, or in the record
 	}
 	p.Set(ctx, r.idKey(l.ID), b, ttl)
 	// the index entries carry the whole link: a warm filter hit is one round trip

@@ -378,6 +378,9 @@ func (s *Service) wrote(ctx context.Context, rec *adapters.Record, userName stri
 // under the account's write lock.
 func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u *scim.User, by string) (adapters.Record, error) {
 	if visible(r) && r.User.Active {
+		if by == "externalId" && unproven(r) {
+			return adapters.Record{}, s.proveByExternalID(ctx, r, u)
+		}
 		return adapters.Record{}, scim.Conflict("a user with this %s already exists (id %s)", by, r.User.ID)
 	}
 	cur, release, err := s.lockedRecord(ctx, r.User.ID, "reactivate")
@@ -392,6 +395,30 @@ func (s *Service) reactivateOrConflict(ctx context.Context, r adapters.Record, u
 		return adapters.Record{}, err
 	}
 	return s.update(ctx, cur, u, adapters.State{Managed: true}, true)
+}
+
+// proveByExternalID answers the 409 of a POST whose externalId is an unproven
+// account's, and records the POST's userName as that account's userName of record:
+// the externalId is SCIM's own mark in the application, so the IdP that sends it
+// names the identity, and its next lookup by userName finds the account. Not when
+// another account answers to that userName.
+func (s *Service) proveByExternalID(ctx context.Context, r adapters.Record, u *scim.User) error {
+	dup := scim.Conflict("a user with this externalId already exists (id %s)", r.User.ID)
+	release, err := s.lockAll(ctx, []string{"user:" + r.User.ID})
+	if err != nil {
+		return err
+	}
+	defer release()
+	holders, err := s.userHolders(adapters.ByUserName, u.UserName, false)(ctx)
+	if err != nil || len(holders) > 0 {
+		return dup
+	}
+	r.RecordedUserName = u.UserName
+	s.ofRecord(&r, links.Link{})
+	if err := s.Links.Put(ctx, s.linkOf(r)); err != nil {
+		return dup
+	}
+	return scim.Conflict("a user with this externalId already exists (id %s); its link had been lost, and %q is now its userName of record: a lookup by userName finds it", r.User.ID, u.UserName)
 }
 
 // adoptOrConflict handles a POST whose userName or email belongs to an unmanaged

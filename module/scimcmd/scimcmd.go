@@ -4,6 +4,7 @@
 //	caddy scim check-mapping <file.json>   check a rest adapter mapping
 //	caddy scim preset <name>               print a shipped mapping (to start one from)
 //	caddy scim report [--address] [--json] the drift report of a running Caddy
+//	caddy scim links export|import         back up or restore a handler's identity links
 package scimcmd
 
 import (
@@ -21,7 +22,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "scim",
-		Usage: "check-mapping <file> | preset <name> | report [--address <admin>] [--json]",
+		Usage: "check-mapping <file> | preset <name> | report [--address <admin>] [--json] | links export|import [--address <admin>] [--base-path <path>] [--tenant <t>]",
 		Short: "Tools for the caddy-scim plugin",
 		Long: `
 check-mapping reads a mapping of the rest adapter (scim.adapters.rest) exactly as the
@@ -29,7 +30,8 @@ adapter loads it, and prints what it maps, or the first field that is wrong (exi
 status 1). preset prints a shipped mapping, a starting point for your own. report
 asks a running Caddy's admin API for the drift report of its scim handlers: accounts
 no IdP manages, accounts blocked by hand or renamed in the application, links to
-deleted accounts, groups with members SCIM does not manage.`,
+deleted accounts, groups with members SCIM does not manage. links export and import
+back up and restore the identity links of one scim handler (JSON lines).`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(&cobra.Command{
 				Use:   "check-mapping <file>",
@@ -52,6 +54,7 @@ deleted accounts, groups with members SCIM does not manage.`,
 			rep.Flags().String("address", "localhost:2019", "Caddy's admin endpoint")
 			rep.Flags().Bool("json", false, "print the admin API's JSON instead of a table")
 			cmd.AddCommand(rep)
+			cmd.AddCommand(linksCommand())
 			cmd.AddCommand(&cobra.Command{
 				Use:   "preset <name>",
 				Short: "Print a shipped mapping: " + strings.Join(rest.Presets(), ", "),

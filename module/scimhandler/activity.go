@@ -35,6 +35,12 @@ type Activity struct {
 	// account names and errors, not SCIM write access.
 	Token string `json:"token,omitempty"`
 
+	// Tenant is the tenant (the scim handlers' tenant option) whose handlers,
+	// events and drift the page shows; those of other tenants never appear, so a
+	// tenant's page can be handed to that IdP's admins. Default: "" (the default
+	// tenant's).
+	Tenant string `json:"tenant,omitempty"`
+
 	token []byte
 }
 
@@ -74,7 +80,7 @@ func (a *Activity) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return nil
 	}
-	return renderActivity(w, r)
+	return renderActivity(w, r, a.Tenant)
 }
 
 func (a *Activity) authorized(r *http.Request) bool {
@@ -91,6 +97,7 @@ func (a *Activity) authorized(r *http.Request) bool {
 //
 //	scim_activity {
 //		token <token>
+//		tenant <name>
 //	}
 func (a *Activity) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -101,6 +108,10 @@ func (a *Activity) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "token":
 			if err := oneArg(d, &a.Token); err != nil {
+				return err
+			}
+		case "tenant":
+			if err := oneArg(d, &a.Tenant); err != nil {
 				return err
 			}
 		default:

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-scim/caddy-scim/module/audit"
 )
 
 // TestActivityToken: the page answers only its own token, as HTTP Basic password or
@@ -47,5 +50,52 @@ func TestActivityToken(t *testing.T) {
 	}
 	if err := (&Activity{Token: "short"}).Provision(ctx); err == nil {
 		t.Error("a short token was accepted")
+	}
+}
+
+// TestActivityTenant: a page for tenant "a" shows tenant a's handler and events
+// and neither the handler nor an event of tenant "b"; the default tenant's page
+// shows neither.
+func TestActivityTenant(t *testing.T) {
+	for _, tenant := range []string{"a", "b"} {
+		h := testHandler(t)
+		h.BasePath, h.Tenant = "/scim/tenant-"+tenant, tenant
+		h.ring, h.drift = audit.NewRing(ringSize), &driftCache{}
+		serve(t, h, "PATCH", h.BasePath+"/Users/user-of-"+tenant, `{"Operations":`, true) // 400: an event and an error
+		register(h)
+		t.Cleanup(func() { unregister(h) })
+	}
+	var parsed Activity
+	if err := parsed.UnmarshalCaddyfile(caddyfile.NewTestDispenser("scim_activity {\n token {env.T}\n tenant a\n}")); err != nil || parsed.Tenant != "a" {
+		t.Fatalf("parsed %+v (%v)", parsed, err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	page := func(tenant string) string {
+		a := &Activity{Token: "page-token-0123456789", Tenant: tenant}
+		if err := a.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/scim-activity", nil)
+		r.Header.Set("Authorization", "Bearer page-token-0123456789")
+		w := httptest.NewRecorder()
+		if err := a.ServeHTTP(w, r, nil); err != nil || w.Code != 200 {
+			t.Fatalf("page %q: %d %v", tenant, w.Code, err)
+		}
+		return w.Body.String()
+	}
+	body := page("a")
+	for _, want := range []string{"/scim/tenant-a", "user-of-a", `data-tenant="a"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("tenant a's page lacks %q", want)
+		}
+	}
+	for _, other := range []string{"tenant-b", "user-of-b"} {
+		if strings.Contains(body, other) {
+			t.Errorf("tenant a's page shows tenant b's %q", other)
+		}
+	}
+	if body := page(""); strings.Contains(body, "tenant-a") || strings.Contains(body, "user-of-b") {
+		t.Error("the default tenant's page shows a named tenant's handler or event")
 	}
 }

@@ -105,31 +105,36 @@ func serveEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	evs, err := recentEvents(r.Context(), limit)
+	evs, err := recentEvents(r.Context(), live(), limit, nil, int64(limit))
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}
 	return writeAdminJSON(w, http.StatusOK, map[string]any{"events": evs})
 }
 
-// recentEvents merges the newest events of every handler, newest first: each shared
-// Redis stream once, and the in-process events of handlers without one.
-func recentEvents(ctx context.Context, limit int) ([]audit.Event, error) {
+// recentEvents merges the newest events of the handlers hs that keep accepts (nil:
+// all), newest first: each shared Redis stream once, looking at no more than scan of
+// its events, and the in-process events of handlers without one.
+func recentEvents(ctx context.Context, hs []*Handler, limit int, keep func(audit.Event) bool, scan int64) ([]audit.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
 	defer cancel()
 	var out []audit.Event
 	streams := map[string]bool{} // handlers sharing a Redis and prefix share a stream
-	for _, h := range live() {
+	for _, h := range hs {
 		switch key := h.redisKey + "\x00" + h.prefix; {
 		case h.stream != nil && !streams[key]:
 			streams[key] = true
-			evs, err := h.stream.Recent(ctx, int64(limit))
+			evs, err := h.stream.RecentMatching(ctx, int64(limit), keep, scan)
 			if err != nil {
 				return nil, fmt.Errorf("reading the audit stream %saudit: %v", h.prefix, err)
 			}
 			out = append(out, evs...)
 		case h.stream == nil && h.ring != nil:
-			out = append(out, h.ring.Recent(limit)...)
+			for _, e := range h.ring.Recent(limit) {
+				if keep == nil || keep(e) {
+					out = append(out, e)
+				}
+			}
 		}
 	}
 	slices.SortStableFunc(out, func(a, b audit.Event) int { return b.Time.Compare(a.Time) })

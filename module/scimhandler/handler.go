@@ -147,13 +147,12 @@ type Handler struct {
 	cancel   context.CancelFunc
 	redisKey string // set only after a successful redisPool.LoadOrNew
 	boltKey  string // set only after a successful boltPool.LoadOrNew
-	nsKey    string // this handler's claim on a namespace of the embedded store
 	// indexed is the store's completeness index, when it has one (Redis with
 	// index on, Bolt): a goroutine keeps it honest.
 	indexed links.Index
 	// boltStore is the embedded store, for its transaction counter.
 	boltStore *links.Bolt
-	store    links.Store
+	store     links.Store
 	// redisStore is the unguarded Redis store, for its round-trip counter.
 	redisStore *links.Redis
 	metrics    *handlerMetrics
@@ -161,6 +160,7 @@ type Handler struct {
 	lenient    scim.Lenient // nil with unknown_attributes reject
 	auditLog   *zap.Logger
 	stream     *audit.Stream // nil without redis or with the stream off
+	unauth     *audit.Gate   // the budget of unauthenticated requests audited one by one
 	ring       *audit.Ring   // this process's newest events
 	redisConn  redis.UniversalClient
 	prefix     string                  // the Redis key prefix
@@ -335,13 +335,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Audit == nil {
 		h.Audit = &AuditConfig{}
 	}
-	if h.redisConn != nil && !h.Audit.DisableStream {
-		n := h.Audit.StreamMaxLen
-		if n <= 0 {
-			n = defaultAuditStreamLen
-		}
-		h.stream = audit.NewStream(h.redisConn, h.prefix+"audit", n, time.Duration(h.Audit.StreamMaxAge))
+	if err := h.Audit.check(); err != nil {
+		return err
 	}
+	if h.redisConn != nil && !h.Audit.DisableStream {
+		h.stream = audit.NewStream(h.redisConn, h.prefix+"audit", h.Audit.streamLen(), time.Duration(h.Audit.StreamMaxAge))
+	}
+	h.unauth = h.newUnauthGate()
 	h.svc = &provision.Service{
 		Adapter:        ua,
 		Links:          store,
@@ -502,6 +502,9 @@ func (h *Handler) Cleanup() error {
 	if h.auth != nil {
 		h.auth.Close()
 	}
+	if h.unauth != nil {
+		h.unauth.Flush() // a pending summary is written before the stream closes
+	}
 	if h.stream != nil {
 		h.stream.Close()
 		h.stream = nil
@@ -561,17 +564,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // unauthorized answers 401 with a SCIM body and logs why, never the credential.
+// Anyone can send such requests: past the handler's budget (unauthGate) one is
+// neither logged nor audited on its own, only counted in the next summary event.
 func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
-	fields := []zap.Field{zap.String("reason", err.Error()), zap.String("remote_ip", clientIP(r)),
-		zap.String("method", r.Method), zap.String("path", r.URL.Path)}
-	var ae *auth.AuthError
-	if errors.As(err, &ae) && ae.Detail() != "" {
-		fields = append(fields, zap.String("detail", ae.Detail()))
-	}
-	if errors.Is(err, auth.ErrKeysUnavailable) {
-		h.logger.Warn("scim request rejected: the JWT signing keys cannot be fetched", fields...)
+	if g := h.unauthGate(); g != nil && !g.Allow(clientIP(r)) {
+		audit.CountOnly(r.Context())
 	} else {
-		h.logger.Info("scim request rejected", fields...)
+		fields := []zap.Field{zap.String("reason", audit.Clip(err.Error(), 512)), zap.String("remote_ip", clientIP(r)),
+			zap.String("method", audit.Clip(r.Method, 32)), zap.String("path", audit.Clip(r.URL.Path, 512))}
+		var ae *auth.AuthError
+		if errors.As(err, &ae) && ae.Detail() != "" {
+			fields = append(fields, zap.String("detail", audit.Clip(ae.Detail(), 512)))
+		}
+		if errors.Is(err, auth.ErrKeysUnavailable) {
+			h.logger.Warn("scim request rejected: the JWT signing keys cannot be fetched", fields...)
+		} else {
+			h.logger.Info("scim request rejected", fields...)
+		}
 	}
 	challenge := `Bearer realm="scim"`
 	if !errors.Is(err, auth.ErrMissingToken) {

@@ -20,14 +20,19 @@ var pageFS embed.FS
 // and no external assets.
 var activityPage = template.Must(template.ParseFS(pageFS, "page/activity.html"))
 
-// pageEvents is how many of the newest events the page shows and counts.
-const pageEvents = 500
+// pageEvents is how many of the newest events the page shows and counts, and
+// pageScan how many of a shared stream's newest it looks through for its tenant's.
+const (
+	pageEvents = 500
+	pageScan   = 20_000
+)
 
 // driftCacheFor keeps a handler's drift report for the page: the report walks the
 // application, which a reloaded page must not do every time.
 const driftCacheFor = time.Minute
 
 type pageData struct {
+	Tenant      string
 	Now         time.Time
 	EventSource string
 	Handlers    []pageHandler
@@ -70,11 +75,17 @@ func (h *Handler) cachedDrift(ctx context.Context) (*provision.Drift, string) {
 	return c.d, c.err
 }
 
-// renderActivity writes the page for every scim handler of this process.
-func renderActivity(w http.ResponseWriter, r *http.Request) error {
-	hs := live()
+// renderActivity writes the page for the scim handlers of this process that serve
+// tenant, with their tenant's events only: a tenant's page shows nothing of another.
+func renderActivity(w http.ResponseWriter, r *http.Request, tenant string) error {
+	var hs []*Handler
+	for _, h := range live() {
+		if h.Tenant == tenant {
+			hs = append(hs, h)
+		}
+	}
 	rep := healthReport(r.Context(), hs)
-	data := pageData{Now: time.Now().UTC(), EventSource: "this process"}
+	data := pageData{Tenant: tenant, Now: time.Now().UTC(), EventSource: "this process"}
 	for i, h := range hs {
 		ph := pageHandler{Health: rep.Handlers[i]}
 		ph.Drift, ph.DriftErr = h.cachedDrift(r.Context())
@@ -83,7 +94,7 @@ func renderActivity(w http.ResponseWriter, r *http.Request) error {
 			data.EventSource = "the shared Redis stream"
 		}
 	}
-	evs, err := recentEvents(r.Context(), pageEvents)
+	evs, err := recentEvents(r.Context(), hs, pageEvents, func(e audit.Event) bool { return e.Tenant == tenant }, pageScan)
 	if err != nil {
 		data.EventSource = "nowhere: " + err.Error()
 	}

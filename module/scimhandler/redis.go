@@ -47,7 +47,9 @@ type RedisConfig struct {
 	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
 	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
-	// TTL is the lifetime of a link when the index is off. Default: 24h.
+	// TTL is no longer used for links, which never expire (they are the record of
+	// each identity); it bounds nothing else an operator sets. Accepted so that
+	// older configs load.
 	TTL caddy.Duration `json:"ttl,omitempty"`
 	// DisableIndex turns off the completeness index. With the index on (the
 	// default), links never expire, one instance rebuilds them from the upstream

@@ -59,6 +59,10 @@ func (h *Handler) linkStore(ctx caddy.Context) (links.Store, error) {
 	handle := val.(redisHandle)
 	h.redisConn, h.prefix = handle.c, rc.Prefix
 	rs := links.NewRedis(handle.c, rc.Prefix, time.Duration(rc.TTL))
+	rs.Persist()
+	if h.Redis.TTL != 0 {
+		h.logger.Warn("redis ttl is no longer used for links: they are the record of each identity and never expire")
+	}
 	if !rc.DisableIndex {
 		rs.EnableIndex(handle.watch.Generation)
 		h.indexed = rs
