@@ -93,6 +93,12 @@ type Record struct {
 	// SCIM never lifts such a block. A block SCIM set (a write with Active false)
 	// is recorded durably as SCIM's.
 	HandBlock string
+	// BlockMark is set when the account carries SCIM's block mark in the
+	// application (SCIM deprovisioned or DELETEd it), whether or not it is blocked
+	// now: an active account with the mark was unblocked by someone else, and the
+	// service then clears the stale mark (a write with the account's state), so
+	// that a later block by hand never reads as SCIM's.
+	BlockMark bool
 	// Login is the account's own name in the application (its login or username),
 	// which its owner may be able to change; "" when the application has none
 	// besides the userName.

@@ -3,6 +3,7 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,10 +65,12 @@ func startWriter(e *env, tag string) *idpWriter {
 	return w
 }
 
-// call sends one operation with the IdP's retries; ok when it got want.
+// call sends one operation with the IdP's retries (for a minute, waiting what
+// Retry-After asks, at most 5 s: writes answer 503 while Redis fails over); ok when
+// it got want.
 func (w *idpWriter) call(method, path string, body any, want int) (resp, bool) {
 	var r resp
-	for try := 0; try < 8; try++ {
+	for deadline := time.Now().Add(time.Minute); ; {
 		r = w.e.c.do(method, path, body)
 		w.mu.Lock()
 		w.answers[r.Status]++
@@ -75,10 +78,14 @@ func (w *idpWriter) call(method, path string, body any, want int) (resp, bool) {
 		if r.Status == want {
 			return r, true
 		}
-		if r.Status < 500 && r.Status != 429 {
+		if (r.Status < 500 && r.Status != 429) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		wait := 250 * time.Millisecond
+		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && ra > 0 {
+			wait = time.Duration(min(ra, 5)) * time.Second
+		}
+		time.Sleep(wait)
 	}
 	w.mu.Lock()
 	w.failures = append(w.failures, fmt.Sprintf("%s %s: %d %s", method, path, r.Status, r.Body))

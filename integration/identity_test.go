@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -432,4 +436,51 @@ func readAll(t *testing.T, r *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestWriteLockOutlivesItsTTL (#21 case 5): the cross-instance lock had a fixed 15 s
+// TTL while a request may run 50 s. Instance B's PUT reaches Gitea through a proxy
+// that holds it 17 s; instance A's DELETE (retried as an IdP does) used to take the
+// expired lock and block the user, and B's late PUT then wrote it active again. The
+// lock is renewed while B runs, so A's DELETE comes after B's PUT.
+func TestWriteLockOutlivesItsTTL(t *testing.T) {
+	g := testenv.Gitea(t)
+	target, _ := url.Parse(g.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch {
+			time.Sleep(17 * time.Second)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	viaSlow := *g
+	viaSlow.URL = slow.URL
+	block := fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("ttl")+":")
+	a := start(t, giteaBackend{g}, block, "")
+	b := start(t, giteaBackend{&viaSlow}, block, "")
+	name := testenv.UniqueName("ttl") + "@example.test"
+	id := str(a.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
+	done := make(chan resp, 1)
+	go func() {
+		put := oktaUser(name, "ext-"+name)
+		put["displayName"] = "Changed"
+		done <- b.c.do("PUT", "/Users/"+id, put)
+	}()
+	time.Sleep(300 * time.Millisecond) // B holds the lock and its write
+	for deadline := time.Now().Add(time.Minute); ; {
+		r := a.c.do("DELETE", "/Users/"+id, nil)
+		if r.Status == 204 || r.Status == 404 {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := <-done; r.Status != 200 {
+		t.Fatalf("B's PUT: %d %s", r.Status, r.Body)
+	}
+	if up := (giteaBackend{g}).user(t, id); !up.Blocked {
+		t.Fatalf("after A's DELETE the user is not blocked: B's PUT ran past its lock: %+v", up)
+	}
 }

@@ -82,7 +82,8 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	// Gitea's "active" is "activated": an account whose e-mail was never confirmed
 	// (REGISTER_EMAIL_CONFIRM) is not.
 	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active,
-		HandBlock: handBlock(st, g), Login: g.Login, Unrecorded: true, Tenant: st.tenant}
+		HandBlock: handBlock(st, g), Login: g.Login, Unrecorded: true, Tenant: st.tenant,
+		BlockMark: st.managed && (st.blocked || (st.deleted && !st.handBlock))}
 }
 
 // handBlock: a managed user with "Disable sign-in" that SCIM did not set (DELETEd

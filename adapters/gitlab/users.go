@@ -131,7 +131,8 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted, blockedBy, tenant)
 	foreign := managed && (blockedBy == "hand" || (blockedBy == "" && !deleted))
 	rec := adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == "",
-		HandBlock: a.handBlock(u, foreign), Login: u.Username, RecordedUserName: recorded}
+		HandBlock: a.handBlock(u, foreign), Login: u.Username, RecordedUserName: recorded,
+		BlockMark: managed && (blockedBy == "true" || (blockedBy == "" && deleted))}
 	if managed {
 		rec.Tenant = tenant
 	}

@@ -130,7 +130,7 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 		rec.Unrecorded = true
 	}
 	if managed {
-		rec.Tenant = tenant
+		rec.Tenant, rec.BlockMark = tenant, scimBlock
 	}
 	// A block that is not SCIM's stays the application's, through a SCIM DELETE too.
 	if managed && !u.Active && !scimBlock {

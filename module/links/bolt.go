@@ -169,8 +169,8 @@ func (d *BoltDB) Store(namespace string) *Bolt {
 
 // Bolt is one namespace of a BoltDB: a Store whose links live until Forget (no TTL),
 // a Resolver, and an Index whose epoch is the file's. Every lookup is one read
-// transaction (no disk write, no fsync); Put and Forget are one write transaction,
-// shared with concurrent writers (bbolt's Batch).
+// transaction (no disk write, no fsync); Put, Swap and Forget are one write
+// transaction, shared with concurrent writers (bbolt's Batch).
 type Bolt struct {
 	db      *bolt.DB
 	ns      []byte
@@ -378,6 +378,69 @@ func (b *Bolt) PutAll(_ context.Context, ls []Link) error {
 		}
 	}
 	return nil
+}
+
+// Swap implements Store in one write transaction (shared, like Put's): the link is
+// compared and written, with its index entries, intents and order, in one commit.
+func (b *Bolt) Swap(_ context.Context, old, l Link) (bool, error) {
+	if l.ID == "" {
+		return false, nil
+	}
+	v, err := json.Marshal(l)
+	if err != nil {
+		return false, fmt.Errorf("links: encoding link: %w", err)
+	}
+	var ok bool
+	err = b.update(true, func(nb nsBuckets) error {
+		ok = false // a batch may run f again
+		if cur, found := nb.link(l.ID); !holds(cur, found, old) {
+			return nil
+		}
+		ok = true
+		return nb.put(l, v)
+	})
+	if err != nil {
+		return false, boltErr("swap", err)
+	}
+	return ok, nil
+}
+
+// SwapAll implements Index: one write transaction per 1000 links.
+func (b *Bolt) SwapAll(_ context.Context, olds, ls []Link) (int, error) {
+	if err := checkSwapAll(olds, ls); err != nil {
+		return 0, err
+	}
+	written := 0
+	for start := 0; start < len(ls); start += 1000 {
+		end := min(start+1000, len(ls))
+		n := 0
+		err := b.update(false, func(nb nsBuckets) error {
+			n = 0
+			for i := start; i < end; i++ {
+				l := ls[i]
+				if l.ID == "" {
+					continue
+				}
+				if cur, found := nb.link(l.ID); !holds(cur, found, olds[i]) {
+					continue
+				}
+				v, err := json.Marshal(l)
+				if err != nil {
+					return fmt.Errorf("links: encoding link: %w", err)
+				}
+				if err := nb.put(l, v); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return written, boltErr("swap all", err)
+		}
+		written += n
+	}
+	return written, nil
 }
 
 // put writes l (encoded as v) in a write transaction.

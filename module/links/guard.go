@@ -25,9 +25,9 @@ const (
 //
 //   - ByExternalID, ByUserName, Get answer a miss with a nil error (the caller then
 //     looks the user up at the upstream, which is the source of truth);
-//   - Put and Forget do nothing and return nil (a cache may drop writes; entries
-//     written before the outage may be stale afterwards, and the service re-verifies
-//     every link it reads);
+//   - Put and Forget do nothing and return nil, Swap returns false (a cache may drop
+//     writes; entries written before the outage may be stale afterwards, and the
+//     service re-verifies every link it reads);
 //   - Lock fails closed: it returns an error wrapping ErrUnavailable (the service
 //     answers 503 with Retry-After). A lock is what keeps two creates of one identity
 //     apart, and now that the store is the record of the identity, a process-local
@@ -229,6 +229,19 @@ func (g *guard) Put(ctx context.Context, l Link) error {
 	return nil
 }
 
+// Swap implements Store; see Guard. While the store is down it answers false, as for
+// a write that lost the race, and remembers the dropped write as Put does.
+func (g *guard) Swap(ctx context.Context, old, l Link) (bool, error) {
+	if t := g.enter(); t.pass {
+		ok, err := g.s.Swap(ctx, old, l)
+		if !g.leave(ctx, t, err) {
+			return ok, nil
+		}
+	}
+	g.dropped()
+	return false, nil
+}
+
 func (g *guard) dropped() {
 	g.mu.Lock()
 	g.dirty = true
@@ -386,6 +399,24 @@ func (g *guard) PutAll(ctx context.Context, ls []Link) error {
 	}
 	_, err := guardedCall(g, ctx, func() (struct{}, error) { return struct{}{}, ix.PutAll(ctx, ls) })
 	return err
+}
+
+// SwapAll implements Index. Unlike Swap it returns the error (ErrUnavailable while
+// the circuit is open), as PutAll does, so that a rebuild never completes over writes
+// it lost; what it did not write is also remembered as a dropped write.
+func (g *guard) SwapAll(ctx context.Context, olds, ls []Link) (int, error) {
+	ix, ok := g.index()
+	if !ok {
+		return 0, errNoIndex
+	}
+	if err := checkSwapAll(olds, ls); err != nil {
+		return 0, err // the caller's mistake: no outage, no dropped write
+	}
+	n, err := guardedCall(g, ctx, func() (int, error) { return ix.SwapAll(ctx, olds, ls) })
+	if err != nil {
+		g.dropped()
+	}
+	return n, err
 }
 
 // CompleteRebuild implements Index.

@@ -69,6 +69,13 @@ func (f *flaky) Put(ctx context.Context, l Link) error {
 	return f.mem.Put(ctx, l)
 }
 
+func (f *flaky) Swap(ctx context.Context, old, l Link) (bool, error) {
+	if err := f.call(); err != nil {
+		return false, err
+	}
+	return f.mem.Swap(ctx, old, l)
+}
+
 func (f *flaky) Forget(ctx context.Context, id string) error {
 	if err := f.call(); err != nil {
 		return err
@@ -405,5 +412,132 @@ func TestGuardConcurrent(t *testing.T) {
 	<-probeDone
 	if d, u := ev.counts(); d != 1 || u != 1 {
 		t.Fatalf("onDown %d onUp %d, want 1 1", d, u)
+	}
+}
+
+// flakyIndex is flaky with the Index methods the guard's SwapAll and its repair
+// reach; any other Index method panics (nil Index).
+type flakyIndex struct {
+	*flaky
+	Index
+	invalidated atomic.Int32
+}
+
+func (f *flakyIndex) SwapAll(ctx context.Context, olds, ls []Link) (int, error) {
+	if err := f.call(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range ls {
+		if ok, _ := f.mem.Swap(ctx, olds[i], ls[i]); ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *flakyIndex) Unverify() {}
+
+func (f *flakyIndex) Invalidate(context.Context) error {
+	if err := f.call(); err != nil {
+		return err
+	}
+	f.invalidated.Add(1)
+	return nil
+}
+
+func (g *guard) isDirty() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.dirty }
+
+// TestGuardSwap: a Swap passes through while the store answers (a lost Swap is no
+// outage); while it is down it answers false, like a lost race, and the dropped write
+// marks the index dirty, as a dropped Put does.
+func TestGuardSwap(t *testing.T) {
+	ctx := context.Background()
+	g, f, clk, ev := newGuarded(t)
+	a := Link{ID: "1", UserName: "alice", Block: BlockSCIM}
+	b := Link{ID: "1", UserName: "alice", Block: BlockNone}
+	if ok, err := g.Swap(ctx, Link{}, a); err != nil || !ok {
+		t.Fatalf("Swap over none = %v %v", ok, err)
+	}
+	if ok, err := g.Swap(ctx, Link{}, b); err != nil || ok {
+		t.Fatalf("Swap over none when there is a link = %v %v", ok, err)
+	}
+	if d, _ := ev.counts(); d != 0 || g.isDirty() {
+		t.Fatalf("a lost Swap: onDown %d, dirty %v", d, g.isDirty())
+	}
+
+	f.setErr(errBoom)
+	if ok, err := g.Swap(ctx, a, b); err != nil || ok {
+		t.Fatalf("failing Swap = %v %v, want false without error", ok, err)
+	}
+	if d, _ := ev.counts(); d != 1 || !g.isDirty() {
+		t.Fatalf("failing Swap: onDown %d, dirty %v; want 1 true", d, g.isDirty())
+	}
+	n := f.calls.Load()
+	if ok, err := g.Swap(ctx, a, b); err != nil || ok {
+		t.Fatalf("Swap in back-off = %v %v", ok, err)
+	}
+	if f.calls.Load() != n {
+		t.Fatal("a Swap in back-off reached the store")
+	}
+
+	f.setErr(nil)
+	clk.add(time.Second)
+	if ok, err := g.Swap(ctx, a, b); err != nil || !ok {
+		t.Fatalf("Swap probing after recovery = %v %v", ok, err)
+	}
+	if l, _, _ := f.mem.Get(ctx, "1"); l != b {
+		t.Fatalf("stored %+v, want %+v", l, b)
+	}
+}
+
+// TestGuardSwapAll: SwapAll passes through while the store answers; when it fails,
+// and while the circuit is open, it returns the error (a rebuild must not complete
+// over lost writes) and marks the index dirty, so that the next index read drops the
+// mark first. A caller's mismatched lengths are neither an outage nor a dropped write.
+func TestGuardSwapAll(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Guard(newFlaky(), nil, nil).(*guard).SwapAll(ctx, nil, nil); !errors.Is(err, errNoIndex) {
+		t.Fatalf("SwapAll without an index = %v", err)
+	}
+	f := &flakyIndex{flaky: newFlaky()}
+	ev := &events{}
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := Guard(f, ev.onDown, ev.onUp).(*guard)
+	g.now = clk.now
+	a, b := Link{ID: "1", UserName: "a"}, Link{ID: "2", UserName: "b"}
+	if n, err := g.SwapAll(ctx, []Link{{}, {}}, []Link{a, b}); err != nil || n != 2 {
+		t.Fatalf("SwapAll = %d %v", n, err)
+	}
+	if n, err := g.SwapAll(ctx, []Link{{}}, []Link{a}); err != nil || n != 0 {
+		t.Fatalf("lost SwapAll = %d %v", n, err)
+	}
+	calls := f.calls.Load()
+	if _, err := g.SwapAll(ctx, nil, []Link{a}); err == nil || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("SwapAll with mismatched lengths = %v", err)
+	}
+	if d, _ := ev.counts(); d != 0 || g.isDirty() || f.calls.Load() != calls {
+		t.Fatalf("mismatched lengths: onDown %d, dirty %v, store calls %d", d, g.isDirty(), f.calls.Load()-calls)
+	}
+
+	f.setErr(errBoom)
+	a2 := Link{ID: "1", UserName: "a", Active: true}
+	if _, err := g.SwapAll(ctx, []Link{a}, []Link{a2}); !errors.Is(err, errBoom) {
+		t.Fatalf("failing SwapAll = %v, want the store's error", err)
+	}
+	if d, _ := ev.counts(); d != 1 || !g.isDirty() {
+		t.Fatalf("failing SwapAll: onDown %d, dirty %v; want 1 true", d, g.isDirty())
+	}
+	if _, err := g.SwapAll(ctx, []Link{a}, []Link{a2}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("SwapAll in back-off = %v, want ErrUnavailable", err)
+	}
+
+	f.setErr(nil)
+	clk.add(time.Second)
+	if !g.repair(ctx, f) || f.invalidated.Load() != 1 || g.isDirty() {
+		t.Fatalf("repair after the outage: invalidated %d, dirty %v", f.invalidated.Load(), g.isDirty())
+	}
+	if n, err := g.SwapAll(ctx, []Link{a}, []Link{a2}); err != nil || n != 1 {
+		t.Fatalf("SwapAll after recovery = %d %v", n, err)
 	}
 }

@@ -42,6 +42,10 @@ type Index interface {
 	BeginRebuild(ctx context.Context) (token string, err error)
 	// PutAll writes links in pipelined batches.
 	PutAll(ctx context.Context, ls []Link) error
+	// SwapAll is Swap for many links at once (pipelined / one transaction per batch):
+	// olds[i] is what the caller read for ls[i] (zero Link: none). It returns how many
+	// were written; the others were changed meanwhile and are left as they are.
+	SwapAll(ctx context.Context, olds, ls []Link) (written int, err error)
 	// CompleteRebuild marks the index complete for epoch if the mark still holds
 	// token; ok=false when it was invalidated meanwhile.
 	CompleteRebuild(ctx context.Context, token, epoch string) (ok bool, err error)
@@ -311,6 +315,31 @@ func (r *Redis) PutAll(ctx context.Context, ls []Link) error {
 		if err != nil {
 			return redisErr("put all", err)
 		}
+	}
+	return nil
+}
+
+// SwapAll implements Index: batches of 500 links, two pipelines each (see swapBatch).
+func (r *Redis) SwapAll(ctx context.Context, olds, ls []Link) (int, error) {
+	if err := checkSwapAll(olds, ls); err != nil {
+		return 0, err
+	}
+	written := 0
+	for start := 0; start < len(ls); start += 500 {
+		end := min(start+500, len(ls))
+		n, err := r.swapBatch(ctx, olds[start:end], ls[start:end])
+		written += n
+		if err != nil {
+			return written, redisErr("swap all", err)
+		}
+	}
+	return written, nil
+}
+
+// checkSwapAll refuses old links that do not pair with the links.
+func checkSwapAll(olds, ls []Link) error {
+	if len(olds) != len(ls) {
+		return fmt.Errorf("links: swap all: %d old links for %d links", len(olds), len(ls))
 	}
 	return nil
 }

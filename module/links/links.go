@@ -60,6 +60,11 @@ type Store interface {
 	GetMany(ctx context.Context, ids []string) ([]Link, error)
 	// Put stores l and drops the index entries of the previous link of the same id.
 	Put(ctx context.Context, l Link) error
+	// Swap stores l only if the store still holds old as the link of l.ID (old.ID == "":
+	// it holds none), comparing every field; ok=false and nothing written when it holds
+	// another. Reads and rebuilds write with Swap, so a link written meanwhile (under a
+	// write lock, with Put) is never overwritten by what they saw before it.
+	Swap(ctx context.Context, old, l Link) (ok bool, err error)
 	// Forget drops a link and its index entries.
 	Forget(ctx context.Context, id string) error
 	// Lock takes a short exclusive lock on key (for example a userName being

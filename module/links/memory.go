@@ -105,6 +105,35 @@ func (m *Memory) GetMany(_ context.Context, ids []string) ([]Link, error) {
 func (m *Memory) Put(_ context.Context, l Link) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.put(l)
+	return nil
+}
+
+// Swap implements Store under the store's lock; an expired link counts as none.
+func (m *Memory) Swap(_ context.Context, old, l Link) (bool, error) {
+	if l.ID == "" {
+		return false, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.live(l.ID); !holds(cur, ok, old) {
+		return false, nil
+	}
+	m.put(l)
+	return true, nil
+}
+
+// holds reports whether a store whose link of an id is cur (ok=false: none) holds
+// what a Swap expects there: old, or none when old.ID is "".
+func holds(cur Link, ok bool, old Link) bool {
+	if old.ID == "" {
+		return !ok
+	}
+	return ok && cur == old
+}
+
+// put stores l; m.mu is held.
+func (m *Memory) put(l Link) {
 	if _, exists := m.byID[l.ID]; exists {
 		m.drop(l.ID)
 	}
@@ -121,7 +150,6 @@ func (m *Memory) Put(_ context.Context, l Link) error {
 	if l.UserName != "" {
 		m.byUN[strings.ToLower(l.UserName)] = l.ID
 	}
-	return nil
 }
 
 // Forget implements Store.

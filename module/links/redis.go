@@ -1,6 +1,7 @@
 package links
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,7 +39,8 @@ const DefaultRedisTTL = 24 * time.Hour
 // No command touches two keys, so nothing needs the keys in one Cluster slot.
 // Index entries are written blindly by Put and never checked against the link on read:
 // a stale one resolves to an id whose upstream record the caller re-verifies anyway,
-// and it expires. That keeps every warm lookup to one round trip.
+// and it expires. That keeps every warm lookup to one round trip. Swap compares the
+// id key atomically (a script) and writes the index entries after it (swapBatch).
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
@@ -190,10 +192,7 @@ func (r *Redis) queuePut(ctx context.Context, p redis.Pipeliner, l Link) error {
 	if err != nil {
 		return fmt.Errorf("links: encoding link: %w", err)
 	}
-	ttl := r.ttl
-	if r.ix != nil || r.persist {
-		ttl = 0 // an expiring link would leave a hole in a complete index, or in the record
-	}
+	ttl := r.linkTTL()
 	p.Set(ctx, r.idKey(l.ID), b, ttl)
 	// the index entries carry the whole link: a warm filter hit is one round trip
 	if l.ExternalID != "" {
@@ -204,6 +203,202 @@ func (r *Redis) queuePut(ctx context.Context, p redis.Pipeliner, l Link) error {
 	}
 	r.queueOrder(ctx, p, l)
 	return nil
+}
+
+// linkTTL is the lifetime of a link and its index entries (0: none).
+func (r *Redis) linkTTL() time.Duration {
+	if r.ix != nil || r.persist {
+		return 0 // an expiring link would leave a hole in a complete index, or in the record
+	}
+	return r.ttl
+}
+
+// Swap implements Store in two round trips (the second only when it wins); see
+// swapBatch.
+func (r *Redis) Swap(ctx context.Context, old, l Link) (bool, error) {
+	if l.ID == "" {
+		return false, nil
+	}
+	won, err := r.swapBatch(ctx, []Link{old}, []Link{l})
+	if err != nil {
+		return false, redisErr("swap", err)
+	}
+	return won == 1, nil
+}
+
+// swapScript sets KEYS[1] to ARGV[2] (deletes it when ARGV[2] is "") only if it
+// holds ARGV[1] (is absent when ARGV[1] is ""); ARGV[3] is the TTL in ms, 0 for none.
+// One key: Cluster-safe.
+var swapScript = redis.NewScript(`local cur = redis.call("GET", KEYS[1])
+if ARGV[1] == "" then
+	if cur then return 0 end
+elseif cur ~= ARGV[1] then
+	return 0
+end
+if ARGV[2] == "" then
+	redis.call("DEL", KEYS[1])
+elseif ARGV[3] == "0" then
+	redis.call("SET", KEYS[1], ARGV[2])
+else
+	redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+end
+return 1`)
+
+// entryScript writes the index entry KEYS[1] of a link that a Swap has just written
+// (ARGV[2], id ARGV[3]; ARGV[1] is the link it replaced, "" for none; ARGV[4] the TTL
+// in ms, 0 for none) as Put does, except over another link of the same id: that one
+// was written since the Swap (by a Put under a write lock), and is newer. An intent or
+// another id's link is replaced, as by Put. One key: Cluster-safe.
+var entryScript = redis.NewScript(`local cur = redis.call("GET", KEYS[1])
+if cur and cur ~= ARGV[1] and cur ~= ARGV[2] then
+	local ok, v = pcall(cjson.decode, cur)
+	if ok and type(v) == "table" and v.id == ARGV[3] then return 0 end
+end
+if ARGV[4] == "0" then
+	redis.call("SET", KEYS[1], ARGV[2])
+else
+	redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[4])
+end
+return 1`)
+
+// swapBatch is Swap for a batch of links: one pipeline compares and sets each id key
+// (swapScript), then one pipeline writes the index entries and the order of those it
+// won, and deletes the previous link's entries that still hold exactly that link.
+// Only the id key is compared atomically (on a Cluster the other keys live in other
+// slots): a Put that lands between the two pipelines keeps its index entries
+// (entryScript) but may lose its order change, which readers re-verify anyway.
+//
+// The comparison is of the stored string with json.Marshal(old): links are always
+// written by json.Marshal of Link, so equal links give equal strings; a link another
+// version wrote in another encoding compares unequal, and the Swap fails (the caller
+// skips it, and the next Put rewrites it).
+func (r *Redis) swapBatch(ctx context.Context, olds, ls []Link) (int, error) {
+	type swap struct {
+		old, l           Link
+		oldJSON, newJSON string
+	}
+	ttl := r.linkTTL().Milliseconds()
+	var swaps []swap
+	var calls []scriptCall
+	for i, l := range ls {
+		if l.ID == "" {
+			continue
+		}
+		sw := swap{old: olds[i], l: l}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return 0, fmt.Errorf("links: encoding link: %w", err)
+		}
+		sw.newJSON = string(b)
+		if sw.old.ID != "" {
+			if b, err = json.Marshal(sw.old); err != nil {
+				return 0, fmt.Errorf("links: encoding link: %w", err)
+			}
+			sw.oldJSON = string(b)
+		}
+		swaps = append(swaps, sw)
+		calls = append(calls, scriptCall{swapScript, r.idKey(l.ID), []any{sw.oldJSON, sw.newJSON, ttl}})
+	}
+	if len(calls) == 0 {
+		return 0, nil
+	}
+	cmds, err := r.evalPipelined(ctx, calls, nil)
+	if err != nil {
+		return 0, err
+	}
+	var won []swap
+	for i, c := range cmds {
+		if c.Val() == int64(1) {
+			won = append(won, swaps[i])
+		}
+	}
+	if len(won) == 0 {
+		return 0, nil
+	}
+	calls = nil
+	for _, sw := range won {
+		l, old := sw.l, sw.old
+		entry := []any{sw.oldJSON, sw.newJSON, l.ID, ttl}
+		if l.ExternalID != "" {
+			calls = append(calls, scriptCall{entryScript, r.extKey(l.ExternalID), entry})
+		}
+		if l.UserName != "" {
+			calls = append(calls, scriptCall{entryScript, r.unKey(l.UserName), entry})
+		}
+		// the previous link's entries go, unless something else took them since
+		drop := []any{sw.oldJSON, "", 0}
+		if old.ID != "" && old.ExternalID != "" && old.ExternalID != l.ExternalID {
+			calls = append(calls, scriptCall{swapScript, r.extKey(old.ExternalID), drop})
+		}
+		if old.ID != "" && old.UserName != "" && !strings.EqualFold(old.UserName, l.UserName) {
+			calls = append(calls, scriptCall{swapScript, r.unKey(old.UserName), drop})
+		}
+	}
+	_, err = r.evalPipelined(ctx, calls, func(p redis.Pipeliner) {
+		for _, sw := range won {
+			r.queueOrder(ctx, p, sw.l)
+		}
+	})
+	return len(won), err
+}
+
+// scriptCall is one run of a one-key script.
+type scriptCall struct {
+	s    *redis.Script
+	key  string
+	args []any
+}
+
+// evalPipelined runs calls, and the commands also queues, in one pipeline, the
+// scripts by their hashes; those a node did not know (first use, a restart, SCRIPT
+// FLUSH) run again with EVAL in a second pipeline. It returns the scripts' commands
+// in the order of calls, and the first error of any command.
+func (r *Redis) evalPipelined(ctx context.Context, calls []scriptCall, also func(redis.Pipeliner)) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	r.rt.Add(1)
+	all, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range calls {
+			cmds[i] = c.s.EvalSha(ctx, p, []string{c.key}, c.args...)
+		}
+		if also != nil {
+			also(p)
+		}
+		return nil
+	})
+	var again []int
+	for i, c := range cmds {
+		if noScript(c.Err()) {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		r.rt.Add(1)
+		_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range again {
+				c := calls[i]
+				cmds[i] = c.s.Eval(ctx, p, []string{c.key}, c.args...)
+			}
+			return nil
+		})
+	}
+	if len(all) < len(cmds) {
+		return cmds, cmp.Or(err, errors.New("links: redis: a pipeline was not sent"))
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return cmds, err
+		}
+	}
+	for _, c := range all[len(cmds):] {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return cmds, err
+		}
+	}
+	return cmds, nil
+}
+
+func noScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // Forget implements Store: one GET to learn the index entries, then one pipeline of
@@ -367,7 +562,7 @@ func (h *lockHold) release() {
 func (r *Redis) eval(ctx context.Context, s *redis.Script, key string, args ...any) *redis.Cmd {
 	r.rt.Add(1)
 	c := s.EvalSha(ctx, r.c, []string{key}, args...)
-	if err := c.Err(); errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if noScript(c.Err()) {
 		r.rt.Add(1)
 		c = s.Eval(ctx, r.c, []string{key}, args...)
 	}

@@ -3,6 +3,7 @@ package links_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -79,6 +80,17 @@ func TestRedisClusterConformance(t *testing.T) {
 	if err != nil || nodes.Load() != 3 || empty.Load() != 0 {
 		t.Fatalf("masters %d, empty %d, err %v: want keys on all 3", nodes.Load(), empty.Load(), err)
 	}
+}
+
+// TestRedisClusterIndexedConformance: the index on a Cluster, whose keys (a link's,
+// its index entries', the order's) live in different slots.
+func TestRedisClusterIndexedConformance(t *testing.T) {
+	c := client(t, &redis.UniversalOptions{Addrs: testenv.RedisCluster(t).Addrs})
+	linkstest.Run(t, func(t *testing.T) links.Store {
+		s := newRedis(c, linkstest.TTL)
+		s.EnableIndex(nil)
+		return s
+	}, linkstest.Options{LockRenews: true, Indexed: true})
 }
 
 func TestRedisSentinelConformance(t *testing.T) {
@@ -208,6 +220,36 @@ func TestRedisRoundTrips(t *testing.T) {
 	if f1 <= 0 || f2 <= f1 {
 		t.Errorf("fencing tokens %d then %d, want increasing", f1, f2)
 	}
+	// Swap: the compare, then (only when it won) the index entries, once its
+	// scripts are loaded (a first use costs one more pipeline each)
+	l2 := l
+	l2.UserName = "RT.Renamed"
+	if ok, err := s.Swap(ctx, l, l2); err != nil || !ok {
+		t.Fatalf("Swap = %v %v", ok, err)
+	}
+	l3 := l2
+	l3.UserName, l3.Email = "RT.Third", "rt@example.com"
+	step("Swap", 2, func() error {
+		ok, err := s.Swap(ctx, l2, l3)
+		if err == nil && !ok {
+			err = errors.New("lost")
+		}
+		return err
+	})
+	step("Swap (lost)", 1, func() error {
+		ok, err := s.Swap(ctx, l2, l3)
+		if err == nil && ok {
+			err = errors.New("won over a changed link")
+		}
+		return err
+	})
+	step("SwapAll", 2, func() error {
+		n, err := s.SwapAll(ctx, []links.Link{l3, {}, l2}, []links.Link{l, {ID: "rt2"}, l})
+		if err == nil && n != 2 {
+			err = fmt.Errorf("%d written, want 2", n)
+		}
+		return err
+	})
 	step("Forget", 2, func() error { return s.Forget(ctx, "rt1") })
 }
 

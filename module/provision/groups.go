@@ -293,7 +293,7 @@ func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, e
 	} else {
 		var mu sync.Mutex
 		errs := adapters.Parallel(ctx, len(ids), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
-			r, found, err := s.getRecord(ctx, ids[i])
+			r, cached, found, err := s.getRecordCached(ctx, ids[i])
 			switch {
 			case err != nil:
 				return err
@@ -302,7 +302,7 @@ func (s *Service) unknownMembers(ctx context.Context, ids []string) ([]string, e
 				unknown = append(unknown, ids[i])
 				mu.Unlock()
 			default:
-				s.remember(ctx, r)
+				s.rememberChanged(ctx, r, cached)
 			}
 			return nil
 		})

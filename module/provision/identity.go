@@ -70,19 +70,12 @@ func unproven(r adapters.Record) bool {
 // copy; when the application now answers another name, the account was renamed there
 // (or, with an e-mail userName, its owner changed the e-mail): SCIM keeps answering to
 // the IdP's name, never to the new one, and the IdP's next write renames it back.
-// A block the adapter reads as SCIM's is re-derived from the link: when SCIM last saw
-// the account unblocked, a block now is someone else's (the application lifted SCIM's
-// block and set its own, leaving SCIM's marker behind).
 func (s *Service) ofRecord(r *adapters.Record, l links.Link) {
 	if !r.Managed || r.User == nil {
 		return
 	}
-	linked := l.ID == r.User.ID && !l.Group
-	if linked && l.UserName != "" {
+	if l.ID == r.User.ID && !l.Group && l.UserName != "" {
 		r.RecordedUserName = l.UserName
-	}
-	if r.HandBlock == "" && !r.User.Active && linked && l.Block == links.BlockNone {
-		r.HandBlock = "was blocked in the application after SCIM last saw it active (SCIM's own block had been lifted there)"
 	}
 	name := r.RecordedUserName
 	if name == "" || strings.EqualFold(name, r.User.UserName) {
@@ -117,9 +110,9 @@ func blockOf(r adapters.Record) string {
 	return links.BlockSCIM
 }
 
-// remember writes the link of a record; a failure only costs later lookups (and, for
-// an application without room for a copy, the proof of the userName: the store
-// logs it).
+// remember writes the link of a record a write just made, under the account's write
+// lock; a failure only costs later lookups (and, for an application without room for
+// a copy, the proof of the userName: the store logs it).
 func (s *Service) remember(ctx context.Context, r adapters.Record) {
 	if !r.Managed || r.User == nil {
 		return
@@ -127,14 +120,61 @@ func (s *Service) remember(ctx context.Context, r adapters.Record) {
 	s.storeErr(s.Links.Put(ctx, s.linkOf(r)))
 }
 
-// rememberChanged is remember for reads: it skips the write when the store already
-// holds exactly this link (cached is what getRecordCached read), so a warm read costs
-// no store write. Index entries are not refreshed then; a missing one costs a lookup.
+// rememberChanged records what a read saw. cached is the link the store held when the
+// read began (zero when none): the write is a swap from it, so a link that a write
+// stored meanwhile is never overwritten by what the read saw before it. It skips
+// the write when the store already holds exactly this link, so a warm read costs no
+// store write.
 func (s *Service) rememberChanged(ctx context.Context, r adapters.Record, cached links.Link) {
-	if r.Managed && r.User != nil && cached.ID != "" && cached == s.linkOf(r) {
+	if !r.Managed || r.User == nil {
 		return
 	}
-	s.remember(ctx, r)
+	if cached.ID != r.User.ID {
+		cached = links.Link{}
+	}
+	l := s.linkOf(r)
+	if cached == l {
+		return
+	}
+	_, err := s.Links.Swap(ctx, cached, l)
+	s.storeErr(err)
+}
+
+// staleMark reports an active account that still carries SCIM's block mark: someone
+// lifted SCIM's block in the application. Left so, a later block by hand would read
+// as SCIM's, and the IdP's next active:true would lift it.
+func staleMark(r adapters.Record) bool {
+	return r.Managed && r.User != nil && r.User.Active && r.BlockMark && !r.Deleted
+}
+
+// clearStaleMarks re-derives block ownership where the application contradicts the
+// mark: the marks of active accounts among recs are cleared (a write of each
+// account's state, under its lock, after a fresh read), once, when a read first sees
+// them. It is called by the read entry points, which hold no lock; recs are updated.
+// A failure leaves the mark until the next read or write.
+func (s *Service) clearStaleMarks(ctx context.Context, recs []adapters.Record) {
+	for i := range recs {
+		if !staleMark(recs[i]) {
+			continue
+		}
+		release, err := s.lockAll(ctx, []string{"user:" + recs[i].User.ID})
+		if err != nil {
+			continue
+		}
+		cur, cached, found, err := s.getRecordCached(ctx, recs[i].User.ID)
+		if err == nil && found && staleMark(cur) {
+			u := *cur.User // the account as SCIM knows it, its state as the application has it
+			if rec, err := s.update(ctx, cur, &u, adapters.State{Managed: true, Deleted: cur.Deleted}, false); err == nil {
+				cur = rec
+			}
+		} else if err == nil && found {
+			s.rememberChanged(ctx, cur, cached)
+		}
+		release()
+		if err == nil && found {
+			recs[i] = cur
+		}
+	}
 }
 
 // relinkHint is the detail of a refusal that concerns an unproven account.

@@ -142,13 +142,14 @@ func (s *Service) rebuildIndex(ctx context.Context, ix links.Index, st links.Ind
 		}
 	}
 	progress("reading", 0, 0)
-	ls, err := s.managedLinks(ctx)
+	olds, ls, err := s.managedLinks(ctx)
 	if err != nil {
 		return s.indexFailed(ix, ev, err)
 	}
 	for done := 0; done < len(ls); done += rebuildBatch {
 		progress("writing", done, len(ls))
-		if err := ix.PutAll(ctx, ls[done:min(done+rebuildBatch, len(ls))]); err != nil {
+		end := min(done+rebuildBatch, len(ls))
+		if _, err := ix.SwapAll(ctx, olds[done:end], ls[done:end]); err != nil {
 			return s.indexFailed(ix, ev, err)
 		}
 	}
@@ -184,9 +185,9 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 		return
 	}
 	start := time.Now()
-	ls, err := s.managedLinks(ctx)
+	olds, ls, err := s.managedLinks(ctx)
 	if err == nil {
-		if err = ix.PutAll(ctx, ls); err == nil && ev.Refreshed != nil {
+		if _, err = ix.SwapAll(ctx, olds, ls); err == nil && ev.Refreshed != nil {
 			ev.Refreshed(len(ls), time.Since(start))
 		}
 	}
@@ -196,29 +197,37 @@ func (s *Service) refreshIndex(ctx context.Context, ix links.Index, ev IndexEven
 }
 
 // managedLinks lists every managed upstream user (deleted ones included: a POST must
-// find them to reactivate them) as links.
-func (s *Service) managedLinks(ctx context.Context) ([]links.Link, error) {
+// find them to reactivate them) as links, each paired with the link to swap from.
+func (s *Service) managedLinks(ctx context.Context) (olds, ls []links.Link, err error) {
 	recs, err := pageAll(ctx, math.MaxInt32, s.listUsers) // one walk: the adapter pages it
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	recs = slices.DeleteFunc(recs, func(r adapters.Record) bool { return !r.Managed || r.User == nil })
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.User.ID
 	}
-	// keep the userName of record of an account renamed in the application, and
-	// who blocked it
-	stored, err := s.Links.GetMany(ctx, ids)
+	// A link the store holds stays as it is (written again, so that the index and
+	// the order hold it): a write or a read of this store wrote it, having seen the
+	// account at least as late as this walk (reads swap), and it keeps the userName
+	// of record the application may have no copy of. Only a missing link is made
+	// from the walk. A link changed since GetMany is left to that change (the swap).
+	olds, err = s.Links.GetMany(ctx, ids)
 	if err != nil {
-		stored = make([]links.Link, len(ids)) // a cache: without it the upstream's names stand
+		return nil, nil, err
 	}
-	ls := make([]links.Link, len(recs))
+	ls = make([]links.Link, len(recs))
 	for i := range recs {
-		s.ofRecord(&recs[i], stored[i])
+		if olds[i].ID == ids[i] {
+			ls[i] = olds[i]
+			continue
+		}
+		olds[i] = links.Link{}
+		s.ofRecord(&recs[i], links.Link{})
 		ls[i] = s.linkOf(recs[i])
 	}
-	return ls, nil
+	return olds, ls, nil
 }
 
 func (s *Service) indexFailed(ix links.Index, ev IndexEvents, err error) bool {

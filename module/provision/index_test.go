@@ -18,6 +18,7 @@ import (
 // (Redis) has its own tests in package links and end to end.
 type fakeIndex struct {
 	*links.Memory
+	swapMu                sync.Mutex // one Swap at a time: compare, then Put
 	mu                    sync.Mutex
 	mark, epoch, verified string
 	building              string
@@ -138,6 +139,31 @@ func (x *fakeIndex) BeginRebuild(context.Context) (string, error) {
 	x.mark, x.verified, x.building = "", "", "tok"
 	clear(x.order)
 	return "tok", nil
+}
+
+// Swap is Memory's, keeping the order and the intents as Put does.
+func (x *fakeIndex) Swap(ctx context.Context, old, l links.Link) (bool, error) {
+	x.swapMu.Lock()
+	defer x.swapMu.Unlock()
+	cur, ok, err := x.Memory.Get(ctx, l.ID)
+	if err != nil || (ok && cur != old) || (!ok && old.ID != "") {
+		return false, err
+	}
+	return true, x.Put(ctx, l)
+}
+
+func (x *fakeIndex) SwapAll(ctx context.Context, olds, ls []links.Link) (int, error) {
+	n := 0
+	for i := range ls {
+		ok, err := x.Swap(ctx, olds[i], ls[i])
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (x *fakeIndex) PutAll(ctx context.Context, ls []links.Link) error {

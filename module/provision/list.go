@@ -51,7 +51,7 @@ func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters
 		case !r.Managed:
 			s.storeErr(s.Links.Forget(ctx, ls[i].ID))
 		case r.Deleted:
-			s.remember(ctx, r) // a DELETEd link leaves the order
+			s.rememberChanged(ctx, r, cached) // a DELETEd link leaves the order
 		default:
 			recs[i], keep[i] = r, true
 			s.rememberChanged(ctx, r, cached)
@@ -69,6 +69,7 @@ func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters
 			total--
 		}
 	}
+	s.clearStaleMarks(ctx, out)
 	return out, max(total, len(out)), true, nil
 }
 
@@ -134,6 +135,7 @@ func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(
 			s.rememberChanged(ctx, r, cached)
 		}
 	}
+	s.clearStaleMarks(ctx, out)
 	return out, nil
 }
 

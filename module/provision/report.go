@@ -21,9 +21,12 @@ type Drift struct {
 	// other than SCIM, which SCIM will not unblock.
 	HandBlocked []Account `json:"blocked_by_hand"`
 	// Renamed are managed accounts whose username or e-mail in the application is
-	// no longer the one SCIM set (the IdP's next write sets it back), and those
-	// whose userName SCIM cannot prove (link lost, no copy in the application).
+	// no longer the one SCIM set (the IdP's next write sets it back).
 	Renamed []Account `json:"renamed"`
+	// Unproven are managed accounts whose userName SCIM cannot prove: the link was
+	// lost and the application keeps no copy (they answer no userName lookup until
+	// the IdP writes them or the links are imported).
+	Unproven []Account `json:"unproven"`
 	// DanglingLinks are links whose account is gone from the application; nil when
 	// the link store cannot list its links (no trusted Redis index).
 	DanglingLinks []Account `json:"dangling_links"`
@@ -80,7 +83,7 @@ func (s *Service) Drift(ctx context.Context) (Drift, error) {
 		}
 		switch {
 		case unproven(r):
-			d.Renamed = append(d.Renamed, account(r, "userName not provable: the link was lost and the application keeps no copy (caddy scim links import)"))
+			d.Unproven = append(d.Unproven, account(r, "the link was lost and the application keeps no copy: caddy scim links import, or the IdP's next write of it"))
 		case !strings.EqualFold(r.User.UserName, upstreamName):
 			d.Renamed = append(d.Renamed, account(r, "renamed in the application to "+upstreamName))
 		case l.ID != "" && l.Email != "" && !strings.EqualFold(l.Email, upstreamEmail):

@@ -157,9 +157,20 @@ func (s *Service) readRecord(ctx context.Context, id string, cached links.Link, 
 	return adapters.Record{}, links.Link{}, false, nil
 }
 
-// GetUser returns a visible user or a SCIM 404.
+// GetUser returns a visible user or a SCIM 404 (GET /Users/{id}).
 func (s *Service) GetUser(ctx context.Context, id string) (_ adapters.Record, err error) {
 	defer scimErr(&err)
+	r, err := s.getUser(ctx, id)
+	if err == nil && staleMark(r) {
+		recs := []adapters.Record{r}
+		s.clearStaleMarks(ctx, recs)
+		r = recs[0]
+	}
+	return r, err
+}
+
+// getUser is GetUser for callers that hold the user's lock (no write of its own).
+func (s *Service) getUser(ctx context.Context, id string) (adapters.Record, error) {
 	r, cached, ok, err := s.getRecordCached(ctx, id)
 	if err != nil {
 		return r, err
@@ -624,7 +635,7 @@ func (s *Service) lockedUser(ctx context.Context, id, ifMatch, op string) (adapt
 	if err != nil {
 		return adapters.Record{}, nil, err
 	}
-	cur, err := s.GetUser(ctx, id)
+	cur, err := s.getUser(ctx, id)
 	if err == nil {
 		err = checkIfMatch(ifMatch, cur.User.Meta.Version)
 	}

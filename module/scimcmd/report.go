@@ -70,7 +70,7 @@ func writeDrift(w io.Writer, h handlerDrift) {
 		as   []provision.Account
 	}{
 		{"not managed by an IdP", d.Unmanaged}, {"blocked by hand", d.HandBlocked},
-		{"renamed in the application", d.Renamed}, {"link to a deleted account", d.DanglingLinks},
+		{"renamed in the application", d.Renamed}, {"userName not provable", d.Unproven}, {"link to a deleted account", d.DanglingLinks},
 	} {
 		for _, a := range s.as {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.what, a.ID, a.UserName, dash(a.ExternalID), dash(a.Detail))

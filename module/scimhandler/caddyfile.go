@@ -50,8 +50,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		bulk_max_operations <n> | off    # /Bulk's maxOperations (100)
 //		public_url    <url>
 //		timeout       <duration>
-//		link_ttl      <duration>
-//		protect       <userName|id...>   # repeatable; administrators are always protected
+//		tenant        <name>             # one per IdP when several provision one application
+//		links_file    <path>             # the embedded link store (no redis)
+//		link_ttl      <duration>         # no longer used: links are durable
+//		protect       <userName|login|id...> # repeatable; administrators are always protected
 //		unknown_members skip | reject
 //		unknown_attributes ignore | reject
 //		redis [<address...>] {
@@ -65,7 +67,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			dial_timeout <duration>
 //			read_timeout <duration>
 //			write_timeout <duration>
-//			ttl          <duration>
+//			ttl          <duration>       # no longer used: links never expire
+//			index        on | off
 //		}
 //		audit {                          # events on the logger http.handlers.scim.audit
 //			stream_max_len <n>            # Redis stream cap (100000)
@@ -133,6 +136,10 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "tenant":
 			if err := oneArg(d, &s.Tenant); err != nil {
+				return err
+			}
+		case "links_file":
+			if err := oneArg(d, &s.LinksFile); err != nil {
 				return err
 			}
 		case "unknown_attributes":

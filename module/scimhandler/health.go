@@ -21,6 +21,9 @@ type Health struct {
 	Status    string           `json:"status"`
 	Upstream  ComponentHealth  `json:"upstream"`
 	Redis     *ComponentHealth `json:"redis,omitempty"`
+	// LinkStore is the embedded link store (without redis): its file answers and
+	// where its index stands.
+	LinkStore *ComponentHealth `json:"link_store,omitempty"`
 	Audit     *AuditHealth     `json:"audit,omitempty"`
 	CheckedAt time.Time        `json:"checked_at"`
 }
@@ -28,7 +31,7 @@ type Health struct {
 // ComponentHealth is one dependency's state.
 type ComponentHealth struct {
 	OK bool `json:"ok"`
-	// Index is the Redis link index's phase (links.Phase*).
+	// Index is the link index's phase (links.Phase*).
 	Index string `json:"index,omitempty"`
 	// Rebuild is this instance's rebuild in progress, if any.
 	Rebuild   *RebuildProgress `json:"rebuild,omitempty"`
@@ -75,10 +78,17 @@ func (h *Handler) checkHealth(ctx context.Context) Health {
 		out.Redis = &rh
 		wg.Go(func() { rh = timed(ctx, h.redisStore.Phase) })
 	}
+	if h.boltStore != nil {
+		var bh ComponentHealth
+		out.LinkStore = &bh
+		wg.Go(func() { bh = timed(ctx, h.boltStore.Phase) })
+	}
 	wg.Wait()
-	if out.Redis != nil && h.rebuild != nil {
-		if p := h.rebuild.Load(); p != nil && p.Phase != "" {
-			out.Redis.Rebuild = p
+	for _, c := range []*ComponentHealth{out.Redis, out.LinkStore} {
+		if c != nil && h.rebuild != nil {
+			if p := h.rebuild.Load(); p != nil && p.Phase != "" {
+				c.Rebuild = p
+			}
 		}
 	}
 	if h.stream != nil {
@@ -87,7 +97,8 @@ func (h *Handler) checkHealth(ctx context.Context) Health {
 	switch {
 	case !out.Upstream.OK:
 		out.Status = HealthUnavailable
-	case out.Redis != nil && (!out.Redis.OK || (out.Redis.Index != links.PhaseComplete && out.Redis.Index != links.PhaseOff)):
+	case out.Redis != nil && (!out.Redis.OK || (out.Redis.Index != links.PhaseComplete && out.Redis.Index != links.PhaseOff)),
+		out.LinkStore != nil && (!out.LinkStore.OK || out.LinkStore.Index != links.PhaseComplete):
 		out.Status = HealthDegraded
 	default:
 		out.Status = HealthOK

@@ -64,13 +64,25 @@ func (h *Handler) registerMetrics(reg *prometheus.Registry) error {
 			return err
 		}
 	}
-	if rs := h.redisStore; rs != nil {
-		err = registerSum(reg, "link_store_round_trips_total", "Round trips to the Redis link store.",
-			prometheus.CounterValue, labels, func() float64 { return float64(rs.RoundTrips()) })
-		if err == nil && rs.Indexed() {
-			err = registerSum(reg, "link_index_complete", "Instances (handlers) that trust the Redis link index to prove identities new (POSTs then skip the upstream lookups).",
+	// the store's own cost: Redis round trips, or the embedded store's transactions
+	var trips func() int64
+	var trusted func() bool
+	switch {
+	case h.redisStore != nil:
+		trips = h.redisStore.RoundTrips
+		if h.redisStore.Indexed() {
+			trusted = h.redisStore.Trusted
+		}
+	case h.boltStore != nil:
+		trips, trusted = h.boltStore.Transactions, h.boltStore.Trusted
+	}
+	if trips != nil {
+		err = registerSum(reg, "link_store_round_trips_total", "Round trips to the Redis link store, or transactions of the embedded one.",
+			prometheus.CounterValue, labels, func() float64 { return float64(trips()) })
+		if err == nil && trusted != nil {
+			err = registerSum(reg, "link_index_complete", "Instances (handlers) that trust the link index to prove identities new (POSTs then skip the upstream lookups).",
 				prometheus.GaugeValue, labels, func() float64 {
-					if rs.Trusted() {
+					if trusted() {
 						return 1
 					}
 					return 0

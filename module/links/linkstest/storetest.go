@@ -56,6 +56,8 @@ func Run(t *testing.T, newStore func(t *testing.T) links.Store, o Options) {
 		t.Run("Expiry", func(t *testing.T) { testExpiry(t, newStore(t)) })
 	}
 	t.Run("ConcurrentPuts", func(t *testing.T) { testConcurrentPuts(t, newStore(t)) })
+	t.Run("Swap", func(t *testing.T) { testSwap(t, newStore(t)) })
+	t.Run("SwapConcurrent", func(t *testing.T) { testSwapConcurrent(t, newStore(t)) })
 	t.Run("LockExclusive", func(t *testing.T) { testLockExclusive(t, newStore(t), o.LockRenews) })
 	t.Run("LockConcurrent", func(t *testing.T) { testLockConcurrent(t, newStore(t)) })
 	t.Run("ExportImport", func(t *testing.T) { testExportImport(t, newStore(t), newStore(t)) })
@@ -76,6 +78,9 @@ func Run(t *testing.T, newStore func(t *testing.T) links.Store, o Options) {
 		t.Run("IndexOrder", func(t *testing.T) { testIndexOrder(t, ix(t)) })
 		t.Run("IndexOrderStringIDs", func(t *testing.T) { testIndexOrderStrings(t, ix(t)) })
 		t.Run("IndexIntent", func(t *testing.T) { testIndexIntent(t, ix(t)) })
+		t.Run("IndexSwapAll", func(t *testing.T) { testIndexSwapAll(t, ix(t)) })
+		t.Run("IndexSwapOrder", func(t *testing.T) { testIndexSwapOrder(t, ix(t)) })
+		t.Run("IndexSwapIntent", func(t *testing.T) { testIndexSwapIntent(t, ix(t)) })
 	}
 }
 
@@ -319,6 +324,15 @@ func testExpiry(t *testing.T, s links.Store) {
 	wantID(t, "ByExternalID after TTL", id, ok, err, "")
 	id, ok, err = s.ByUserName(c, "ux")
 	wantID(t, "ByUserName after TTL", id, ok, err, "")
+	// an expired link is none to Swap too
+	x := links.Link{ID: "x", ExternalID: "ex", UserName: "ux"}
+	if ok, err := s.Swap(c, x, links.Link{ID: "x", UserName: "stale"}); err != nil || ok {
+		t.Fatalf("Swap over an expired link = %v %v, want false", ok, err)
+	}
+	if ok, err := s.Swap(c, links.Link{}, x); err != nil || !ok {
+		t.Fatalf("Swap expecting none after TTL = %v %v, want true", ok, err)
+	}
+	wantLink(t, s, x)
 }
 
 // testConcurrentPuts: writers at once (which the embedded store commits together)
