@@ -18,9 +18,9 @@ type Health struct {
 	// Status is "ok", "degraded" (Redis unreachable or the link index not trusted:
 	// provisioning goes on from the upstream, slower) or "unavailable" (the upstream
 	// fails or refuses the admin credential: SCIM requests fail).
-	Status    string           `json:"status"`
-	Upstream  ComponentHealth  `json:"upstream"`
-	Redis     *ComponentHealth `json:"redis,omitempty"`
+	Status   string           `json:"status"`
+	Upstream ComponentHealth  `json:"upstream"`
+	Redis    *ComponentHealth `json:"redis,omitempty"`
 	// LinkStore is the embedded link store (without redis): its file answers and
 	// where its index stands.
 	LinkStore *ComponentHealth `json:"link_store,omitempty"`
