@@ -249,6 +249,22 @@ type Tenancy interface {
 	SetTenant(tenant string) error
 }
 
+// Tenant is the tenant of an adapter that keeps one (Tenancy): embed it, and the
+// adapter has SetTenant; TenantName is what its marks carry.
+type Tenant struct{ name string }
+
+// SetTenant implements Tenancy.
+func (t *Tenant) SetTenant(name string) error {
+	if err := CheckTenant(name); err != nil {
+		return err
+	}
+	t.name = name
+	return nil
+}
+
+// TenantName is the tenant set ("" for the default tenant).
+func (t *Tenant) TenantName() string { return t.name }
+
 // CheckTenant validates a tenant name: letters, digits, '-', '_' and '.', at most 32
 // (adapters keep it in marks of limited width and syntax).
 func CheckTenant(t string) error {

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -444,21 +441,7 @@ func readAll(t *testing.T, r *http.Response) string {
 // expired lock and block the user, and B's late PUT then wrote it active again. The
 // lock is renewed while B runs, so A's DELETE comes after B's PUT.
 func TestWriteLockOutlivesItsTTL(t *testing.T) {
-	g := testenv.Gitea(t)
-	target, _ := url.Parse(g.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPatch {
-			time.Sleep(17 * time.Second)
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(slow.Close)
-	viaSlow := *g
-	viaSlow.URL = slow.URL
-	block := fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("ttl")+":")
-	a := start(t, giteaBackend{g}, block, "")
-	b := start(t, giteaBackend{&viaSlow}, block, "")
+	g, a, b := slowPair(t, 17*time.Second)
 	name := testenv.UniqueName("ttl") + "@example.test"
 	id := str(a.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 	done := make(chan resp, 1)

@@ -206,27 +206,33 @@ func renamed(t *testing.T, e *env, b backend) {
 	}
 }
 
-// TestWritesSerialisedAcrossInstances (#11 case 6): a PUT on instance B that read the
-// user before a DELETE on instance A used to write the whole state back and clear
-// the block. B reaches Gitea through a proxy that holds its writes back, so A's
-// DELETE always falls between B's read and B's write; with the cross-instance lock
-// in Redis the DELETE waits for B, and the user ends blocked and hidden.
-func TestWritesSerialisedAcrossInstances(t *testing.T) {
-	g := testenv.Gitea(t)
+// slowPair starts two Caddy instances sharing one Redis in front of one Gitea; B
+// reaches Gitea through a proxy that holds each of its writes (Gitea's PATCH) for
+// delay.
+func slowPair(t *testing.T, delay time.Duration) (g *testenv.GiteaServer, a, b *env) {
+	g = testenv.Gitea(t)
 	target, _ := url.Parse(g.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch {
-			time.Sleep(700 * time.Millisecond)
+			time.Sleep(delay)
 		}
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(slow.Close)
 	viaSlow := *g
 	viaSlow.URL = slow.URL
-	block := fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("race")+":")
-	a := start(t, giteaBackend{g}, block, "")
-	b := start(t, giteaBackend{&viaSlow}, block, "")
+	block := fmt.Sprintf("redis %s {\n\tprefix %s\n}", testenv.Redis(t).Addr, testenv.UniqueName("pair")+":")
+	return g, start(t, giteaBackend{g}, block, ""), start(t, giteaBackend{&viaSlow}, block, "")
+}
+
+// TestWritesSerialisedAcrossInstances (#11 case 6): a PUT on instance B that read the
+// user before a DELETE on instance A used to write the whole state back and clear
+// the block. B reaches Gitea through a proxy that holds its writes back, so A's
+// DELETE always falls between B's read and B's write; with the cross-instance lock
+// in Redis the DELETE waits for B, and the user ends blocked and hidden.
+func TestWritesSerialisedAcrossInstances(t *testing.T) {
+	g, a, b := slowPair(t, 700*time.Millisecond)
 	for i := range 3 {
 		name := testenv.UniqueName("race")
 		body := oktaUser(name+"@example.test", "ext-"+name)

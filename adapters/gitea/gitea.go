@@ -76,19 +76,11 @@ type Adapter struct {
 	// built is destroyed unless asked for.
 	Purge bool `json:"purge,omitempty"`
 
-	api    *upstream.Client
-	token  string
-	tenant string
-}
+	// Tenant (adapters.Tenancy) is kept in login_name and the team description.
+	adapters.Tenant `json:"-"`
 
-// SetTenant implements adapters.Tenancy: the tenant is kept in login_name and in
-// the team description.
-func (a *Adapter) SetTenant(tenant string) error {
-	if err := adapters.CheckTenant(tenant); err != nil {
-		return err
-	}
-	a.tenant = tenant
-	return nil
+	api   *upstream.Client
+	token string
 }
 
 var _ adapters.Tenancy = (*Adapter)(nil)

@@ -62,7 +62,7 @@ func (a *Adapter) group(t *giteaTeam) (*scim.Group, bool) {
 		return nil, false
 	}
 	name, ext, tenant, ok := decodeTeamDescription(t.Description)
-	if !ok || tenant != a.tenant {
+	if !ok || tenant != a.TenantName() {
 		return nil, false
 	}
 	g := &scim.Group{ID: strconv.FormatInt(t.ID, 10), DisplayName: name, ExternalID: ext}
@@ -160,7 +160,7 @@ func (a *Adapter) managedTeam(ctx context.Context, id string) (*giteaTeam, error
 func (a *Adapter) teamMembers(ctx context.Context, teamID string) ([]scim.Member, error) {
 	var out []scim.Member
 	err := a.EachMember(ctx, teamID, func(rec adapters.Record) bool {
-		if rec.Managed && rec.Tenant == a.tenant && !rec.Deleted {
+		if rec.Managed && rec.Tenant == a.TenantName() && !rec.Deleted {
 			out = append(out, scim.Member{Value: rec.User.ID, Display: rec.User.UserName, Type: "User"})
 		}
 		return true
@@ -258,7 +258,7 @@ const maxTeamNameTries = 50
 // CreateGroup creates a team named after the displayName (slug, "-2", "-3"… when
 // taken) with the configured permission and units.
 func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
-	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.tenant)
+	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.TenantName())
 	if err != nil {
 		return nil, adapters.InvalidValue("displayName", "%v", err)
 	}
@@ -314,7 +314,7 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*s
 	if err != nil {
 		return nil, err
 	}
-	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.tenant)
+	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.TenantName())
 	if err != nil {
 		return nil, adapters.InvalidValue("displayName", "%v", err)
 	}

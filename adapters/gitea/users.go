@@ -297,10 +297,10 @@ func (a *Adapter) findByUserName(ctx context.Context, name string) ([]*giteaUser
 // findByExternalID sends one exact login_name query per encoded form, in parallel: a
 // miss costs one round trip.
 func (a *Adapter) findByExternalID(ctx context.Context, ext string) ([]*giteaUser, error) {
-	if ext == "" || len(ext) > maxExternalID(a.tenant) {
+	if ext == "" || len(ext) > maxExternalID(a.TenantName()) {
 		return nil, nil
 	}
-	forms := loginNameForms(ext, a.tenant)
+	forms := loginNameForms(ext, a.TenantName())
 	var mu sync.Mutex
 	seen := map[int64]bool{}
 	var found []*giteaUser
@@ -350,7 +350,7 @@ func (a *Adapter) findByEmail(ctx context.Context, email string) ([]*giteaUser, 
 func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	var managed []adapters.Record
 	err := a.EachUser(ctx, func(rec adapters.Record) bool {
-		if rec.Managed && rec.Tenant == a.tenant {
+		if rec.Managed && rec.Tenant == a.TenantName() {
 			managed = append(managed, rec)
 		}
 		return true
@@ -430,7 +430,7 @@ func (a *Adapter) derivedTaken(p plan, r *upstream.Response, attempt int) bool {
 // SCIM does; a userName that is a valid Gitea username is used as is, and taken is
 // the Taken fact.
 func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
-	p, err := checkUser(u, a.tenant)
+	p, err := checkUser(u, a.TenantName())
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -441,7 +441,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	body := map[string]any{
 		"email":                p.email,
 		"full_name":            u.FullName(),
-		"login_name":           encodeLoginName(loginState{externalID: u.ExternalID, emailName: p.emailName, tenant: a.tenant}),
+		"login_name":           encodeLoginName(loginState{externalID: u.ExternalID, emailName: p.emailName, tenant: a.TenantName()}),
 		"source_id":            a.SourceID,
 		"password":             pw,
 		"must_change_password": false,
@@ -475,7 +475,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 // then one PATCH that always carries login_name and source_id together (Gitea requires
 // login_name; Forgejo requires the pair).
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
-	p, err := checkUser(u, a.tenant)
+	p, err := checkUser(u, a.TenantName())
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -487,7 +487,7 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 	if st.Managed {
 		loginName = encodeLoginName(loginState{externalID: u.ExternalID, deleted: st.Deleted,
 			blocked: !u.Active && !st.ForeignBlock && !st.Deleted, handBlock: st.Deleted && st.ForeignBlock,
-			emailName: p.emailName, tenant: a.tenant})
+			emailName: p.emailName, tenant: a.TenantName()})
 	} else if loginName == "" {
 		// Gitea's PATCH rejects an empty login_name, and an empty one is what "not
 		// managed" means: such a user can only be updated by adopting it.

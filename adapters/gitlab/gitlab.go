@@ -80,10 +80,11 @@ type Adapter struct {
 	api      *upstream.Client
 	token    string // resolved secret; never logged
 	provider string
-	tenant   string
-	logger   *zap.Logger
-	groups   *groupState    // lazily resolved group context; a pointer: Caddy copies the Adapter
-	retry    upstream.Retry // tests shorten it; zero: upstream.DefaultRetry
+	// Tenant (adapters.Tenancy) is the custom attribute scim_tenant of users and groups.
+	adapters.Tenant `json:"-"`
+	logger          *zap.Logger
+	groups          *groupState    // lazily resolved group context; a pointer: Caddy copies the Adapter
+	retry           upstream.Retry // tests shorten it; zero: upstream.DefaultRetry
 }
 
 // CaddyModule returns the Caddy module information.
@@ -225,15 +226,5 @@ var (
 	_ adapters.CallCounter         = (*Adapter)(nil)
 	_ adapters.LinkExistingDefault = (*Adapter)(nil)
 )
-
-// SetTenant implements adapters.Tenancy: the tenant is the custom attribute
-// scim_tenant of users and groups.
-func (a *Adapter) SetTenant(tenant string) error {
-	if err := adapters.CheckTenant(tenant); err != nil {
-		return err
-	}
-	a.tenant = tenant
-	return nil
-}
 
 var _ adapters.Tenancy = (*Adapter)(nil)

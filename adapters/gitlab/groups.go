@@ -239,7 +239,7 @@ func (a *Adapter) managedGroup(ctx context.Context, id string) (*glGroup, error)
 		return nil, adapters.ErrNotFound
 	}
 	g, err := a.getGroup(ctx, gid)
-	if err == nil && !g.managed(a.tenant) {
+	if err == nil && !g.managed(a.TenantName()) {
 		err = adapters.ErrNotFound
 	}
 	return g, err
@@ -247,7 +247,7 @@ func (a *Adapter) managedGroup(ctx context.Context, id string) (*glGroup, error)
 
 // searchGroups reads managed groups matching q, at most maxPages pages.
 func (a *Adapter) searchGroups(ctx context.Context, q url.Values, maxPages int) ([]glGroup, error) {
-	for k, v := range managedQuery(a.tenant) {
+	for k, v := range managedQuery(a.TenantName()) {
 		q[k] = v
 	}
 	var all []glGroup
@@ -303,7 +303,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	}
 	var found []glGroup
 	for i := range list {
-		if keep(&list[i]) && list[i].managed(a.tenant) {
+		if keep(&list[i]) && list[i].managed(a.TenantName()) {
 			found = append(found, list[i])
 		}
 	}
@@ -336,7 +336,7 @@ func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool
 // 10 000 managed groups (GitLab stops counting) it pages through all of them.
 func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
 	rows, total, err := window(ctx, a, "/groups", p, func(ctx context.Context, each func([]glGroup) bool) error {
-		return walk(ctx, a, "/groups", managedQuery(a.tenant), 0, each)
+		return walk(ctx, a, "/groups", managedQuery(a.TenantName()), 0, each)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -442,7 +442,7 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 		stored = g.DisplayName
 	}
 	owner := groupPath(created.ID)
-	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}, {attrTenant, a.tenant}, {attrManaged, "true"}} {
+	for _, kv := range [][2]string{{attrGroupExternalID, g.ExternalID}, {attrGroupDisplayName, stored}, {attrTenant, a.TenantName()}, {attrManaged, "true"}} {
 		if err := a.syncAttr(ctx, owner, created.CustomAttributes, kv[0], kv[1]); err != nil {
 			// Nothing else marks this group as ours: remove it so that the
 			// IdP's retry starts clean instead of meeting a namesake.

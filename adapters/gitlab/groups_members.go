@@ -228,7 +228,7 @@ func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]sci
 	}
 	return a.refs(ctx, len(gids), func(ctx context.Context, i int) (*scim.GroupRef, error) {
 		g, err := a.getGroup(ctx, gids[i])
-		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed(a.tenant) {
+		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed(a.TenantName()) {
 			return nil, nil
 		}
 		if err != nil {
@@ -245,7 +245,7 @@ func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.Group
 		return nil, err
 	}
 	return a.refs(ctx, len(gs), func(ctx context.Context, i int) (*scim.GroupRef, error) {
-		if !gs[i].managed(a.tenant) {
+		if !gs[i].managed(a.TenantName()) {
 			return nil, nil
 		}
 		var m glMember

@@ -33,7 +33,7 @@ func managedQuery(tenant string) url.Values {
 func window[T any](ctx context.Context, a *Adapter, path string, p adapters.Page, walk func(ctx context.Context, each func([]T) bool) error) ([]T, int, error) {
 	wp := paging
 	wp.Total = "X-Total"
-	items, total, err := upstream.Window[T](ctx, a.api, upstream.Request{Path: path, Query: managedQuery(a.tenant)}, wp, p.Offset, p.Limit)
+	items, total, err := upstream.Window[T](ctx, a.api, upstream.Request{Path: path, Query: managedQuery(a.TenantName())}, wp, p.Offset, p.Limit)
 	if !errors.Is(err, upstream.ErrNoWindow) {
 		return items, total, err
 	}
@@ -71,7 +71,7 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 // keysetUsers walks every managed user with keyset pagination: the only way to
 // reach deep offsets and to count past 10 000 rows.
 func (a *Adapter) keysetUsers(ctx context.Context, each func([]glUser) bool) error {
-	return a.keysetWalk(ctx, managedQuery(a.tenant), each)
+	return a.keysetWalk(ctx, managedQuery(a.TenantName()), each)
 }
 
 var _ adapters.AllUsers = (*Adapter)(nil)

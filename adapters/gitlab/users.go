@@ -96,7 +96,7 @@ func (a *Adapter) managed(u *glUser) bool {
 // ours: managed for this adapter's tenant.
 func (a *Adapter) ours(u *glUser) bool {
 	t, _ := u.CustomAttributes.get(attrTenant)
-	return a.managed(u) && t == a.tenant
+	return a.managed(u) && t == a.TenantName()
 }
 
 // record maps a GitLab user onto the SCIM view and the provisioning state.
@@ -285,7 +285,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 	owner := userPath(created.ID)
 	err := a.syncAttr(ctx, owner, created.CustomAttributes, attrUserName, u.UserName)
 	if err == nil {
-		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrTenant, a.tenant)
+		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrTenant, a.TenantName())
 	}
 	if err == nil {
 		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrManaged, "true")
@@ -410,7 +410,7 @@ func (a *Adapter) writeMarks(ctx context.Context, uid int64, cur *glUser, u *sci
 		blocked = "true"
 	}
 	if st.Managed {
-		managed, tenant = "true", a.tenant
+		managed, tenant = "true", a.TenantName()
 	}
 	for _, kv := range [][2]string{{attrUserName, u.UserName}, {attrBlocked, blocked}, {attrDeleted, deleted}, {attrTenant, tenant}, {attrManaged, managed}} {
 		if err := a.syncAttr(ctx, owner, cur.CustomAttributes, kv[0], kv[1]); err != nil {

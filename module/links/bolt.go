@@ -831,15 +831,7 @@ func (b *Bolt) Phase(context.Context) (string, error) {
 	if err != nil {
 		return "", boltErr("index mark", err)
 	}
-	switch {
-	case strings.HasPrefix(m, markComplete) && b.Trusted():
-		return PhaseComplete, nil
-	case strings.HasPrefix(m, markComplete):
-		return PhaseUnverified, nil
-	case strings.HasPrefix(m, markBuilding):
-		return PhaseRebuilding, nil
-	}
-	return PhaseIncomplete, nil
+	return phaseOf(m, b.Trusted()), nil
 }
 
 // Each implements Exporter: the links in id byte order, read 500 at a time, each

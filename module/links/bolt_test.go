@@ -111,7 +111,7 @@ func TestBoltNamespaces(t *testing.T) {
 	}
 
 	// a's index is a's only
-	rebuild(t, a, []links.Link{la, {ID: "2", UserName: "only-a"}})
+	linkstest.Rebuild(t, a, []links.Link{la, {ID: "2", UserName: "only-a"}})
 	if st, _ := b.IndexState(ctx); st.Mark != "" {
 		t.Fatalf("b's mark = %q after a's rebuild", st.Mark)
 	}
@@ -121,11 +121,11 @@ func TestBoltNamespaces(t *testing.T) {
 	if _, _, ok := pageIDs(t, b, 0, 10); ok {
 		t.Fatal("b's index answered without a rebuild of its own")
 	}
-	rebuild(t, b, []links.Link{lb})
+	linkstest.Rebuild(t, b, []links.Link{lb})
 	if ids, total, _ := pageIDs(t, b, 0, 10); total != 1 || !slices.Equal(ids, []string{"1"}) {
 		t.Fatalf("b's page = %v %d", ids, total)
 	}
-	if proveNew(t, b, "", "only-a") != true || proveNew(t, a, "", "only-a") != false {
+	if linkstest.ProveNew(t, b, "", "only-a") != true || linkstest.ProveNew(t, a, "", "only-a") != false {
 		t.Fatal("ProveNew crosses namespaces")
 	}
 	if err := b.Forget(ctx, "1"); err != nil {
@@ -238,12 +238,12 @@ func TestBoltIndexMarkSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuild(t, db.Store("scim"), []links.Link{{ID: "1", ExternalID: "e1", UserName: "one"}})
+	linkstest.Rebuild(t, db.Store("scim"), []links.Link{{ID: "1", ExternalID: "e1", UserName: "one"}})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s := openBolt(t, path).Store("scim")
-	if proveNew(t, s, "e2", "two") {
+	if linkstest.ProveNew(t, s, "e2", "two") {
 		t.Fatal("ProveNew before this process verified the mark")
 	}
 	st, err := s.IndexState(ctx)
@@ -251,7 +251,7 @@ func TestBoltIndexMarkSurvivesReopen(t *testing.T) {
 		t.Fatalf("IndexState after reopen = %+v %v", st, err)
 	}
 	s.Verified(st)
-	if !proveNew(t, s, "e2", "two") || proveNew(t, s, "e1", "x") {
+	if !linkstest.ProveNew(t, s, "e2", "two") || linkstest.ProveNew(t, s, "e1", "x") {
 		t.Fatal("the verified index does not answer after reopen")
 	}
 	if p, err := s.Phase(ctx); err != nil || p != links.PhaseComplete {

@@ -440,15 +440,22 @@ func (r *Redis) Phase(ctx context.Context) (string, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", redisErr("index mark", err)
 	}
-	switch {
-	case r.ix == nil:
+	if r.ix == nil {
 		return PhaseOff, nil
-	case strings.HasPrefix(m, markComplete) && r.Trusted():
-		return PhaseComplete, nil
-	case strings.HasPrefix(m, markComplete):
-		return PhaseUnverified, nil
-	case strings.HasPrefix(m, markBuilding):
-		return PhaseRebuilding, nil
 	}
-	return PhaseIncomplete, nil
+	return phaseOf(m, r.Trusted()), nil
+}
+
+// phaseOf tells the phase of an index from its mark and whether this process
+// trusts it.
+func phaseOf(mark string, trusted bool) string {
+	switch {
+	case strings.HasPrefix(mark, markComplete) && trusted:
+		return PhaseComplete
+	case strings.HasPrefix(mark, markComplete):
+		return PhaseUnverified
+	case strings.HasPrefix(mark, markBuilding):
+		return PhaseRebuilding
+	}
+	return PhaseIncomplete
 }

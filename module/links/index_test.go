@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/links/linkstest"
 )
 
 // indexedStore returns a store with the index on, over a client whose connections
@@ -25,41 +26,6 @@ func indexedStore(t *testing.T, addr string) (*links.Redis, redis.UniversalClien
 	return s, c
 }
 
-// rebuild does what the maintainer does, with the given links.
-func rebuild(t *testing.T, ix links.Index, ls []links.Link) links.IndexState {
-	t.Helper()
-	ctx := context.Background()
-	st, err := ix.IndexState(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := ix.BeginRebuild(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ix.PutAll(ctx, ls); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := ix.CompleteRebuild(ctx, tok, st.Epoch); err != nil || !ok {
-		t.Fatalf("CompleteRebuild = %v %v", ok, err)
-	}
-	st, err = ix.IndexState(ctx)
-	if err != nil || st.Mark == "" || st.Mark != st.Epoch {
-		t.Fatalf("after the rebuild: %+v %v", st, err)
-	}
-	ix.Verified(st)
-	return st
-}
-
-func proveNew(t *testing.T, ix links.Index, ext, un string) bool {
-	t.Helper()
-	ok, err := ix.ProveNew(context.Background(), ext, un)
-	if err != nil {
-		t.Fatalf("ProveNew(%q, %q): %v", ext, un, err)
-	}
-	return ok
-}
-
 // TestRedisIndex: a miss proves an identity new only after a completed rebuild that
 // this process verified, and only for identities the index does not hold.
 func TestRedisIndex(t *testing.T) {
@@ -67,7 +33,7 @@ func TestRedisIndex(t *testing.T) {
 	s, c := indexedStore(t, srv.Addr)
 	ctx := context.Background()
 
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Fatal("ProveNew before any rebuild")
 	}
 	st, err := s.IndexState(ctx)
@@ -75,7 +41,7 @@ func TestRedisIndex(t *testing.T) {
 		t.Fatalf("fresh IndexState = %+v %v", st, err)
 	}
 
-	rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "Alice"}, {ID: "2", ExternalID: "e2", UserName: "bob", Deleted: true}})
+	linkstest.Rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "Alice"}, {ID: "2", ExternalID: "e2", UserName: "bob", Deleted: true}})
 	for _, tc := range []struct {
 		ext, un string
 		want    bool
@@ -86,7 +52,7 @@ func TestRedisIndex(t *testing.T) {
 		{"e-new", "ALICE", false},     // userName compares case-insensitively
 		{"e2", "someone-else", false}, // a deleted user still holds its externalId
 	} {
-		if got := proveNew(t, s, tc.ext, tc.un); got != tc.want {
+		if got := linkstest.ProveNew(t, s, tc.ext, tc.un); got != tc.want {
 			t.Errorf("ProveNew(%q, %q) = %v, want %v", tc.ext, tc.un, got, tc.want)
 		}
 	}
@@ -104,7 +70,7 @@ func TestRedisIndex(t *testing.T) {
 	if err := s.Put(ctx, links.Link{ID: "3", ExternalID: "e3", UserName: "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e3", "x") {
+	if linkstest.ProveNew(t, s, "e3", "x") {
 		t.Error("ProveNew true for an externalId just Put")
 	}
 
@@ -113,7 +79,7 @@ func TestRedisIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true while a rebuild runs")
 	}
 	if err := s.Invalidate(ctx); err != nil {
@@ -124,9 +90,9 @@ func TestRedisIndex(t *testing.T) {
 	}
 
 	// Another process dropping the mark (a flush, say) is seen by the next ProveNew.
-	rebuild(t, s, nil)
+	linkstest.Rebuild(t, s, nil)
 	c.Del(ctx, mustKey(t, c, "*index"))
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after the mark was deleted")
 	}
 	select {
@@ -152,8 +118,8 @@ func TestRedisIndexAfterRestart(t *testing.T) {
 	srv := testenv.RedisPrivate(t)
 	s, c := indexedStore(t, srv.Addr)
 	ctx := context.Background()
-	before := rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "alice"}})
-	if !proveNew(t, s, "e-new", "new") {
+	before := linkstest.Rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "alice"}})
+	if !linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Fatal("ProveNew false on a verified index")
 	}
 	if err := c.Save(ctx).Err(); err != nil {
@@ -181,15 +147,15 @@ func TestRedisIndexAfterRestart(t *testing.T) {
 	if st.Epoch == before.Epoch || st.Mark == st.Epoch {
 		t.Fatalf("the epoch did not change across a restart: before %+v after %+v", before, st)
 	}
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after the server restarted")
 	}
 	// ... even once the new connections are made, before any check
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true on a connection to the restarted server")
 	}
 	s.Verified(st) // a stale mark is never verified
-	if proveNew(t, s, "e-new", "new") {
+	if linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after Verified of a stale mark")
 	}
 }
@@ -202,13 +168,13 @@ func TestGuardIndexDroppedWrite(t *testing.T) {
 	ctx := context.Background()
 	g := links.Guard(raw, nil, nil)
 	ix := g.(links.Index)
-	rebuild(t, ix, nil)
+	linkstest.Rebuild(t, ix, nil)
 	if err := c.Save(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop(t)
 	_ = g.Put(ctx, links.Link{ID: "9", ExternalID: "e9", UserName: "nine"}) // dropped
-	if proveNew(t, ix, "e9", "nine") {
+	if linkstest.ProveNew(t, ix, "e9", "nine") {
 		t.Fatal("ProveNew true while Redis is down")
 	}
 	if _, _, ok, err := ix.PageLinks(ctx, 0, 10); ok || err != nil {

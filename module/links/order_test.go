@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
 	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/links/linkstest"
 )
 
 func pageIDs(t *testing.T, ix links.Index, offset, limit int) ([]string, int, bool) {
@@ -37,7 +38,7 @@ func TestRedisOrder(t *testing.T) {
 	if err := s.Put(ctx, links.Link{ID: "777", UserName: "stale"}); err != nil {
 		t.Fatal(err)
 	}
-	rebuild(t, s, []links.Link{{ID: "10", UserName: "ten"}, {ID: "9", UserName: "nine"}, {ID: "100", UserName: "hundred"},
+	linkstest.Rebuild(t, s, []links.Link{{ID: "10", UserName: "ten"}, {ID: "9", UserName: "nine"}, {ID: "100", UserName: "hundred"},
 		{ID: "2", UserName: "gone", Deleted: true}})
 	ids, total, ok := pageIDs(t, s, 0, 10)
 	if !ok || total != 3 || !slices.Equal(ids, []string{"9", "10", "100"}) {
@@ -86,7 +87,7 @@ func TestRedisOrder(t *testing.T) {
 func TestRedisOrderStringIDs(t *testing.T) {
 	srv := testenv.RedisPrivate(t)
 	s, _ := indexedStore(t, srv.Addr)
-	rebuild(t, s, []links.Link{{ID: "b-2"}, {ID: "a-10"}, {ID: "a-9"}})
+	linkstest.Rebuild(t, s, []links.Link{{ID: "b-2"}, {ID: "a-10"}, {ID: "a-9"}})
 	if ids, _, _ := pageIDs(t, s, 0, 10); !slices.Equal(ids, []string{"a-10", "a-9", "b-2"}) {
 		t.Fatalf("order %v", ids)
 	}
@@ -98,14 +99,14 @@ func TestRedisIntent(t *testing.T) {
 	srv := testenv.RedisPrivate(t)
 	s, _ := indexedStore(t, srv.Addr)
 	ctx := context.Background()
-	rebuild(t, s, nil)
-	if !proveNew(t, s, "e-new", "new") {
+	linkstest.Rebuild(t, s, nil)
+	if !linkstest.ProveNew(t, s, "e-new", "new") {
 		t.Fatal("not new before the intent")
 	}
 	if err := s.Intend(ctx, "e-new", "New", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-new", "other") || proveNew(t, s, "e-other", "NEW") {
+	if linkstest.ProveNew(t, s, "e-new", "other") || linkstest.ProveNew(t, s, "e-other", "NEW") {
 		t.Fatal("an identity being created is still provably new")
 	}
 	if _, ok, err := s.LinkByExternalID(ctx, "e-new"); ok || err != nil {

@@ -14,9 +14,9 @@ type indexed interface {
 	links.Index
 }
 
-// rebuild does what the index maintainer does, with the given links: a rebuild
+// Rebuild does what the index maintainer does, with the given links: a rebuild
 // completed for the store's current epoch and verified. It returns the verified state.
-func rebuild(t *testing.T, ix links.Index, ls []links.Link) links.IndexState {
+func Rebuild(t *testing.T, ix links.Index, ls []links.Link) links.IndexState {
 	t.Helper()
 	c := ctx(t)
 	st, err := ix.IndexState(c)
@@ -41,7 +41,8 @@ func rebuild(t *testing.T, ix links.Index, ls []links.Link) links.IndexState {
 	return st
 }
 
-func proveNew(t *testing.T, ix links.Index, ext, un string) bool {
+// ProveNew is ix.ProveNew, failing the test on an error.
+func ProveNew(t *testing.T, ix links.Index, ext, un string) bool {
 	t.Helper()
 	ok, err := ix.ProveNew(ctx(t), ext, un)
 	if err != nil {
@@ -68,10 +69,10 @@ func pageIDs(t *testing.T, ix links.Index, offset, limit int) (ids []string, tot
 // that this process verified, and only for identities the index does not hold.
 func testIndexProveNew(t *testing.T, s indexed) {
 	c := ctx(t)
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Fatal("ProveNew before any rebuild")
 	}
-	rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "Alice"}, {ID: "2", ExternalID: "e2", UserName: "bob", Deleted: true},
+	Rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "Alice"}, {ID: "2", ExternalID: "e2", UserName: "bob", Deleted: true},
 		{ID: "\x1fgroup:3", ExternalID: "g3", UserName: "\x1fgroup:Staff", Group: true}})
 	for _, tc := range []struct {
 		ext, un string
@@ -85,25 +86,25 @@ func testIndexProveNew(t *testing.T, s indexed) {
 		{"e2", "someone-else", false}, // a deleted user still holds its externalId
 		{"", "BOB", false},            // and its userName
 	} {
-		if got := proveNew(t, s, tc.ext, tc.un); got != tc.want {
+		if got := ProveNew(t, s, tc.ext, tc.un); got != tc.want {
 			t.Errorf("ProveNew(%q, %q) = %v, want %v", tc.ext, tc.un, got, tc.want)
 		}
 	}
 	// Put (what a create does) keeps the index complete and is seen at once.
 	mustPut(t, s, links.Link{ID: "4", ExternalID: "e4", UserName: "carol"})
-	if proveNew(t, s, "e4", "x") || proveNew(t, s, "x", "Carol") {
+	if ProveNew(t, s, "e4", "x") || ProveNew(t, s, "x", "Carol") {
 		t.Error("ProveNew true for an identity just Put")
 	}
 	// Forget gives the identity back.
 	if err := s.Forget(c, "4"); err != nil {
 		t.Fatal(err)
 	}
-	if !proveNew(t, s, "e4", "carol") {
+	if !ProveNew(t, s, "e4", "carol") {
 		t.Error("ProveNew false for a forgotten identity")
 	}
 	// Unverify stops the answers until the next Verified.
 	s.Unverify()
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after Unverify")
 	}
 	st, err := s.IndexState(c)
@@ -111,13 +112,13 @@ func testIndexProveNew(t *testing.T, s indexed) {
 		t.Fatal(err)
 	}
 	s.Verified(st)
-	if !proveNew(t, s, "e-new", "new") {
+	if !ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew false after Verified again")
 	}
 	// A stale mark is never verified.
 	s.Unverify()
 	s.Verified(links.IndexState{Mark: "another-epoch", Epoch: st.Epoch})
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after Verified of a stale mark")
 	}
 }
@@ -147,11 +148,11 @@ func testIndexMark(t *testing.T, s indexed) {
 		t.Fatalf("CompleteRebuild after Invalidate = %v %v, want false", ok, err)
 	}
 
-	done := rebuild(t, s, nil)
+	done := Rebuild(t, s, nil)
 	if done.Epoch != st.Epoch {
 		t.Fatalf("the epoch changed from %q to %q", st.Epoch, done.Epoch)
 	}
-	if !proveNew(t, s, "e-new", "new") {
+	if !ProveNew(t, s, "e-new", "new") {
 		t.Fatal("ProveNew false on a verified index")
 	}
 	// a rebuild that starts drops the trust at once
@@ -159,20 +160,20 @@ func testIndexMark(t *testing.T, s indexed) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true while a rebuild runs")
 	}
 	if ok, err := s.CompleteRebuild(c, tok, st.Epoch); err != nil || !ok {
 		t.Fatalf("CompleteRebuild = %v %v", ok, err)
 	}
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true before the new mark was verified")
 	}
-	rebuild(t, s, nil)
+	Rebuild(t, s, nil)
 	if err := s.Invalidate(c); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-new", "new") {
+	if ProveNew(t, s, "e-new", "new") {
 		t.Error("ProveNew true after Invalidate")
 	}
 	if st, err := s.IndexState(c); err != nil || st.Mark != "" {
@@ -192,7 +193,7 @@ func testIndexOrder(t *testing.T, s indexed) {
 		t.Fatalf("Visible before any rebuild = %v %v", ok, err)
 	}
 	mustPut(t, s, links.Link{ID: "777", UserName: "stale"})
-	rebuild(t, s, []links.Link{{ID: "10", UserName: "ten"}, {ID: "9", UserName: "nine"}, {ID: "100", UserName: "hundred"},
+	Rebuild(t, s, []links.Link{{ID: "10", UserName: "ten"}, {ID: "9", UserName: "nine"}, {ID: "100", UserName: "hundred"},
 		{ID: "2", UserName: "gone", Deleted: true}, {ID: "1000000000000000000000", UserName: "huge"}})
 	ids, total, ok := pageIDs(t, s, 0, 10)
 	if want := []string{"9", "10", "100", "1000000000000000000000"}; !ok || total != 4 || !slices.Equal(ids, want) {
@@ -250,7 +251,7 @@ func testIndexOrder(t *testing.T, s indexed) {
 
 // testIndexOrderStrings: ids that are not numbers (UUIDs) sort as strings.
 func testIndexOrderStrings(t *testing.T, s indexed) {
-	rebuild(t, s, []links.Link{{ID: "b-2"}, {ID: "a-10"}, {ID: "a-9"}, {ID: "B-1"}})
+	Rebuild(t, s, []links.Link{{ID: "b-2"}, {ID: "a-10"}, {ID: "a-9"}, {ID: "B-1"}})
 	if ids, _, _ := pageIDs(t, s, 0, 10); !slices.Equal(ids, []string{"B-1", "a-10", "a-9", "b-2"}) {
 		t.Fatalf("order %v", ids)
 	}
@@ -260,14 +261,14 @@ func testIndexOrderStrings(t *testing.T, s indexed) {
 // miss everywhere else, gives way to the link, and expires.
 func testIndexIntent(t *testing.T, s indexed) {
 	c := ctx(t)
-	rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "one"}})
-	if !proveNew(t, s, "e-new", "new") {
+	Rebuild(t, s, []links.Link{{ID: "1", ExternalID: "e1", UserName: "one"}})
+	if !ProveNew(t, s, "e-new", "new") {
 		t.Fatal("not new before the intent")
 	}
 	if err := s.Intend(c, "e-new", "New", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-new", "other") || proveNew(t, s, "e-other", "NEW") {
+	if ProveNew(t, s, "e-new", "other") || ProveNew(t, s, "e-other", "NEW") {
 		t.Fatal("an identity being created is still provably new")
 	}
 	if id, ok, err := s.ByExternalID(c, "e-new"); ok || err != nil {
@@ -296,18 +297,18 @@ func testIndexIntent(t *testing.T, s indexed) {
 	if err := s.Forget(c, "7"); err != nil {
 		t.Fatal(err)
 	}
-	if !proveNew(t, s, "e-new", "new") {
+	if !ProveNew(t, s, "e-new", "new") {
 		t.Fatal("an intent outlived the link that replaced it")
 	}
 	// an intent whose create never wrote a link expires
 	if err := s.Intend(c, "e-short", "short", 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-short", "x") || proveNew(t, s, "x", "Short") {
+	if ProveNew(t, s, "e-short", "x") || ProveNew(t, s, "x", "Short") {
 		t.Fatal("a short intent is not held")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !proveNew(t, s, "e-short", "short") {
+	for !ProveNew(t, s, "e-short", "short") {
 		if time.Now().After(deadline) {
 			t.Fatal("an intent did not expire")
 		}
@@ -317,7 +318,7 @@ func testIndexIntent(t *testing.T, s indexed) {
 	if err := s.Intend(c, "e-short", "short", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if proveNew(t, s, "e-short", "short") {
+	if ProveNew(t, s, "e-short", "short") {
 		t.Fatal("a second intent after the first expired is not held")
 	}
 }

@@ -379,7 +379,7 @@ func testIndexSwapOrder(t *testing.T, s indexed) {
 // leaves none behind once the link is forgotten.
 func testIndexSwapIntent(t *testing.T, s indexed) {
 	c := ctx(t)
-	rebuild(t, s, nil)
+	Rebuild(t, s, nil)
 	for i, write := range []func(old, l links.Link) bool{
 		func(old, l links.Link) bool { return swap(t, s, old, l) },
 		func(old, l links.Link) bool {
@@ -394,7 +394,7 @@ func testIndexSwapIntent(t *testing.T, s indexed) {
 		if err := s.Intend(c, ext, un, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if proveNew(t, s, ext, "") || proveNew(t, s, "", un) {
+		if ProveNew(t, s, ext, "") || ProveNew(t, s, "", un) {
 			t.Fatal("an intent is not held")
 		}
 		l := links.Link{ID: fmt.Sprint("i", i), ExternalID: ext, UserName: un}
@@ -406,7 +406,7 @@ func testIndexSwapIntent(t *testing.T, s indexed) {
 		if err := s.Forget(c, l.ID); err != nil {
 			t.Fatal(err)
 		}
-		if !proveNew(t, s, ext, un) {
+		if !ProveNew(t, s, ext, un) {
 			t.Fatalf("write %d: an intent outlived the link that replaced it", i)
 		}
 	}
