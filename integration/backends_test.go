@@ -72,7 +72,12 @@ func (b giteaBackend) user(t *testing.T, id string) upstreamUser {
 		return upstreamUser{}
 	}
 	ln, _ := u["login_name"].(string)
-	for _, p := range []string{"~scim:email-deleted:", "~scim:email-blocked:", "~scim:email:", "~scim:deleted:", "~scim:blocked:", "~scim:managed:"} {
+	if rest, ok := strings.CutPrefix(ln, "~scim@"); ok { // a tenant's form
+		if _, inner, ok := strings.Cut(rest, ":"); ok {
+			ln = inner
+		}
+	}
+	for _, p := range []string{"~scim:email-hdeleted:", "~scim:email-deleted:", "~scim:email-blocked:", "~scim:email:", "~scim:hdeleted:", "~scim:deleted:", "~scim:blocked:", "~scim:managed:"} {
 		ln = strings.TrimPrefix(ln, p)
 	}
 	pl := u["prohibit_login"] == true

@@ -138,7 +138,7 @@ func TestPostWithoutExternalID(t *testing.T) {
 				if r.Status == 201 && str(r.JSON, "id") == id {
 					t.Fatalf("%s: a POST without externalId took bob's account", how)
 				}
-				r.wantError(t, 409, "")
+				r.wantError(t, 409, "uniqueness")
 				if u := g.user(t, id); !u.Blocked || u.Linked != "ext-old-"+bob {
 					t.Fatalf("%s: bob's account changed: %+v", how, u)
 				}
@@ -207,7 +207,7 @@ func TestGitLabHalfDoneBlock(t *testing.T) {
 		if r := e.c.do("PATCH", "/Users/"+id, op); r.Status < 500 {
 			t.Fatalf("%s: the failing write answered %d %s", dir, r.Status, r.Body)
 		}
-		gl.emu.Reset()
+		gl.emu.ClearFaults()
 		e.c.do("PATCH", "/Users/"+id, op).want(t, 200) // the IdP's retry
 		want := dir == "block"
 		if gl.user(t, id).Blocked != want {
@@ -246,7 +246,7 @@ func TestTenantsApart(t *testing.T) {
 			}
 			b.c.do("PATCH", "/Users/"+id, deactivateOp).wantError(t, 404, "")
 			b.c.do("DELETE", "/Users/"+id, nil).wantError(t, 404, "")
-			r := b.c.do("POST", "/Users", oktaUser(alice, "ext-b-"+alice)).wantError(t, 409, "")
+			r := b.c.do("POST", "/Users", oktaUser(alice, "ext-b-"+alice)).wantError(t, 409, "uniqueness")
 			if !strings.Contains(str(r.JSON, "detail"), "tenant") {
 				t.Errorf("409 detail: %s", r.Body)
 			}

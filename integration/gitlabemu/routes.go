@@ -136,6 +136,13 @@ func (s *Server) InjectFault(f Fault) {
 	s.mu.Unlock()
 }
 
+// ClearFaults drops the faults not consumed yet.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+}
+
 // FailNext makes the next n requests to route answer status.
 func (s *Server) FailNext(route string, status, n int) {
 	s.InjectFault(Fault{Route: route, Status: status, Count: n})
