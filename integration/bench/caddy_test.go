@@ -25,7 +25,15 @@ type caddyProc struct {
 
 func startCaddy(t *testing.T, site string, env ...string) *caddyProc {
 	t.Helper()
-	bin := testenv.CaddyBinary(t)
+	return startCaddyBin(t, "", site, env...)
+}
+
+// startCaddyBin is startCaddy with another Caddy build (bin; "" is this one).
+func startCaddyBin(t *testing.T, bin, site string, env ...string) *caddyProc {
+	t.Helper()
+	if bin == "" {
+		bin = testenv.CaddyBinary(t)
+	}
 	port, admin := testenv.FreePort(t), testenv.FreePort(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n}\n\nhttp://127.0.0.1:%d {\n%s\n}\n", admin, port, site)

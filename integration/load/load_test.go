@@ -73,8 +73,8 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("creating org %s: %d %s", tn.org, st, b)
 		}
 		env = append(env, fmt.Sprintf("SCIM_TOKEN_%d=%s", i, tn.token))
-		fmt.Fprintf(&site, "scim {\n\tbase_path /t%d/scim/v2\n\ttoken {env.SCIM_TOKEN_%d}\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t\torganization %s\n\t}\n\tredis %s {\n\t\tprefix %s\n\t}\n}\n",
-			i, i, proxy.URL, tn.org, rs.Addr, tn.prefix)
+		fmt.Fprintf(&site, "scim {\n\tbase_path /t%d/scim/v2\n\ttoken {env.SCIM_TOKEN_%d}\n\ttenant %s-t%d\n\tadapter gitea {\n\t\turl %s\n\t\ttoken {env.GITEA_TOKEN}\n\t\torganization %s\n\t}\n\tredis %s {\n\t\tprefix %s\n\t}\n}\n",
+			i, i, run, i, proxy.URL, tn.org, rs.Addr, tn.prefix)
 		tenants[i] = tn
 	}
 	site.WriteString("reverse_proxy " + strings.TrimPrefix(g.URL, "http://"))

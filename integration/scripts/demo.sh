@@ -22,7 +22,7 @@ bash "$ROOT/xcaddy.sh" build -o "$ROOT/caddy" >/dev/null
 mkdir -p "$DEMO"
 # a fresh Gitea each run keeps the demo repeatable
 bash "$ROOT/integration/scripts/gitea.sh" stop "$DEMO/gitea" 2>/dev/null || true
-rm -rf "$DEMO/gitea"
+rm -rf "$DEMO/gitea" "$DEMO/links.db" # the links belong with the Gitea they describe
 bash "$ROOT/integration/scripts/gitea.sh" start "$DEMO/gitea" "$GITEA_PORT" >/dev/null
 # shellcheck disable=SC1091
 source "$DEMO/gitea/env"
@@ -56,6 +56,7 @@ http://localhost:$DEMO_PORT, http://127.0.0.1:$DEMO_PORT {
 	}
 	scim {
 		token {env.SCIM_TOKEN}
+		links_file $DEMO/links.db
 		adapter gitea {
 			url {env.GITEA_URL}
 			token {env.GITEA_TOKEN}
@@ -73,6 +74,7 @@ caddy-scim demo
   IdP token      $SCIM_TOKEN
   Gitea admin    $GITEA_ADMIN / scim-admin-password-1
   Activity page  http://localhost:$DEMO_PORT/scim-activity   (any user name, password $ACTIVITY_TOKEN)
+  Identity links $DEMO/links.db   (the embedded link store: the record of each identity)
 
 Create a user through SCIM (Okta's body):
 
