@@ -28,7 +28,7 @@ type Drift struct {
 	// the IdP writes them or the links are imported).
 	Unproven []Account `json:"unproven"`
 	// DanglingLinks are links whose account is gone from the application; nil when
-	// the link store cannot list its links (no trusted Redis index).
+	// the link store cannot list its links (no trusted index).
 	DanglingLinks []Account `json:"dangling_links"`
 	// ForeignMembers are managed groups with members SCIM does not manage (by
 	// their username in the application).
@@ -117,10 +117,10 @@ func (s *Service) Drift(ctx context.Context) (Drift, error) {
 				}
 			}
 		} else {
-			d.Notes = append(d.Notes, "dangling links not checked: the Redis link index is not trusted now")
+			d.Notes = append(d.Notes, "dangling links not checked: the link index is not trusted now")
 		}
 	} else {
-		d.Notes = append(d.Notes, "dangling links not checked: the links are kept in process (configure redis)")
+		d.Notes = append(d.Notes, "dangling links not checked: the link store keeps no index")
 	}
 	if am, ok := s.Groups.(adapters.AllMembers); ok {
 		groups, err := pageAll(ctx, math.MaxInt32, func(ctx context.Context, p adapters.Page) ([]*scim.Group, int, error) {
