@@ -52,7 +52,13 @@ func TestRenameSquat(t *testing.T) {
 	g := giteaBackend{testenv.Gitea(t)}
 	for _, m := range storeModes() {
 		t.Run(m.name, func(t *testing.T) {
-			e := start(t, g, m.block(t), "")
+			var rs *testenv.RedisServer
+			block := m.block(t)
+			if m.name == "redis" { // its own server: it is stopped below
+				rs = testenv.RedisPrivate(t)
+				block = fmt.Sprintf("redis %s {\n\tdial_timeout 200ms\n\tread_timeout 200ms\n}", rs.Addr)
+			}
+			e := start(t, g, block, "")
 			// a plain userName renamed, and an e-mail userName whose e-mail changed
 			bob, alice := testenv.UniqueName("bob"), testenv.UniqueName("alice")
 			body := oktaUser(bob, "ext-"+bob)
@@ -90,7 +96,10 @@ func TestRenameSquat(t *testing.T) {
 			if m.name != "redis" {
 				return
 			}
-			cli := redis.NewClient(&redis.Options{Addr: testenv.Redis(t).Addr})
+			rs.Stop(t)
+			squat("with Redis down")
+			rs.Start(t)
+			cli := redis.NewClient(&redis.Options{Addr: rs.Addr})
 			t.Cleanup(func() { cli.Close() })
 			if err := cli.FlushAll(context.Background()).Err(); err != nil {
 				t.Fatal(err)
@@ -106,7 +115,12 @@ func TestRenameSquat(t *testing.T) {
 			if got := str(e.c.do("GET", "/Users/"+id, nil).want(t, 200).JSON, "id"); got != id {
 				t.Fatal("reads by id stopped")
 			}
-			r := e.c.do("POST", "/Users", body).wantError(t, 409, "uniqueness")
+			var r resp
+			waitFor(t, "writes after Redis came back", func() bool { // the guard's back-off
+				r = e.c.do("POST", "/Users", body)
+				return r.Status != 503
+			})
+			r.wantError(t, 409, "uniqueness")
 			if !strings.Contains(str(r.JSON, "detail"), "userName of record") {
 				t.Errorf("409 detail: %s", r.Body)
 			}
