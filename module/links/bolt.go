@@ -363,11 +363,7 @@ func (b *Bolt) PutAll(_ context.Context, ls []Link) error {
 				if l.ID == "" {
 					continue
 				}
-				v, err := json.Marshal(l)
-				if err != nil {
-					return fmt.Errorf("links: encoding link: %w", err)
-				}
-				if err := nb.put(l, v); err != nil {
+				if err := nb.putLink(l); err != nil {
 					return err
 				}
 			}
@@ -424,11 +420,7 @@ func (b *Bolt) SwapAll(_ context.Context, olds, ls []Link) (int, error) {
 				if cur, found := nb.link(l.ID); !holds(cur, found, olds[i]) {
 					continue
 				}
-				v, err := json.Marshal(l)
-				if err != nil {
-					return fmt.Errorf("links: encoding link: %w", err)
-				}
-				if err := nb.put(l, v); err != nil {
+				if err := nb.putLink(l); err != nil {
 					return err
 				}
 				n++
@@ -444,6 +436,15 @@ func (b *Bolt) SwapAll(_ context.Context, olds, ls []Link) (int, error) {
 }
 
 // put writes l (encoded as v) in a write transaction.
+// putLink encodes l and puts it (put).
+func (nb nsBuckets) putLink(l Link) error {
+	v, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("links: encoding link: %w", err)
+	}
+	return nb.put(l, v)
+}
+
 func (nb nsBuckets) put(l Link, v []byte) error {
 	if err := nb.dropIndex(l.ID); err != nil {
 		return err
