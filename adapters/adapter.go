@@ -4,7 +4,7 @@
 //
 // The contract:
 //
-//  1. An adapter maps one normalized scim.User (and scim.Group) onto one upstream
+//  1. An adapter maps one normalized User (and Group) onto one upstream
 //     admin API — find, list, create, update, delete — and nothing more.
 //  2. It keeps in the upstream, durably, what SCIM needs to survive a flushed cache:
 //     the externalId, the "managed by SCIM" marker and the SCIM-deleted mark.
@@ -25,8 +25,6 @@ package adapters
 import (
 	"context"
 	"fmt"
-
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // Info describes what an adapter can do; discovery documents are built from it.
@@ -76,7 +74,7 @@ var OneNameUserAttributes = []string{
 // Record is one upstream user as the provisioning service sees it: the SCIM view plus
 // the durable provisioning state that the adapter keeps in the upstream itself.
 type Record struct {
-	User *scim.User
+	User *User
 	// Managed is true for users this plugin created or adopted; others are invisible
 	// to SCIM.
 	Managed bool
@@ -176,7 +174,7 @@ type UserAdapter interface {
 	// durably and marks the user managed (for its tenant, see Tenancy; the service
 	// deprovisions a user created inactive). A taken userName or e-mail is a
 	// Taken fact.
-	CreateUser(ctx context.Context, u *scim.User) (Record, error)
+	CreateUser(ctx context.Context, u *User) (Record, error)
 
 	// UpdateUser writes the persisted attributes of u (userName, name, emails,
 	// active, externalId, …) and the provisioning state st to upstream user id,
@@ -184,7 +182,7 @@ type UserAdapter interface {
 	// (PUT semantics). A retry of a write that failed halfway must repair it: the
 	// account's state (blocked or not) is written last, after the attributes and
 	// SCIM's marks, so a half-done write never leaves a mark that contradicts it.
-	UpdateUser(ctx context.Context, id string, u *scim.User, st State) (Record, error)
+	UpdateUser(ctx context.Context, id string, u *User, st State) (Record, error)
 
 	// DeleteUser removes the upstream user (deprovision mode "delete").
 	DeleteUser(ctx context.Context, id string) error
@@ -201,15 +199,15 @@ type GroupAdapter interface {
 	// FindGroups answers ByID, ByExternalID (exact) and ByDisplayName
 	// (case-insensitive) lookups among managed groups; no match is an empty slice.
 	// Members are included only when withMembers is true.
-	FindGroups(ctx context.Context, q Lookup, withMembers bool) ([]*scim.Group, error)
+	FindGroups(ctx context.Context, q Lookup, withMembers bool) ([]*Group, error)
 	// ListGroups returns managed groups in ascending id order and their total.
-	ListGroups(ctx context.Context, p Page, withMembers bool) ([]*scim.Group, int, error)
+	ListGroups(ctx context.Context, p Page, withMembers bool) ([]*Group, int, error)
 	// CreateGroup creates a managed group with g's displayName and externalId; it
 	// does not add members (the service does, through AddMembers). The service has
 	// checked that no managed group has the displayName or externalId.
-	CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error)
+	CreateGroup(ctx context.Context, g *Group) (*Group, error)
 	// UpdateGroup writes displayName and externalId (members are not touched).
-	UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error)
+	UpdateGroup(ctx context.Context, id string, g *Group) (*Group, error)
 	// AddMembers and RemoveMembers apply membership deltas of SCIM user ids. They
 	// are idempotent (adding a member twice or removing a non-member succeeds). A
 	// partial failure returns a *MemberError naming the members not applied (see
@@ -220,7 +218,7 @@ type GroupAdapter interface {
 	DeleteGroup(ctx context.Context, id string) error
 	// UserGroups returns the managed groups a user is a direct member of, for the
 	// user's read-only groups attribute.
-	UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error)
+	UserGroups(ctx context.Context, userID string) ([]GroupRef, error)
 }
 
 // GroupSwitch is implemented by adapters whose group support depends on their

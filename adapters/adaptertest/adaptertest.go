@@ -130,18 +130,18 @@ func randHex(n int) string {
 func uniqueName(prefix string) string { return prefix + randHex(4) }
 
 // newUser builds a complete SCIM user with unique userName, externalId and email.
-func newUser(prefix string) *scim.User {
+func newUser(prefix string) *adapters.User {
 	n := uniqueName(prefix)
-	return &scim.User{
+	return &adapters.User{
 		UserName:   n,
 		ExternalID: "ext-" + n + "-AbC",
-		Name:       &scim.Name{GivenName: "Ada", FamilyName: "Lovelace " + n, Formatted: "Ada Lovelace " + n},
-		Emails:     []scim.MultiValue{{Value: n + "@example.com", Type: "work", Primary: true}},
+		Name:       &adapters.Name{GivenName: "Ada", FamilyName: "Lovelace " + n, Formatted: "Ada Lovelace " + n},
+		Emails:     []adapters.MultiValue{{Value: n + "@example.com", Type: "work", Primary: true}},
 		Active:     true,
 	}
 }
 
-func (s *suite) create(t *testing.T, u *scim.User) adapters.Record {
+func (s *suite) create(t *testing.T, u *adapters.User) adapters.Record {
 	t.Helper()
 	rec, err := s.a.CreateUser(s.ctx(t), u)
 	if err != nil {
@@ -181,7 +181,7 @@ func (s *suite) update(t *testing.T) {
 	s.create(t, w)
 }
 
-func (s *suite) mustUpdate(t *testing.T, id string, u *scim.User, st adapters.State) adapters.Record {
+func (s *suite) mustUpdate(t *testing.T, id string, u *adapters.User, st adapters.State) adapters.Record {
 	t.Helper()
 	rec, err := s.a.UpdateUser(s.ctx(t), id, u, st)
 	if err != nil {
@@ -252,7 +252,7 @@ func kindName(k adapters.LookupKind) string {
 }
 
 // checkFields compares the attributes every adapter must persist.
-func checkFields(t *testing.T, what string, got adapters.Record, want *scim.User) {
+func checkFields(t *testing.T, what string, got adapters.Record, want *adapters.User) {
 	t.Helper()
 	g := got.User
 	if g.UserName != want.UserName {
@@ -369,7 +369,7 @@ func (s *suite) emailShapedUserName(t *testing.T) {
 		mismatch := *u
 		_, err := s.a.CreateUser(s.ctx(t), &mismatch)
 		factErr(t, "CreateUser with an e-mail-shaped userName and another e-mail", err, adapters.Invalid)
-		u.Emails = []scim.MultiValue{{Value: u.UserName, Type: "work", Primary: true}}
+		u.Emails = []adapters.MultiValue{{Value: u.UserName, Type: "work", Primary: true}}
 	}
 	rec := s.create(t, u)
 	id := rec.User.ID
@@ -384,7 +384,7 @@ func (s *suite) emailShapedUserName(t *testing.T) {
 	v := newUser("ctmail")
 	v.UserName = "First.Last." + n + "@other.example.org"
 	if s.h.EmailUserNameIsEmail {
-		v.Emails = []scim.MultiValue{{Value: v.UserName, Type: "work", Primary: true}}
+		v.Emails = []adapters.MultiValue{{Value: v.UserName, Type: "work", Primary: true}}
 	}
 	rec2 := s.create(t, v)
 	if rec2.User.ID == id {
@@ -635,12 +635,12 @@ func (s *suite) adoption(t *testing.T) {
 	email := name + "@example.com"
 	id := s.h.MakeUnmanaged(t, name, email)
 
-	u := &scim.User{
+	u := &adapters.User{
 		ID:         id,
 		UserName:   name,
 		ExternalID: "ext-" + name,
-		Name:       &scim.Name{Formatted: "Adopted " + name, GivenName: "Adopted", FamilyName: name},
-		Emails:     []scim.MultiValue{{Value: email, Type: "work", Primary: true}},
+		Name:       &adapters.Name{Formatted: "Adopted " + name, GivenName: "Adopted", FamilyName: name},
+		Emails:     []adapters.MultiValue{{Value: email, Type: "work", Primary: true}},
 		Active:     true,
 	}
 	got := s.mustUpdate(t, id, u, adapters.State{Managed: true})
@@ -698,7 +698,7 @@ func (s *suite) blockOwnership(t *testing.T) {
 		t.Fatalf("after a block by hand: active %v HandBlock %q; want false and a reason", r.User.Active, r.HandBlock)
 	}
 	ren := off
-	ren.Name = &scim.Name{Formatted: "Renamed While Blocked", GivenName: "Renamed", FamilyName: "While Blocked"} // one-name upstreams keep formatted, others the parts
+	ren.Name = &adapters.Name{Formatted: "Renamed While Blocked", GivenName: "Renamed", FamilyName: "While Blocked"} // one-name upstreams keep formatted, others the parts
 	if got := s.mustUpdate(t, id, &ren, adapters.State{Managed: true, ForeignBlock: true}); got.User.Active || got.HandBlock == "" || got.User.FullName() != ren.FullName() {
 		t.Errorf("a write keeping the foreign block: active %v HandBlock %q name %q", got.User.Active, got.HandBlock, got.User.FullName())
 	}
@@ -763,7 +763,7 @@ func (s *suite) invalidEmail(t *testing.T) {
 	v := newUser("ctbad")
 	id := s.create(t, v).User.ID
 	w := *v
-	w.Emails = []scim.MultiValue{{Value: s.h.InvalidEmail, Type: "work", Primary: true}}
+	w.Emails = []adapters.MultiValue{{Value: s.h.InvalidEmail, Type: "work", Primary: true}}
 	_, err = s.a.UpdateUser(s.ctx(t), id, &w, adapters.State{Managed: true})
 	factErr(t, "UpdateUser with an invalid email", err, adapters.Invalid)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // GroupHarness is what the group suite needs from an adapter package.
@@ -62,15 +61,15 @@ func (s *groupSuite) ctx(t *testing.T) context.Context {
 
 // newGroup has a displayName with spaces and capitals and a mixed-case
 // externalId, both unique per run.
-func newGroup(prefix string) *scim.Group {
+func newGroup(prefix string) *adapters.Group {
 	n := randHex(4)
-	return &scim.Group{
+	return &adapters.Group{
 		DisplayName: prefix + " Team " + strings.ToUpper(n[:4]) + n[4:],
 		ExternalID:  "ext-grp-" + n + "-AbC",
 	}
 }
 
-func (s *groupSuite) create(t *testing.T, g *scim.Group) *scim.Group {
+func (s *groupSuite) create(t *testing.T, g *adapters.Group) *adapters.Group {
 	t.Helper()
 	got, err := s.a.CreateGroup(s.ctx(t), g)
 	if err != nil {
@@ -92,7 +91,7 @@ func (s *groupSuite) user(t *testing.T) string {
 	return rec.User.ID
 }
 
-func (s *groupSuite) find(t *testing.T, q adapters.Lookup, withMembers bool) []*scim.Group {
+func (s *groupSuite) find(t *testing.T, q adapters.Lookup, withMembers bool) []*adapters.Group {
 	t.Helper()
 	gs, err := s.a.FindGroups(s.ctx(t), q, withMembers)
 	if err != nil {
@@ -106,7 +105,7 @@ func (s *groupSuite) find(t *testing.T, q adapters.Lookup, withMembers bool) []*
 	return gs
 }
 
-func (s *groupSuite) mustFind(t *testing.T, q adapters.Lookup, id string, withMembers bool) *scim.Group {
+func (s *groupSuite) mustFind(t *testing.T, q adapters.Lookup, id string, withMembers bool) *adapters.Group {
 	t.Helper()
 	gs := s.find(t, q, withMembers)
 	for _, g := range gs {
@@ -134,7 +133,7 @@ func (s *groupSuite) members(t *testing.T, id string) []string {
 	return memberValues(g)
 }
 
-func memberValues(g *scim.Group) []string {
+func memberValues(g *adapters.Group) []string {
 	out := []string{}
 	for _, m := range g.Members {
 		out = append(out, m.Value)
@@ -156,7 +155,7 @@ func (s *groupSuite) wantMembers(t *testing.T, what, id string, want ...string) 
 	}
 }
 
-func groupIDs(gs []*scim.Group) string {
+func groupIDs(gs []*adapters.Group) string {
 	var out []string
 	for _, g := range gs {
 		out = append(out, g.ID)
@@ -171,7 +170,7 @@ func groupKind(k adapters.LookupKind) string {
 	return kindName(k)
 }
 
-func checkGroup(t *testing.T, what string, got *scim.Group, want *scim.Group) {
+func checkGroup(t *testing.T, what string, got *adapters.Group, want *adapters.Group) {
 	t.Helper()
 	if got.DisplayName != want.DisplayName {
 		t.Errorf("%s: displayName = %q, want %q (as sent)", what, got.DisplayName, want.DisplayName)
@@ -310,9 +309,9 @@ func (s *groupSuite) wantUserGroup(t *testing.T, user, group, display string, in
 }
 
 // listAll walks ListGroups with pages of size, checking order and totals.
-func (s *groupSuite) listAll(t *testing.T, size int, withMembers bool) []*scim.Group {
+func (s *groupSuite) listAll(t *testing.T, size int, withMembers bool) []*adapters.Group {
 	t.Helper()
-	all := walkPages(t, "ListGroups", "groups", size, func(p adapters.Page) ([]*scim.Group, int, error) {
+	all := walkPages(t, "ListGroups", "groups", size, func(p adapters.Page) ([]*adapters.Group, int, error) {
 		return s.a.ListGroups(s.ctx(t), p, withMembers)
 	})
 	seen := map[string]bool{}
@@ -335,7 +334,7 @@ func (s *groupSuite) listAll(t *testing.T, size int, withMembers bool) []*scim.G
 }
 
 func (s *groupSuite) listPaging(t *testing.T) {
-	var made []*scim.Group
+	var made []*adapters.Group
 	for i := 0; i < 3; i++ {
 		made = append(made, s.create(t, newGroup("CT List")))
 	}
@@ -345,7 +344,7 @@ func (s *groupSuite) listPaging(t *testing.T) {
 	}
 
 	all := s.listAll(t, 2, false)
-	byID := map[string]*scim.Group{}
+	byID := map[string]*adapters.Group{}
 	for _, g := range all {
 		byID[g.ID] = g
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // Memory is an in-memory upstream behind the adapter contract: the reference
@@ -23,9 +22,9 @@ import (
 //
 //   - Users and groups are numbered separately, "1", "2", … in creation order; lists
 //     are in ascending id order (adapters.CompareIDs).
-//   - A user is the whole scim.User it was given, minus Password, plus its
+//   - A user is the whole adapters.User it was given, minus Password, plus its
 //     provisioning state (managed, deleted) and an admin flag. userName and the
-//     primary e-mail (scim.User.PrimaryEmail) compare case-insensitively and are
+//     primary e-mail (adapters.User.PrimaryEmail) compare case-insensitively and are
 //     unique among all upstream users, managed or not: CreateUser and UpdateUser
 //     answer a Taken fact for a value another account has. externalId compares
 //     exactly and is not checked (uniqueness is the service's rule). An empty
@@ -74,7 +73,7 @@ type Memory struct {
 // memUser is one upstream account; u.UserName is its login in the application,
 // which its owner may change (EditUser), recorded the copy of SCIM's userName.
 type memUser struct {
-	u                     scim.User
+	u                     adapters.User
 	managed, deleted, adm bool
 	unconfirmed           bool
 	scimBlock             bool   // the block (Active false) is SCIM's
@@ -83,7 +82,7 @@ type memUser struct {
 }
 
 type memGroup struct {
-	g       scim.Group // ID, DisplayName, ExternalID
+	g       adapters.Group // ID, DisplayName, ExternalID
 	members map[string]bool
 	tenant  string
 }
@@ -168,7 +167,7 @@ func (m *Memory) Info() adapters.Info {
 
 // ---- users ----
 
-func cloneUser(u *scim.User) scim.User {
+func cloneUser(u *adapters.User) adapters.User {
 	c := *u
 	c.Password = ""
 	if u.Name != nil {
@@ -275,7 +274,7 @@ func (m *Memory) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Recor
 
 // check refuses what an upstream cannot store, and a userName or primary e-mail
 // that another account than selfID has; m.mu is held.
-func (m *Memory) check(selfID string, u *scim.User) error {
+func (m *Memory) check(selfID string, u *adapters.User) error {
 	if strings.TrimSpace(u.UserName) == "" {
 		return adapters.InvalidValue("userName", "the upstream needs a userName")
 	}
@@ -304,7 +303,7 @@ func (m *Memory) check(selfID string, u *scim.User) error {
 }
 
 // CreateUser creates an active, managed user from u.
-func (m *Memory) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+func (m *Memory) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
 	werr := m.wait(ctx)
 	err := m.begin("CreateUser")
 	defer m.mu.Unlock()
@@ -321,7 +320,7 @@ func (m *Memory) CreateUser(ctx context.Context, u *scim.User) (adapters.Record,
 	nu := cloneUser(u)
 	nu.ID = strconv.Itoa(m.nextU)
 	nu.Active = true
-	nu.Meta = scim.Meta{}
+	nu.Meta = adapters.Meta{}
 	mu := &memUser{u: nu, managed: true, recorded: u.UserName, tenant: m.tenant}
 	m.users[nu.ID] = mu
 	m.creates++
@@ -329,7 +328,7 @@ func (m *Memory) CreateUser(ctx context.Context, u *scim.User) (adapters.Record,
 }
 
 // UpdateUser writes u and st over user id.
-func (m *Memory) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+func (m *Memory) UpdateUser(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
 	werr := m.wait(ctx)
 	err := m.begin("UpdateUser")
 	defer m.mu.Unlock()
@@ -348,7 +347,7 @@ func (m *Memory) UpdateUser(ctx context.Context, id string, u *scim.User, st ada
 	}
 	nu := cloneUser(u)
 	nu.ID = id
-	nu.Meta = scim.Meta{Created: mu.u.Meta.Created, LastModified: mu.u.Meta.LastModified}
+	nu.Meta = adapters.Meta{Created: mu.u.Meta.Created, LastModified: mu.u.Meta.LastModified}
 	mu.u, mu.managed, mu.deleted = nu, st.Managed, st.Deleted
 	mu.scimBlock = !nu.Active && !st.ForeignBlock
 	mu.recorded, mu.tenant = "", ""
@@ -379,14 +378,14 @@ func (m *Memory) DeleteUser(_ context.Context, id string) error {
 
 // view is the answer for g: a copy with its version, members only when asked;
 // m.mu is held.
-func (m *Memory) view(g *memGroup, withMembers bool) *scim.Group {
+func (m *Memory) view(g *memGroup, withMembers bool) *adapters.Group {
 	out := g.g
 	ids := slices.SortedFunc(maps.Keys(g.members), adapters.CompareIDs)
-	out.Meta = scim.Meta{Version: adapters.Version(g.g.ID, g.g.DisplayName, g.g.ExternalID, strings.Join(ids, ","))}
+	out.Meta = adapters.Meta{Version: adapters.Version(g.g.ID, g.g.DisplayName, g.g.ExternalID, strings.Join(ids, ","))}
 	out.Members = nil
 	if withMembers {
 		for _, id := range ids {
-			mem := scim.Member{Value: id, Type: "User"}
+			mem := adapters.Member{Value: id, Type: "User"}
 			if u, ok := m.users[id]; ok {
 				mem.Display = u.u.UserName
 			}
@@ -404,14 +403,14 @@ func (m *Memory) sortedGroups() []*memGroup {
 
 // FindGroups answers ByID, ByExternalID (exact) and ByDisplayName
 // (case-insensitive) lookups.
-func (m *Memory) FindGroups(_ context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
+func (m *Memory) FindGroups(_ context.Context, q adapters.Lookup, withMembers bool) ([]*adapters.Group, error) {
 	err := m.begin("FindGroups")
 	defer m.mu.Unlock()
 	m.log.WithMembers = append(m.log.WithMembers, withMembers)
 	if err != nil {
 		return nil, err
 	}
-	out := []*scim.Group{}
+	out := []*adapters.Group{}
 	if q.Value == "" {
 		return out, nil
 	}
@@ -428,7 +427,7 @@ func (m *Memory) FindGroups(_ context.Context, q adapters.Lookup, withMembers bo
 }
 
 // ListGroups returns a window of the groups.
-func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
+func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool) ([]*adapters.Group, int, error) {
 	err := m.begin("ListGroups")
 	defer m.mu.Unlock()
 	m.log.WithMembers = append(m.log.WithMembers, withMembers)
@@ -436,7 +435,7 @@ func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool
 		return nil, 0, err
 	}
 	all := slices.DeleteFunc(m.sortedGroups(), func(g *memGroup) bool { return g.tenant != m.tenant })
-	out := []*scim.Group{}
+	out := []*adapters.Group{}
 	off := max(p.Offset, 0)
 	if p.Limit <= 0 || off >= len(all) {
 		return out, len(all), nil
@@ -448,7 +447,7 @@ func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool
 }
 
 // CreateGroup creates a group with g's displayName and externalId, without members.
-func (m *Memory) CreateGroup(_ context.Context, g *scim.Group) (*scim.Group, error) {
+func (m *Memory) CreateGroup(_ context.Context, g *adapters.Group) (*adapters.Group, error) {
 	err := m.begin("CreateGroup")
 	defer m.mu.Unlock()
 	if err != nil {
@@ -458,13 +457,13 @@ func (m *Memory) CreateGroup(_ context.Context, g *scim.Group) (*scim.Group, err
 		return nil, adapters.InvalidValue("displayName", "the upstream needs a group name")
 	}
 	m.nextG++
-	ng := &memGroup{g: scim.Group{ID: strconv.Itoa(m.nextG), DisplayName: g.DisplayName, ExternalID: g.ExternalID}, members: map[string]bool{}, tenant: m.tenant}
+	ng := &memGroup{g: adapters.Group{ID: strconv.Itoa(m.nextG), DisplayName: g.DisplayName, ExternalID: g.ExternalID}, members: map[string]bool{}, tenant: m.tenant}
 	m.groups[ng.g.ID] = ng
 	return m.view(ng, false), nil
 }
 
 // UpdateGroup writes displayName and externalId of group id.
-func (m *Memory) UpdateGroup(_ context.Context, id string, g *scim.Group) (*scim.Group, error) {
+func (m *Memory) UpdateGroup(_ context.Context, id string, g *adapters.Group) (*adapters.Group, error) {
 	err := m.begin("UpdateGroup")
 	defer m.mu.Unlock()
 	if err != nil {
@@ -548,16 +547,16 @@ func (m *Memory) DeleteGroup(_ context.Context, id string) error {
 }
 
 // UserGroups returns the groups userID is a member of, in ascending id order.
-func (m *Memory) UserGroups(_ context.Context, userID string) ([]scim.GroupRef, error) {
+func (m *Memory) UserGroups(_ context.Context, userID string) ([]adapters.GroupRef, error) {
 	err := m.begin("UserGroups")
 	defer m.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	out := []scim.GroupRef{}
+	out := []adapters.GroupRef{}
 	for _, g := range m.sortedGroups() {
 		if g.members[userID] {
-			out = append(out, scim.GroupRef{Value: g.g.ID, Display: g.g.DisplayName, Type: "direct"})
+			out = append(out, adapters.GroupRef{Value: g.g.ID, Display: g.g.DisplayName, Type: "direct"})
 		}
 	}
 	return out, nil
@@ -659,9 +658,9 @@ func (m *Memory) AddUnmanaged(userName, email string, admin bool) (id string) {
 	m.init()
 	m.nextU++
 	id = strconv.Itoa(m.nextU)
-	u := scim.User{ID: id, UserName: userName, Active: true}
+	u := adapters.User{ID: id, UserName: userName, Active: true}
 	if email != "" {
-		u.Emails = []scim.MultiValue{{Value: email, Type: "work", Primary: true}}
+		u.Emails = []adapters.MultiValue{{Value: email, Type: "work", Primary: true}}
 	}
 	m.users[id] = &memUser{u: u, adm: admin}
 	return id
@@ -677,7 +676,7 @@ func (m *Memory) Seed(recs ...adapters.Record) {
 	m.init()
 	for _, r := range recs {
 		u := cloneUser(r.User)
-		u.Meta = scim.Meta{Created: r.User.Meta.Created, LastModified: r.User.Meta.LastModified}
+		u.Meta = adapters.Meta{Created: r.User.Meta.Created, LastModified: r.User.Meta.LastModified}
 		m.users[u.ID] = &memUser{u: u, managed: r.Managed, deleted: r.Deleted, adm: r.Admin, recorded: r.RecordedUserName, tenant: r.Tenant}
 		if n, ok := adapters.NumericID(u.ID); ok && int(n) > m.nextU {
 			m.nextU = int(n)
@@ -726,7 +725,7 @@ func (m *Memory) EditUser(id string, edit func(*adapters.Record)) bool {
 // EditGroup changes the displayName and externalId of group id behind SCIM's back
 // (members are changed with AddMembers and RemoveMembers). It reports whether the
 // group exists; no call is counted.
-func (m *Memory) EditGroup(id string, edit func(*scim.Group)) bool {
+func (m *Memory) EditGroup(id string, edit func(*adapters.Group)) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, ok := m.groups[id]

@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // TestMemory runs the conformance suite against the reference adapter.
@@ -43,9 +42,9 @@ func TestMemoryHooks(t *testing.T) {
 	if in := m.Info(); in.Name != "memory" || in.MaxPageSize != 100 {
 		t.Fatalf("Info %+v", in)
 	}
-	m.Seed(adapters.Record{User: &scim.User{ID: "10", UserName: "a"}, Managed: true},
-		adapters.Record{User: &scim.User{ID: "2", UserName: "b"}, Managed: true, Deleted: true})
-	rec, err := m.CreateUser(ctx, &scim.User{UserName: "c", Password: "secret"})
+	m.Seed(adapters.Record{User: &adapters.User{ID: "10", UserName: "a"}, Managed: true},
+		adapters.Record{User: &adapters.User{ID: "2", UserName: "b"}, Managed: true, Deleted: true})
+	rec, err := m.CreateUser(ctx, &adapters.User{UserName: "c", Password: "secret"})
 	if err != nil || rec.User.ID != "11" || !rec.User.Active || rec.User.Password != "" {
 		t.Fatalf("create after Seed: %+v %v", rec.User, err)
 	}
@@ -59,7 +58,7 @@ func TestMemoryHooks(t *testing.T) {
 
 	// injected failures are facts and count as calls
 	m.Fail("CreateUser", adapters.UnavailableFor(7, "down"))
-	if _, err := m.CreateUser(ctx, &scim.User{UserName: "d"}); !adapters.Is(err, adapters.Unavailable) {
+	if _, err := m.CreateUser(ctx, &adapters.User{UserName: "d"}); !adapters.Is(err, adapters.Unavailable) {
 		t.Fatalf("injected failure: %v", err)
 	}
 	m.Fail("CreateUser", nil)
@@ -86,7 +85,7 @@ func TestMemoryHooks(t *testing.T) {
 
 	// member failures go through EachMember: a refusal names the member, an
 	// unavailable upstream fails the whole call
-	g, _ := m.CreateGroup(ctx, &scim.Group{DisplayName: "G"})
+	g, _ := m.CreateGroup(ctx, &adapters.Group{DisplayName: "G"})
 	m.FailMembers(map[string]error{"2": adapters.RefusedBecause("no"), "10": adapters.UnavailableFor(3, "busy")})
 	err = m.AddMembers(ctx, g.ID, []string{"2", "11"})
 	var me *adapters.MemberError
@@ -111,7 +110,7 @@ func TestMemoryHooks(t *testing.T) {
 	if got := m.Members(g.ID); len(got) != 0 {
 		t.Fatalf("a deleted user stayed a member: %v", got)
 	}
-	if !m.EditGroup(g.ID, func(g *scim.Group) { g.DisplayName = "H" }) {
+	if !m.EditGroup(g.ID, func(g *adapters.Group) { g.DisplayName = "H" }) {
 		t.Fatal("EditGroup")
 	}
 	if gs, _ := m.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByDisplayName, Value: "h"}, false); len(gs) != 1 {
@@ -126,7 +125,7 @@ func TestMemoryConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			_, err := m.CreateUser(ctx, &scim.User{UserName: "same"})
+			_, err := m.CreateUser(ctx, &adapters.User{UserName: "same"})
 			if err != nil && !adapters.Is(err, adapters.Taken) {
 				t.Error(err)
 			}

@@ -85,12 +85,12 @@ func newAdapterSource(t *testing.T, token string, sourceID int64) (*gitea.Adapte
 	return a, rec, g
 }
 
-func newUser(userName, externalID, email, given, family string) *scim.User {
-	return &scim.User{
+func newUser(userName, externalID, email, given, family string) *adapters.User {
+	return &adapters.User{
 		UserName:   userName,
 		ExternalID: externalID,
-		Name:       &scim.Name{GivenName: given, FamilyName: family},
-		Emails:     []scim.MultiValue{{Value: email, Type: "work", Primary: true}},
+		Name:       &adapters.Name{GivenName: given, FamilyName: family},
+		Emails:     []adapters.MultiValue{{Value: email, Type: "work", Primary: true}},
 		Active:     true,
 	}
 }
@@ -485,7 +485,7 @@ func TestCreateConflicts(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = a.DeleteUser(ctx, rec.User.ID) })
 
-	for _, u := range []*scim.User{
+	for _, u := range []*adapters.User{
 		newUser(name, "d2-"+run, "other-"+run+"@example.test", "D", "Up"),            // same userName
 		newUser(strings.ToUpper(name), "d3-"+run, "o3-"+run+"@example.test", "", ""), // case-insensitively
 		newUser("dup2-"+run, "d4-"+run, email, "D", "Up"),                            // same e-mail
@@ -541,7 +541,7 @@ func TestInvalidInputNeverReachesGitea(t *testing.T) {
 			t.Errorf("DeleteUser(%q) = %v", id, err)
 		}
 	}
-	if _, err := a.CreateUser(ctx, &scim.User{UserName: "noemail", Active: true}); err == nil ||
+	if _, err := a.CreateUser(ctx, &adapters.User{UserName: "noemail", Active: true}); err == nil ||
 		!strings.Contains(err.Error(), "email is required") {
 		t.Errorf("create without e-mail: %v", err)
 	}

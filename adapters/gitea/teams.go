@@ -12,7 +12,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // Groups (see teamdesc.go for the mapping): SCIM group id = Gitea team id; members
@@ -54,7 +53,7 @@ func (a *Adapter) groupAttributes() []string {
 // group maps a team of the organization to a SCIM group; ok is false for teams SCIM
 // does not manage or of another organization. The Owners team is never managed,
 // whatever its description says: SCIM must not decide who owns the organization.
-func (a *Adapter) group(t *giteaTeam) (*scim.Group, bool) {
+func (a *Adapter) group(t *giteaTeam) (*adapters.Group, bool) {
 	if t.Permission == "owner" || strings.EqualFold(t.Name, "Owners") {
 		return nil, false
 	}
@@ -65,7 +64,7 @@ func (a *Adapter) group(t *giteaTeam) (*scim.Group, bool) {
 	if !ok || tenant != a.TenantName() {
 		return nil, false
 	}
-	g := &scim.Group{ID: strconv.FormatInt(t.ID, 10), DisplayName: name, ExternalID: ext}
+	g := &adapters.Group{ID: strconv.FormatInt(t.ID, 10), DisplayName: name, ExternalID: ext}
 	g.Meta.Version = adapters.Version(t.ID, t.Name, t.Description)
 	return g, true
 }
@@ -91,8 +90,8 @@ func (a *Adapter) walkTeams(ctx context.Context, r upstream.Request, each func([
 
 // managedTeams lists the managed teams of the organization as groups, in ascending
 // id order.
-func (a *Adapter) managedTeams(ctx context.Context) ([]*scim.Group, error) {
-	var out []*scim.Group
+func (a *Adapter) managedTeams(ctx context.Context) ([]*adapters.Group, error) {
+	var out []*adapters.Group
 	err := a.walkTeams(ctx, upstream.Request{Path: a.orgPath("teams")}, func(ts []giteaTeam) bool {
 		for i := range ts {
 			if g, ok := a.group(&ts[i]); ok {
@@ -104,7 +103,7 @@ func (a *Adapter) managedTeams(ctx context.Context) ([]*scim.Group, error) {
 	if adapters.Is(err, adapters.NotFound) {
 		return nil, a.orgMissing()
 	}
-	slices.SortFunc(out, func(x, y *scim.Group) int { return adapters.CompareIDs(x.ID, y.ID) })
+	slices.SortFunc(out, func(x, y *adapters.Group) int { return adapters.CompareIDs(x.ID, y.ID) })
 	return out, a.teamErr(err)
 }
 
@@ -118,7 +117,7 @@ func (a *Adapter) teamErr(err error) error {
 }
 
 // getTeam reads one managed team of the organization; nil when there is none.
-func (a *Adapter) getTeam(ctx context.Context, id string) (*giteaTeam, *scim.Group, error) {
+func (a *Adapter) getTeam(ctx context.Context, id string) (*giteaTeam, *adapters.Group, error) {
 	n, ok := adapters.NumericID(id)
 	if !ok {
 		return nil, nil, nil
@@ -157,15 +156,15 @@ func (a *Adapter) managedTeam(ctx context.Context, id string) (*giteaTeam, error
 }
 
 // teamMembers returns the managed, not SCIM-deleted members of a team.
-func (a *Adapter) teamMembers(ctx context.Context, teamID string) ([]scim.Member, error) {
-	var out []scim.Member
+func (a *Adapter) teamMembers(ctx context.Context, teamID string) ([]adapters.Member, error) {
+	var out []adapters.Member
 	err := a.EachMember(ctx, teamID, func(rec adapters.Record) bool {
 		if rec.Managed && rec.Tenant == a.TenantName() && !rec.Deleted {
-			out = append(out, scim.Member{Value: rec.User.ID, Display: rec.User.UserName, Type: "User"})
+			out = append(out, adapters.Member{Value: rec.User.ID, Display: rec.User.UserName, Type: "User"})
 		}
 		return true
 	})
-	slices.SortFunc(out, func(x, y scim.Member) int { return adapters.CompareIDs(x.Value, y.Value) })
+	slices.SortFunc(out, func(x, y adapters.Member) int { return adapters.CompareIDs(x.Value, y.Value) })
 	return out, err
 }
 
@@ -185,7 +184,7 @@ func (a *Adapter) EachMember(ctx context.Context, teamID string, each func(adapt
 }
 
 // withMembers loads the members of gs concurrently.
-func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
+func (a *Adapter) withMembers(ctx context.Context, gs []*adapters.Group) error {
 	errs := adapters.Parallel(ctx, len(gs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
 		ms, err := a.teamMembers(ctx, gs[i].ID)
 		gs[i].Members = ms
@@ -196,11 +195,11 @@ func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
 
 // FindGroups answers ByID (one call), ByExternalID and ByDisplayName (one list of the
 // organization's teams), plus one member list per group when withMembers is set.
-func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
+func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*adapters.Group, error) {
 	if !a.GroupsEnabled() {
 		return nil, adapters.ErrNotFound
 	}
-	var out []*scim.Group
+	var out []*adapters.Group
 	switch q.Kind {
 	case adapters.ByID:
 		_, g, err := a.getTeam(ctx, q.Value)
@@ -233,14 +232,14 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 }
 
 // ListGroups returns a window of the managed teams in ascending id order.
-func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
+func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*adapters.Group, int, error) {
 	gs, err := a.managedTeams(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	total := len(gs)
 	if p.Limit <= 0 || p.Offset >= total {
-		return []*scim.Group{}, total, nil
+		return []*adapters.Group{}, total, nil
 	}
 	off := max(p.Offset, 0)
 	gs = gs[off:min(off+p.Limit, total)]
@@ -257,7 +256,7 @@ const maxTeamNameTries = 50
 
 // CreateGroup creates a team named after the displayName (slug, "-2", "-3"… when
 // taken) with the configured permission and units.
-func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters.Group, error) {
 	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.TenantName())
 	if err != nil {
 		return nil, adapters.InvalidValue("displayName", "%v", err)
@@ -295,7 +294,7 @@ func (a *Adapter) nameTaken(r *upstream.Response) bool {
 }
 
 // savedTeam reads the team a create or edit answered.
-func (a *Adapter) savedTeam(r *upstream.Response) (*scim.Group, error) {
+func (a *Adapter) savedTeam(r *upstream.Response) (*adapters.Group, error) {
 	var t giteaTeam
 	if err := a.api.Decode(r, &t); err != nil {
 		return nil, err
@@ -309,7 +308,7 @@ func (a *Adapter) savedTeam(r *upstream.Response) (*scim.Group, error) {
 
 // UpdateGroup writes displayName and externalId; a displayName whose slug differs
 // (beyond case) from the team name renames the team too.
-func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group) (*adapters.Group, error) {
 	t, err := a.managedTeam(ctx, id)
 	if err != nil {
 		return nil, err
@@ -478,7 +477,7 @@ func (a *Adapter) logins(ctx context.Context, ids []string) (map[string]string, 
 // GET /user/teams on the user's behalf (the admin token's Sudo header), one call per
 // 50 teams of the user. Should Sudo be refused, it checks the user's membership in
 // each managed team.
-func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error) {
+func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]adapters.GroupRef, error) {
 	if !a.GroupsEnabled() {
 		return nil, nil
 	}
@@ -486,11 +485,11 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 	if err != nil {
 		return nil, err
 	}
-	var out []scim.GroupRef
+	var out []adapters.GroupRef
 	err = a.walkTeams(ctx, upstream.Request{Path: path("user", "teams"), Header: http.Header{"Sudo": {u.Login}}}, func(ts []giteaTeam) bool {
 		for i := range ts {
 			if g, ok := a.group(&ts[i]); ok && ts[i].Organization != nil {
-				out = append(out, scim.GroupRef{Value: g.ID, Display: g.DisplayName, Type: "direct"})
+				out = append(out, adapters.GroupRef{Value: g.ID, Display: g.DisplayName, Type: "direct"})
 			}
 		}
 		return true
@@ -502,7 +501,7 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 }
 
 // userGroupsByScan checks the user's membership in every managed team.
-func (a *Adapter) userGroupsByScan(ctx context.Context, login string) ([]scim.GroupRef, error) {
+func (a *Adapter) userGroupsByScan(ctx context.Context, login string) ([]adapters.GroupRef, error) {
 	gs, err := a.managedTeams(ctx)
 	if err != nil {
 		return nil, err
@@ -520,13 +519,13 @@ func (a *Adapter) userGroupsByScan(ctx context.Context, login string) ([]scim.Gr
 		}
 		return nil
 	})
-	var out []scim.GroupRef
+	var out []adapters.GroupRef
 	for i, g := range gs {
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
 		if member[i] {
-			out = append(out, scim.GroupRef{Value: g.ID, Display: g.DisplayName, Type: "direct"})
+			out = append(out, adapters.GroupRef{Value: g.ID, Display: g.DisplayName, Type: "direct"})
 		}
 	}
 	return out, nil

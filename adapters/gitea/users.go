@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // listPageSize is the page size asked of GET /admin/users. Gitea silently caps it at
@@ -59,7 +58,7 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 		// login_name of another source (LDAP, OIDC auto-registration) is not ours.
 		st = loginState{}
 	}
-	u := &scim.User{
+	u := &adapters.User{
 		ID:         strconv.FormatInt(g.ID, 10),
 		ExternalID: st.externalID,
 		UserName:   g.Login,
@@ -70,11 +69,11 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	}
 	if g.FullName != "" {
 		given, family, _ := strings.Cut(g.FullName, " ")
-		u.Name = &scim.Name{Formatted: g.FullName, GivenName: given, FamilyName: strings.TrimSpace(family)}
+		u.Name = &adapters.Name{Formatted: g.FullName, GivenName: given, FamilyName: strings.TrimSpace(family)}
 		u.DisplayName = g.FullName
 	}
 	if g.Email != "" {
-		u.Emails = []scim.MultiValue{{Value: g.Email, Type: "work", Primary: true}}
+		u.Emails = []adapters.MultiValue{{Value: g.Email, Type: "work", Primary: true}}
 	}
 	u.Meta.Created = g.Created
 	// Gitea has no update timestamp or version.
@@ -384,7 +383,7 @@ type plan struct {
 // checkUser validates what Gitea would reject, before any request, and decides the
 // Gitea username. An e-mail-shaped userName (Okta's and Entra's default) is stored as
 // the user's e-mail plus a derived username, so it must be the primary e-mail.
-func checkUser(u *scim.User, tenant string) (plan, error) {
+func checkUser(u *adapters.User, tenant string) (plan, error) {
 	p := plan{email: u.PrimaryEmail(), username: u.UserName}
 	if err := checkUsername(u.UserName); err != nil {
 		if !isEmailShaped(u.UserName) {
@@ -429,7 +428,7 @@ func (a *Adapter) derivedTaken(p plan, r *upstream.Response, attempt int) bool {
 // e-mail-shaped userName that is already taken gets a numeric suffix, as GitLab's own
 // SCIM does; a userName that is a valid Gitea username is used as is, and taken is
 // the Taken fact.
-func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
 	p, err := checkUser(u, a.TenantName())
 	if err != nil {
 		return adapters.Record{}, err
@@ -474,7 +473,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 // UpdateUser writes u and st to Gitea user id: a rename first when userName changed,
 // then one PATCH that always carries login_name and source_id together (Gitea requires
 // login_name; Forgejo requires the pair).
-func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
 	p, err := checkUser(u, a.TenantName())
 	if err != nil {
 		return adapters.Record{}, err

@@ -16,12 +16,12 @@ import (
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
-func scimUser(userName, ext, email string) *scim.User {
-	return &scim.User{
+func scimUser(userName, ext, email string) *adapters.User {
+	return &adapters.User{
 		UserName:   userName,
 		ExternalID: ext,
-		Name:       &scim.Name{GivenName: "Grace", FamilyName: "Hopper"},
-		Emails:     []scim.MultiValue{{Value: email, Type: "work", Primary: true}},
+		Name:       &adapters.Name{GivenName: "Grace", FamilyName: "Hopper"},
+		Emails:     []adapters.MultiValue{{Value: email, Type: "work", Primary: true}},
 		Active:     true,
 	}
 }
@@ -39,7 +39,7 @@ func asSCIM(t *testing.T, err error, status int) *scim.Error {
 	return se
 }
 
-func (e *env) create(t *testing.T, u *scim.User) adapters.Record {
+func (e *env) create(t *testing.T, u *adapters.User) adapters.Record {
 	t.Helper()
 	rec, err := e.a.CreateUser(tctx(t), u)
 	if err != nil {
@@ -142,7 +142,7 @@ func TestCreateConflicts(t *testing.T) {
 		t.Errorf("invalid email: %q %q", se.ScimType, se.Detail)
 	}
 	long := scimUser("long", "ext-long", "long@example.com")
-	long.Name = &scim.Name{Formatted: strings.Repeat("n", 300)}
+	long.Name = &adapters.Name{Formatted: strings.Repeat("n", 300)}
 	_, err = e.a.CreateUser(tctx(t), long)
 	se = asSCIM(t, err, http.StatusBadRequest)
 	if !strings.Contains(se.Detail, "name: is too long") {
@@ -435,7 +435,7 @@ func TestUpdateWritesOnlyWhatChanged(t *testing.T) {
 	v.UserName = "first.last@corp.example"
 	// the one name the service merged (provision.TestMergedName: formatted was
 	// unchanged, familyName changed, so the family name is the edit)
-	v.Name = &scim.Name{Formatted: "Grace Murray Hopper"}
+	v.Name = &adapters.Name{Formatted: "Grace Murray Hopper"}
 	got, err := e.a.UpdateUser(tctx(t), rec.User.ID, &v, adapters.State{Managed: true})
 	if err != nil {
 		t.Fatal(err)

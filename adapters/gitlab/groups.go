@@ -34,7 +34,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // Custom attribute keys of a managed group (attrManaged is shared with users).
@@ -82,9 +81,9 @@ func (g *glGroup) displayName() string {
 	return g.Name
 }
 
-func (g *glGroup) toSCIM(members []scim.Member) *scim.Group {
+func (g *glGroup) toSCIM(members []adapters.Member) *adapters.Group {
 	ext, _ := g.CustomAttributes.get(attrGroupExternalID)
-	sg := &scim.Group{ID: strconv.FormatInt(g.ID, 10), ExternalID: ext, DisplayName: g.displayName(), Members: members}
+	sg := &adapters.Group{ID: strconv.FormatInt(g.ID, 10), ExternalID: ext, DisplayName: g.displayName(), Members: members}
 	if t, err := time.Parse(time.RFC3339, g.CreatedAt); err == nil {
 		sg.Meta.Created = t
 	}
@@ -92,8 +91,8 @@ func (g *glGroup) toSCIM(members []scim.Member) *scim.Group {
 	return sg
 }
 
-func (g *glGroup) ref() scim.GroupRef {
-	return scim.GroupRef{Value: strconv.FormatInt(g.ID, 10), Display: g.displayName(), Type: "direct"}
+func (g *glGroup) ref() adapters.GroupRef {
+	return adapters.GroupRef{Value: strconv.FormatInt(g.ID, 10), Display: g.displayName(), Type: "direct"}
 }
 
 func groupPath(id int64) string { return "/groups/" + strconv.FormatInt(id, 10) }
@@ -264,9 +263,9 @@ func (a *Adapter) searchGroups(ctx context.Context, q url.Values, maxPages int) 
 
 // FindGroups answers ByID, ByExternalID (exact) and ByDisplayName
 // (case-insensitive) among managed groups.
-func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
+func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*adapters.Group, error) {
 	if q.Value == "" {
-		return []*scim.Group{}, nil
+		return []*adapters.Group{}, nil
 	}
 	var list []glGroup
 	var keep func(*glGroup) bool
@@ -274,7 +273,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	case adapters.ByID:
 		g, err := a.managedGroup(ctx, q.Value)
 		if adapters.Is(err, adapters.NotFound) {
-			return []*scim.Group{}, nil
+			return []*adapters.Group{}, nil
 		}
 		if err != nil {
 			return nil, err
@@ -311,8 +310,8 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 }
 
 // scimGroups maps groups, reading their members concurrently when asked.
-func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool) ([]*scim.Group, error) {
-	members := make([][]scim.Member, len(gs))
+func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool) ([]*adapters.Group, error) {
+	members := make([][]adapters.Member, len(gs))
 	if withMembers {
 		errs := adapters.Parallel(ctx, len(gs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
 			m, err := a.members(ctx, gs[i].ID)
@@ -325,7 +324,7 @@ func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool
 			}
 		}
 	}
-	out := make([]*scim.Group, len(gs))
+	out := make([]*adapters.Group, len(gs))
 	for i := range gs {
 		out[i] = gs[i].toSCIM(members[i])
 	}
@@ -334,7 +333,7 @@ func (a *Adapter) scimGroups(ctx context.Context, gs []glGroup, withMembers bool
 
 // ListGroups returns managed groups in ascending id order and their total; past
 // 10 000 managed groups (GitLab stops counting) it pages through all of them.
-func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
+func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*adapters.Group, int, error) {
 	rows, total, err := window(ctx, a, "/groups", p, func(ctx context.Context, each func([]glGroup) bool) error {
 		return walk(ctx, a, "/groups", managedQuery(a.TenantName()), 0, each)
 	})
@@ -394,7 +393,7 @@ func (a *Adapter) selfID(ctx context.Context) (int64, error) {
 
 // CreateGroup creates a private GitLab group (a subgroup of parent_group when
 // set) and marks it managed. Members are added by the service.
-func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters.Group, error) {
 	if strings.TrimSpace(g.DisplayName) == "" {
 		return nil, adapters.InvalidValue("displayName", "displayName is required")
 	}
@@ -456,7 +455,7 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 }
 
 // UpdateGroup writes displayName and externalId. The path stays as created.
-func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group) (*adapters.Group, error) {
 	if strings.TrimSpace(g.DisplayName) == "" {
 		return nil, adapters.InvalidValue("displayName", "displayName is required")
 	}

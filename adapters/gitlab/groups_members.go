@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 type glMember struct {
@@ -24,7 +23,7 @@ type glMember struct {
 
 // members reads the direct members of group id, without the token's own user,
 // in ascending id order.
-func (a *Adapter) members(ctx context.Context, id int64) ([]scim.Member, error) {
+func (a *Adapter) members(ctx context.Context, id int64) ([]adapters.Member, error) {
 	self, err := a.selfID(ctx)
 	if err != nil {
 		return nil, err
@@ -39,10 +38,10 @@ func (a *Adapter) members(ctx context.Context, id int64) ([]scim.Member, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]scim.Member, 0, len(all))
+	out := make([]adapters.Member, 0, len(all))
 	for _, m := range all {
 		if managed[m.ID] {
-			out = append(out, scim.Member{Value: strconv.FormatInt(m.ID, 10), Display: m.Username, Type: "User"})
+			out = append(out, adapters.Member{Value: strconv.FormatInt(m.ID, 10), Display: m.Username, Type: "User"})
 		}
 	}
 	return out, nil
@@ -174,17 +173,17 @@ func (a *Adapter) RemoveMembers(ctx context.Context, id string, userIDs []string
 // concurrency) to keep the managed ones: 1 + M calls for M group memberships.
 // Where that endpoint is missing (the emulator), it lists the managed groups
 // (1 call per 100) and asks GET /groups/:gid/members/:id of each: G/100 + G calls.
-func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error) {
+func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]adapters.GroupRef, error) {
 	uid, ok := adapters.NumericID(userID)
 	if !ok {
-		return []scim.GroupRef{}, nil
+		return []adapters.GroupRef{}, nil
 	}
 	self, err := a.selfID(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if uid == self {
-		return []scim.GroupRef{}, nil // never a SCIM member
+		return []adapters.GroupRef{}, nil // never a SCIM member
 	}
 	if !a.groups.noMemberships.Load() {
 		refs, err := a.userGroupsByMemberships(ctx, uid)
@@ -198,7 +197,7 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 
 var errNoMembershipsAPI = errors.New("gitlab: no memberships endpoint")
 
-func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]scim.GroupRef, error) {
+func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]adapters.GroupRef, error) {
 	var gids []int64
 	err := walk(ctx, a, userPath(uid)+"/memberships", url.Values{"type": {"Namespace"}}, 0, func(list []struct {
 		SourceID   int64  `json:"source_id"`
@@ -221,12 +220,12 @@ func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]sci
 		if json.Unmarshal(se.Response.Body, &v) == nil && v.Error != "" {
 			return nil, errNoMembershipsAPI
 		}
-		return []scim.GroupRef{}, nil
+		return []adapters.GroupRef{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return a.refs(ctx, len(gids), func(ctx context.Context, i int) (*scim.GroupRef, error) {
+	return a.refs(ctx, len(gids), func(ctx context.Context, i int) (*adapters.GroupRef, error) {
 		g, err := a.getGroup(ctx, gids[i])
 		if adapters.Is(err, adapters.NotFound) || err == nil && !g.managed(a.TenantName()) {
 			return nil, nil
@@ -239,12 +238,12 @@ func (a *Adapter) userGroupsByMemberships(ctx context.Context, uid int64) ([]sci
 	})
 }
 
-func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.GroupRef, error) {
+func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]adapters.GroupRef, error) {
 	gs, err := a.searchGroups(ctx, url.Values{}, 0)
 	if err != nil {
 		return nil, err
 	}
-	return a.refs(ctx, len(gs), func(ctx context.Context, i int) (*scim.GroupRef, error) {
+	return a.refs(ctx, len(gs), func(ctx context.Context, i int) (*adapters.GroupRef, error) {
 		if !gs[i].managed(a.TenantName()) {
 			return nil, nil
 		}
@@ -262,14 +261,14 @@ func (a *Adapter) userGroupsByScan(ctx context.Context, uid int64) ([]scim.Group
 }
 
 // refs runs ref(0..n-1) concurrently and returns the refs found, by numeric id.
-func (a *Adapter) refs(ctx context.Context, n int, ref func(ctx context.Context, i int) (*scim.GroupRef, error)) ([]scim.GroupRef, error) {
-	found := make([]*scim.GroupRef, n)
+func (a *Adapter) refs(ctx context.Context, n int, ref func(ctx context.Context, i int) (*adapters.GroupRef, error)) ([]adapters.GroupRef, error) {
+	found := make([]*adapters.GroupRef, n)
 	errs := adapters.Parallel(ctx, n, adapters.MemberConcurrency, func(ctx context.Context, i int) error {
 		var err error
 		found[i], err = ref(ctx, i)
 		return err
 	})
-	out := []scim.GroupRef{}
+	out := []adapters.GroupRef{}
 	for i, r := range found {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -278,6 +277,6 @@ func (a *Adapter) refs(ctx context.Context, n int, ref func(ctx context.Context,
 			out = append(out, *r)
 		}
 	}
-	slices.SortFunc(out, func(x, y scim.GroupRef) int { return adapters.CompareIDs(x.Value, y.Value) })
+	slices.SortFunc(out, func(x, y adapters.GroupRef) int { return adapters.CompareIDs(x.Value, y.Value) })
 	return out, nil
 }

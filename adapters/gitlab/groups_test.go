@@ -75,9 +75,9 @@ func (e *env) group(t *testing.T, id string) gitlabemu.GroupState {
 
 func (e *env) newUser(t *testing.T, name string) string {
 	t.Helper()
-	rec, err := e.a.CreateUser(tctx(t), &scim.User{
+	rec, err := e.a.CreateUser(tctx(t), &adapters.User{
 		UserName: name, Active: true,
-		Emails: []scim.MultiValue{{Value: name + "@example.com", Primary: true}},
+		Emails: []adapters.MultiValue{{Value: name + "@example.com", Primary: true}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func memberLevel(g gitlabemu.GroupState, uid int) int {
 
 func TestGroupLayout(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Platform Engineering", ExternalID: "okta-00g1"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Platform Engineering", ExternalID: "okta-00g1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestGroupLayout(t *testing.T) {
 func TestGroupAlteredDisplayName(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
 	dn := "R&D / Ops, EMEA"
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: dn})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: dn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestGroupAlteredDisplayName(t *testing.T) {
 		t.Fatalf("FindGroups(ByDisplayName) = %+v, %v", gs, err)
 	}
 	// A rename to a name GitLab keeps as is drops the attribute.
-	if _, err := e.a.UpdateGroup(tctx(t), g.ID, &scim.Group{DisplayName: "RD Ops"}); err != nil {
+	if _, err := e.a.UpdateGroup(tctx(t), g.ID, &adapters.Group{DisplayName: "RD Ops"}); err != nil {
 		t.Fatal(err)
 	}
 	st = e.group(t, g.ID)
@@ -147,7 +147,7 @@ func TestGroupAlteredDisplayName(t *testing.T) {
 		t.Error("scim_external_id written for an empty externalId")
 	}
 	// A rename in GitLab's UI wins over a stale stored displayName.
-	if _, err := e.a.UpdateGroup(tctx(t), g.ID, &scim.Group{DisplayName: "Q&A"}); err != nil {
+	if _, err := e.a.UpdateGroup(tctx(t), g.ID, &adapters.Group{DisplayName: "Q&A"}); err != nil {
 		t.Fatal(err)
 	}
 	if code, b := e.api(t, "PUT", "/groups/"+g.ID, map[string]string{"name": "Quality"}); code != 200 {
@@ -173,7 +173,7 @@ func TestGroupPathDedupe(t *testing.T) {
 		{"日本語", "group"},
 		{"--Ops.git", "ops"},
 	} {
-		g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: c.dn})
+		g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: c.dn})
 		if err != nil {
 			t.Fatalf("CreateGroup(%q): %v", c.dn, err)
 		}
@@ -196,7 +196,7 @@ func TestGroupParent(t *testing.T) {
 				ref = strconv.Itoa(parent.ID)
 			}
 			e := newEnvWith(t, emu, func(a *Adapter) { a.ParentGroup = ref })
-			g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Admin"})
+			g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Admin"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +207,7 @@ func TestGroupParent(t *testing.T) {
 			}
 			// Resolved once.
 			calls := e.emu.Calls()["GET /groups/:gid"]
-			if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Second"}); err != nil {
+			if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Second"}); err != nil {
 				t.Fatal(err)
 			}
 			if n := e.emu.Calls()["GET /groups/:gid"]; n != calls {
@@ -217,7 +217,7 @@ func TestGroupParent(t *testing.T) {
 	}
 	t.Run("missing", func(t *testing.T) {
 		e := newEnv(t, gitlabemu.Options{}, func(a *Adapter) { a.ParentGroup = "nowhere/at-all" })
-		_, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "X"})
+		_, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "X"})
 		se, _ := provision.SCIMError(err)
 		if err == nil || se.Status != http.StatusBadGateway || !strings.Contains(se.Detail, "parent_group") {
 			t.Fatalf("err %v; want 502 naming parent_group", err)
@@ -234,7 +234,7 @@ func TestGroupAccessLevel(t *testing.T) {
 		want  int
 	}{{0, 30}, {20, 20}, {40, 40}} {
 		e := newEnv(t, gitlabemu.Options{}, func(a *Adapter) { a.GroupAccessLevel = c.level })
-		g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Levels"})
+		g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Levels"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestGroupAccessLevel(t *testing.T) {
 
 func TestGroupMemberAlreadyExists(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Existing"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Existing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestGroupTokenOwner(t *testing.T) {
 	}})
 	e := newEnvWith(t, emu)
 	bot, _ := emu.FindByUsername("scim-bot")
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Owned"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Owned"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestGroupUnmanagedInvisible(t *testing.T) {
 	if err := e.a.DeleteGroup(tctx(t), id); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("DeleteGroup of an unmanaged group: %v", err)
 	}
-	if _, err := e.a.UpdateGroup(tctx(t), id, &scim.Group{DisplayName: "Mine"}); !errors.Is(err, adapters.ErrNotFound) {
+	if _, err := e.a.UpdateGroup(tctx(t), id, &adapters.Group{DisplayName: "Mine"}); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("UpdateGroup of an unmanaged group: %v", err)
 	}
 	if _, ok := e.emu.Group(hand.ID); !ok {
@@ -347,14 +347,14 @@ func TestGroupUnmanagedInvisible(t *testing.T) {
 		t.Errorf("ListGroups = %v, %d, %v; want nothing", gs, total, err)
 	}
 	// The same name is free for SCIM (GitLab does not require unique top-level names).
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Hand Made"}); err != nil {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Hand Made"}); err != nil {
 		t.Errorf("CreateGroup with an unmanaged namesake: %v", err)
 	}
 }
 
 func TestGroupErrors(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Errs"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Errs"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,18 +366,18 @@ func TestGroupErrors(t *testing.T) {
 		return 0
 	}
 	e.emu.FailNext("POST /groups", 503, 1)
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Down"}); status(err) != 503 {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Down"}); status(err) != 503 {
 		t.Errorf("CreateGroup on 503: %v", err)
 	}
 	e.emu.FailNext("POST /groups", 429, 1)
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Busy"}); status(err) != 503 {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Busy"}); status(err) != 503 {
 		t.Errorf("CreateGroup on 429: %v", err)
 	}
 	e.emu.FailNext("POST /groups", 403, 1)
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Nope"}); status(err) != 502 {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Nope"}); status(err) != 502 {
 		t.Errorf("CreateGroup on 403: %v", err)
 	}
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "  "}); status(err) != 400 {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "  "}); status(err) != 400 {
 		t.Errorf("CreateGroup with a blank displayName: %v", err)
 	}
 	// A lasting outage of the member endpoint is the whole change's 503 (the
@@ -396,7 +396,7 @@ func TestGroupErrors(t *testing.T) {
 	// Attributes that cannot be written leave no half-made group behind.
 	before := len(e.emu.Groups())
 	e.emu.FailNext("PUT /groups/:gid/custom_attributes/:key", 403, 1)
-	if _, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Half"}); status(err) != 502 {
+	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Half"}); status(err) != 502 {
 		t.Errorf("CreateGroup with a refused attribute write: %v", err)
 	}
 	if n := len(e.emu.Groups()); n != before {
@@ -404,7 +404,7 @@ func TestGroupErrors(t *testing.T) {
 	}
 	// The token never appears in errors.
 	e.emu.InjectFault(gitlabemu.Fault{Route: "POST /groups", Status: 400})
-	_, err = e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Leak"})
+	_, err = e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Leak"})
 	if err == nil || strings.Contains(err.Error(), adminToken) {
 		t.Errorf("err %v", err)
 	}
@@ -488,7 +488,7 @@ func TestGroupDelayedDeletion(t *testing.T) {
 		emu.ServeHTTP(w, r)
 	})
 	e := newEnvHandler(t, emu, h, func(a *Adapter) { a.GroupDelete = "delete" })
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Lingering", ExternalID: "L1"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Lingering", ExternalID: "L1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func TestUserGroupsPaths(t *testing.T) {
 			u := e.newUser(t, "ug")
 			var in []string
 			for i := 0; i < 6; i++ {
-				g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: fmt.Sprintf("UG %d", i)})
+				g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: fmt.Sprintf("UG %d", i)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -624,14 +624,14 @@ func TestGroupCallCounts(t *testing.T) {
 			t.Errorf("%s: %d calls, want ≤ %d", what, n, max)
 		}
 	}
-	var g *scim.Group
+	var g *adapters.Group
 	measure("CreateGroup (externalId)", 4, func() {
 		var err error
-		if g, err = e.a.CreateGroup(ctx, &scim.Group{DisplayName: "Counted", ExternalID: "c1"}); err != nil {
+		if g, err = e.a.CreateGroup(ctx, &adapters.Group{DisplayName: "Counted", ExternalID: "c1"}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	measure("CreateGroup (altered name, externalId)", 5, func() { _, _ = e.a.CreateGroup(ctx, &scim.Group{DisplayName: "A&B", ExternalID: "c2"}) })
+	measure("CreateGroup (altered name, externalId)", 5, func() { _, _ = e.a.CreateGroup(ctx, &adapters.Group{DisplayName: "A&B", ExternalID: "c2"}) })
 	measure("FindGroups ByID", 1, func() { _, _ = e.a.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, false) })
 	measure("FindGroups ByID withMembers (first: +GET /user)", 3, func() {
 		_, _ = e.a.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, true)
@@ -641,8 +641,8 @@ func TestGroupCallCounts(t *testing.T) {
 	measure("FindGroups ByDisplayName", 1, func() {
 		_, _ = e.a.FindGroups(ctx, adapters.Lookup{Kind: adapters.ByDisplayName, Value: "counted"}, false)
 	})
-	measure("UpdateGroup (rename)", 3, func() { _, _ = e.a.UpdateGroup(ctx, g.ID, &scim.Group{DisplayName: "Counted 2", ExternalID: "c1"}) })
-	measure("UpdateGroup (no change)", 1, func() { _, _ = e.a.UpdateGroup(ctx, g.ID, &scim.Group{DisplayName: "Counted 2", ExternalID: "c1"}) })
+	measure("UpdateGroup (rename)", 3, func() { _, _ = e.a.UpdateGroup(ctx, g.ID, &adapters.Group{DisplayName: "Counted 2", ExternalID: "c1"}) })
+	measure("UpdateGroup (no change)", 1, func() { _, _ = e.a.UpdateGroup(ctx, g.ID, &adapters.Group{DisplayName: "Counted 2", ExternalID: "c1"}) })
 	measure("AddMembers (3 users)", 4, func() { _ = e.a.AddMembers(ctx, g.ID, users) })
 	measure("RemoveMembers (1 user)", 2, func() { _ = e.a.RemoveMembers(ctx, g.ID, users[:1]) })
 	measure("ListGroups (page of 10)", 1, func() { _, _, _ = e.a.ListGroups(ctx, adapters.Page{Limit: 10}, false) })
@@ -655,7 +655,7 @@ func TestGroupCallCounts(t *testing.T) {
 
 func TestGroupManyMembersConcurrently(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Crowd"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Crowd"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,7 +686,7 @@ func TestGroupManyMembersConcurrently(t *testing.T) {
 
 func TestGroupMembersPaging(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{MaxPerPage: 100})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Big"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Big"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +724,7 @@ func TestGroupMembersPaging(t *testing.T) {
 // group_delete is delete.
 func TestGroupUnmanagedMembersAndUnlink(t *testing.T) {
 	e := newEnv(t, gitlabemu.Options{})
-	g, err := e.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Mixed", ExternalID: "m1"})
+	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Mixed", ExternalID: "m1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,7 +758,7 @@ func TestGroupUnmanagedMembersAndUnlink(t *testing.T) {
 	}
 	// group_delete delete destroys it
 	d := newEnv(t, gitlabemu.Options{}, func(a *Adapter) { a.GroupDelete = "delete" })
-	g2, _ := d.a.CreateGroup(tctx(t), &scim.Group{DisplayName: "Doomed"})
+	g2, _ := d.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Doomed"})
 	if err := d.a.DeleteGroup(tctx(t), g2.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // Custom attribute keys holding the durable provisioning state.
@@ -102,7 +101,7 @@ func (a *Adapter) ours(u *glUser) bool {
 // record maps a GitLab user onto the SCIM view and the provisioning state.
 func (a *Adapter) record(u *glUser) adapters.Record {
 	ext, _ := u.externUID(a.provider)
-	su := &scim.User{
+	su := &adapters.User{
 		ID:          strconv.FormatInt(u.ID, 10),
 		ExternalID:  ext,
 		UserName:    u.scimUserName(),
@@ -112,10 +111,10 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	if u.Name != "" {
 		// like GitLab's User#first_name / #last_name: the first word, and the rest
 		f := strings.Fields(u.Name)
-		su.Name = &scim.Name{Formatted: u.Name, GivenName: f[0], FamilyName: strings.Join(f[1:], " ")}
+		su.Name = &adapters.Name{Formatted: u.Name, GivenName: f[0], FamilyName: strings.Join(f[1:], " ")}
 	}
 	if u.Email != "" {
-		su.Emails = []scim.MultiValue{{Value: u.Email, Type: "work", Primary: true}}
+		su.Emails = []adapters.MultiValue{{Value: u.Email, Type: "work", Primary: true}}
 	}
 	if t, err := time.Parse(time.RFC3339, u.CreatedAt); err == nil {
 		su.Meta.Created = t
@@ -151,7 +150,7 @@ func (a *Adapter) handBlock(u *glUser, foreign bool) string {
 }
 
 // gitlabName is GitLab's required name: the SCIM full name, else the userName.
-func gitlabName(u *scim.User) string {
+func gitlabName(u *adapters.User) string {
 	if n := u.FullName(); n != "" {
 		return n
 	}
@@ -241,7 +240,7 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 // username is the sanitised userName; when that is taken it gets a numeric suffix,
 // unless it is the userName itself and another user has it (409): that is the
 // Taken fact. A group path or a reserved route of that name (400) takes a suffix.
-func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
 	email := u.PrimaryEmail()
 	if email == "" {
 		return adapters.Record{}, adapters.InvalidValue("emails", "GitLab requires an email address: send emails with a primary or work value")
@@ -356,7 +355,7 @@ func (a *Adapter) writeError(resp *upstream.Response, email, ext string) error {
 }
 
 // UpdateUser writes the persisted attributes of u and the provisioning state st.
-func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
 	uid, ok := adapters.NumericID(id)
 	if !ok {
 		return adapters.Record{}, adapters.ErrNotFound
@@ -396,7 +395,7 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st ad
 
 // writeMarks writes the provisioning state of u and st to the custom attributes;
 // the managed mark last (adoption, or healing a create whose mark was lost).
-func (a *Adapter) writeMarks(ctx context.Context, uid int64, cur *glUser, u *scim.User, st adapters.State) error {
+func (a *Adapter) writeMarks(ctx context.Context, uid int64, cur *glUser, u *adapters.User, st adapters.State) error {
 	owner := userPath(uid)
 	deleted, blocked, managed, tenant := "", "", "", ""
 	if st.Deleted {
@@ -424,7 +423,7 @@ func (a *Adapter) writeMarks(ctx context.Context, uid int64, cur *glUser, u *sci
 // identity) and updates cur. Privilege fields are never sent. The service has
 // checked that no other user answers to a new userName, so a taken username takes
 // a numeric suffix.
-func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *scim.User) error {
+func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *adapters.User) error {
 	body := map[string]any{}
 	if name := gitlabName(u); name != cur.Name {
 		body["name"] = name

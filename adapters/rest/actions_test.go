@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // actionApp is a tiny application whose writes cannot set the account's state: only
@@ -80,7 +79,7 @@ func TestActionEndpoints(t *testing.T) {
 	if err := a.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	u := &scim.User{UserName: "ada", Active: true}
+	u := &adapters.User{UserName: "ada", Active: true}
 	if _, err := a.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}

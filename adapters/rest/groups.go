@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // GroupsEnabled reports whether the mapping maps groups.
@@ -18,19 +17,19 @@ func (a *Adapter) GroupsEnabled() bool { return a.m != nil && a.m.groups != nil 
 
 // group reads one group; ok=false when SCIM does not manage it for this tenant
 // (another tenant's group does not exist here).
-func (a *Adapter) group(v gjson.Result) (*scim.Group, bool) {
+func (a *Adapter) group(v gjson.Result) (*adapters.Group, bool) {
 	f := a.m.m.Groups.Read
 	if !flag(v, f.Managed) || textAt(v, f.Tenant) != a.tenant {
 		return nil, false
 	}
-	g := &scim.Group{ID: v.Get(f.ID).String(), DisplayName: v.Get(f.DisplayName).String(), ExternalID: v.Get(f.ExternalID).String()}
+	g := &adapters.Group{ID: v.Get(f.ID).String(), DisplayName: v.Get(f.DisplayName).String(), ExternalID: v.Get(f.ExternalID).String()}
 	g.Meta.Version = adapters.Version(g.ID, g.DisplayName, g.ExternalID)
 	return g, true
 }
 
 // getGroup reads managed group id, with its members when asked; ok=false when there
 // is none.
-func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*scim.Group, bool, error) {
+func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*adapters.Group, bool, error) {
 	if !a.validID(id) {
 		return nil, false, nil
 	}
@@ -52,16 +51,16 @@ func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*s
 	}
 	if withMembers {
 		for _, m := range v.Get(a.m.m.Groups.Read.Members).Array() {
-			g.Members = append(g.Members, scim.Member{Value: m.String(), Type: "User"})
+			g.Members = append(g.Members, adapters.Member{Value: m.String(), Type: "User"})
 		}
 	}
 	return g, true, nil
 }
 
 // allGroups reads every managed group of the tenant, in ascending id order.
-func (a *Adapter) allGroups(ctx context.Context) ([]*scim.Group, error) {
+func (a *Adapter) allGroups(ctx context.Context) ([]*adapters.Group, error) {
 	l := a.m.m.Groups.List
-	var out []*scim.Group
+	var out []*adapters.Group
 	req, err := a.m.groups.list.build(Data{Tenant: a.tenant})
 	if err != nil {
 		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
@@ -89,12 +88,12 @@ func (a *Adapter) allGroups(ctx context.Context) ([]*scim.Group, error) {
 		}
 		req.Query = next.Query()
 	}
-	slices.SortStableFunc(out, func(x, y *scim.Group) int { return adapters.CompareIDs(x.ID, y.ID) })
+	slices.SortStableFunc(out, func(x, y *adapters.Group) int { return adapters.CompareIDs(x.ID, y.ID) })
 	return out, nil
 }
 
 // withMembers fills the members of gs (one members call each, in parallel).
-func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
+func (a *Adapter) withMembers(ctx context.Context, gs []*adapters.Group) error {
 	errs := adapters.Parallel(ctx, len(gs), adapters.MemberConcurrency, func(ctx context.Context, i int) error {
 		g, ok, err := a.getGroup(ctx, gs[i].ID, true)
 		if err == nil && ok {
@@ -107,13 +106,13 @@ func (a *Adapter) withMembers(ctx context.Context, gs []*scim.Group) error {
 
 // FindGroups answers ByID, ByExternalID (exact) and ByDisplayName (any case) among
 // managed groups.
-func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*scim.Group, error) {
+func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers bool) ([]*adapters.Group, error) {
 	if q.Kind == adapters.ByID {
 		g, ok, err := a.getGroup(ctx, q.Value, withMembers)
 		if err != nil || !ok {
 			return nil, err
 		}
-		return []*scim.Group{g}, nil
+		return []*adapters.Group{g}, nil
 	}
 	if q.Value == "" {
 		return nil, nil
@@ -122,7 +121,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	if err != nil {
 		return nil, err
 	}
-	var found []*scim.Group
+	var found []*adapters.Group
 	for _, g := range all {
 		if (q.Kind == adapters.ByExternalID && g.ExternalID == q.Value) || (q.Kind == adapters.ByDisplayName && strings.EqualFold(g.DisplayName, q.Value)) {
 			found = append(found, g)
@@ -135,14 +134,14 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 }
 
 // ListGroups returns a window of the managed groups in ascending id order.
-func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*scim.Group, int, error) {
+func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers bool) ([]*adapters.Group, int, error) {
 	all, err := a.allGroups(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	total := len(all)
 	if p.Limit <= 0 || p.Offset >= total {
-		return []*scim.Group{}, total, nil
+		return []*adapters.Group{}, total, nil
 	}
 	page := all[max(p.Offset, 0):min(max(p.Offset, 0)+p.Limit, total)]
 	if withMembers {
@@ -151,12 +150,12 @@ func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers b
 	return page, total, err
 }
 
-func groupData(id string, g *scim.Group) Data {
+func groupData(id string, g *adapters.Group) Data {
 	return Data{ID: id, Managed: true, Group: GroupView{DisplayName: g.DisplayName, ExternalID: g.ExternalID}}
 }
 
 // writtenGroup reads the group a write answered, or reads it again.
-func (a *Adapter) writtenGroup(ctx context.Context, r *request, resp *upstream.Response, id string) (*scim.Group, error) {
+func (a *Adapter) writtenGroup(ctx context.Context, r *request, resp *upstream.Response, id string) (*adapters.Group, error) {
 	if !r.reread {
 		if g, ok := a.group(result(r, resp.Body)); ok {
 			return g, nil
@@ -173,7 +172,7 @@ func (a *Adapter) writtenGroup(ctx context.Context, r *request, resp *upstream.R
 }
 
 // CreateGroup creates a managed group without members.
-func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters.Group, error) {
 	resp, err := a.call(ctx, a.m.groups.create, groupData("", g))
 	if err != nil {
 		return nil, err
@@ -182,7 +181,7 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *scim.Group) (*scim.Group, 
 }
 
 // UpdateGroup writes displayName and externalId.
-func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *scim.Group) (*scim.Group, error) {
+func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group) (*adapters.Group, error) {
 	if _, ok, err := a.getGroup(ctx, id, false); err != nil || !ok {
 		if err == nil {
 			err = adapters.ErrNotFound
@@ -252,12 +251,12 @@ func (a *Adapter) changeMembers(ctx context.Context, id string, userIDs []string
 }
 
 // UserGroups returns the managed groups user is a direct member of.
-func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRef, error) {
+func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]adapters.GroupRef, error) {
 	all, err := a.allGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var refs []scim.GroupRef
+	var refs []adapters.GroupRef
 	if r := a.m.groups.userGroups; r != nil {
 		resp, err := a.call(ctx, r, Data{ID: userID})
 		if adapters.Is(err, adapters.NotFound) {
@@ -272,7 +271,7 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 		}
 		for _, g := range all {
 			if mine[g.ID] {
-				refs = append(refs, scim.GroupRef{Value: g.ID, Display: g.DisplayName})
+				refs = append(refs, adapters.GroupRef{Value: g.ID, Display: g.DisplayName})
 			}
 		}
 		return refs, nil
@@ -283,7 +282,7 @@ func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]scim.GroupRe
 	for _, g := range all {
 		for _, m := range g.Members {
 			if m.Value == userID {
-				refs = append(refs, scim.GroupRef{Value: g.ID, Display: g.DisplayName})
+				refs = append(refs, adapters.GroupRef{Value: g.ID, Display: g.DisplayName})
 			}
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/rest"
 	"github.com/caddy-scim/caddy-scim/integration/testenv"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // realApp is what identityOfRecord needs of a real application behind a preset.
@@ -35,8 +34,8 @@ func identityOfRecord(t *testing.T, app realApp) {
 	ctx := context.Background()
 	acme, globex, def := app.adapter(t, "acme"), app.adapter(t, "globex"), app.adapter(t, "")
 	name := testenv.UniqueName("rec")
-	u := &scim.User{UserName: name, ExternalID: "ext-" + name, Active: true, Name: &scim.Name{GivenName: "Ada", FamilyName: "Record"},
-		Emails: []scim.MultiValue{{Value: name + "@example.com", Type: "work", Primary: true}}}
+	u := &adapters.User{UserName: name, ExternalID: "ext-" + name, Active: true, Name: &adapters.Name{GivenName: "Ada", FamilyName: "Record"},
+		Emails: []adapters.MultiValue{{Value: name + "@example.com", Type: "work", Primary: true}}}
 	r, err := acme.CreateUser(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +145,7 @@ func TestRedmineIdentityOfRecord(t *testing.T) {
 	ctx := context.Background()
 	acme, globex := withTenant(t, newRedmineAdapter(t, r), "acme"), withTenant(t, newRedmineAdapter(t, r), "globex")
 	name := testenv.UniqueName("tg")
-	g, err := acme.CreateGroup(ctx, &scim.Group{DisplayName: name, ExternalID: "ext-" + name})
+	g, err := acme.CreateGroup(ctx, &adapters.Group{DisplayName: name, ExternalID: "ext-" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +158,7 @@ func TestRedmineIdentityOfRecord(t *testing.T) {
 			t.Errorf("globex's FindGroups(%v) = %v, %v; want none", q, gs, err)
 		}
 	}
-	if gs, _, err := globex.ListGroups(ctx, adapters.Page{Limit: 1 << 20}, false); err != nil || slices.ContainsFunc(gs, func(x *scim.Group) bool { return x.ID == g.ID }) {
+	if gs, _, err := globex.ListGroups(ctx, adapters.Page{Limit: 1 << 20}, false); err != nil || slices.ContainsFunc(gs, func(x *adapters.Group) bool { return x.ID == g.ID }) {
 		t.Errorf("globex lists acme's group (%v)", err)
 	}
 	if err := globex.DeleteGroup(ctx, g.ID); err == nil {

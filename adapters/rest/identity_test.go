@@ -18,9 +18,9 @@ import (
 
 var bg = context.Background()
 
-func scimUser(name string) *scim.User {
-	return &scim.User{UserName: name, ExternalID: "ext-" + name, Active: true,
-		Emails: []scim.MultiValue{{Value: strings.NewReplacer("/", "-", "?", "-").Replace(name) + "@example.com", Type: "work", Primary: true}}}
+func scimUser(name string) *adapters.User {
+	return &adapters.User{UserName: name, ExternalID: "ext-" + name, Active: true,
+		Emails: []adapters.MultiValue{{Value: strings.NewReplacer("/", "-", "?", "-").Replace(name) + "@example.com", Type: "work", Primary: true}}}
 }
 
 func mustCreate(t *testing.T, a *Adapter, name string) adapters.Record {
@@ -163,11 +163,11 @@ func TestTenantIsolation(t *testing.T) {
 	}
 
 	// groups
-	ga, err := acme.CreateGroup(bg, &scim.Group{DisplayName: "devs", ExternalID: "g-devs"})
+	ga, err := acme.CreateGroup(bg, &adapters.Group{DisplayName: "devs", ExternalID: "g-devs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gb, err := globex.CreateGroup(bg, &scim.Group{DisplayName: "devs", ExternalID: "g-devs"})
+	gb, err := globex.CreateGroup(bg, &adapters.Group{DisplayName: "devs", ExternalID: "g-devs"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	for _, q := range []adapters.Lookup{{Kind: adapters.ByDisplayName, Value: "DEVS"}, {Kind: adapters.ByExternalID, Value: "g-devs"}, {Kind: adapters.ByID, Value: gb.ID}} {
 		gs, err := acme.FindGroups(bg, q, true)
-		if err != nil || slices.ContainsFunc(gs, func(g *scim.Group) bool { return g.ID == gb.ID }) {
+		if err != nil || slices.ContainsFunc(gs, func(g *adapters.Group) bool { return g.ID == gb.ID }) {
 			t.Errorf("acme's FindGroups(%v) = %v, %v: finds globex's group", q, gs, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // TestPresetsCompile: every shipped mapping loads.
@@ -169,7 +168,7 @@ func TestRedmineStateField(t *testing.T) {
 				if st.Deleted && active {
 					continue // a DELETE always deprovisions
 				}
-				d := data("7", &scim.User{UserName: "ada", Active: active}, st)
+				d := data("7", &adapters.User{UserName: "ada", Active: active}, st)
 				d.Tenant = tenant
 				req, err := c.update.build(d)
 				if err != nil {

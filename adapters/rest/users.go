@@ -15,7 +15,6 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
-	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // maxListPages bounds one walk of the listing (a paging loop in a broken upstream).
@@ -98,14 +97,14 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 		}
 		return v.Get(p).String()
 	}
-	u := &scim.User{ID: get(f.ID), UserName: get(f.UserName), DisplayName: get(f.DisplayName), Active: flag(v, f.Active)}
+	u := &adapters.User{ID: get(f.ID), UserName: get(f.UserName), DisplayName: get(f.DisplayName), Active: flag(v, f.Active)}
 	given, family, formatted := get(f.GivenName), get(f.FamilyName), get(f.Formatted)
 	if given != "" || family != "" || formatted != "" {
-		u.Name = &scim.Name{GivenName: given, FamilyName: family, Formatted: formatted}
+		u.Name = &adapters.Name{GivenName: given, FamilyName: family, Formatted: formatted}
 	}
 	email := get(f.Email)
 	if email != "" {
-		u.Emails = []scim.MultiValue{{Value: email, Type: "work", Primary: true}}
+		u.Emails = []adapters.MultiValue{{Value: email, Type: "work", Primary: true}}
 	}
 	u.Meta.Created, _ = time.Parse(time.RFC3339, get(f.Created))
 	u.Meta.LastModified, _ = time.Parse(time.RFC3339, get(f.Modified))
@@ -166,7 +165,7 @@ func textAt(v gjson.Result, t Text) string {
 
 // data is the template data of a write of u. Blocked is SCIM's block only: a block
 // the core keeps foreign (ForeignBlock), DELETEd or not, stays the application's.
-func data(id string, u *scim.User, st adapters.State) Data {
+func data(id string, u *adapters.User, st adapters.State) Data {
 	d := Data{ID: id, Managed: st.Managed, Deleted: st.Deleted, Blocked: !u.Active && !st.ForeignBlock}
 	d.User = View{UserName: u.UserName, DisplayName: u.DisplayName, Email: u.PrimaryEmail(), ExternalID: u.ExternalID, Active: u.Active}
 	if u.Name != nil {
@@ -378,7 +377,7 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 }
 
 // CreateUser creates an active, managed user with a random password.
-func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record, error) {
+func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
 	pw, err := adapters.RandomPassword()
 	if err != nil {
 		return adapters.Record{}, err
@@ -399,7 +398,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *scim.User) (adapters.Record
 }
 
 // UpdateUser writes u and the provisioning state st to user id.
-func (a *Adapter) UpdateUser(ctx context.Context, id string, u *scim.User, st adapters.State) (adapters.Record, error) {
+func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
 	if !a.validID(id) {
 		return adapters.Record{}, adapters.ErrNotFound
 	}

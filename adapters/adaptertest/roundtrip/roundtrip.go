@@ -56,9 +56,9 @@ func values(path, run string) []any {
 	return []any{"Mary Ann " + run, "van Dyke " + run, "de la Cruz " + run, "O'Neil " + run}
 }
 
-func base(run string) *scim.User {
-	return &scim.User{UserName: "rt" + run, ExternalID: "ext-" + run, Active: true,
-		Emails: []scim.MultiValue{{Value: "rt" + run + "@example.com", Type: "work", Primary: true}}}
+func base(run string) *adapters.User {
+	return &adapters.User{UserName: "rt" + run, ExternalID: "ext-" + run, Active: true,
+		Emails: []adapters.MultiValue{{Value: "rt" + run + "@example.com", Type: "work", Primary: true}}}
 }
 
 func roundTrip(t *testing.T, svc *provision.Service, path string) {
