@@ -86,10 +86,15 @@ type Record struct {
 	// Unconfirmed is true when the upstream has not confirmed the account's
 	// e-mail (its holder may not own it): such an account is never adopted.
 	Unconfirmed bool
-	// HandBlock says why a managed account is blocked in the application by
-	// someone other than SCIM (an administrator, LDAP sync); "" when it is not.
-	// SCIM never lifts such a block. A block SCIM set (a write with Active false)
-	// is recorded durably as SCIM's.
+	// BlockReason says, in words for the IdP's administrator, why the application
+	// keeps the account from signing in ("has sign-in disabled in Gitea", "is
+	// ldap_blocked in GitLab"); "" when it does not, or when the account's inactive
+	// state is not a block (an e-mail not confirmed yet). Whose block it is, SCIM's
+	// or someone else's, the service decides from BlockMark.
+	BlockReason string
+	// HandBlock is set by the service (module/provision), never by an adapter: why a
+	// managed account is blocked by someone other than SCIM (BlockReason, when the
+	// account is blocked without SCIM's mark). SCIM never lifts such a block.
 	HandBlock string
 	// BlockMark is set when the account carries SCIM's block mark in the
 	// application (SCIM deprovisioned or DELETEd it), whether or not it is blocked

@@ -674,8 +674,10 @@ func (s *suite) adminFlag(t *testing.T) {
 	}
 }
 
-// blockOwnership: a block SCIM set reads as SCIM's, a block set by hand as HandBlock (why),
-// and a write with ForeignBlock keeps the latter the application's.
+// blockOwnership: a block SCIM set carries SCIM's mark (BlockMark), a block set by hand
+// a reason (BlockReason) and no mark, and a write with ForeignBlock — DELETE included —
+// keeps the latter without the mark. (Whose block it is, the service decides from
+// these two facts.)
 func (s *suite) blockOwnership(t *testing.T) {
 	if s.h.BlockByHand == nil {
 		t.Skip("harness has no BlockByHand")
@@ -684,23 +686,27 @@ func (s *suite) blockOwnership(t *testing.T) {
 	id := s.create(t, u).User.ID
 	off := *u
 	off.Active = false
-	if r := s.mustUpdate(t, id, &off, adapters.State{Managed: true}); r.User.Active || r.HandBlock != "" {
-		t.Fatalf("SCIM's deprovision: active %v HandBlock %q; want false and none", r.User.Active, r.HandBlock)
+	if r := s.mustUpdate(t, id, &off, adapters.State{Managed: true}); r.User.Active || !r.BlockMark {
+		t.Fatalf("SCIM's deprovision: active %v mark %v; want false and SCIM's mark", r.User.Active, r.BlockMark)
 	}
-	if r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id); r.HandBlock != "" {
-		t.Error("a block SCIM set reads as set by hand")
+	if r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id); !r.BlockMark || r.BlockReason == "" {
+		t.Errorf("a block SCIM set reads back with mark %v reason %q", r.BlockMark, r.BlockReason)
 	}
-	s.mustUpdate(t, id, u, adapters.State{Managed: true}) // SCIM lifts its own block
+	if r := s.mustUpdate(t, id, u, adapters.State{Managed: true}); !r.User.Active || r.BlockMark { // SCIM lifts its own block
+		t.Fatalf("SCIM lifts its block: active %v mark %v", r.User.Active, r.BlockMark)
+	}
 
 	s.h.BlockByHand(t, id)
 	r := s.mustFind(t, adapters.Lookup{Kind: adapters.ByID, Value: id}, id)
-	if r.User.Active || r.HandBlock == "" {
-		t.Fatalf("after a block by hand: active %v HandBlock %q; want false and a reason", r.User.Active, r.HandBlock)
+	if r.User.Active || r.BlockMark || r.BlockReason == "" {
+		t.Fatalf("after a block by hand: active %v mark %v reason %q; want false, no mark and a reason", r.User.Active, r.BlockMark, r.BlockReason)
 	}
 	ren := off
 	ren.Name = &adapters.Name{Formatted: "Renamed While Blocked", GivenName: "Renamed", FamilyName: "While Blocked"} // one-name upstreams keep formatted, others the parts
-	if got := s.mustUpdate(t, id, &ren, adapters.State{Managed: true, ForeignBlock: true}); got.User.Active || got.HandBlock == "" || got.User.FullName() != ren.FullName() {
-		t.Errorf("a write keeping the foreign block: active %v HandBlock %q name %q", got.User.Active, got.HandBlock, got.User.FullName())
+	for _, st := range []adapters.State{{Managed: true, ForeignBlock: true}, {Managed: true, Deleted: true, ForeignBlock: true}} {
+		if got := s.mustUpdate(t, id, &ren, st); got.User.Active || got.BlockMark || got.BlockReason == "" || got.User.FullName() != ren.FullName() {
+			t.Errorf("a write keeping the foreign block (%+v): active %v mark %v reason %q name %q", st, got.User.Active, got.BlockMark, got.BlockReason, got.User.FullName())
+		}
 	}
 }
 

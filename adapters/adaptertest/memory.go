@@ -200,7 +200,7 @@ func (m *Memory) record(mu *memUser) adapters.Record {
 	body, _ := json.Marshal(&u) // Meta and Password are not part of it
 	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted, mu.recorded, mu.tenant, mu.scimBlock)
 	r := adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
-		HandBlock: map[bool]string{true: "is blocked by hand"}[mu.managed && !u.Active && !mu.scimBlock],
+		BlockReason: map[bool]string{true: "is blocked"}[!u.Active],
 		Login:     u.UserName, Unrecorded: m.Unrecorded, BlockMark: mu.managed && mu.scimBlock}
 	if mu.managed {
 		r.Tenant = mu.tenant

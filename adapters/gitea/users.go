@@ -81,14 +81,14 @@ func (a *Adapter) record(g *giteaUser) adapters.Record {
 	// Gitea's "active" is "activated": an account whose e-mail was never confirmed
 	// (REGISTER_EMAIL_CONFIRM) is not.
 	return adapters.Record{User: u, Managed: st.managed, Deleted: st.managed && st.deleted, Admin: g.IsAdmin, Unconfirmed: !g.Active,
-		HandBlock: handBlock(st, g), Login: g.Login, Unrecorded: true, Tenant: st.tenant,
+		BlockReason: blockReason(g), Login: g.Login, Unrecorded: true, Tenant: st.tenant,
 		BlockMark: st.managed && (st.blocked || (st.deleted && !st.handBlock))}
 }
 
-// handBlock: a managed user with "Disable sign-in" that SCIM did not set (DELETEd
-// through SCIM while so blocked included).
-func handBlock(st loginState, g *giteaUser) string {
-	if st.managed && g.ProhibitLogin && !st.blocked && (!st.deleted || st.handBlock) {
+// blockReason: "Disable sign-in" is Gitea's block (an account not activated yet is
+// inactive but not blocked).
+func blockReason(g *giteaUser) string {
+	if g.ProhibitLogin {
 		return "has sign-in disabled in Gitea by an administrator"
 	}
 	return ""

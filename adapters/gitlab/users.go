@@ -128,9 +128,8 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	tenant, _ := u.CustomAttributes.get(attrTenant)
 	recorded, _ := u.CustomAttributes.get(attrUserName)
 	su.Meta.Version = adapters.Version(su.ID, su.UserName, u.Username, ext, u.Name, u.Email, u.State, managed, deleted, blockedBy, tenant)
-	foreign := managed && (blockedBy == "hand" || (blockedBy == "" && !deleted))
 	rec := adapters.Record{User: su, Managed: managed, Deleted: deleted, Admin: u.IsAdmin, Unconfirmed: u.ConfirmedAt == nil || *u.ConfirmedAt == "",
-		HandBlock: a.handBlock(u, foreign), Login: u.Username, RecordedUserName: recorded,
+		BlockReason: blockReason(u), Login: u.Username, RecordedUserName: recorded,
 		BlockMark: managed && (blockedBy == "true" || (blockedBy == "" && deleted))}
 	if managed {
 		rec.Tenant = tenant
@@ -138,9 +137,9 @@ func (a *Adapter) record(u *glUser) adapters.Record {
 	return rec
 }
 
-// handBlock says why a managed user is inactive when SCIM did not block it.
-func (a *Adapter) handBlock(u *glUser, foreign bool) string {
-	if !foreign || u.State == stateActive {
+// blockReason says why a user is not active in GitLab.
+func blockReason(u *glUser) string {
+	if u.State == stateActive {
 		return ""
 	}
 	if err := reactivationBlocked(u.State); err != nil {

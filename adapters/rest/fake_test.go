@@ -248,3 +248,9 @@ func fakeAdapter(t *testing.T, base string, m *Mapping, tenant string) *Adapter 
 	}
 	return a
 }
+
+// handBlocked reads r's block facts as the service does (module/provision decides
+// ownership once): blocked, with a reason, without SCIM's mark.
+func handBlocked(r adapters.Record) bool {
+	return r.Managed && r.User != nil && !r.User.Active && r.BlockReason != "" && !r.BlockMark
+}

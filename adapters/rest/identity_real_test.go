@@ -72,21 +72,21 @@ func identityOfRecord(t *testing.T, app realApp) {
 	}
 
 	app.blockByHand(t, id)
-	if r := read(t, acme, id); r.HandBlock == "" {
+	if r := read(t, acme, id); !handBlocked(r) {
 		t.Fatal("a block by hand does not read as HandBlock")
 	}
 	off := *u
 	off.Active = false
 	r, err = acme.UpdateUser(ctx, id, &off, adapters.State{Managed: true, Deleted: true, ForeignBlock: true})
-	if err != nil || !r.Deleted || r.HandBlock == "" || r.RecordedUserName != name || r.Tenant != "acme" {
-		t.Fatalf("DELETE keeping the foreign block: Deleted %v HandBlock %q RecordedUserName %q Tenant %q, %v", r.Deleted, r.HandBlock, r.RecordedUserName, r.Tenant, err)
+	if err != nil || !r.Deleted || !handBlocked(r) || r.RecordedUserName != name || r.Tenant != "acme" {
+		t.Fatalf("DELETE keeping the foreign block: Deleted %v hand-blocked %v RecordedUserName %q Tenant %q, %v", r.Deleted, handBlocked(r), r.RecordedUserName, r.Tenant, err)
 	}
-	if r := read(t, acme, id); !r.Deleted || r.HandBlock == "" {
-		t.Errorf("read again: Deleted %v HandBlock %q; want true and a reason", r.Deleted, r.HandBlock)
+	if r := read(t, acme, id); !r.Deleted || !handBlocked(r) {
+		t.Errorf("read again: Deleted %v hand-blocked %v; want true and a reason", r.Deleted, handBlocked(r))
 	}
 	r, err = acme.UpdateUser(ctx, id, &off, adapters.State{Managed: true, Deleted: true})
-	if err != nil || !r.Deleted || r.HandBlock != "" {
-		t.Errorf("DELETE blocking by SCIM: Deleted %v HandBlock %q, %v; want true and none", r.Deleted, r.HandBlock, err)
+	if err != nil || !r.Deleted || handBlocked(r) {
+		t.Errorf("DELETE blocking by SCIM: Deleted %v hand-blocked %v, %v; want true and none", r.Deleted, handBlocked(r), err)
 	}
 }
 
@@ -164,4 +164,10 @@ func TestRedmineIdentityOfRecord(t *testing.T) {
 	if err := globex.DeleteGroup(ctx, g.ID); err == nil {
 		t.Error("globex deleted acme's group")
 	}
+}
+
+// handBlocked reads r's block facts as the service does (module/provision decides
+// ownership once): blocked, with a reason, without SCIM's mark.
+func handBlocked(r adapters.Record) bool {
+	return r.Managed && r.User != nil && !r.User.Active && r.BlockReason != "" && !r.BlockMark
 }

@@ -261,8 +261,8 @@ func TestStateAndTenantInOneField(t *testing.T) {
 	} {
 		id := app.add(map[string]any{"login": "u" + state, "active": false, "state": state})
 		r := mustGet(t, a, id)
-		if r.Managed != want.managed || (r.HandBlock == "") != (want.blocked || !want.managed) || r.Tenant != want.tenant {
-			t.Errorf("state %q: Managed %v HandBlock %q Tenant %q; want %v, blocked by SCIM %v, %q", state, r.Managed, r.HandBlock, r.Tenant, want.managed, want.blocked, want.tenant)
+		if r.Managed != want.managed || (!handBlocked(r)) != (want.blocked || !want.managed) || r.Tenant != want.tenant {
+			t.Errorf("state %q: Managed %v hand-blocked %v Tenant %q; want %v, blocked by SCIM %v, %q", state, r.Managed, handBlocked(r), r.Tenant, want.managed, want.blocked, want.tenant)
 		}
 	}
 }
@@ -339,20 +339,20 @@ func TestDeleteKeepsForeignBlock(t *testing.T) {
 	u := scimUser("ada")
 	id := mustCreate(t, a, "ada").User.ID
 	app.edit(id, func(u map[string]any) { u["active"] = false }) // an administrator blocks it
-	if r := mustGet(t, a, id); r.HandBlock == "" {
+	if r := mustGet(t, a, id); !handBlocked(r) {
 		t.Fatal("a block by hand does not read as HandBlock")
 	}
 	off := *u
 	off.Active = false
 	r, err := a.UpdateUser(bg, id, &off, adapters.State{Managed: true, Deleted: true, ForeignBlock: true})
-	if err != nil || !r.Deleted || r.HandBlock == "" {
-		t.Fatalf("DELETE keeping the foreign block: Deleted %v HandBlock %q, %v; want true and a reason", r.Deleted, r.HandBlock, err)
+	if err != nil || !r.Deleted || !handBlocked(r) {
+		t.Fatalf("DELETE keeping the foreign block: Deleted %v hand-blocked %v, %v; want true and a reason", r.Deleted, handBlocked(r), err)
 	}
-	if r := mustGet(t, a, id); !r.Deleted || r.HandBlock == "" || app.user(id)["scim"].(map[string]any)["blocked"] != false {
-		t.Errorf("read again: Deleted %v HandBlock %q stored %v", r.Deleted, r.HandBlock, app.user(id)["scim"])
+	if r := mustGet(t, a, id); !r.Deleted || !handBlocked(r) || app.user(id)["scim"].(map[string]any)["blocked"] != false {
+		t.Errorf("read again: Deleted %v hand-blocked %v stored %v", r.Deleted, handBlocked(r), app.user(id)["scim"])
 	}
 	r, err = a.UpdateUser(bg, id, &off, adapters.State{Managed: true, Deleted: true})
-	if err != nil || !r.Deleted || r.HandBlock != "" {
-		t.Errorf("DELETE blocking by SCIM: Deleted %v HandBlock %q, %v; want true and none", r.Deleted, r.HandBlock, err)
+	if err != nil || !r.Deleted || handBlocked(r) {
+		t.Errorf("DELETE blocking by SCIM: Deleted %v hand-blocked %v, %v; want true and none", r.Deleted, handBlocked(r), err)
 	}
 }

@@ -180,9 +180,9 @@ func TestRedmineStateField(t *testing.T) {
 				user := fmt.Sprintf(`{"id": 7, "login": "ada", "status": %s, "custom_fields": [{"name": "scim_state", "value": %q}]}`, status, value)
 				r := a.record(gjson.Parse(user))
 				handBlock := !active && st.ForeignBlock
-				if !r.Managed || r.Deleted != st.Deleted || (r.HandBlock != "") != handBlock || r.Tenant != tenant || r.RecordedUserName != "ada" {
-					t.Errorf("tenant %q, %+v, active %v: sent %q, read Managed %v Deleted %v HandBlock %q Tenant %q RecordedUserName %q",
-						tenant, st, active, value, r.Managed, r.Deleted, r.HandBlock, r.Tenant, r.RecordedUserName)
+				if !r.Managed || r.Deleted != st.Deleted || (handBlocked(r)) != handBlock || r.Tenant != tenant || r.RecordedUserName != "ada" {
+					t.Errorf("tenant %q, %+v, active %v: sent %q, read Managed %v Deleted %v hand-blocked %v Tenant %q RecordedUserName %q",
+						tenant, st, active, value, r.Managed, r.Deleted, handBlocked(r), r.Tenant, r.RecordedUserName)
 				}
 			}
 		}

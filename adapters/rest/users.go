@@ -131,9 +131,8 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 	if managed {
 		rec.Tenant, rec.BlockMark = tenant, scimBlock
 	}
-	// A block that is not SCIM's stays the application's, through a SCIM DELETE too.
-	if managed && !u.Active && !scimBlock {
-		rec.HandBlock = "blocked in " + a.m.m.Name + " by someone other than SCIM"
+	if !u.Active {
+		rec.BlockReason = "is blocked in " + a.m.m.Name
 	}
 	return rec
 }

@@ -18,10 +18,21 @@ import (
 // default tenant, seen from a named one: never a valid tenant name.
 const otherTenant = "(default)"
 
-// own applies tenancy: an account marked for another tenant is not managed here, and
-// keeps a non-empty Tenant so that no rule mistakes it for an unmanaged account that
-// could be adopted.
+// decideBlock is the one rule of block ownership: a managed account the application
+// blocks (BlockReason) without SCIM's mark (BlockMark) was blocked by someone else,
+// and SCIM never lifts that block. Every record an adapter answers passes here.
+func decideBlock(r *adapters.Record) {
+	r.HandBlock = ""
+	if r.Managed && r.User != nil && !r.User.Active && r.BlockReason != "" && !r.BlockMark {
+		r.HandBlock = r.BlockReason
+	}
+}
+
+// own applies tenancy and the block rule: an account marked for another tenant is
+// not managed here, and keeps a non-empty Tenant so that no rule mistakes it for an
+// unmanaged account that could be adopted.
 func (s *Service) own(r *adapters.Record) {
+	defer decideBlock(r)
 	if !r.Managed || r.Tenant == s.Tenant {
 		if !r.Managed {
 			r.Tenant = ""

@@ -165,7 +165,7 @@ func TestHandBlocksSurvive(t *testing.T) {
 		if _, err := s.CreateUser(ctx, user("hb", "ext-hb")); status(t, err) != 409 {
 			t.Fatalf("re-POST of a hand-blocked, DELETEd user: %v", err)
 		}
-		if r, _ := f.User(id); r.User.Active || r.HandBlock == "" {
+		if r, _ := f.User(id); r.User.Active || r.BlockMark {
 			t.Fatalf("the block set by hand was lifted or taken over: %+v", r)
 		}
 	})

@@ -223,7 +223,7 @@ func TestBlocksHaveAnOwner(t *testing.T) {
 	if _, err := s.ReplaceUser(ctx, id, put, true, ""); status(t, err) != 409 {
 		t.Fatalf("PUT active:true on a hand-blocked user: %v", err)
 	}
-	if r, _ := f.User(id); r.User.Active || r.HandBlock == "" || r.User.Meta.Version != before.User.Meta.Version {
+	if r, _ := f.User(id); r.User.Active || r.BlockMark || r.User.Meta.Version != before.User.Meta.Version {
 		t.Fatalf("the hand-set block was lifted, taken over or written: %+v", r)
 	}
 	// a write that keeps the account inactive applies, and the block stays foreign

@@ -377,6 +377,7 @@ func (s *Service) wrote(ctx context.Context, rec *adapters.Record, userName stri
 	if rec.User == nil {
 		return
 	}
+	decideBlock(rec)
 	if userName != "" {
 		rec.RecordedUserName = userName
 	}
