@@ -82,139 +82,128 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := map[string]bool{}
+	words := s.wordOptions()
 	for d.NextBlock(0) {
 		opt := d.Val()
 		if opt != "token" && opt != "protect" && seen[opt] {
 			return d.Errf("duplicate option %q", opt)
 		}
 		seen[opt] = true
-		switch opt {
-		case "base_path":
-			if err := oneArg(d, &s.BasePath); err != nil {
+		if dst, ok := words[opt]; ok {
+			if err := oneArg(d, dst); err != nil {
 				return err
 			}
-		case "token":
-			var t string
-			if err := oneArg(d, &t); err != nil {
-				return err
-			}
-			s.Tokens = append(s.Tokens, t)
-		case "jwt":
-			if err := s.parseJWT(d); err != nil {
-				return err
-			}
-		case "adapter":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			driver := d.Val()
-			unm, err := caddyfile.UnmarshalModule(d, "scim.adapters."+driver)
-			if err != nil {
-				return err
-			}
-			if _, ok := unm.(adapters.UserAdapter); !ok {
-				return d.Errf("module scim.adapters.%s (%T) is not a SCIM adapter", driver, unm)
-			}
-			s.AdapterRaw = caddyconfig.JSONModuleObject(unm, "driver", driver, nil)
-		case "redis":
-			s.Redis = &RedisConfig{}
-			if err := s.Redis.unmarshalCaddyfile(d); err != nil {
-				return err
-			}
-		case "audit":
-			s.Audit = &AuditConfig{}
-			if err := s.Audit.unmarshalCaddyfile(d); err != nil {
-				return err
-			}
-		case "deprovision":
-			if err := oneArg(d, &s.Deprovision); err != nil {
-				return err
-			}
-		case "link_existing":
-			if err := oneArg(d, &s.LinkExisting); err != nil {
-				return err
-			}
-		case "tenant":
-			if err := oneArg(d, &s.Tenant); err != nil {
-				return err
-			}
-		case "links_file":
-			if err := oneArg(d, &s.LinksFile); err != nil {
-				return err
-			}
-		case "unknown_attributes":
-			if err := oneArg(d, &s.UnknownAttributes); err != nil {
-				return err
-			}
-		case "unknown_members":
-			if err := oneArg(d, &s.UnknownMembers); err != nil {
-				return err
-			}
-		case "max_body_size":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil {
-				return d.Errf("max_body_size: %v", err)
-			}
-			s.MaxBodySize = int64(n)
-		case "bulk_max_operations":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			if v == "off" {
-				s.BulkMaxOperations = -1
-				break
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				return d.Errf("bulk_max_operations must be a positive integer or off, not %q", v)
-			}
-			s.BulkMaxOperations = n
-		case "max_results", "max_scan":
-			name := d.Val()
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				return d.Errf("%s must be a positive integer", name)
-			}
-			if name == "max_scan" {
-				s.MaxScan = n
-			} else {
-				s.MaxResults = n
-			}
-		case "public_url":
-			if err := oneArg(d, &s.PublicURL); err != nil {
-				return err
-			}
-		case "protect":
-			vals := d.RemainingArgs()
-			if len(vals) == 0 {
-				return d.ArgErr()
-			}
-			s.Protect = append(s.Protect, vals...)
-		case "timeout", "link_ttl":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("%s: %v", opt, err)
-			}
-			if opt == "timeout" {
-				s.Timeout = caddy.Duration(dur)
-			} else {
-				s.LinkTTL = caddy.Duration(dur)
-			}
-		default:
-			return d.Errf("unrecognized scim option %q", opt)
+			continue
+		}
+		if err := s.parseOption(d, opt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wordOptions are the options that take one word as it is (checked by Provision).
+func (s *Handler) wordOptions() map[string]*string {
+	return map[string]*string{
+		"base_path": &s.BasePath, "deprovision": &s.Deprovision, "link_existing": &s.LinkExisting,
+		"tenant": &s.Tenant, "links_file": &s.LinksFile, "unknown_attributes": &s.UnknownAttributes,
+		"unknown_members": &s.UnknownMembers, "public_url": &s.PublicURL,
+	}
+}
+
+// parseOption parses one option that is not a plain word.
+func (s *Handler) parseOption(d *caddyfile.Dispenser, opt string) error {
+	switch opt {
+	case "token":
+		var t string
+		if err := oneArg(d, &t); err != nil {
+			return err
+		}
+		s.Tokens = append(s.Tokens, t)
+	case "jwt":
+		return s.parseJWT(d)
+	case "adapter":
+		return s.parseAdapter(d)
+	case "redis":
+		s.Redis = &RedisConfig{}
+		return s.Redis.unmarshalCaddyfile(d)
+	case "audit":
+		s.Audit = &AuditConfig{}
+		return s.Audit.unmarshalCaddyfile(d)
+	case "protect":
+		vals := d.RemainingArgs()
+		if len(vals) == 0 {
+			return d.ArgErr()
+		}
+		s.Protect = append(s.Protect, vals...)
+	case "max_body_size", "bulk_max_operations", "max_results", "max_scan", "timeout", "link_ttl":
+		var v string
+		if err := oneArg(d, &v); err != nil {
+			return err
+		}
+		return s.parseQuantity(d, opt, v)
+	default:
+		return d.Errf("unrecognized scim option %q", opt)
+	}
+	return nil
+}
+
+// parseAdapter reads `adapter <driver> { … }` through the driver module's own
+// Caddyfile parsing.
+func (s *Handler) parseAdapter(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	driver := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "scim.adapters."+driver)
+	if err != nil {
+		return err
+	}
+	if _, ok := unm.(adapters.UserAdapter); !ok {
+		return d.Errf("module scim.adapters.%s (%T) is not a SCIM adapter", driver, unm)
+	}
+	s.AdapterRaw = caddyconfig.JSONModuleObject(unm, "driver", driver, nil)
+	return nil
+}
+
+// parseQuantity reads the options that take a size, a count or a duration.
+func (s *Handler) parseQuantity(d *caddyfile.Dispenser, opt, v string) error {
+	switch opt {
+	case "max_body_size":
+		n, err := humanize.ParseBytes(v)
+		if err != nil {
+			return d.Errf("max_body_size: %v", err)
+		}
+		s.MaxBodySize = int64(n)
+	case "bulk_max_operations":
+		if v == "off" {
+			s.BulkMaxOperations = -1
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return d.Errf("bulk_max_operations must be a positive integer or off, not %q", v)
+		}
+		s.BulkMaxOperations = n
+	case "max_results", "max_scan":
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return d.Errf("%s must be a positive integer", opt)
+		}
+		if opt == "max_scan" {
+			s.MaxScan = n
+		} else {
+			s.MaxResults = n
+		}
+	default: // timeout, link_ttl
+		dur, err := caddy.ParseDuration(v)
+		if err != nil {
+			return d.Errf("%s: %v", opt, err)
+		}
+		if opt == "timeout" {
+			s.Timeout = caddy.Duration(dur)
+		} else {
+			s.LinkTTL = caddy.Duration(dur)
 		}
 	}
 	return nil

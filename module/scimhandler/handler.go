@@ -207,11 +207,51 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets defaults, resolves secrets, loads the adapter and builds the
-// authenticator and the provisioning service.
+// authenticator, the link store, the audit trail and the provisioning service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.auditLog = h.logger.Named("audit")
 	h.ring = audit.NewRing(ringSize)
+	h.setDefaults()
+	if err := h.validateModes(); err != nil {
+		return err
+	}
+	actx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	if err := h.buildAuth(actx); err != nil {
+		return err
+	}
+	if err := h.loadAdapter(ctx); err != nil {
+		return err
+	}
+	h.buildFeatures()
+	store, err := h.linkStore(ctx)
+	if err != nil {
+		return err
+	}
+	h.store = store
+	if err := h.buildAudit(); err != nil {
+		return err
+	}
+	h.svc = h.newService(store)
+	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		h.logger.Warn("scim metrics disabled", zap.Error(err))
+	}
+	h.rebuild = new(atomic.Pointer[RebuildProgress])
+	h.drift = &driftCache{}
+	h.lenient = h.lenientDecoding()
+	h.kinds()
+	if h.indexed != nil {
+		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
+	}
+	h.lastHealth = new(atomic.Pointer[Health])
+	go h.watchHealth(actx)
+	register(h)
+	return nil
+}
+
+// setDefaults fills the options left unset.
+func (h *Handler) setDefaults() {
 	if h.BasePath == "" {
 		h.BasePath = "/scim/v2"
 	}
@@ -228,10 +268,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(50 * time.Second)
 	}
-	if err := h.validateModes(); err != nil {
-		return err
-	}
+}
 
+// buildAuth resolves the credentials' placeholders (an unset variable fails the
+// load) and builds the authenticator; its key fetching ends with ctx.
+func (h *Handler) buildAuth(ctx context.Context) error {
 	repl := caddy.NewReplacer()
 	acfg := auth.Config{}
 	for i, t := range h.Tokens {
@@ -242,39 +283,52 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		acfg.Tokens = append(acfg.Tokens, v)
 	}
 	if h.JWT != nil {
-		secret := h.JWT.Secret
-		if secret != "" {
-			v, err := repl.ReplaceOrErr(secret, true, true)
-			if err != nil {
-				return fmt.Errorf("resolving jwt secret: %v", err)
-			}
-			secret = v
+		jc, err := h.JWT.resolved(repl)
+		if err != nil {
+			return err
 		}
-		acfg.JWT = &auth.JWTConfig{
-			Issuer:     repl.ReplaceKnown(h.JWT.Issuer, ""),
-			Audiences:  h.JWT.Audiences,
-			Secret:     secret,
-			KeyFile:    repl.ReplaceKnown(h.JWT.KeyFile, ""),
-			JWKSURL:    repl.ReplaceKnown(h.JWT.JWKSURL, ""),
-			Algorithms: h.JWT.Algorithms,
-			Leeway:     time.Duration(h.JWT.Leeway),
-
-			RequireScopes:    h.JWT.RequireScopes,
-			RequireClientIDs: h.JWT.RequireClientIDs,
-			RequireTypes:     h.JWT.RequireTypes,
-		}
+		acfg.JWT = jc
 	}
 	if len(acfg.Tokens) == 0 && acfg.JWT == nil {
 		return fmt.Errorf("no credentials configured: set at least one token or a jwt block")
 	}
-	actx, cancel := context.WithCancel(ctx)
-	h.cancel = cancel
-	a, err := auth.New(actx, acfg)
+	a, err := auth.New(ctx, acfg)
 	if err != nil {
 		return fmt.Errorf("setting up authentication: %v", err)
 	}
 	h.auth = a
+	return nil
+}
 
+// resolved is the authenticator's JWT config: the operator's, its placeholders
+// resolved and its durations Go's (the config keeps Caddy's JSON forms).
+func (c *JWTConfig) resolved(repl *caddy.Replacer) (*auth.JWTConfig, error) {
+	secret := c.Secret
+	if secret != "" {
+		v, err := repl.ReplaceOrErr(secret, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("resolving jwt secret: %v", err)
+		}
+		secret = v
+	}
+	return &auth.JWTConfig{
+		Issuer:     repl.ReplaceKnown(c.Issuer, ""),
+		Audiences:  c.Audiences,
+		Secret:     secret,
+		KeyFile:    repl.ReplaceKnown(c.KeyFile, ""),
+		JWKSURL:    repl.ReplaceKnown(c.JWKSURL, ""),
+		Algorithms: c.Algorithms,
+		Leeway:     time.Duration(c.Leeway),
+
+		RequireScopes:    c.RequireScopes,
+		RequireClientIDs: c.RequireClientIDs,
+		RequireTypes:     c.RequireTypes,
+	}, nil
+}
+
+// loadAdapter loads the adapter module, gives it the tenant and takes its groups
+// and its link_existing default.
+func (h *Handler) loadAdapter(ctx caddy.Context) error {
 	if h.AdapterRaw == nil {
 		return fmt.Errorf("no adapter configured")
 	}
@@ -306,17 +360,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.LinkExisting == "" {
 		h.LinkExisting = provision.LinkOff
 	}
-	if err := h.validateModes(); err != nil {
-		return err
-	}
+	return h.validateModes()
+}
 
-	info := ua.Info()
+// buildFeatures is what discovery advertises.
+func (h *Handler) buildFeatures() {
+	info := h.adapter.Info()
 	h.features = scim.Features{
 		MaxResults:      h.MaxResults,
 		Groups:          h.groups != nil,
 		Sort:            true,
 		ETag:            true,
-		JWT:             acfg.JWT != nil,
+		JWT:             h.JWT != nil,
 		UserAttributes:  info.UserAttributes,
 		GroupAttributes: info.GroupAttributes,
 		BulkMaxPayload:  h.MaxBodySize,
@@ -327,11 +382,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.BulkMaxOperations > 0:
 		h.features.BulkMaxOperations = h.BulkMaxOperations
 	}
-	store, err := h.linkStore(ctx)
-	if err != nil {
-		return err
-	}
-	h.store = store
+}
+
+// buildAudit checks the audit options and starts the shared stream (with redis).
+func (h *Handler) buildAudit() error {
 	if h.Audit == nil {
 		h.Audit = &AuditConfig{}
 	}
@@ -342,8 +396,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.stream = audit.NewStream(h.redisConn, h.prefix+"audit", h.Audit.streamLen(), time.Duration(h.Audit.StreamMaxAge))
 	}
 	h.unauth = h.newUnauthGate()
-	h.svc = &provision.Service{
-		Adapter:        ua,
+	return nil
+}
+
+// newService builds the provisioning service over the adapter and store, its
+// events logged.
+func (h *Handler) newService(store links.Store) *provision.Service {
+	return &provision.Service{
+		Adapter:        h.adapter,
 		Links:          store,
 		Tenant:         h.Tenant,
 		Groups:         h.groups,
@@ -373,20 +433,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 				zap.String("user_name", userName), zap.String("why", why))
 		},
 	}
-	if err := h.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		h.logger.Warn("scim metrics disabled", zap.Error(err))
-	}
-	h.rebuild = new(atomic.Pointer[RebuildProgress])
-	h.drift = &driftCache{}
-	h.lenient = h.lenientDecoding()
-	h.kinds()
-	if h.indexed != nil {
-		go h.svc.MaintainIndex(actx, indexCheckInterval, h.indexEvents())
-	}
-	h.lastHealth = new(atomic.Pointer[Health])
-	go h.watchHealth(actx)
-	register(h)
-	return nil
 }
 
 // maxLoggedUnknown bounds the distinct unknown attribute names logged (once each).
