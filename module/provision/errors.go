@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -16,13 +17,19 @@ import (
 // reads it, and the metrics tell it from a failure.
 const StatusClientClosed = 499
 
-// SCIMError turns an error of the service or of an adapter into the SCIM error the
-// IdP sees: adapter facts become their RFC 7644 status and scimType, a cancelled
+// SCIMError turns an error of the service, of an adapter or of the request's body into
+// the SCIM error the IdP sees — the one place errors are mapped, at the edge (the
+// handler's answer, each /Bulk operation's): adapter facts become their RFC 7644 status and scimType, a cancelled
 // request 499, an expired one 503. ok is false for an error nothing explains (a
 // bug): a 500 whose detail reveals nothing; the caller logs the cause.
 func SCIMError(err error) (se *scim.Error, ok bool) {
 	if errors.As(err, &se) {
 		return se, true
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &scim.Error{Status: http.StatusRequestEntityTooLarge,
+			Detail: "request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}, true
 	}
 	if errors.Is(err, context.Canceled) {
 		return &scim.Error{Status: StatusClientClosed, Detail: "request canceled"}, true
@@ -76,15 +83,6 @@ func or(s, def string) string {
 	return s
 }
 
-// scimErr maps err at the edge of a public method; nil stays nil.
-func scimErr(err *error) {
-	if *err == nil {
-		return
-	}
-	if se, ok := SCIMError(*err); ok {
-		*err = se
-	}
-}
 
 // maxNamedMembers bounds how many member ids an error detail names.
 const maxNamedMembers = 10

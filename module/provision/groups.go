@@ -39,7 +39,6 @@ func findGroups(ctx context.Context, ga adapters.GroupAdapter, q adapters.Lookup
 // GetGroup returns a managed group or a SCIM 404. Members are loaded only when
 // withMembers is set (Entra reads groups with excludedAttributes=members).
 func (s *Service) GetGroup(ctx context.Context, id string, withMembers bool) (_ *scim.Group, err error) {
-	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
@@ -85,7 +84,6 @@ func (s *Service) managedMembersOnly(ctx context.Context, gs []*scim.Group) erro
 // pushed down to the adapter; the full filter is then matched on the candidates.
 // withMembers must be true when the filter or the answer needs members.
 func (s *Service) QueryGroups(ctx context.Context, filter scim.Expr, withMembers bool, render func(*scim.Group) scim.Resource) (_ []*scim.Group, err error) {
-	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
@@ -408,7 +406,6 @@ func (s *Service) checkUnique(ctx context.Context, ga adapters.GroupAdapter, sel
 // added. If the members cannot all be added the new group is removed again, so
 // that the IdP's retry of the POST starts from a clean state instead of a 409.
 func (s *Service) CreateGroup(ctx context.Context, g *scim.Group) (_ *scim.Group, err error) {
-	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return nil, err
@@ -467,7 +464,6 @@ func membersOf(ids []string) []scim.Member {
 // ReplaceGroup applies PUT /Groups/{id}: displayName, externalId and the full member
 // list (absent members mean none, RFC 7644 §3.5.1), written as deltas.
 func (s *Service) ReplaceGroup(ctx context.Context, id string, g *scim.Group, ifMatch string) (_ *scim.Group, err error) {
-	defer scimErr(&err)
 	if err := normalizeGroup(g); err != nil {
 		return nil, err
 	}
@@ -477,7 +473,6 @@ func (s *Service) ReplaceGroup(ctx context.Context, id string, g *scim.Group, if
 // PatchGroup applies PATCH /Groups/{id}: the operations run on the rendered current
 // group (members included), and the difference to it is applied as deltas.
 func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ *scim.Group, err error) {
-	defer scimErr(&err)
 	return s.modifyGroup(ctx, id, ifMatch, func(cur *scim.Group) (*scim.Group, error) {
 		patched, err := scim.ApplyPatch(scim.GroupToResource(cur, opt), ops, scim.GroupResourceType)
 		if err != nil {
@@ -587,7 +582,6 @@ func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.
 
 // DeleteGroup removes a managed group.
 func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) (err error) {
-	defer scimErr(&err)
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return err
@@ -614,7 +608,6 @@ func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) (err erro
 // UserGroups returns the managed groups a user is a direct member of, for the
 // user's read-only groups attribute; nil without group support.
 func (s *Service) UserGroups(ctx context.Context, userID string) (_ []scim.GroupRef, err error) {
-	defer scimErr(&err)
 	if s.Groups == nil {
 		return nil, nil
 	}

@@ -30,7 +30,6 @@ const listConcurrency = 8
 // left out of the page and out of the index (the page is one shorter, once). A
 // failed read fails the page: never a page that silently lacks a user.
 func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters.Record, total int, ok bool, err error) {
-	defer scimErr(&err)
 	ix, isIndex := s.Links.(links.Index)
 	if !isIndex {
 		return nil, 0, false, nil
@@ -78,7 +77,6 @@ func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters
 // are pushed down to the link store and the adapter; any other query (sorted says
 // the caller will sort) is evaluated over a scan bounded by MaxScan.
 func (s *Service) QueryUsers(ctx context.Context, filter scim.Expr, render func(*scim.User) scim.Resource, sorted bool) (_ []adapters.Record, err error) {
-	defer scimErr(&err)
 	var candidates []adapters.Record
 	var cached links.Link // the stored link of a link store hit, for rememberChanged
 	pushed := false

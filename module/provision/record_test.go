@@ -338,9 +338,7 @@ func TestSmallerSafetyRules(t *testing.T) {
 }
 
 func errorAs(err error, se **scim.Error) bool {
-	e, ok := err.(*scim.Error)
-	if ok {
-		*se = e
-	}
+	e, ok := SCIMError(err)
+	*se = e
 	return ok
 }

@@ -159,7 +159,6 @@ func (s *Service) readRecord(ctx context.Context, id string, cached links.Link, 
 
 // GetUser returns a visible user or a SCIM 404 (GET /Users/{id}).
 func (s *Service) GetUser(ctx context.Context, id string) (_ adapters.Record, err error) {
-	defer scimErr(&err)
 	r, err := s.getUser(ctx, id)
 	if err == nil && staleMark(r) {
 		recs := []adapters.Record{r}
@@ -248,7 +247,6 @@ func matchesLookup(r adapters.Record, kind adapters.LookupKind, value string) bo
 // CreateUser provisions u (POST /Users). It answers the record, new or (for a
 // reactivation or adoption, which still answer 201) existing.
 func (s *Service) CreateUser(ctx context.Context, u *scim.User) (_ adapters.Record, err error) {
-	defer scimErr(&err)
 	// Serialise creates of one identity on this instance and, through the link
 	// store's lock, across instances; the upstream re-check below is what makes it
 	// correct, the lock only makes the race rare.
@@ -495,7 +493,6 @@ func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User,
 // ReplaceUser applies a PUT. hasActive is false when the body carried no active: the
 // current state is kept.
 func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasActive bool, ifMatch string) (_ adapters.Record, err error) {
-	defer scimErr(&err)
 	return s.modify(ctx, id, ifMatch, true, func(cur adapters.Record) (*scim.User, error) {
 		if !hasActive {
 			u.Active = cur.User.Active
@@ -506,7 +503,6 @@ func (s *Service) ReplaceUser(ctx context.Context, id string, u *scim.User, hasA
 
 // PatchUser applies a PATCH: the operations run on the rendered current resource.
 func (s *Service) PatchUser(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ adapters.Record, err error) {
-	defer scimErr(&err)
 	return s.modify(ctx, id, ifMatch, scim.PatchSets(ops, "userName"), func(cur adapters.Record) (*scim.User, error) {
 		patched, err := scim.ApplyPatch(scim.UserToResource(cur.User, opt), ops, scim.UserResourceType)
 		if err != nil {
@@ -607,7 +603,6 @@ func unique(ctx context.Context, what, selfID string, claims []claim) error {
 // DeleteUser answers DELETE: in block mode the user is blocked and hidden (the link
 // stays, so a later POST reactivates it); in delete mode it is removed upstream.
 func (s *Service) DeleteUser(ctx context.Context, id string, ifMatch string) (err error) {
-	defer scimErr(&err)
 	ctx = adapters.WithMemo(ctx) // the adapter's read before its write reuses GetUser's
 	cur, release, err := s.lockedUser(ctx, id, ifMatch, "delete")
 	if err != nil {

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -41,9 +40,9 @@ func status(t *testing.T, err error) int {
 	if err == nil {
 		return 0
 	}
-	var se *scim.Error
-	if !errors.As(err, &se) {
-		t.Fatalf("error %v is not a *scim.Error", err)
+	se, ok := SCIMError(err) // what the IdP would see
+	if !ok {
+		t.Fatalf("error %v has no SCIM answer", err)
 	}
 	return se.Status
 }

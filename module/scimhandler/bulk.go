@@ -3,7 +3,6 @@ package scimhandler
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -142,10 +141,7 @@ func (h *Handler) bulkOne(r *http.Request, op scim.BulkOperation, ids map[string
 
 // bulkFailure is the answer of an operation that was refused before it ran.
 func bulkFailure(op scim.BulkOperation, err error) scim.BulkResultItem {
-	var se *scim.Error
-	if !errors.As(err, &se) {
-		se = &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"}
-	}
+	se, _ := toSCIMError(err)
 	b, _ := json.Marshal(se)
 	return scim.BulkResultItem{Method: strings.ToUpper(op.Method), BulkID: op.BulkID, Status: strconv.Itoa(se.Status), Response: b}
 }

@@ -64,15 +64,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 	return nil, false
 }
 
-// toSCIMError maps any error from the service or the adapter to a SCIM error;
-// internal is true for an error nothing explains (its detail reveals nothing; the
-// cause is logged).
+// toSCIMError maps any error to its SCIM answer (provision.SCIMError, the one
+// mapping); internal is true for an error nothing explains (its detail reveals
+// nothing; the cause is logged).
 func toSCIMError(err error) (*scim.Error, bool) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return &scim.Error{Status: http.StatusRequestEntityTooLarge,
-			Detail: "request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}, false
-	}
 	se, ok := provision.SCIMError(err)
 	return se, !ok
 }

@@ -278,10 +278,11 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 	h.writeList(w, r, append(users, groups...), userObjs, q)
 }
 
-// isClientError reports a 4xx SCIM error (a filter or sortBy that does not fit a type).
+// isClientError reports an error answered 4xx (a filter or sortBy that does not fit
+// a type).
 func isClientError(err error) bool {
-	var se *scim.Error
-	return errors.As(err, &se) && se.Status < 500
+	se, _ := toSCIMError(err)
+	return se.Status < 500
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, method string) bool {
