@@ -83,7 +83,6 @@ func or(s, def string) string {
 	return s
 }
 
-
 // maxNamedMembers bounds how many member ids an error detail names.
 const maxNamedMembers = 10
 

@@ -472,13 +472,10 @@ func (s *Service) ReplaceGroup(ctx context.Context, id string, g *scim.Group, if
 
 // PatchGroup applies PATCH /Groups/{id}: the operations run on the rendered current
 // group (members included), and the difference to it is applied as deltas.
-func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (_ *scim.Group, err error) {
+func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp, ifMatch string, opt scim.RenderOptions) (*scim.Group, error) {
 	return s.modifyGroup(ctx, id, ifMatch, func(cur *scim.Group) (*scim.Group, error) {
-		patched, err := scim.ApplyPatch(scim.GroupToResource(cur, opt), ops, scim.GroupResourceType)
-		if err != nil {
-			return nil, err
-		}
-		g, err := scim.GroupFromResource(patched)
+		g, err := patched(cur, ops, scim.GroupResourceType,
+			func(g *scim.Group) scim.Resource { return scim.GroupToResource(g, opt) }, scim.GroupFromResource)
 		if err != nil {
 			return nil, err
 		}
@@ -486,30 +483,31 @@ func (s *Service) PatchGroup(ctx context.Context, id string, ops []scim.PatchOp,
 	})
 }
 
-// modifyGroup is the read / If-Match / write pipeline of PUT and PATCH on a group.
+// modifyGroup is PUT's and PATCH's change of a group (writeLocked): next turns the
+// current group into the desired one.
 func (s *Service) modifyGroup(ctx context.Context, id, ifMatch string, next func(cur *scim.Group) (*scim.Group, error)) (*scim.Group, error) {
 	if _, err := s.groupAdapter(); err != nil {
 		return nil, err
 	}
-	release, err := s.lockAll(ctx, []string{"group:" + id})
-	if err != nil {
-		return nil, err
+	return writeLocked(ctx, s, "group:"+id, ifMatch, s.groupToWrite(id, true), func(ctx context.Context, cur *scim.Group) (*scim.Group, error) {
+		g, err := next(cur)
+		if err != nil {
+			return nil, err
+		}
+		g.ID = id
+		return s.writeGroup(ctx, cur, g)
+	})
+}
+
+// groupToWrite reads managed group id for a write (writeLocked).
+func (s *Service) groupToWrite(id string, withMembers bool) func(context.Context) (*scim.Group, string, error) {
+	return func(ctx context.Context) (*scim.Group, string, error) {
+		cur, err := s.GetGroup(ctx, id, withMembers)
+		if err != nil {
+			return nil, "", err
+		}
+		return cur, cur.Meta.Version, nil
 	}
-	defer release()
-	ctx = adapters.WithMemo(ctx) // the member checks read each user once
-	cur, err := s.GetGroup(ctx, id, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkIfMatch(ifMatch, cur.Meta.Version); err != nil {
-		return nil, err
-	}
-	g, err := next(cur)
-	if err != nil {
-		return nil, err
-	}
-	g.ID = id
-	return s.writeGroup(ctx, cur, g)
 }
 
 // writeGroup turns cur into next: validation first (unknown members, uniqueness),
@@ -581,28 +579,19 @@ func (s *Service) writeGroup(ctx context.Context, cur, next *scim.Group) (*scim.
 }
 
 // DeleteGroup removes a managed group.
-func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) (err error) {
+func (s *Service) DeleteGroup(ctx context.Context, id, ifMatch string) error {
 	ga, err := s.groupAdapter()
 	if err != nil {
 		return err
 	}
-	release, err := s.lockAll(ctx, []string{"group:" + id})
-	if err != nil {
-		return err
-	}
-	defer release()
-	cur, err := s.GetGroup(ctx, id, false)
-	if err != nil {
-		return err
-	}
-	if err := checkIfMatch(ifMatch, cur.Meta.Version); err != nil {
-		return err
-	}
-	if err := ga.DeleteGroup(ctx, id); err != nil && !adapters.Is(err, adapters.NotFound) {
-		return err
-	}
-	s.forgetGroup(ctx, id)
-	return nil
+	_, err = writeLocked(ctx, s, "group:"+id, ifMatch, s.groupToWrite(id, false), func(ctx context.Context, _ *scim.Group) (struct{}, error) {
+		if err := ga.DeleteGroup(ctx, id); err != nil && !adapters.Is(err, adapters.NotFound) {
+			return struct{}{}, err
+		}
+		s.forgetGroup(ctx, id)
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // UserGroups returns the managed groups a user is a direct member of, for the

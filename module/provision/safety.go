@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -78,4 +79,31 @@ func reactivationTarget(r adapters.Record, u *scim.User, by string) error {
 		return scim.Conflict("this %s belongs to %s account (id %s) linked to an externalId, and this request has none; it is reactivated only for its own identity: send its externalId, or delete or rename that account in the application", by, state, r.User.ID)
 	}
 	return scim.Conflict("this %s belongs to %s account (id %s) linked to another externalId; it is never given to a new identity: delete or rename that account in the application, then retry", by, state, r.User.ID)
+}
+
+// claim is a value that at most one resource may hold; holders lists the ids of
+// those that do.
+type claim struct {
+	attr, value string
+	holders     func(context.Context) ([]string, error)
+}
+
+// unique answers 409 uniqueness when a resource other than selfID holds a claimed
+// value; an empty value claims nothing. One rule for users and groups.
+func unique(ctx context.Context, what, selfID string, claims []claim) error {
+	for _, c := range claims {
+		if c.value == "" {
+			continue
+		}
+		ids, err := c.holders(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if id != selfID {
+				return scim.Conflict("a %s with %s %q already exists (id %s)", what, c.attr, c.value, id)
+			}
+		}
+	}
+	return nil
 }
