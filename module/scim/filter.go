@@ -849,3 +849,20 @@ func (c *CompareExpr) prepare(leaf *Attribute) {
 	}
 	c.ready = true
 }
+
+// Mentions reports whether e names the top-level attribute name (core or extension,
+// inside value paths and negations too): a query whose filter mentions a group's
+// members must load them.
+func Mentions(e Expr, name string) bool {
+	switch x := e.(type) {
+	case *CompareExpr:
+		return strings.EqualFold(x.Path.Name, name)
+	case *LogicalExpr:
+		return Mentions(x.Left, name) || Mentions(x.Right, name)
+	case *NotExpr:
+		return Mentions(x.X, name)
+	case *ValuePathExpr:
+		return strings.EqualFold(x.Path.Name, name)
+	}
+	return false
+}

@@ -65,44 +65,12 @@ func wantsAttr(q scim.Query, rt *scim.ResourceType, name string) bool {
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Query) {
-	rs, err := h.queryGroups(r, q)
+	found, err := h.svc.SearchGroups(r.Context(), q, h.renderOptions(r), wantsAttr(q, scim.GroupResourceType, "members"), true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.writeList(w, r, rs, nil, q)
-}
-
-// queryGroups answers a group query as sorted, unprojected resources.
-func (h *Handler) queryGroups(r *http.Request, q scim.Query) ([]scim.Resource, error) {
-	var filter scim.Expr
-	if q.Filter != "" {
-		f, err := scim.ParseFilter(q.Filter, scim.GroupResourceType)
-		if err != nil {
-			return nil, err
-		}
-		filter = f
-	}
-	// Members cost one or more upstream calls per group: load them only when the
-	// answer, the filter or the sort order needs them.
-	withMembers := wantsAttr(q, scim.GroupResourceType, "members") ||
-		strings.Contains(strings.ToLower(q.Filter), "members") ||
-		strings.Contains(strings.ToLower(q.SortBy), "members")
-	opt := h.renderOptions(r)
-	gs, err := h.svc.QueryGroups(r.Context(), filter, withMembers, func(g *scim.Group) scim.Resource {
-		return scim.GroupToResource(g, opt)
-	})
-	if err != nil {
-		return nil, err
-	}
-	rs := make([]scim.Resource, len(gs))
-	for i, g := range gs {
-		rs[i] = scim.GroupToResource(g, opt)
-	}
-	if err := scim.SortResources(rs, scim.GroupResourceType, q); err != nil {
-		return nil, err
-	}
-	return rs, nil
+	h.writePage(w, r, found.Resources, nil, found.Total, q)
 }
 
 // fillUserGroups sets the read-only groups attribute of users. single is a GET of

@@ -140,70 +140,21 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request, all []scim.R
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, q scim.Query) {
-	if q.Filter == "" && q.SortBy == "" {
-		// A plain listing (Okta's import, a drift check) costs a page with the
-		// link index; without one it is a bounded scan, like a filter.
-		recs, total, ok, err := h.svc.UserPage(r.Context(), q.StartIndex-1, q.PageSize(h.MaxResults))
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if ok {
-			users := make([]*scim.User, len(recs))
-			for i := range recs {
-				users[i] = recs[i].User
-			}
-			h.writePage(w, r, nil, users, total, q)
-			return
-		}
-	}
-	rs, users, err := h.queryUsers(r, q)
+	found, err := h.svc.SearchUsers(r.Context(), q, h.renderOptions(r), true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.writeList(w, r, rs, users, q)
+	h.writePage(w, r, nil, usersOf(found.Items), found.Total, q)
 }
 
-// queryUsers answers a user query as sorted, unprojected resources and, in the same
-// order, the users they render.
-func (h *Handler) queryUsers(r *http.Request, q scim.Query) ([]scim.Resource, []*scim.User, error) {
-	var filter scim.Expr
-	if q.Filter != "" {
-		f, err := scim.ParseFilter(q.Filter, scim.UserResourceType)
-		if err != nil {
-			return nil, nil, err
-		}
-		filter = f
+// usersOf is the users of recs.
+func usersOf(recs []adapters.Record) []*scim.User {
+	users := make([]*scim.User, len(recs))
+	for i := range recs {
+		users[i] = recs[i].User
 	}
-	opt := h.renderOptions(r)
-	rendered := map[*scim.User]scim.Resource{}
-	render := func(u *scim.User) scim.Resource {
-		if res, ok := rendered[u]; ok {
-			return res
-		}
-		res := scim.UserToResource(u, opt)
-		rendered[u] = res
-		return res
-	}
-	recs, err := h.svc.QueryUsers(r.Context(), filter, render, q.SortBy != "")
-	if err != nil {
-		return nil, nil, err
-	}
-	rs := make([]scim.Resource, len(recs))
-	for i, rec := range recs {
-		rs[i] = render(rec.User)
-	}
-	order, err := scim.SortOrder(rs, scim.UserResourceType, q)
-	if err != nil {
-		return nil, nil, err
-	}
-	sorted := make([]scim.Resource, len(rs))
-	users := make([]*scim.User, len(rs))
-	for x, i := range order {
-		sorted[x], users[x] = rs[i], recs[i].User
-	}
-	return sorted, users, nil
+	return users
 }
 
 // writeList writes the page of rs that q asks for. users[i] is the user rendered as
@@ -257,16 +208,17 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	users, userObjs, uerr := h.queryUsers(r, q)
+	ctx, opt := r.Context(), h.renderOptions(r)
+	users, uerr := h.svc.SearchUsers(ctx, q, opt, false)
 	if h.groups == nil {
 		if uerr != nil {
 			h.fail(w, r, uerr)
 			return
 		}
-		h.writeList(w, r, users, userObjs, q)
+		h.writeList(w, r, users.Resources, usersOf(users.Items), q)
 		return
 	}
-	groups, gerr := h.queryGroups(r, q)
+	groups, gerr := h.svc.SearchGroups(ctx, q, opt, wantsAttr(q, scim.GroupResourceType, "members"), false)
 	switch {
 	case uerr != nil && gerr != nil:
 		h.fail(w, r, uerr)
@@ -275,7 +227,7 @@ func (h *Handler) rootSearch(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errors.Join(uerr, gerr))
 		return
 	}
-	h.writeList(w, r, append(users, groups...), userObjs, q)
+	h.writeList(w, r, append(users.Resources, groups.Resources...), usersOf(users.Items), q)
 }
 
 // isClientError reports an error answered 4xx (a filter or sortBy that does not fit
