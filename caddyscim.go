@@ -2,8 +2,10 @@
 //
 //	xcaddy build --with github.com/caddy-scim/caddy-scim
 //
-// and the SCIM handler (http.handlers.scim, directive "scim") and every adapter
-// (scim.adapters.*) are registered.
+// and the SCIM handler (http.handlers.scim, directive "scim"), its operator's views
+// (the activity page http.handlers.scim_activity, directive "scim_activity"; the
+// admin API admin.api.scim and admin.api.scim_links), the caddy scim command and
+// every adapter (scim.adapters.*) are registered.
 package caddyscim
 
 import (
@@ -12,4 +14,5 @@ import (
 	_ "github.com/caddy-scim/caddy-scim/adapters/rest"
 	_ "github.com/caddy-scim/caddy-scim/module/scimcmd"
 	_ "github.com/caddy-scim/caddy-scim/module/scimhandler"
+	_ "github.com/caddy-scim/caddy-scim/module/scimops"
 )

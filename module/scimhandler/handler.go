@@ -1,7 +1,9 @@
 // Package scimhandler is the Caddy HTTP handler http.handlers.scim: it answers SCIM 2.0
 // requests under base_path and passes every other request to the next handler. The
 // SCIM rules live in module/provision and module/scim; this package routes, decodes,
-// answers, and wires the adapter, the link store, authentication and metrics.
+// answers, and wires the adapter, the link store, authentication, the audit trail and
+// metrics. What an operator sees of the handlers (the activity page, the admin API) is
+// module/scimops, which reads them only through views.go (Live and the Handler's methods).
 package scimhandler
 
 import (

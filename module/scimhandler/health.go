@@ -2,8 +2,6 @@ package scimhandler
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -154,7 +152,8 @@ func (h *Handler) healthy(part func(*Health) *ComponentHealth) float64 {
 	return 0
 }
 
-// handlers are the provisioned scim handlers of this process, for the admin API.
+// handlers are the provisioned scim handlers of this process, for the operator's
+// views (Live).
 var handlers struct {
 	sync.Mutex
 	set map[*Handler]struct{}
@@ -173,16 +172,4 @@ func unregister(h *Handler) {
 	handlers.Lock()
 	defer handlers.Unlock()
 	delete(handlers.set, h)
-}
-
-// live returns the registered handlers, by base path.
-func live() []*Handler {
-	handlers.Lock()
-	defer handlers.Unlock()
-	out := make([]*Handler, 0, len(handlers.set))
-	for h := range handlers.set {
-		out = append(out, h)
-	}
-	slices.SortFunc(out, func(a, b *Handler) int { return strings.Compare(a.BasePath, b.BasePath) })
-	return out
 }

@@ -1,4 +1,9 @@
-package scimhandler
+// Package scimops is what an operator sees of this Caddy's scim handlers: the
+// activity page (http.handlers.scim_activity, directive scim_activity) and the admin
+// API (admin.api.scim: /scim/health, /scim/events, /scim/report; admin.api.scim_links:
+// /scim/links). It reads the live handlers through module/scimhandler's views
+// (scimhandler.Live and the Handler's methods); scimhandler never imports it.
+package scimops
 
 import (
 	"crypto/subtle"
@@ -15,7 +20,10 @@ import (
 func init() {
 	caddy.RegisterModule(Activity{})
 	httpcaddyfile.RegisterHandlerDirective("scim_activity", parseActivity)
-	httpcaddyfile.RegisterDirectiveOrder("scim_activity", httpcaddyfile.Before, "handle")
+	// Right before handle, and before scim: scimhandler, which this package imports,
+	// has already put scim right before handle, so "before handle" would now land
+	// after it. invoke is the standard directive just before handle.
+	httpcaddyfile.RegisterDirectiveOrder("scim_activity", httpcaddyfile.After, "invoke")
 }
 
 // Activity serves the activity page of this Caddy's scim handlers — their health,
@@ -117,6 +125,18 @@ func (a *Activity) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown scim_activity option %q", d.Val())
 		}
+	}
+	return nil
+}
+
+// oneArg reads the one argument of an option into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
 	}
 	return nil
 }

@@ -1,17 +1,61 @@
-package scimhandler
+package scimops
 
 import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-scim/caddy-scim/module/audit"
+	"github.com/caddy-scim/caddy-scim/adapters/adaptertest"
+	"github.com/caddy-scim/caddy-scim/module/scimhandler"
 )
+
+// memoryAdapter is the in-memory reference adapter as a module, so that the tests
+// provision real scim handlers.
+type memoryAdapter struct{ *adaptertest.Memory }
+
+func (memoryAdapter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "scim.adapters.scimops_memory", New: func() caddy.Module {
+		return &memoryAdapter{&adaptertest.Memory{PageSize: 10}}
+	}}
+}
+
+func init() { caddy.RegisterModule(memoryAdapter{}) }
+
+const testToken = "unit-test-token-0123456789"
+
+// liveHandler provisions a scim handler on the memory adapter, live until the test ends.
+func liveHandler(t *testing.T, basePath, tenant string) *scimhandler.Handler {
+	t.Helper()
+	h := &scimhandler.Handler{BasePath: basePath, Tenant: tenant, Tokens: []string{testToken},
+		AdapterRaw: []byte(`{"driver":"scimops_memory"}`), LinksFile: filepath.Join(t.TempDir(), "links.db")}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	if err := h.Provision(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = h.Cleanup()
+		cancel()
+	})
+	return h
+}
+
+// serve sends one authenticated request to h.
+func serve(t *testing.T, h *scimhandler.Handler, method, target, body string) {
+	t.Helper()
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	if err := h.ServeHTTP(httptest.NewRecorder(), r, nil); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestActivityToken: the page answers only its own token, as HTTP Basic password or
 // bearer token; a token too short fails the config.
@@ -58,12 +102,8 @@ func TestActivityToken(t *testing.T) {
 // shows neither.
 func TestActivityTenant(t *testing.T) {
 	for _, tenant := range []string{"a", "b"} {
-		h := testHandler(t)
-		h.BasePath, h.Tenant = "/scim/tenant-"+tenant, tenant
-		h.ring, h.drift = audit.NewRing(ringSize), &driftCache{}
-		serve(t, h, "PATCH", h.BasePath+"/Users/user-of-"+tenant, `{"Operations":`, true) // 400: an event and an error
-		register(h)
-		t.Cleanup(func() { unregister(h) })
+		h := liveHandler(t, "/scim/tenant-"+tenant, tenant)
+		serve(t, h, "PATCH", h.BasePath+"/Users/user-of-"+tenant, `{"Operations":`) // 400: an event and an error
 	}
 	var parsed Activity
 	if err := parsed.UnmarshalCaddyfile(caddyfile.NewTestDispenser("scim_activity {\n token {env.T}\n tenant a\n}")); err != nil || parsed.Tenant != "a" {

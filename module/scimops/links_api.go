@@ -1,4 +1,4 @@
-package scimhandler
+package scimops
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/scimhandler"
 )
 
 func init() {
@@ -48,7 +49,7 @@ func serveLinks(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		ex, ok := h.store.(links.Exporter)
+		ex, ok := h.Links().(links.Exporter)
 		if !ok {
 			return caddy.APIError{HTTPStatus: http.StatusNotImplemented, Err: fmt.Errorf("the link store of %s cannot be exported", h.BasePath)}
 		}
@@ -56,7 +57,7 @@ func serveLinks(w http.ResponseWriter, r *http.Request) error {
 		_, err := links.WriteJSONLines(r.Context(), w, ex)
 		return err
 	case http.MethodPost:
-		n, err := links.ReadJSONLines(r.Context(), http.MaxBytesReader(w, r.Body, maxImport), h.store, func(l links.Link) error {
+		n, err := links.ReadJSONLines(r.Context(), http.MaxBytesReader(w, r.Body, maxImport), h.Links(), func(l links.Link) error {
 			if l.Tenant != h.Tenant { // a backup of another tenant never lands in this one's namespace
 				return fmt.Errorf("link %s belongs to tenant %q, not %q", l.ID, l.Tenant, h.Tenant)
 			}
@@ -65,17 +66,17 @@ func serveLinks(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("import stopped after %d links: %v", n, err)}
 		}
-		h.logger.Warn("identity links imported through the admin API", zap.Int("links", n), zap.String("base_path", h.BasePath), zap.String("tenant", h.Tenant))
+		h.Logger().Warn("identity links imported through the admin API", zap.Int("links", n), zap.String("base_path", h.BasePath), zap.String("tenant", h.Tenant))
 		return writeAdminJSON(w, http.StatusOK, map[string]int{"imported": n})
 	}
 	return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 }
 
 // linksHandler finds the one handler the query names.
-func linksHandler(r *http.Request) (*Handler, error) {
+func linksHandler(r *http.Request) (*scimhandler.Handler, error) {
 	bp, tenant := r.URL.Query().Get("base_path"), r.URL.Query().Get("tenant")
-	var found []*Handler
-	for _, h := range live() {
+	var found []*scimhandler.Handler
+	for _, h := range scimhandler.Live() {
 		if (bp == "" || h.BasePath == "/"+strings.Trim(bp, "/")) && h.Tenant == tenant {
 			found = append(found, h)
 		}
@@ -83,17 +84,8 @@ func linksHandler(r *http.Request) (*Handler, error) {
 	switch {
 	case len(found) == 0:
 		return nil, caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no scim handler with base_path %q and tenant %q", bp, tenant)}
-	case len(found) > 1 && found[0].namespaceOf() != found[len(found)-1].namespaceOf():
+	case len(found) > 1 && found[0].LinkNamespace() != found[len(found)-1].LinkNamespace():
 		return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("several scim handlers match: name one with base_path and tenant")}
 	}
 	return found[0], nil
-}
-
-// namespaceOf tells handlers that share one store namespace (the same handler on
-// several sites) from those that do not.
-func (h *Handler) namespaceOf() string {
-	if h.Redis != nil {
-		return "redis " + strings.Join(h.Redis.Addresses, ",") + " " + h.prefix
-	}
-	return h.boltKey + " " + h.namespace()
 }

@@ -1,24 +1,23 @@
-package scimhandler
+package scimops
 
 import (
-	"context"
-	"embed"
+	_ "embed"
 	"html/template"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/caddy-scim/caddy-scim/module/audit"
 	"github.com/caddy-scim/caddy-scim/module/provision"
+	"github.com/caddy-scim/caddy-scim/module/scimhandler"
 )
 
-//go:embed page/activity.html
-var pageFS embed.FS
+//go:embed activity_page.html
+var activityPageHTML string
 
 // activityPage is what the scim_activity handler serves: server-rendered, no script
 // and no external assets.
-var activityPage = template.Must(template.ParseFS(pageFS, "page/activity.html"))
+var activityPage = template.Must(template.New("activity_page.html").Parse(activityPageHTML))
 
 // pageEvents is how many of the newest events the page shows and counts, and
 // pageScan how many of a shared stream's newest it looks through for its tenant's.
@@ -27,8 +26,8 @@ const (
 	pageScan   = 20_000
 )
 
-// driftCacheFor keeps a handler's drift report for the page: the report walks the
-// application, which a reloaded page must not do every time.
+// driftCacheFor is how long the page shows a handler's last drift report: the
+// report walks the application, which a reloaded page must not do every time.
 const driftCacheFor = time.Minute
 
 type pageData struct {
@@ -43,7 +42,7 @@ type pageData struct {
 }
 
 type pageHandler struct {
-	Health   Health
+	Health   scimhandler.Health
 	Drift    *provision.Drift
 	DriftErr string
 }
@@ -53,33 +52,11 @@ type opCount struct {
 	OK, Refused, Failed int
 }
 
-// driftCache is one handler's last drift report.
-type driftCache struct {
-	mu  sync.Mutex
-	at  time.Time
-	d   *provision.Drift
-	err string
-}
-
-func (h *Handler) cachedDrift(ctx context.Context) (*provision.Drift, string) {
-	c := h.drift
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.d == nil || time.Since(c.at) > driftCacheFor {
-		d, err := h.svc.Drift(ctx)
-		c.d, c.at, c.err = &d, time.Now(), ""
-		if err != nil {
-			c.err = err.Error()
-		}
-	}
-	return c.d, c.err
-}
-
 // renderActivity writes the page for the scim handlers of this process that serve
 // tenant, with their tenant's events only: a tenant's page shows nothing of another.
 func renderActivity(w http.ResponseWriter, r *http.Request, tenant string) error {
-	var hs []*Handler
-	for _, h := range live() {
+	var hs []*scimhandler.Handler
+	for _, h := range scimhandler.Live() {
 		if h.Tenant == tenant {
 			hs = append(hs, h)
 		}
@@ -88,9 +65,13 @@ func renderActivity(w http.ResponseWriter, r *http.Request, tenant string) error
 	data := pageData{Tenant: tenant, Now: time.Now().UTC(), EventSource: "this process"}
 	for i, h := range hs {
 		ph := pageHandler{Health: rep.Handlers[i]}
-		ph.Drift, ph.DriftErr = h.cachedDrift(r.Context())
+		d, err := h.Drift(r.Context(), driftCacheFor)
+		ph.Drift = &d
+		if err != nil {
+			ph.DriftErr = err.Error()
+		}
 		data.Handlers = append(data.Handlers, ph)
-		if h.stream != nil {
+		if h.EventStream() != "" {
 			data.EventSource = "the shared Redis stream"
 		}
 	}
