@@ -171,7 +171,7 @@ func (ac *AuditConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		var v string
-		if err := oneArg(d, &v); err != nil {
+		if err := OneArg(d, &v); err != nil {
 			return err
 		}
 		switch opt {

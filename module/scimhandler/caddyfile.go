@@ -90,7 +90,7 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[opt] = true
 		if dst, ok := words[opt]; ok {
-			if err := oneArg(d, dst); err != nil {
+			if err := OneArg(d, dst); err != nil {
 				return err
 			}
 			continue
@@ -116,7 +116,7 @@ func (s *Handler) parseOption(d *caddyfile.Dispenser, opt string) error {
 	switch opt {
 	case "token":
 		var t string
-		if err := oneArg(d, &t); err != nil {
+		if err := OneArg(d, &t); err != nil {
 			return err
 		}
 		s.Tokens = append(s.Tokens, t)
@@ -138,7 +138,7 @@ func (s *Handler) parseOption(d *caddyfile.Dispenser, opt string) error {
 		s.Protect = append(s.Protect, vals...)
 	case "max_body_size", "bulk_max_operations", "max_results", "max_scan", "timeout", "link_ttl":
 		var v string
-		if err := oneArg(d, &v); err != nil {
+		if err := OneArg(d, &v); err != nil {
 			return err
 		}
 		return s.parseQuantity(d, opt, v)
@@ -217,7 +217,7 @@ func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch opt := d.Val(); opt {
 		case "issuer":
-			if err := oneArg(d, &j.Issuer); err != nil {
+			if err := OneArg(d, &j.Issuer); err != nil {
 				return err
 			}
 		case "audience":
@@ -226,15 +226,15 @@ func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 		case "jwks_url":
-			if err := oneArg(d, &j.JWKSURL); err != nil {
+			if err := OneArg(d, &j.JWKSURL); err != nil {
 				return err
 			}
 		case "key_file":
-			if err := oneArg(d, &j.KeyFile); err != nil {
+			if err := OneArg(d, &j.KeyFile); err != nil {
 				return err
 			}
 		case "secret":
-			if err := oneArg(d, &j.Secret); err != nil {
+			if err := OneArg(d, &j.Secret); err != nil {
 				return err
 			}
 		case "algorithms":
@@ -251,7 +251,7 @@ func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
 			*dst = append(*dst, vals...)
 		case "leeway":
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := OneArg(d, &v); err != nil {
 				return err
 			}
 			dur, err := caddy.ParseDuration(v)
@@ -268,7 +268,7 @@ func (s *Handler) parseJWT(d *caddyfile.Dispenser) error {
 }
 
 // oneArg reads exactly one argument into dst.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
+func OneArg(d *caddyfile.Dispenser, dst *string) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}

@@ -171,24 +171,24 @@ func (rc *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			rc.Addresses = append(rc.Addresses, args...)
 		case "master_name":
-			if err := oneArg(d, &rc.MasterName); err != nil {
+			if err := OneArg(d, &rc.MasterName); err != nil {
 				return err
 			}
 		case "username":
-			if err := oneArg(d, &rc.Username); err != nil {
+			if err := OneArg(d, &rc.Username); err != nil {
 				return err
 			}
 		case "password":
-			if err := oneArg(d, &rc.Password); err != nil {
+			if err := OneArg(d, &rc.Password); err != nil {
 				return err
 			}
 		case "sentinel_password":
-			if err := oneArg(d, &rc.SentinelPassword); err != nil {
+			if err := OneArg(d, &rc.SentinelPassword); err != nil {
 				return err
 			}
 		case "db":
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := OneArg(d, &v); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(v)
@@ -202,16 +202,16 @@ func (rc *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			rc.TLS = true
 		case "tls_server_name":
-			if err := oneArg(d, &rc.TLSServerName); err != nil {
+			if err := OneArg(d, &rc.TLSServerName); err != nil {
 				return err
 			}
 		case "prefix":
-			if err := oneArg(d, &rc.Prefix); err != nil {
+			if err := OneArg(d, &rc.Prefix); err != nil {
 				return err
 			}
 		case "index":
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := OneArg(d, &v); err != nil {
 				return err
 			}
 			switch v {
@@ -224,7 +224,7 @@ func (rc *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "dial_timeout", "read_timeout", "write_timeout", "ttl":
 			var v string
-			if err := oneArg(d, &v); err != nil {
+			if err := OneArg(d, &v); err != nil {
 				return err
 			}
 			dur, err := caddy.ParseDuration(v)

@@ -8,6 +8,7 @@ package scimops
 import (
 	"crypto/subtle"
 	"fmt"
+	"github.com/caddy-scim/caddy-scim/module/scimhandler"
 	"net/http"
 	"strings"
 
@@ -115,28 +116,16 @@ func (a *Activity) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "token":
-			if err := oneArg(d, &a.Token); err != nil {
+			if err := scimhandler.OneArg(d, &a.Token); err != nil {
 				return err
 			}
 		case "tenant":
-			if err := oneArg(d, &a.Tenant); err != nil {
+			if err := scimhandler.OneArg(d, &a.Tenant); err != nil {
 				return err
 			}
 		default:
 			return d.Errf("unknown scim_activity option %q", d.Val())
 		}
-	}
-	return nil
-}
-
-// oneArg reads the one argument of an option into dst.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
 	}
 	return nil
 }
