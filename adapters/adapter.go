@@ -25,6 +25,7 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Info describes what an adapter can do; discovery documents are built from it.
@@ -152,6 +153,20 @@ type Lookup struct {
 	UserNameHint string
 }
 
+// MatchesGroup reports whether g answers q as FindGroups does: ByID and ByExternalID
+// exactly, ByDisplayName in any case, no other kind.
+func (q Lookup) MatchesGroup(g *Group) bool {
+	switch q.Kind {
+	case ByID:
+		return g.ID == q.Value
+	case ByExternalID:
+		return g.ExternalID == q.Value
+	case ByDisplayName:
+		return strings.EqualFold(g.DisplayName, q.Value)
+	}
+	return false
+}
+
 // Page is a window of the managed users in a stable order (ascending upstream id).
 // Offset is 0-based. Limit 0 asks only for the total.
 type Page struct {
@@ -200,6 +215,10 @@ type UserAdapter interface {
 // Group ids are upstream ids as strings; member values are SCIM user ids. Only groups
 // this plugin created (durably marked in the upstream) are visible; others do not
 // exist for SCIM, exactly like unmanaged users.
+//
+// A group's Meta.Version covers its displayName and externalId (and the upstream
+// fields they are read from), never its members: members change by deltas, and
+// If-Match on a group guards its attributes.
 type GroupAdapter interface {
 	// FindGroups answers ByID, ByExternalID (exact) and ByDisplayName
 	// (case-insensitive) lookups among managed groups; no match is an empty slice.

@@ -84,10 +84,7 @@ func Run(t *testing.T, h Harness) {
 		h.Timeout = 30 * time.Second
 	}
 	s := &suite{h: h, a: h.Adapter}
-	cases := []struct {
-		name string
-		fn   func(t *testing.T)
-	}{
+	subtests{
 		{"Info", s.info},
 		{"CreateAndFind", s.createAndFind},
 		{"EmailShapedUserName", s.emailShapedUserName},
@@ -103,10 +100,26 @@ func Run(t *testing.T, h Harness) {
 		{"InvalidEmail", s.invalidEmail},
 		{"UnknownID", s.unknownID},
 		{"Delete", s.delete},
-	}
-	for _, c := range cases {
+	}.run(t)
+}
+
+// subtests are the cases of a suite, run in order.
+type subtests []struct {
+	name string
+	fn   func(t *testing.T)
+}
+
+func (cs subtests) run(t *testing.T) {
+	for _, c := range cs {
 		t.Run(c.name, c.fn)
 	}
+}
+
+// callCtx bounds one adapter call of a case by timeout.
+func callCtx(t *testing.T, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 type suite struct {
@@ -114,11 +127,7 @@ type suite struct {
 	a adapters.UserAdapter
 }
 
-func (s *suite) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func (s *suite) ctx(t *testing.T) context.Context { return callCtx(t, s.h.Timeout) }
 
 func randHex(n int) string {
 	b := make([]byte, n)

@@ -33,19 +33,14 @@ func RunGroups(t *testing.T, h GroupHarness) {
 		h.Timeout = 30 * time.Second
 	}
 	s := &groupSuite{h: h, a: h.Adapter}
-	for _, c := range []struct {
-		name string
-		fn   func(t *testing.T)
-	}{
+	subtests{
 		{"Info", s.info},
 		{"Lifecycle", s.lifecycle},
 		{"ListPaging", s.listPaging},
 		{"UnknownMember", s.unknownMember},
 		{"UnknownGroup", s.unknownGroup},
 		{"Misses", s.misses},
-	} {
-		t.Run(c.name, c.fn)
-	}
+	}.run(t)
 }
 
 type groupSuite struct {
@@ -53,11 +48,7 @@ type groupSuite struct {
 	a adapters.GroupAdapter
 }
 
-func (s *groupSuite) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func (s *groupSuite) ctx(t *testing.T) context.Context { return callCtx(t, s.h.Timeout) }
 
 // newGroup has a displayName with spaces and capitals and a mixed-case
 // externalId, both unique per run.

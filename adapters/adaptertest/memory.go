@@ -33,9 +33,10 @@ import (
 //   - CreateUser creates an active, managed user, whatever u.Active says (the
 //     contract: the service deprovisions a user created inactive).
 //   - Meta.Version is adapters.Version of the stored fields and the provisioning
-//     state (for groups: displayName, externalId and the members), so it changes with
-//     every change and only then. Meta.Created and Meta.LastModified are those of a
-//     seeded record, else zero.
+//     state, so it changes with every change and only then. A group's covers its
+//     displayName and externalId, not its members, as every adapter's does: members
+//     change by deltas, and If-Match on a group guards its attributes.
+//     Meta.Created and Meta.LastModified are those of a seeded record, else zero.
 //   - The userName SCIM writes is also kept as the userName of record
 //     (Record.RecordedUserName), unless Unrecorded; Login is the account's own
 //     name, which EditUser may change. Accounts and groups are marked for the
@@ -201,7 +202,7 @@ func (m *Memory) record(mu *memUser) adapters.Record {
 	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted, mu.recorded, mu.tenant, mu.scimBlock)
 	r := adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
 		BlockReason: map[bool]string{true: "is blocked"}[!u.Active],
-		Login:     u.UserName, Unrecorded: m.Unrecorded, BlockMark: mu.managed && mu.scimBlock}
+		Login:       u.UserName, Unrecorded: m.Unrecorded, BlockMark: mu.managed && mu.scimBlock}
 	if mu.managed {
 		r.Tenant = mu.tenant
 		if !m.Unrecorded {
@@ -261,15 +262,12 @@ func (m *Memory) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Recor
 			all = append(all, mu)
 		}
 	}
-	out := []adapters.Record{}
-	off := max(p.Offset, 0)
-	if p.Limit <= 0 || off >= len(all) {
-		return out, len(all), nil
+	page, total := adapters.Window(all, p)
+	out := make([]adapters.Record, len(page))
+	for i, mu := range page {
+		out[i] = m.record(mu)
 	}
-	for _, mu := range all[off:min(off+p.Limit, len(all))] {
-		out = append(out, m.record(mu))
-	}
-	return out, len(all), nil
+	return out, total, nil
 }
 
 // check refuses what an upstream cannot store, and a userName or primary e-mail
@@ -380,11 +378,10 @@ func (m *Memory) DeleteUser(_ context.Context, id string) error {
 // m.mu is held.
 func (m *Memory) view(g *memGroup, withMembers bool) *adapters.Group {
 	out := g.g
-	ids := slices.SortedFunc(maps.Keys(g.members), adapters.CompareIDs)
-	out.Meta = adapters.Meta{Version: adapters.Version(g.g.ID, g.g.DisplayName, g.g.ExternalID, strings.Join(ids, ","))}
+	out.Meta = adapters.Meta{Version: adapters.Version(g.g.ID, g.g.DisplayName, g.g.ExternalID)}
 	out.Members = nil
 	if withMembers {
-		for _, id := range ids {
+		for _, id := range slices.SortedFunc(maps.Keys(g.members), adapters.CompareIDs) {
 			mem := adapters.Member{Value: id, Type: "User"}
 			if u, ok := m.users[id]; ok {
 				mem.Display = u.u.UserName
@@ -415,11 +412,7 @@ func (m *Memory) FindGroups(_ context.Context, q adapters.Lookup, withMembers bo
 		return out, nil
 	}
 	for _, g := range m.sortedGroups() {
-		switch {
-		case g.tenant != m.tenant:
-		case q.Kind == adapters.ByID && g.g.ID == q.Value,
-			q.Kind == adapters.ByExternalID && g.g.ExternalID == q.Value,
-			q.Kind == adapters.ByDisplayName && strings.EqualFold(g.g.DisplayName, q.Value):
+		if g.tenant == m.tenant && q.MatchesGroup(&g.g) {
 			out = append(out, m.view(g, withMembers))
 		}
 	}
@@ -435,15 +428,12 @@ func (m *Memory) ListGroups(_ context.Context, p adapters.Page, withMembers bool
 		return nil, 0, err
 	}
 	all := slices.DeleteFunc(m.sortedGroups(), func(g *memGroup) bool { return g.tenant != m.tenant })
-	out := []*adapters.Group{}
-	off := max(p.Offset, 0)
-	if p.Limit <= 0 || off >= len(all) {
-		return out, len(all), nil
+	page, total := adapters.Window(all, p)
+	out := make([]*adapters.Group, len(page))
+	for i, g := range page {
+		out[i] = m.view(g, withMembers)
 	}
-	for _, g := range all[off:min(off+p.Limit, len(all))] {
-		out = append(out, m.view(g, withMembers))
-	}
-	return out, len(all), nil
+	return out, total, nil
 }
 
 // CreateGroup creates a group with g's displayName and externalId, without members.

@@ -162,10 +162,7 @@ func (a *Adapter) Cleanup() error {
 //
 // It is parsed after the word `adapter` of the scim directive.
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return adapters.ParseBlock(d, "gitea", &a.URL, []string{"team_units"}, func(opt string, vals []string) error {
-		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
-			return err
-		}
+	return a.Config.ParseBlock(d, "gitea", []string{"team_units"}, func(opt string, vals []string) error {
 		switch opt {
 		case "source_id":
 			n, err := strconv.ParseInt(vals[0], 10, 64)

@@ -106,10 +106,5 @@ func teamSlug(displayName string) string {
 	return s
 }
 
-// teamNameCandidate is the n-th name tried for a slug: the slug, then slug-2, slug-3…
-func teamNameCandidate(slug string, n int) string {
-	if n <= 1 {
-		return slug
-	}
-	return fmt.Sprintf("%s-%d", slug, n)
-}
+// teamSuffix numbers a team name that is taken: slug, then slug-2, slug-3…
+var teamSuffix = adapters.Suffix{Sep: "-", From: 2}

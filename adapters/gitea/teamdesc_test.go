@@ -55,8 +55,9 @@ func TestTeamSlug(t *testing.T) {
 			t.Errorf("teamSlug(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if teamNameCandidate("x", 1) != "x" || teamNameCandidate("x", 3) != "x-3" {
-		t.Error("teamNameCandidate")
+	// the first and the third name tried
+	if teamSuffix.Name("x", 0) != "x" || teamSuffix.Name("x", 2) != "x-3" {
+		t.Error("teamSuffix names")
 	}
 }
 

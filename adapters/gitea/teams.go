@@ -85,7 +85,7 @@ func (a *Adapter) orgPath(segs ...string) string {
 
 // walkTeams reads a JSON list of teams page by page.
 func (a *Adapter) walkTeams(ctx context.Context, r upstream.Request, each func([]giteaTeam) bool) error {
-	return upstream.Walk(ctx, a.api, r, teamPaging, each)
+	return upstream.EachPage(ctx, teamPaging, upstream.JSONArray[giteaTeam](a.api, r), each)
 }
 
 // managedTeams lists the managed teams of the organization as groups, in ascending
@@ -172,7 +172,8 @@ var _ adapters.AllMembers = (*Adapter)(nil)
 
 // EachMember walks every member of team teamID, managed or not (the drift report).
 func (a *Adapter) EachMember(ctx context.Context, teamID string, each func(adapters.Record) bool) error {
-	err := upstream.Walk(ctx, a.api, upstream.Request{Path: path("teams", teamID, "members")}, teamPaging, func(us []giteaUser) bool {
+	members := upstream.JSONArray[giteaUser](a.api, upstream.Request{Path: path("teams", teamID, "members")})
+	err := upstream.EachPage(ctx, teamPaging, members, func(us []giteaUser) bool {
 		for i := range us {
 			if !each(a.record(&us[i])) {
 				return false
@@ -215,8 +216,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 			return nil, err
 		}
 		for _, g := range gs {
-			if q.Kind == adapters.ByExternalID && g.ExternalID == q.Value ||
-				q.Kind == adapters.ByDisplayName && strings.EqualFold(g.DisplayName, q.Value) {
+			if q.MatchesGroup(g) {
 				out = append(out, g)
 			}
 		}
@@ -237,12 +237,7 @@ func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers b
 	if err != nil {
 		return nil, 0, err
 	}
-	total := len(gs)
-	if p.Limit <= 0 || p.Offset >= total {
-		return []*adapters.Group{}, total, nil
-	}
-	off := max(p.Offset, 0)
-	gs = gs[off:min(off+p.Limit, total)]
+	gs, total := adapters.Window(gs, p)
 	if withMembers {
 		if err := a.withMembers(ctx, gs); err != nil {
 			return nil, 0, err
@@ -251,20 +246,16 @@ func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers b
 	return gs, total, nil
 }
 
-// maxTeamNameTries bounds the "-2", "-3"… suffixes tried for a taken team name.
-const maxTeamNameTries = 50
-
 // CreateGroup creates a team named after the displayName (slug, "-2", "-3"… when
-// taken) with the configured permission and units.
+// taken, see teamSuffix) with the configured permission and units.
 func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters.Group, error) {
 	desc, err := encodeTeamDescription(g.DisplayName, g.ExternalID, a.TenantName())
 	if err != nil {
 		return nil, adapters.InvalidValue("displayName", "%v", err)
 	}
-	slug := teamSlug(g.DisplayName)
-	for n := 1; n <= maxTeamNameTries; n++ {
+	for name := range teamSuffix.Names(teamSlug(g.DisplayName)) {
 		body := map[string]any{
-			"name":                      teamNameCandidate(slug, n),
+			"name":                      name,
 			"description":               desc,
 			"permission":                a.teamPermission(),
 			"units":                     a.teamUnits(),
@@ -318,11 +309,10 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group)
 		return nil, adapters.InvalidValue("displayName", "%v", err)
 	}
 	slug := teamSlug(g.DisplayName)
-	keep := strings.EqualFold(t.Name, slug) || strings.HasPrefix(strings.ToLower(t.Name), strings.ToLower(slug)+"-") && isDigits(t.Name[len(slug)+1:])
-	for n := 1; n <= maxTeamNameTries; n++ {
-		name := t.Name
-		if !keep {
-			name = teamNameCandidate(slug, n)
+	keep := teamSuffix.Numbered(t.Name, slug)
+	for name := range teamSuffix.Names(slug) {
+		if keep {
+			name = t.Name
 		}
 		// Gitea requires name on every edit; permission and units are left as the
 		// operator may have changed them in Gitea.
@@ -343,10 +333,6 @@ func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group)
 		}
 	}
 	return nil, adapters.TakenBy("displayName", "no free Gitea team name for %q", g.DisplayName)
-}
-
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // DeleteGroup deletes the team (members leave it; repositories stay in the org).

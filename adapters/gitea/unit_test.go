@@ -107,7 +107,7 @@ func TestDeriveUsername(t *testing.T) {
 			t.Errorf("deriveUsername(%q) = %q is not a valid username: %v", in, got, err)
 		}
 	}
-	if got := withSuffix(strings.Repeat("a", 40), 3); len(got) != 40 || checkUsername(got) != nil {
+	if got := usernameSuffix.With(strings.Repeat("a", 40), 3); len(got) != 40 || checkUsername(got) != nil {
 		t.Errorf("withSuffix kept %q", got)
 	}
 }

@@ -3,8 +3,9 @@ package gitea
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // maxUsernameLength is Gitea's binding limit for usernames (CreateUserOption MaxSize(40)).
@@ -83,15 +84,6 @@ func deriveUsername(email string) string {
 	return name
 }
 
-// withSuffix returns name with a numeric suffix n (n 0: name itself), kept within
-// the length limit.
-func withSuffix(name string, n int) string {
-	if n <= 0 {
-		return name
-	}
-	suffix := strconv.Itoa(n)
-	if len(name)+len(suffix) > maxUsernameLength {
-		name = strings.TrimRight(name[:maxUsernameLength-len(suffix)], "-_.")
-	}
-	return name + suffix
-}
+// usernameSuffix numbers a derived username that is taken: name, name1, name2…,
+// kept within the length limit.
+var usernameSuffix = adapters.Suffix{From: 1, Max: maxUsernameLength, Trim: func(s string) string { return strings.TrimRight(s, "-_.") }}

@@ -196,7 +196,8 @@ func (a *Adapter) isIndividual(ctx context.Context, g *giteaUser) (bool, error) 
 func (a *Adapter) scan(ctx context.Context, filter url.Values, f func(*giteaUser) bool) error {
 	paging := upstream.Paging{Page: "page", Size: "limit", PerPage: listPageSize, Total: "X-Total-Count", Ahead: scanAhead}
 	walk := func(q url.Values) error {
-		return upstream.Walk(ctx, a.api, upstream.Request{Path: path("admin", "users"), Query: q}, paging, func(us []giteaUser) bool {
+		users := upstream.JSONArray[giteaUser](a.api, upstream.Request{Path: path("admin", "users"), Query: q})
+		return upstream.EachPage(ctx, paging, users, func(us []giteaUser) bool {
 			for i := range us {
 				if !f(&us[i]) {
 					return false
@@ -419,9 +420,9 @@ func truncate(s string, n int) string {
 }
 
 // derivedTaken reports Gitea's answer that a derived username is taken, which the
-// next numeric suffix resolves.
-func (a *Adapter) derivedTaken(p plan, r *upstream.Response, attempt int) bool {
-	return p.emailName && attempt < 5 && strings.Contains(a.message(r), "already exists")
+// next numeric suffix resolves (usernameSuffix).
+func (a *Adapter) derivedTaken(p plan, r *upstream.Response) bool {
+	return p.emailName && strings.Contains(a.message(r), "already exists")
 }
 
 // CreateUser creates an active, managed Gitea user. A username derived from an
@@ -446,10 +447,10 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 		"must_change_password": false,
 		"send_notify":          false,
 	}
-	for attempt := 0; ; attempt++ {
-		body["username"] = withSuffix(p.username, attempt)
-		r, err := a.send(ctx, http.MethodPost, path("admin", "users"), body)
-		if err != nil {
+	var r *upstream.Response
+	for name := range usernameSuffix.Names(p.username) {
+		body["username"] = name
+		if r, err = a.send(ctx, http.MethodPost, path("admin", "users"), body); err != nil {
 			return adapters.Record{}, err
 		}
 		if r.Status == http.StatusCreated {
@@ -464,10 +465,11 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 			}
 			return a.record(&g), nil
 		}
-		if !a.derivedTaken(p, r, attempt) {
-			return adapters.Record{}, a.takenOrFail(r)
+		if !a.derivedTaken(p, r) {
+			break
 		}
 	}
+	return adapters.Record{}, a.takenOrFail(r)
 }
 
 // UpdateUser writes u and st to Gitea user id: a rename first when userName changed,
@@ -496,20 +498,8 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, s
 	// Rename only when the SCIM userName changed: a suffixed, derived username stays.
 	name := g.Login
 	if cur := a.record(g).User.UserName; !strings.EqualFold(cur, u.UserName) && !strings.EqualFold(p.username, g.Login) {
-		for attempt := 0; ; attempt++ {
-			target := withSuffix(p.username, attempt)
-			r, err := a.send(ctx, http.MethodPost, path("admin", "users", userPath(g.Login), "rename"),
-				map[string]string{"new_username": target})
-			if err != nil {
-				return adapters.Record{}, err
-			}
-			if r.OK() {
-				name = target
-				break
-			}
-			if !a.derivedTaken(p, r, attempt) {
-				return adapters.Record{}, a.takenOrFail(r)
-			}
+		if name, err = a.rename(ctx, g.Login, p); err != nil {
+			return adapters.Record{}, err
 		}
 	}
 
@@ -536,6 +526,26 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, s
 		return adapters.Record{}, err
 	}
 	return a.record(&out), nil
+}
+
+// rename gives user login the username of p, suffixed when a derived one is taken,
+// and returns the name it took.
+func (a *Adapter) rename(ctx context.Context, login string, p plan) (string, error) {
+	var r *upstream.Response
+	for name := range usernameSuffix.Names(p.username) {
+		var err error
+		r, err = a.send(ctx, http.MethodPost, path("admin", "users", userPath(login), "rename"), map[string]string{"new_username": name})
+		if err != nil {
+			return "", err
+		}
+		if r.OK() {
+			return name, nil
+		}
+		if !a.derivedTaken(p, r) {
+			break
+		}
+	}
+	return "", a.takenOrFail(r)
 }
 
 // userByID reads a user by SCIM id; a malformed or unknown id is ErrNotFound.

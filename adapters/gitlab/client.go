@@ -18,8 +18,12 @@ const maxPerPage = 100
 // tokenHint tells operators what a 401/403 on an admin call means.
 const tokenHint = "the token must be a GitLab administrator's personal access token with the api scope"
 
-// paging reads GitLab's offset-paginated lists.
-var paging = upstream.Paging{Page: "page", Size: "per_page", PerPage: maxPerPage, Next: "X-Next-Page"}
+// paging reads GitLab's offset-paginated lists; keyset its keyset-paginated ones,
+// the only way past 10 000 rows (the first request also asks pagination=keyset).
+var (
+	paging = upstream.Paging{Page: "page", Size: "per_page", PerPage: maxPerPage, Next: "X-Next-Page"}
+	keyset = upstream.Paging{Link: true, Size: "per_page", PerPage: maxPerPage}
+)
 
 // send performs r; a redirect is the BadAnswer fact (the adapter url should be
 // GitLab's final address).
@@ -47,7 +51,7 @@ func (a *Adapter) getJSON(ctx context.Context, path string, q url.Values, out an
 func walk[T any](ctx context.Context, a *Adapter, path string, q url.Values, maxPages int, each func([]T) bool) error {
 	p := paging
 	p.MaxPages = maxPages
-	return upstream.Walk(ctx, a.api, upstream.Request{Path: path, Query: q}, p, each)
+	return upstream.EachPage(ctx, p, upstream.JSONArray[T](a.api, upstream.Request{Path: path, Query: q}), each)
 }
 
 // fail maps an answer that no endpoint-specific rule claimed.

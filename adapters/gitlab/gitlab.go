@@ -175,10 +175,7 @@ func (a *Adapter) UpstreamCalls() int64 { return a.api.Calls() }
 //		group_delete      unlink            # unlink (default) | delete: what DELETE /Groups does
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return adapters.ParseBlock(d, "gitlab", &a.URL, nil, func(opt string, vals []string) error {
-		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
-			return err
-		}
+	return a.Config.ParseBlock(d, "gitlab", nil, func(opt string, vals []string) error {
 		val := vals[0]
 		switch opt {
 		case "identity_provider":

@@ -43,8 +43,6 @@ const (
 )
 
 const (
-	// pathTries bounds the suffix retries when a group path is taken.
-	pathTries = 6
 	// maxGroupName and maxGroupPath are GitLab's length limits.
 	maxGroupName = 255
 	maxGroupPath = 255
@@ -159,18 +157,8 @@ func groupSlug(s string) string {
 	return out
 }
 
-// slugCandidate is base, then base-2 … ; the last try takes a time-based suffix
-// so that a crowd of namesakes cannot exhaust the tries.
-func slugCandidate(base string, try int) string {
-	switch {
-	case try == 0:
-		return base
-	case try < pathTries-1:
-		return base + "-" + strconv.Itoa(try+1)
-	default:
-		return base + "-" + strconv.Itoa(int(time.Now().UnixNano()%90000)+10000)
-	}
-}
+// pathSuffix numbers a group path that is taken: base, base-2, base-3…
+var pathSuffix = adapters.Suffix{Sep: "-", From: 2}
 
 // saveErrRE matches one attribute of a Ruby-inspected errors hash:
 // {:path=>["…"]} (Ruby < 3.4) or {path: ["…"]} (3.4+).
@@ -268,7 +256,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 		return []*adapters.Group{}, nil
 	}
 	var list []glGroup
-	var keep func(*glGroup) bool
+	var err error
 	switch q.Kind {
 	case adapters.ByID:
 		g, err := a.managedGroup(ctx, q.Value)
@@ -278,31 +266,24 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 		if err != nil {
 			return nil, err
 		}
-		list, keep = []glGroup{*g}, func(*glGroup) bool { return true }
+		list = []glGroup{*g}
 	case adapters.ByExternalID:
-		var err error
+		// Exact, by MatchesGroup below: the database comparison may ignore case.
 		list, err = a.searchGroups(ctx, url.Values{"custom_attributes[" + attrGroupExternalID + "]": {q.Value}}, searchPages)
-		if err != nil {
-			return nil, err
-		}
-		// Exact: the database comparison may ignore case.
-		keep = func(g *glGroup) bool { v, _ := g.CustomAttributes.get(attrGroupExternalID); return v == q.Value }
 	case adapters.ByDisplayName:
 		// GitLab's search is a case-insensitive match on name and path; the
 		// stored name is groupName(displayName), so searching for that finds
 		// altered names too. The exact comparison is ours.
-		var err error
 		list, err = a.searchGroups(ctx, url.Values{"search": {groupName(q.Value)}}, searchPages)
-		if err != nil {
-			return nil, err
-		}
-		keep = func(g *glGroup) bool { return strings.EqualFold(g.displayName(), q.Value) }
 	default:
 		return nil, adapters.InvalidValue("", "gitlab: lookup kind %d is not supported for groups", q.Kind)
 	}
+	if err != nil {
+		return nil, err
+	}
 	var found []glGroup
 	for i := range list {
-		if keep(&list[i]) && list[i].managed(a.TenantName()) {
+		if list[i].managed(a.TenantName()) && q.MatchesGroup(list[i].toSCIM(nil)) {
 			found = append(found, list[i])
 		}
 	}
@@ -394,9 +375,6 @@ func (a *Adapter) selfID(ctx context.Context) (int64, error) {
 // CreateGroup creates a private GitLab group (a subgroup of parent_group when
 // set) and marks it managed. Members are added by the service.
 func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters.Group, error) {
-	if strings.TrimSpace(g.DisplayName) == "" {
-		return nil, adapters.InvalidValue("displayName", "displayName is required")
-	}
 	parent, err := a.parentID(ctx)
 	if err != nil {
 		return nil, err
@@ -408,29 +386,9 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters
 	if parent != 0 {
 		body["parent_id"] = parent
 	}
-	base := groupSlug(g.DisplayName)
-	var created glGroup
-	for try := 0; ; try++ {
-		body["path"] = slugCandidate(base, try)
-		// Never retried: a lost answer may hide a created group.
-		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/groups", Body: body})
-		if err != nil {
-			return nil, err
-		}
-		if resp.OK() {
-			if err := a.api.Decode(resp, &created); err != nil {
-				return nil, err
-			}
-			break
-		}
-		if resp.Status == http.StatusBadRequest && pathTaken(groupSaveErrors(resp.Body)) && try+1 < pathTries {
-			continue
-		}
-		if resp.Status == http.StatusNotFound {
-			// POST /groups exists; a 404 is about parent_id.
-			return nil, adapters.MisconfiguredBecause("GitLab cannot find the adapter's parent_group: %s", a.message(resp))
-		}
-		return nil, a.groupWriteError(resp, g.DisplayName)
+	created, err := a.postGroup(ctx, body, g.DisplayName)
+	if err != nil {
+		return nil, err
 	}
 	created.CustomAttributes = &attrs{}
 
@@ -454,11 +412,37 @@ func (a *Adapter) CreateGroup(ctx context.Context, g *adapters.Group) (*adapters
 	return created.toSCIM(nil), nil
 }
 
+// postGroup creates the group body describes, at the slug of displayName or, when
+// that path is taken, a suffixed one (pathSuffix).
+func (a *Adapter) postGroup(ctx context.Context, body map[string]any, displayName string) (*glGroup, error) {
+	var resp *upstream.Response
+	for path := range pathSuffix.Names(groupSlug(displayName)) {
+		body["path"] = path
+		// Never retried: a lost answer may hide a created group.
+		var err error
+		if resp, err = a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/groups", Body: body}); err != nil {
+			return nil, err
+		}
+		if resp.OK() {
+			var created glGroup
+			if err := a.api.Decode(resp, &created); err != nil {
+				return nil, err
+			}
+			return &created, nil
+		}
+		if resp.Status != http.StatusBadRequest || !pathTaken(groupSaveErrors(resp.Body)) {
+			break
+		}
+	}
+	if resp.Status == http.StatusNotFound {
+		// POST /groups exists; a 404 is about parent_id.
+		return nil, adapters.MisconfiguredBecause("GitLab cannot find the adapter's parent_group: %s", a.message(resp))
+	}
+	return nil, a.groupWriteError(resp, displayName)
+}
+
 // UpdateGroup writes displayName and externalId. The path stays as created.
 func (a *Adapter) UpdateGroup(ctx context.Context, id string, g *adapters.Group) (*adapters.Group, error) {
-	if strings.TrimSpace(g.DisplayName) == "" {
-		return nil, adapters.InvalidValue("displayName", "displayName is required")
-	}
 	cur, err := a.managedGroup(ctx, id)
 	if err != nil {
 		return nil, err

@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 	"github.com/caddy-scim/caddy-scim/integration/gitlabemu"
+	"github.com/caddy-scim/caddy-scim/module/links"
 	"github.com/caddy-scim/caddy-scim/module/provision"
 	"github.com/caddy-scim/caddy-scim/module/scim"
 )
@@ -377,7 +379,9 @@ func TestGroupErrors(t *testing.T) {
 	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Nope"}); status(err) != 502 {
 		t.Errorf("CreateGroup on 403: %v", err)
 	}
-	if _, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "  "}); status(err) != 400 {
+	// A blank displayName is the core's to refuse, before the adapter is called.
+	svc := &provision.Service{Adapter: e.a, Groups: e.a, Links: links.NewMemory(time.Minute, 0)}
+	if _, err := svc.CreateGroup(tctx(t), &scim.Group{DisplayName: "  "}); status(err) != 400 {
 		t.Errorf("CreateGroup with a blank displayName: %v", err)
 	}
 	// A lasting outage of the member endpoint is the whole change's 503 (the
@@ -468,8 +472,8 @@ func TestGroupNameAndSlug(t *testing.T) {
 	if s := groupSlug(long); len(s)+4 > maxGroupPath {
 		t.Errorf("groupSlug length %d leaves no room for a suffix", len(s))
 	}
-	if got := slugCandidate("x", 1); got != "x-2" {
-		t.Errorf("slugCandidate = %q", got)
+	if got := pathSuffix.Name("x", 1); got != "x-2" {
+		t.Errorf("second path = %q", got)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strconv"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -29,7 +28,7 @@ func managedQuery(tenant string) url.Values {
 
 // window returns the managed items [p.Offset, p.Offset+p.Limit) at path and their
 // total: offset pages while GitLab counts and allows the offset, else walk, which
-// visits every item once in order and so counts them.
+// reads every item in order and so counts them.
 func window[T any](ctx context.Context, a *Adapter, path string, p adapters.Page, walk func(ctx context.Context, each func([]T) bool) error) ([]T, int, error) {
 	wp := paging
 	wp.Total = "X-Total"
@@ -37,17 +36,12 @@ func window[T any](ctx context.Context, a *Adapter, path string, p adapters.Page
 	if !errors.Is(err, upstream.ErrNoWindow) {
 		return items, total, err
 	}
-	items, n := nil, 0
-	err = walk(ctx, func(list []T) bool {
-		for _, it := range list {
-			if n >= p.Offset && n < p.Offset+p.Limit {
-				items = append(items, it)
-			}
-			n++
-		}
-		return true
-	})
-	return items, n, err
+	var all []T
+	if err := walk(ctx, func(list []T) bool { all = append(all, list...); return true }); err != nil {
+		return nil, 0, err
+	}
+	items, total = adapters.Window(all, p)
+	return items, total, nil
 }
 
 // ListUsers returns managed users (deleted ones included) in ascending id order
@@ -96,21 +90,8 @@ func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool)
 	return err
 }
 
+// keysetWalk walks the users that q selects.
 func (a *Adapter) keysetWalk(ctx context.Context, q url.Values, each func([]glUser) bool) error {
 	q.Set("pagination", "keyset")
-	q.Set("per_page", strconv.Itoa(maxPerPage))
-	for {
-		var list []glUser
-		resp, err := a.getJSON(ctx, "/users", q, &list)
-		if err != nil {
-			return err
-		}
-		next := upstream.NextLink(resp.Header.Get("Link"))
-		if !each(list) || next == nil || len(list) == 0 {
-			return nil
-		}
-		// Only the query of the next link is used: the request stays on the
-		// configured base URL whatever host GitLab puts in its links.
-		q = next.Query()
-	}
+	return upstream.EachPage(ctx, keyset, upstream.JSONArray[glUser](a.api, upstream.Request{Path: "/users", Query: q}), each)
 }

@@ -1,8 +1,9 @@
 package gitlab
 
 import (
-	"strconv"
 	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // maxUsername is GitLab's username length limit.
@@ -70,11 +71,6 @@ func trimEdges(s string) string {
 	}
 }
 
-// withSuffix appends n to base within the length limit ("jdoe" → "jdoe2").
-func withSuffix(base string, n int) string {
-	suf := strconv.Itoa(n)
-	if len(base)+len(suf) > maxUsername {
-		base = trimEdges(base[:maxUsername-len(suf)])
-	}
-	return base + suf
-}
+// usernameSuffix numbers a username that is taken: jdoe, jdoe1, jdoe2…, within
+// the length limit.
+var usernameSuffix = adapters.Suffix{From: 1, Max: maxUsername, Trim: trimEdges}

@@ -3,6 +3,8 @@ package gitlab
 import (
 	"strings"
 	"testing"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 func TestSanitizeUsername(t *testing.T) {
@@ -41,20 +43,20 @@ func TestSanitizeUsername(t *testing.T) {
 }
 
 func TestUsernameCandidates(t *testing.T) {
-	if got := usernameCandidate("jdoe", 0); got != "jdoe" {
+	if got := usernameSuffix.Name("jdoe", 0); got != "jdoe" {
 		t.Errorf("try 0 = %q", got)
 	}
-	if got := usernameCandidate("jdoe", 1); got != "jdoe1" {
+	if got := usernameSuffix.Name("jdoe", 1); got != "jdoe1" {
 		t.Errorf("try 1 = %q", got)
 	}
-	last := usernameCandidate("jdoe", usernameTries-1)
+	last := usernameSuffix.Name("jdoe", adapters.NameTries-1)
 	if !strings.HasPrefix(last, "jdoe") || len(last) != len("jdoe")+5 {
 		t.Errorf("last try = %q, want jdoe + 5 digits", last)
 	}
-	if got := withSuffix(strings.Repeat("a", 255), 12); len(got) != 255 || !strings.HasSuffix(got, "12") {
+	if got := usernameSuffix.With(strings.Repeat("a", 255), 12); len(got) != 255 || !strings.HasSuffix(got, "12") {
 		t.Errorf("withSuffix at the length limit = %d chars %q…", len(got), got[len(got)-4:])
 	}
-	if !isSuffixed("jdoe12", "jdoe") || !isSuffixed("JDoe", "jdoe") || isSuffixed("jdoex", "jdoe") {
+	if isSuffixed := usernameSuffix.Numbered; !isSuffixed("jdoe12", "jdoe") || !isSuffixed("JDoe", "jdoe") || isSuffixed("jdoex", "jdoe") {
 		t.Error("isSuffixed")
 	}
 }

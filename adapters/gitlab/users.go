@@ -39,9 +39,6 @@ const (
 	stateDeactivated     = "deactivated"
 )
 
-// usernameTries bounds the numeric-suffix retries on a username conflict.
-const usernameTries = 6
-
 type glIdentity struct {
 	Provider  string `json:"provider"`
 	ExternUID string `json:"extern_uid"`
@@ -254,34 +251,16 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 		body["extern_uid"] = u.ExternalID
 		body["provider"] = a.provider
 	}
-	base := SanitizeUsername(u.UserName)
-	var created glUser
-	for try := 0; ; try++ {
-		body["username"] = usernameCandidate(base, try)
-		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/users", Body: body})
-		if err != nil {
-			return adapters.Record{}, err
-		}
-		if resp.OK() {
-			if err := a.api.Decode(resp, &created); err != nil {
-				return adapters.Record{}, err
-			}
-			break
-		}
-		if !usernameTaken(resp) || try+1 >= usernameTries {
-			return adapters.Record{}, a.writeError(resp, email, u.ExternalID)
-		}
-		if resp.Status == http.StatusConflict && strings.EqualFold(base, u.UserName) {
-			// another user has exactly this userName as its username
-			return adapters.Record{}, adapters.TakenBy("userName", "userName %q is already the username of another GitLab user", u.UserName)
-		}
+	created, err := a.postUser(ctx, body, u)
+	if err != nil {
+		return adapters.Record{}, err
 	}
 
 	// The SCIM userName first, the managed mark last: a user whose mark is written
 	// is complete.
 	created.CustomAttributes = &attrs{}
 	owner := userPath(created.ID)
-	err := a.syncAttr(ctx, owner, created.CustomAttributes, attrUserName, u.UserName)
+	err = a.syncAttr(ctx, owner, created.CustomAttributes, attrUserName, u.UserName)
 	if err == nil {
 		err = a.syncAttr(ctx, owner, created.CustomAttributes, attrTenant, a.TenantName())
 	}
@@ -299,20 +278,36 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 		}
 		return adapters.Record{}, err
 	}
-	return a.record(&created), nil
+	return a.record(created), nil
 }
 
-// usernameCandidate is base, then base1, base2, …; the last try takes a random-ish
-// suffix so that a crowd of namesakes cannot exhaust the tries.
-func usernameCandidate(base string, try int) string {
-	switch {
-	case try == 0:
-		return base
-	case try < usernameTries-1:
-		return withSuffix(base, try)
-	default:
-		return withSuffix(base, int(time.Now().UnixNano()%90000)+10000)
+// postUser creates the user body describes, under the sanitised userName or, when
+// that is taken, a suffixed one (usernameSuffix).
+func (a *Adapter) postUser(ctx context.Context, body map[string]any, u *adapters.User) (*glUser, error) {
+	base := SanitizeUsername(u.UserName)
+	var resp *upstream.Response
+	for name, more := range usernameSuffix.Names(base) {
+		body["username"] = name
+		var err error
+		if resp, err = a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/users", Body: body}); err != nil {
+			return nil, err
+		}
+		if resp.OK() {
+			var created glUser
+			if err := a.api.Decode(resp, &created); err != nil {
+				return nil, err
+			}
+			return &created, nil
+		}
+		if !usernameTaken(resp) || !more {
+			break
+		}
+		if resp.Status == http.StatusConflict && strings.EqualFold(base, u.UserName) {
+			// another user has exactly this userName as its username
+			return nil, adapters.TakenBy("userName", "userName %q is already the username of another GitLab user", u.UserName)
+		}
 	}
+	return nil, a.writeError(resp, u.PrimaryEmail(), u.ExternalID)
 }
 
 // usernameTaken reports a username conflict: 409 "Username has already been
@@ -443,32 +438,13 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *adapters.User)
 	}
 	base := ""
 	if u.UserName != cur.scimUserName() {
-		if san := SanitizeUsername(u.UserName); !isSuffixed(cur.Username, san) {
+		if san := SanitizeUsername(u.UserName); !usernameSuffix.Numbered(cur.Username, san) {
 			base = san
 		}
 	}
-	var upd glUser
-	for try := 0; ; try++ {
-		delete(body, "username")
-		if cand := usernameCandidate(base, try); base != "" && !strings.EqualFold(cand, cur.Username) {
-			body["username"] = cand
-		}
-		if len(body) == 0 {
-			return nil
-		}
-		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPut, Path: userPath(cur.ID), Body: body})
-		if err != nil {
-			return err
-		}
-		if resp.Status == http.StatusOK {
-			if err := a.api.Decode(resp, &upd); err != nil {
-				return err
-			}
-			break
-		}
-		if base == "" || !usernameTaken(resp) || try+1 >= usernameTries {
-			return a.writeError(resp, email, u.ExternalID)
-		}
+	upd, err := a.putUser(ctx, cur, body, base, email, u.ExternalID)
+	if err != nil || upd == nil {
+		return err
 	}
 	if email != "" && !strings.EqualFold(upd.Email, email) {
 		return adapters.InvalidValue("emails", "GitLab did not make %q the primary email", email)
@@ -490,6 +466,37 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *adapters.User)
 		cur.Identities = fresh.Identities
 	}
 	return nil
+}
+
+// putUser sends PUT /users/:id with body and, when base is set, the username base
+// or, when that is taken, a suffixed one (usernameSuffix); nil when there is
+// nothing to send.
+func (a *Adapter) putUser(ctx context.Context, cur *glUser, body map[string]any, base, email, ext string) (*glUser, error) {
+	var resp *upstream.Response
+	for name := range usernameSuffix.Names(base) {
+		delete(body, "username")
+		if base != "" && !strings.EqualFold(name, cur.Username) {
+			body["username"] = name
+		}
+		if len(body) == 0 {
+			return nil, nil
+		}
+		var err error
+		if resp, err = a.send(ctx, upstream.Request{Method: http.MethodPut, Path: userPath(cur.ID), Body: body}); err != nil {
+			return nil, err
+		}
+		if resp.Status == http.StatusOK {
+			var upd glUser
+			if err := a.api.Decode(resp, &upd); err != nil {
+				return nil, err
+			}
+			return &upd, nil
+		}
+		if base == "" || !usernameTaken(resp) {
+			break
+		}
+	}
+	return nil, a.writeError(resp, email, ext)
 }
 
 // dropSecondaryEmail removes the old primary that GitLab keeps as a confirmed
@@ -580,11 +587,4 @@ func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
 		return adapters.RefusedBecause("GitLab cannot delete the user: %s", a.message(resp))
 	}
 	return a.fail(resp)
-}
-
-// isSuffixed reports whether username is base or base followed by digits (a
-// name this adapter gave for base earlier), case-insensitively.
-func isSuffixed(username, base string) bool {
-	l, b := strings.ToLower(username), strings.ToLower(base)
-	return strings.HasPrefix(l, b) && strings.Trim(l[len(b):], "0123456789") == ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -59,34 +58,18 @@ func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*a
 
 // allGroups reads every managed group of the tenant, in ascending id order.
 func (a *Adapter) allGroups(ctx context.Context) ([]*adapters.Group, error) {
-	l := a.m.m.Groups.List
+	p := upstream.Paging{Link: a.m.m.Groups.List.Paging == "link", MaxPages: maxListPages}
 	var out []*adapters.Group
-	req, err := a.m.groups.list.build(Data{Tenant: a.tenant})
-	if err != nil {
-		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
-	}
-	for range maxListPages {
-		resp, err := a.api.Do(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		if !resp.OK() {
-			return nil, a.api.StatusFact(resp, "")
-		}
-		items := result(a.m.groups.list, resp.Body)
-		if !items.IsArray() {
-			return nil, adapters.BadAnswerf("%s answered no list of groups to groups.list", a.m.m.Name)
-		}
-		for _, v := range items.Array() {
+	err := upstream.EachPage(ctx, p, a.pages(a.m.groups.list, "groups", func(upstream.PageAt) Data { return Data{} }), func(items []gjson.Result) bool {
+		for _, v := range items {
 			if g, ok := a.group(v); ok {
 				out = append(out, g)
 			}
 		}
-		next := upstream.NextLink(resp.Header.Get("Link"))
-		if l.Paging != "link" || next == nil || len(items.Array()) == 0 {
-			break
-		}
-		req.Query = next.Query()
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(out, func(x, y *adapters.Group) int { return adapters.CompareIDs(x.ID, y.ID) })
 	return out, nil
@@ -123,7 +106,7 @@ func (a *Adapter) FindGroups(ctx context.Context, q adapters.Lookup, withMembers
 	}
 	var found []*adapters.Group
 	for _, g := range all {
-		if (q.Kind == adapters.ByExternalID && g.ExternalID == q.Value) || (q.Kind == adapters.ByDisplayName && strings.EqualFold(g.DisplayName, q.Value)) {
+		if q.MatchesGroup(g) {
 			found = append(found, g)
 		}
 	}
@@ -139,11 +122,7 @@ func (a *Adapter) ListGroups(ctx context.Context, p adapters.Page, withMembers b
 	if err != nil {
 		return nil, 0, err
 	}
-	total := len(all)
-	if p.Limit <= 0 || p.Offset >= total {
-		return []*adapters.Group{}, total, nil
-	}
-	page := all[max(p.Offset, 0):min(max(p.Offset, 0)+p.Limit, total)]
+	page, total := adapters.Window(all, p)
 	if withMembers {
 		err = a.withMembers(ctx, page)
 	}

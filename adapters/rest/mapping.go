@@ -276,48 +276,81 @@ type groupRequests struct {
 // compile checks every field of m and parses its templates; an error names the
 // field ("users.create.body.traits.email: …"). A mapping that fails loads nothing.
 func compile(m *Mapping, params map[string]string) (*compiled, error) {
+	if err := checkMapping(m, params); err != nil {
+		return nil, err
+	}
+	if err := checkUserFields(m.Users); err != nil {
+		return nil, err
+	}
+	c := &compiled{m: m}
+	if err := c.compileUsers(params); err != nil {
+		return nil, err
+	}
+	if err := checkUserList(m.Users.List); err != nil {
+		return nil, err
+	}
+	if err := c.checkUserWrites(); err != nil {
+		return nil, err
+	}
+	if m.Groups != nil {
+		var err error
+		if c.groups, err = compileGroups(m.Groups, params); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkMapping checks what the whole mapping declares: its name, auth, ids and
+// params, which must be exactly those the adapter's config gives.
+func checkMapping(m *Mapping, params map[string]string) error {
 	if strings.TrimSpace(m.Name) == "" {
-		return nil, fmt.Errorf("mapping name: required")
+		return fmt.Errorf("mapping name: required")
 	}
 	if err := checkAuth(m.Auth); err != nil {
-		return nil, fmt.Errorf("mapping auth: %v", err)
+		return fmt.Errorf("mapping auth: %v", err)
 	}
 	switch m.IDs {
 	case "", "any", "uuid", "numeric":
 	default:
-		return nil, fmt.Errorf("mapping ids: must be uuid, numeric or any, not %q", m.IDs)
+		return fmt.Errorf("mapping ids: must be uuid, numeric or any, not %q", m.IDs)
 	}
 	for _, p := range m.Params {
 		if _, ok := params[p]; !ok {
-			return nil, fmt.Errorf("mapping params: the adapter's params must give %s (see the mapping's documentation)", p)
+			return fmt.Errorf("mapping params: the adapter's params must give %s (see the mapping's documentation)", p)
 		}
 	}
 	for p := range params {
 		if !slices.Contains(m.Params, p) {
-			return nil, fmt.Errorf("params: %s is not a param of mapping %s (params: %s)", p, m.Name, strings.Join(m.Params, ", "))
+			return fmt.Errorf("params: %s is not a param of mapping %s (params: %s)", p, m.Name, strings.Join(m.Params, ", "))
 		}
 	}
-	u := m.Users
+	return nil
+}
+
+// checkUserFields checks users.attributes and where users.read finds each.
+func checkUserFields(u Users) error {
 	if len(u.Attributes) == 0 {
-		return nil, fmt.Errorf("mapping users.attributes: required")
+		return fmt.Errorf("mapping users.attributes: required")
 	}
 	if !slices.Contains(u.Attributes, "userName") {
-		return nil, fmt.Errorf("mapping users.attributes: must hold userName")
+		return fmt.Errorf("mapping users.attributes: must hold userName")
 	}
 	for name, p := range map[string]string{"id": u.Read.ID, "userName": u.Read.UserName, "externalId": u.Read.ExternalID,
 		"active.path": u.Read.Active.Path, "managed.path": u.Read.Managed.Path, "deleted.path": u.Read.Deleted.Path, "scim_block.path": u.Read.SCIMBlock.Path} {
 		if strings.TrimSpace(p) == "" {
-			return nil, fmt.Errorf("mapping users.read.%s: required", name)
+			return fmt.Errorf("mapping users.read.%s: required", name)
 		}
 	}
 	if u.UserNameFixed && strings.TrimSpace(u.Read.RecordedUserName) != "" {
-		return nil, fmt.Errorf("mapping users.user_name_fixed, users.read.recorded_user_name: give one or neither (a userName its owner cannot change is its own record)")
+		return fmt.Errorf("mapping users.user_name_fixed, users.read.recorded_user_name: give one or neither (a userName its owner cannot change is its own record)")
 	}
-	if err := checkOptional("users.read", map[string]Flag{"admin": u.Read.Admin, "email_verified": u.Read.EmailVerified}, u.Read.Tenant); err != nil {
-		return nil, err
-	}
-	c := &compiled{m: m}
-	var err error
+	return checkOptional("users.read", map[string]Flag{"admin": u.Read.Admin, "email_verified": u.Read.EmailVerified}, u.Read.Tenant)
+}
+
+// compileUsers parses the user calls; the optional ones without a path stay nil.
+func (c *compiled) compileUsers(params map[string]string) error {
+	u := &c.m.Users
 	for _, op := range []struct {
 		name     string
 		call     *Call
@@ -336,56 +369,61 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 		{"deactivate", u.Deactivate, &c.deactivate, false, false},
 		{"reactivate", u.Reactivate, &c.reactivate, false, false},
 	} {
-		if op.call == nil {
+		if op.call == nil || !op.required && op.call.Path == "" {
 			continue
 		}
-		if !op.required && op.call.Path == "" {
-			continue
-		}
+		var err error
 		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body, params); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if (c.deactivate == nil) != (c.reactivate == nil) {
-		return nil, fmt.Errorf("mapping users.deactivate, users.reactivate: give both or neither")
+		return fmt.Errorf("mapping users.deactivate, users.reactivate: give both or neither")
 	}
 	if c.get.method != http.MethodGet {
-		return nil, fmt.Errorf("mapping users.get.method: must be GET")
+		return fmt.Errorf("mapping users.get.method: must be GET")
 	}
-	switch u.List.Paging {
+	return nil
+}
+
+// checkUserList checks how users.list pages.
+func checkUserList(l List) error {
+	switch l.Paging {
 	case "none", "link":
 	case "offset":
-		if u.List.OffsetParam == "" || u.List.LimitParam == "" {
-			return nil, fmt.Errorf("mapping users.list: offset paging needs offset_param and limit_param")
+		if l.OffsetParam == "" || l.LimitParam == "" {
+			return fmt.Errorf("mapping users.list: offset paging needs offset_param and limit_param")
 		}
 	case "page":
-		if u.List.PageParam == "" || u.List.LimitParam == "" {
-			return nil, fmt.Errorf("mapping users.list: page paging needs page_param and limit_param")
+		if l.PageParam == "" || l.LimitParam == "" {
+			return fmt.Errorf("mapping users.list: page paging needs page_param and limit_param")
 		}
 	default:
-		return nil, fmt.Errorf("mapping users.list.paging: must be link, offset, page or none, not %q", u.List.Paging)
+		return fmt.Errorf("mapping users.list.paging: must be link, offset, page or none, not %q", l.Paging)
 	}
-	if u.List.PageSize < 0 {
-		return nil, fmt.Errorf("mapping users.list.page_size: must not be negative")
+	if l.PageSize < 0 {
+		return fmt.Errorf("mapping users.list.page_size: must not be negative")
 	}
+	return nil
+}
+
+// checkUserWrites checks that the writes keep the tenant where users.read finds it,
+// and the users.taken rules.
+func (c *compiled) checkUserWrites() error {
+	u := c.m.Users
 	if u.Read.Tenant.Path != "" {
 		for _, r := range []*request{c.create, c.update} {
 			if !r.mentions(".Tenant") {
-				return nil, fmt.Errorf("mapping %s: users.read.tenant is mapped, so this call must write {{.Tenant}} there", r.name)
+				return fmt.Errorf("mapping %s: users.read.tenant is mapped, so this call must write {{.Tenant}} there", r.name)
 			}
 		}
 	}
 	for i, r := range u.Taken {
 		if r.Status < 400 || r.Status > 499 {
-			return nil, fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
+			return fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
 		}
 	}
-	if m.Groups != nil {
-		if c.groups, err = compileGroups(m.Groups, params); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
+	return nil
 }
 
 func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) {

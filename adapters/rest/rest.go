@@ -176,10 +176,7 @@ func (a *Adapter) Cleanup() error {
 //		max_conns    <n>
 //	}
 func (a *Adapter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return adapters.ParseBlock(d, "rest", &a.URL, []string{"params"}, func(opt string, vals []string) error {
-		if ok, err := a.Config.ParseOption(d, opt, vals); ok {
-			return err
-		}
+	return a.Config.ParseBlock(d, "rest", []string{"params"}, func(opt string, vals []string) error {
 		switch opt {
 		case "preset":
 			a.Preset = vals[0]

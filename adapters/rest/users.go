@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -295,67 +293,66 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 func (a *Adapter) walk(ctx context.Context, visit func(adapters.Record) bool) error {
 	l := a.m.m.Users.List
 	size := a.Info().MaxPageSize
-	d := Data{Limit: size, Page: 1, Tenant: a.tenant}
-	var next url.Values // link paging: the query of the next link
-	for range maxListPages {
-		req, err := a.m.list.build(d)
-		if err != nil {
-			return adapters.MisconfiguredBecause("rest mapping %s", err)
+	p := upstream.Paging{PerPage: size, Exact: true, MaxPages: maxListPages,
+		Unended: adapters.BadAnswerf("%s: the listing did not end after %d pages", a.m.m.Name, maxListPages)}
+	switch l.Paging {
+	case "link":
+		p.Link = true
+	case "offset":
+		p.Offset, p.Size = l.OffsetParam, l.LimitParam
+	case "page":
+		p.Page, p.Size = l.PageParam, l.LimitParam
+	}
+	pages := a.pages(a.m.list, "users", func(at upstream.PageAt) Data {
+		if p.Link {
+			return Data{Limit: size, Page: 1} // the links name the next pages
 		}
-		if req.Query == nil {
-			req.Query = url.Values{}
-		}
-		switch l.Paging {
-		case "link":
-			if next != nil {
-				req.Query = next
-			}
-		case "offset":
-			req.Query.Set(l.OffsetParam, strconv.Itoa(d.Offset))
-			req.Query.Set(l.LimitParam, strconv.Itoa(size))
-		case "page":
-			req.Query.Set(l.PageParam, strconv.Itoa(d.Page))
-			req.Query.Set(l.LimitParam, strconv.Itoa(size))
-		}
-		resp, err := a.api.Do(ctx, req)
-		if err != nil {
-			return err
-		}
-		if !resp.OK() {
-			return a.api.StatusFact(resp, "")
-		}
-		items := result(a.m.list, resp.Body)
-		if !items.IsArray() {
-			return adapters.BadAnswerf("%s answered no list of users to users.list", a.m.m.Name)
-		}
-		arr := items.Array()
-		for _, v := range arr {
+		return Data{Limit: size, Page: at.Number, Offset: at.Offset}
+	})
+	var verr error
+	err := upstream.EachPage(ctx, p, pages, func(items []gjson.Result) bool {
+		for _, v := range items {
 			r, ok, err := a.item(ctx, a.m.list, v)
 			if err != nil {
-				return err
+				verr = err
+				return false
 			}
 			if ok && !visit(r) {
-				return nil
+				return false
 			}
 		}
-		switch l.Paging {
-		case "none":
-			return nil
-		case "link":
-			n := upstream.NextLink(resp.Header.Get("Link"))
-			if n == nil || len(arr) == 0 {
-				return nil
-			}
-			next = n.Query() // stay on the configured base URL whatever host the link names
-		default:
-			if len(arr) < size {
-				return nil
-			}
-			d.Offset += len(arr)
-			d.Page++
-		}
+		return true
+	})
+	if verr != nil {
+		return verr
 	}
-	return adapters.BadAnswerf("%s: the listing did not end after %d pages", a.m.m.Name, maxListPages)
+	return err
+}
+
+// pages reads the pages of the mapped listing r of what ("users", "groups"); data
+// is what its templates see of a page.
+func (a *Adapter) pages(r *request, what string, data func(upstream.PageAt) Data) upstream.Reader[gjson.Result] {
+	return func(ctx context.Context, at upstream.PageAt) ([]gjson.Result, *upstream.Response, error) {
+		d := data(at)
+		d.Tenant = a.tenant
+		req, err := r.build(d)
+		if err != nil {
+			return nil, nil, adapters.MisconfiguredBecause("rest mapping %s", err)
+		}
+		req.Query = at.Query(req.Query)
+		resp, err := a.api.Do(ctx, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !resp.OK() {
+			return nil, nil, a.api.StatusFact(resp, "")
+		}
+		items := result(r, resp.Body)
+		if !items.IsArray() {
+			return nil, nil, adapters.BadAnswerf("%s answered no list of %s to %s", a.m.m.Name, what, r.name)
+		}
+		return items.Array(), resp, nil
+	}
 }
 
 // ListUsers returns a window of the tenant's managed users in ascending id order. It

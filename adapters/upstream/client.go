@@ -366,7 +366,7 @@ func (c *Client) GetJSON(ctx context.Context, r Request, v any) (*Response, erro
 	return resp, c.Decode(resp, v)
 }
 
-// StatusError is an answer GetJSON (and Walk, Window) did not expect; errors.Is and
+// StatusError is an answer GetJSON (and JSONArray, Window) did not expect; errors.Is and
 // adapters.FactOf see the fact StatusFact gives it, and a caller that knows what the
 // endpoint's status means reads the Response.
 type StatusError struct {

@@ -258,7 +258,7 @@ func TestWalkAndWindow(t *testing.T) {
 	c, _ := newClient(t, pagedServer(23, 5, &pages), Options{})
 	p := Paging{Page: "page", Size: "limit", PerPage: 10, Total: "X-Total-Count", Ahead: 3}
 	var got []int
-	err := Walk(context.Background(), c, Request{Path: "/list"}, p, func(items []int) bool { got = append(got, items...); return true })
+	err := EachPage(context.Background(), p, JSONArray[int](c, Request{Path: "/list"}), func(items []int) bool { got = append(got, items...); return true })
 	if err != nil || len(got) != 23 || pages.Load() != 5 {
 		t.Fatalf("walk: %v, %d items in %d pages", err, len(got), pages.Load())
 	}
@@ -270,8 +270,8 @@ func TestWalkAndWindow(t *testing.T) {
 	// stopping early stops paging (at most the pages fetched ahead)
 	pages.Store(0)
 	n := 0
-	_ = Walk(context.Background(), c, Request{Path: "/list"}, Paging{Page: "page", Size: "limit", PerPage: 5, Total: "X-Total-Count"},
-		func(items []int) bool { n += len(items); return n < 7 })
+	_ = EachPage(context.Background(), Paging{Page: "page", Size: "limit", PerPage: 5, Total: "X-Total-Count"},
+		JSONArray[int](c, Request{Path: "/list"}), func(items []int) bool { n += len(items); return n < 7 })
 	if pages.Load() != 2 {
 		t.Errorf("an early stop read %d pages, want 2", pages.Load())
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // Config is the part of an adapter's configuration that every upstream has. Adapters
@@ -116,6 +118,17 @@ func (c Config) Connect(name, apiPath string, opt Options, auth func(r *http.Req
 		return nil, "", fmt.Errorf("%s url: %v", name, err)
 	}
 	return client, r.Token, nil
+}
+
+// ParseBlock reads an adapter's Caddyfile block (adapters.ParseBlock): the options
+// every adapter shares into c, every other one through set.
+func (c *Config) ParseBlock(d *caddyfile.Dispenser, name string, lists []string, set func(opt string, vals []string) error) error {
+	return adapters.ParseBlock(d, name, &c.URL, lists, func(opt string, vals []string) error {
+		if ok, err := c.ParseOption(d, opt, vals); ok {
+			return err
+		}
+		return set(opt, vals)
+	})
 }
 
 // ParseOption reads the Caddyfile options every adapter shares (token, timeout,

@@ -53,7 +53,7 @@ func (s *Service) findGroupsVia(ctx context.Context, ga adapters.GroupAdapter, q
 		if err != nil {
 			return nil, err
 		}
-		if len(gs) == 1 && groupMatches(gs[0], q) {
+		if len(gs) == 1 && q.MatchesGroup(gs[0]) {
 			return gs, nil
 		}
 	}
@@ -64,14 +64,4 @@ func (s *Service) findGroupsVia(ctx context.Context, ga adapters.GroupAdapter, q
 		}
 	}
 	return gs, err
-}
-
-func groupMatches(g *scim.Group, q adapters.Lookup) bool {
-	switch q.Kind {
-	case adapters.ByDisplayName:
-		return strings.EqualFold(g.DisplayName, q.Value)
-	case adapters.ByExternalID:
-		return g.ExternalID == q.Value
-	}
-	return g.ID == q.Value
 }

@@ -389,7 +389,7 @@ func (s *Service) checkUnique(ctx context.Context, ga adapters.GroupAdapter, sel
 			gs, err := s.findGroupsVia(ctx, ga, q, false)
 			var ids []string
 			for _, g := range gs {
-				if groupMatches(g, q) {
+				if q.MatchesGroup(g) {
 					ids = append(ids, g.ID)
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // Query is a parsed list request: GET query parameters or a POST /.search body.
@@ -194,13 +196,15 @@ type ListResponse struct {
 
 // Paginate returns the window of rs selected by q, with the page size capped at max.
 func Paginate(rs []Resource, q Query, max int) ListResponse {
-	lr := ListResponse{Schemas: []string{MessageListResponse}, TotalResults: len(rs),
-		StartIndex: q.StartIndex, Resources: []Resource{}}
-	if from, to := PageBounds(len(rs), q, max); to > from {
-		lr.Resources = rs[from:to]
-	}
+	lr := ListResponse{Schemas: []string{MessageListResponse}, StartIndex: q.StartIndex}
+	lr.Resources, lr.TotalResults = adapters.Window(rs, q.Page(max))
 	lr.ItemsPerPage = len(lr.Resources)
 	return lr
+}
+
+// Page is the window of q, its page size capped at max, as adapters read it.
+func (q Query) Page(max int) adapters.Page {
+	return adapters.Page{Offset: q.StartIndex - 1, Limit: q.PageSize(max)}
 }
 
 // PageSize is how many results a page of q holds at most: count, capped at max
@@ -214,12 +218,7 @@ func (q Query) PageSize(max int) int {
 
 // PageBounds is the window [from, to) of n results that Paginate answers.
 func PageBounds(n int, q Query, max int) (from, to int) {
-	count := q.PageSize(max)
-	from = q.StartIndex - 1
-	if from >= n || count <= 0 {
-		return 0, 0
-	}
-	return from, min(from+count, n)
+	return q.Page(max).Bounds(n)
 }
 
 // AppendJSON appends lr as json.Marshal writes it (Schemas and Resources not nil, as
