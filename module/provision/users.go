@@ -376,11 +376,8 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	if s.LinkExisting != mode {
 		return adapters.Record{}, scim.Conflict("an upstream user with this %s exists but is not managed by SCIM; set link_existing %s to adopt it", by, mode)
 	}
-	if r.Admin {
-		return adapters.Record{}, scim.Conflict("an upstream administrator has this %s; administrators are never adopted", by)
-	}
-	if s.protected(r) != "" {
-		return adapters.Record{}, scim.Conflict("an account protected by the protect option has this %s; it is never adopted", by)
+	if why := s.protected(r); why != "" { // an administrator, or named by protect
+		return adapters.Record{}, scim.Conflict("an upstream account that %s has this %s; it is never adopted", why, by)
 	}
 	if r.Unconfirmed {
 		return adapters.Record{}, scim.Conflict("an upstream account has this %s but its e-mail is not confirmed in the application, so it may not belong to this person; it is not adopted: confirm the address there, or remove that account", by)
@@ -395,7 +392,7 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 	if err != nil {
 		return adapters.Record{}, err
 	}
-	if !found || cur.Managed || foreign(cur) || cur.Admin {
+	if !found || cur.Managed || foreign(cur) || s.protected(cur) != "" {
 		return adapters.Record{}, scim.Unavailable(1, "the account with this %s changed while it was being adopted; retry", by)
 	}
 	rec, err := s.update(ctx, cur, u, adapters.State{Managed: true}, true)
