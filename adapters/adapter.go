@@ -56,6 +56,18 @@ type Info struct {
 	// familyName, displayName) into the user's FullName before every write, and the
 	// adapter stores FullName().
 	OneName bool
+	// MarksInStore is set when the application has no room for SCIM's marks (which
+	// accounts SCIM manages, their externalId, the deleted and block marks): the
+	// link store keeps them, and is then their only record. The adapter answers
+	// every account unmarked (Managed false, no externalId) and ListUsers answers
+	// every account; the service overlays each account's link, and an account
+	// without a link is not SCIM's. Such an adapter serves only the default tenant.
+	MarksInStore bool
+	// NoBlock is set when the application cannot block an account: SCIM's active
+	// lives in the link store, and what deprovisioning does in the application is
+	// what UpdateUser does on State.Deactivating (an action: remove the roles,
+	// suspend), or nothing.
+	NoBlock bool
 }
 
 // OneNameUserAttributes are the User attributes an upstream stores that keeps a login
@@ -130,6 +142,11 @@ type State struct {
 	// (the account was HandBlocked), DELETEd or not: without it, writing Active
 	// false records the block as SCIM's, which a later write with Active true lifts.
 	ForeignBlock bool
+	// Deactivating and Reactivating say that this write takes the account from
+	// active to inactive, or back (as SCIM knew it before the write): an adapter
+	// whose application cannot block (Info.NoBlock) runs its deprovisioning and
+	// reprovisioning actions on them only, never on a write that keeps the state.
+	Deactivating, Reactivating bool
 }
 
 // LookupKind names the attribute of a point lookup.

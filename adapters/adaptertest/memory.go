@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -56,6 +57,14 @@ type Memory struct {
 	// Unrecorded makes it an application without room for a copy of the userName
 	// of record (Record.Unrecorded): the link store is then the only record.
 	Unrecorded bool
+	// MarksInStore makes it an application without room for SCIM's marks
+	// (Info.MarksInStore): every account reads unmarked, without externalId, and
+	// ListUsers answers them all. It implies Unrecorded.
+	MarksInStore bool
+	// NoBlock makes it an application that cannot block (Info.NoBlock): accounts
+	// always read active, and a write with State.Deactivating removes the account's
+	// access (Deprovisioned reports it), State.Reactivating gives it back.
+	NoBlock bool
 
 	mu      sync.Mutex
 	users   map[string]*memUser
@@ -78,6 +87,7 @@ type memUser struct {
 	managed, deleted, adm bool
 	unconfirmed           bool
 	scimBlock             bool   // the block (Active false) is SCIM's
+	deprovisioned         bool   // NoBlock: its access removed by a deprovisioning action
 	recorded              string // the userName SCIM last wrote
 	tenant                string // the tenant of the managed mark
 }
@@ -107,9 +117,21 @@ var (
 	_ adapters.Tenancy      = (*Memory)(nil)
 )
 
+// Deprovisioned reports whether a NoBlock application's account had its access
+// removed by a deprovisioning action (and not given back).
+func (m *Memory) Deprovisioned(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mu, ok := m.users[id]
+	return ok && mu.deprovisioned
+}
+
 // SetTenant implements adapters.Tenancy: accounts and groups are marked for tenant,
 // and listings answer only that tenant's.
 func (m *Memory) SetTenant(tenant string) error {
+	if m.MarksInStore && tenant != "" {
+		return fmt.Errorf("an application without room for SCIM's marks serves only the default tenant")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tenant = tenant
@@ -163,6 +185,9 @@ func (m *Memory) Info() adapters.Info {
 		UserAttributes:  []string{"userName", "name.formatted", "name.givenName", "name.familyName", "displayName", "emails", "active", "externalId"},
 		GroupAttributes: []string{"displayName", "members"},
 		MaxPageSize:     size,
+		MarksInStore:    m.MarksInStore,
+		ListScans:       m.MarksInStore,
+		NoBlock:         m.NoBlock,
 	}
 }
 
@@ -198,11 +223,21 @@ func cloneUser(u *adapters.User) adapters.User {
 // record is the answer for mu: a copy, with its version; m.mu is held.
 func (m *Memory) record(mu *memUser) adapters.Record {
 	u := cloneUser(&mu.u)
+	if m.NoBlock {
+		u.Active = true // the application has no such state
+	}
+	if m.MarksInStore {
+		u.ExternalID = ""
+	}
 	body, _ := json.Marshal(&u) // Meta and Password are not part of it
-	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted, mu.recorded, mu.tenant, mu.scimBlock)
+	u.Meta.Version = adapters.Version(u.ID, string(body), mu.managed, mu.deleted, mu.recorded, mu.tenant, mu.scimBlock, mu.deprovisioned)
 	r := adapters.Record{User: &u, Managed: mu.managed, Deleted: mu.deleted, Admin: mu.adm, Unconfirmed: mu.unconfirmed,
 		BlockReason: map[bool]string{true: "is blocked"}[!u.Active],
-		Login:       u.UserName, Unrecorded: m.Unrecorded, BlockMark: mu.managed && mu.scimBlock}
+		Login:       u.UserName, Unrecorded: m.Unrecorded || m.MarksInStore, BlockMark: mu.managed && mu.scimBlock}
+	if m.MarksInStore {
+		r.Managed, r.Deleted, r.BlockMark = false, false, false
+		return r
+	}
 	if mu.managed {
 		r.Tenant = mu.tenant
 		if !m.Unrecorded {
@@ -237,8 +272,8 @@ func (m *Memory) FindUsers(_ context.Context, q adapters.Lookup) ([]adapters.Rec
 			hit = mu.u.ID == q.Value
 		case adapters.ByUserName: // the login, or the copy of SCIM's userName
 			hit = strings.EqualFold(mu.u.UserName, q.Value) || (!m.Unrecorded && mu.managed && strings.EqualFold(mu.recorded, q.Value))
-		case adapters.ByExternalID:
-			hit = mu.u.ExternalID == q.Value
+		case adapters.ByExternalID: // an application without marks has no externalId to search
+			hit = !m.MarksInStore && mu.u.ExternalID == q.Value
 		case adapters.ByEmail:
 			hit = strings.EqualFold(mu.u.PrimaryEmail(), q.Value)
 		}
@@ -258,7 +293,7 @@ func (m *Memory) ListUsers(_ context.Context, p adapters.Page) ([]adapters.Recor
 	}
 	var all []*memUser
 	for _, mu := range m.sortedUsers() {
-		if mu.managed && mu.tenant == m.tenant {
+		if (mu.managed && mu.tenant == m.tenant) || m.MarksInStore {
 			all = append(all, mu)
 		}
 	}
@@ -348,6 +383,12 @@ func (m *Memory) UpdateUser(ctx context.Context, id string, u *adapters.User, st
 	nu.Meta = adapters.Meta{Created: mu.u.Meta.Created, LastModified: mu.u.Meta.LastModified}
 	mu.u, mu.managed, mu.deleted = nu, st.Managed, st.Deleted
 	mu.scimBlock = !nu.Active && !st.ForeignBlock
+	switch {
+	case m.NoBlock && st.Deactivating:
+		mu.deprovisioned = true
+	case m.NoBlock && st.Reactivating:
+		mu.deprovisioned = false
+	}
 	mu.recorded, mu.tenant = "", ""
 	if st.Managed {
 		mu.recorded, mu.tenant = u.UserName, m.tenant

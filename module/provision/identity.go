@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/module/links"
+	"github.com/caddy-scim/caddy-scim/module/scim"
 )
 
 // The identity of record. What SCIM must know of an account — its userName of record,
@@ -48,23 +49,81 @@ func (s *Service) own(r *adapters.Record) {
 // foreign reports whether r is another tenant's account (after own).
 func foreign(r adapters.Record) bool { return !r.Managed && r.Tenant != "" }
 
-// findUsers is the adapter's FindUsers, with tenancy applied.
+// findUsers is the adapter's FindUsers, with the store's marks and tenancy applied.
 func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
 	recs, err := s.Adapter.FindUsers(ctx, q)
+	if err == nil {
+		err = s.storeMarks(ctx, recs)
+	}
 	for i := range recs {
 		s.own(&recs[i])
 	}
 	return recs, err
 }
 
-// listUsers is the adapter's ListUsers (which lists only this tenant's accounts),
-// with tenancy applied all the same.
+// listUsers is the adapter's ListUsers (which lists only this tenant's accounts, or
+// every account when the store keeps the marks), with the store's marks and tenancy
+// applied.
 func (s *Service) listUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	recs, total, err := s.Adapter.ListUsers(ctx, p)
+	if err == nil {
+		err = s.storeMarks(ctx, recs)
+	}
 	for i := range recs {
 		s.own(&recs[i])
 	}
 	return recs, total, err
+}
+
+// storeMarks gives the accounts of an application without room for SCIM's marks
+// (Info.MarksInStore) the marks their links keep: managed (a link exists), its
+// externalId, deleted, SCIM's block, and, where the application cannot block
+// (Info.NoBlock), SCIM's active. An account without a link is not SCIM's; a store
+// that cannot answer fails the request rather than show every account unmanaged.
+func (s *Service) storeMarks(ctx context.Context, recs []adapters.Record) error {
+	info := s.Adapter.Info()
+	if !info.MarksInStore || len(recs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = idOf(r)
+	}
+	ls, err := s.Links.GetMany(ctx, ids)
+	if err != nil {
+		return scim.Unavailable(5, "the link store, the only record of which accounts SCIM manages in this application, cannot answer now; retry shortly")
+	}
+	for i := range recs {
+		r, l := &recs[i], ls[i]
+		if r.User == nil || l.ID != r.User.ID || l.Group {
+			continue
+		}
+		u := *r.User
+		u.ExternalID = l.ExternalID
+		if info.NoBlock {
+			u.Active = l.Active
+		}
+		r.User = &u
+		r.Managed, r.Tenant, r.Deleted, r.BlockMark = true, l.Tenant, l.Deleted, l.Block == links.BlockSCIM
+	}
+	return nil
+}
+
+// writeMarks is storeMarks for the record a write answers: the write's own state is
+// what the link store will keep.
+func (s *Service) writeMarks(rec *adapters.Record, u *scim.User, st adapters.State) {
+	info := s.Adapter.Info()
+	if !info.MarksInStore || rec.User == nil {
+		return
+	}
+	nu := *rec.User
+	nu.ExternalID = u.ExternalID
+	if info.NoBlock {
+		nu.Active = u.Active && !st.Deleted
+	}
+	rec.User = &nu
+	rec.Managed, rec.Tenant, rec.Deleted = st.Managed, s.Tenant, st.Deleted
+	rec.BlockMark = (!u.Active || st.Deleted) && !st.ForeignBlock
 }
 
 // unproven reports whether SCIM cannot prove r's userName: the application keeps no

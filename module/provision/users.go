@@ -296,19 +296,27 @@ func (s *Service) createNew(ctx context.Context, u *scim.User) (adapters.Record,
 	if err != nil {
 		return rec, err
 	}
-	if !u.Active && rec.User.Active {
-		if rec, err = s.Adapter.UpdateUser(ctx, rec.User.ID, u, adapters.State{Managed: true}); err != nil {
+	st := adapters.State{Managed: true}
+	if !u.Active && (rec.User.Active || s.Adapter.Info().NoBlock) {
+		st.Deactivating = true
+		if rec, err = s.Adapter.UpdateUser(ctx, rec.User.ID, u, st); err != nil {
 			return rec, err
 		}
 	}
-	s.wrote(ctx, &rec, u.UserName)
+	s.wrote(ctx, &rec, u, st, u.UserName)
 	return rec, nil
 }
 
-// wrote records what a write made of an account: the userName it wrote is the name of
-// record (for an application without room for a copy, only the link keeps it).
-func (s *Service) wrote(ctx context.Context, rec *adapters.Record, userName string) {
+// wrote records what a write of u with st made of an account: the userName it wrote is
+// the name of record (for an application without room for a copy, only the link
+// keeps it), and so are the marks where the application keeps none.
+func (s *Service) wrote(ctx context.Context, rec *adapters.Record, u *scim.User, st adapters.State, userName string) {
 	if rec.User == nil {
+		return
+	}
+	s.writeMarks(rec, u, st)
+	if !rec.Managed && s.Adapter.Info().MarksInStore {
+		s.storeErr(s.Links.Forget(ctx, rec.User.ID)) // no longer SCIM's
 		return
 	}
 	decideBlock(rec)
@@ -410,6 +418,9 @@ func (s *Service) adoptOrConflict(ctx context.Context, r adapters.Record, u *sci
 // becomes the name of record, which an unproven account gains no other way.
 func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User, st adapters.State, statesName bool) (adapters.Record, error) {
 	st.ForeignBlock = cur.HandBlock != ""
+	active := cur.User.Active && !cur.Deleted
+	after := u.Active && !st.Deleted
+	st.Deactivating, st.Reactivating = active && !after, !active && after
 	s.oneName(cur.User, u)
 	rec, err := s.Adapter.UpdateUser(ctx, cur.User.ID, u, st)
 	if err != nil {
@@ -419,7 +430,7 @@ func (s *Service) update(ctx context.Context, cur adapters.Record, u *scim.User,
 	if statesName || !unproven(cur) {
 		name = u.UserName
 	}
-	s.wrote(ctx, &rec, name)
+	s.wrote(ctx, &rec, u, st, name)
 	return rec, nil
 }
 
