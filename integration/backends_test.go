@@ -219,8 +219,16 @@ func atoiT(t *testing.T, s string) int {
 
 // backends returns every upstream the shared IdP tests run against.
 func backends(t *testing.T) []backend {
-	return []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t), kratosBackend{testenv.Kratos(t)}, redmineBackend{testenv.Redmine(t)}}
+	bs := []backend{giteaBackend{testenv.Gitea(t)}, newGitLab(t), kratosBackend{testenv.Kratos(t)}, redmineBackend{testenv.Redmine(t)}}
+	for _, more := range moreBackends {
+		bs = append(bs, more(t))
+	}
+	return bs
 }
+
+// moreBackends are the upstreams that register themselves in their own file (an
+// init in <app>_backend_test.go), each started on first use.
+var moreBackends []func(t *testing.T) backend
 
 // forEachBackend runs f once per upstream, each behind its own real Caddy.
 func forEachBackend(t *testing.T, extra string, f func(t *testing.T, e *env)) {
