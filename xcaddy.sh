@@ -76,6 +76,7 @@ test)
 	bash "$ROOT/integration/scripts/gitea.sh" install
 	bash "$ROOT/integration/scripts/kratos.sh" install
 	bash "$ROOT/integration/scripts/redmine.sh" install
+	bash "$ROOT/integration/scripts/pocketbase.sh" install
 	bash "$ROOT/integration/scripts/redis.sh" install
 	bash "$ROOT/integration/scripts/chromium.sh" install
 	build "$CACHE/bin/caddy-test"

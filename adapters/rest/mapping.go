@@ -101,10 +101,12 @@ type Users struct {
 	Update Call `json:"update"`
 	Delete Call `json:"delete"`
 	List   List `json:"list"`
-	// Deactivate and Reactivate are action endpoints ("POST /users/{id}/block")
-	// for applications whose writes cannot set the account's state: after an
-	// update, the adapter calls the one that brings the account to the user's
-	// active, when it differs. Both or neither.
+	// Deactivate and Reactivate are actions ("POST /users/{id}/block", or a body
+	// that removes the roles) for applications whose writes cannot set the
+	// account's state: after an update, the adapter calls the one that brings the
+	// account to the user's active, when it differs. Without read.active (the
+	// application cannot block) they run only when SCIM's active changes, never on
+	// a write that keeps it. Both or neither.
 	Deactivate *Call `json:"deactivate,omitempty"`
 	Reactivate *Call `json:"reactivate,omitempty"`
 	// Point lookups; each answers a list of users (result: where the list is).
@@ -130,12 +132,15 @@ type Fields struct {
 	ExternalID  string `json:"externalId"`
 	Created     string `json:"created,omitempty"`
 	Modified    string `json:"modified,omitempty"`
-	// Active is whether the account may sign in.
+	// Active is whether the account may sign in. Left out (with the marks below),
+	// the application cannot block: SCIM's active lives in the link store and
+	// deprovisioning is users.deactivate, or nothing (adapters.Info.NoBlock).
 	Active Flag `json:"active"`
 	// Managed, Deleted and SCIMBlock are the durable provisioning state the
 	// writes keep in the application (see Data): managed by SCIM, DELETEd
 	// through SCIM, and blocked by SCIM (a block that is not SCIM's is the
-	// application's own, which SCIM never lifts).
+	// application's own, which SCIM never lifts). Left out with ExternalID, all
+	// four, the link store keeps them (adapters.Info.MarksInStore).
 	Managed   Flag `json:"managed"`
 	Deleted   Flag `json:"deleted"`
 	SCIMBlock Flag `json:"scim_block"`
@@ -213,6 +218,9 @@ type Call struct {
 	Path   string            `json:"path"`
 	Query  map[string]string `json:"query,omitempty"`
 	Body   json.RawMessage   `json:"body,omitempty"`
+	// Form sends Body, a flat object, as application/x-www-form-urlencoded (PHP
+	// applications such as MediaWiki's api.php read no JSON).
+	Form bool `json:"form,omitempty"`
 	// Result is the JSON path of the user (for lookups and lists: of the array of
 	// users) in the answer; "" is the whole body.
 	Result string `json:"result,omitempty"`
@@ -220,6 +228,31 @@ type Call struct {
 	// lookup or the list, its users lack fields (Redmine's list has no status):
 	// each user is read again with get.
 	Reread bool `json:"reread,omitempty"`
+	// Before are calls made first, in order, each for one value of its answer that
+	// this call's templates read as {{.Before.<name>}} (a CSRF token). Only the
+	// user writes (create, update, delete, deactivate, reactivate, then) take them.
+	Before []Fetch `json:"before,omitempty"`
+	// Then are calls made after this one, in order, for what the application keeps
+	// behind its own endpoint. After users.create and users.update they write (a
+	// profile, roles); after users.get they read, and each answer joins the user
+	// under its As name, where users.read's paths find it ("profile.bio").
+	Then []Call `json:"then,omitempty"`
+	// As names the answer of a users.get then call in the user.
+	As string `json:"as,omitempty"`
+}
+
+// Fetch is a call made before another for one value of its answer.
+type Fetch struct {
+	// Name is how templates read the value: {{.Before.<Name>}}.
+	Name   string            `json:"name"`
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  map[string]string `json:"query,omitempty"`
+	Body   json.RawMessage   `json:"body,omitempty"`
+	Form   bool              `json:"form,omitempty"`
+	// Value is the JSON path of the value in the answer, e.g.
+	// "query.tokens.csrftoken"; an answer without it fails the write.
+	Value string `json:"value"`
 }
 
 // List is the listing of all users.
@@ -266,6 +299,9 @@ type compiled struct {
 	list                            *request
 	deactivate, reactivate          *request
 	groups                          *groupRequests
+	// marksInStore and noBlock are the mapping's modes (adapters.Info): users.read
+	// leaves out SCIM's marks, and active too.
+	marksInStore, noBlock bool
 }
 
 // groupRequests are the compiled group calls.
@@ -282,7 +318,8 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 	if err := checkUserFields(m.Users); err != nil {
 		return nil, err
 	}
-	c := &compiled{m: m}
+	c := &compiled{m: m, marksInStore: inStore(m.Users.Read)}
+	c.noBlock = c.marksInStore && strings.TrimSpace(m.Users.Read.Active.Path) == ""
 	if err := c.compileUsers(params); err != nil {
 		return nil, err
 	}
@@ -336,11 +373,13 @@ func checkUserFields(u Users) error {
 	if !slices.Contains(u.Attributes, "userName") {
 		return fmt.Errorf("mapping users.attributes: must hold userName")
 	}
-	for name, p := range map[string]string{"id": u.Read.ID, "userName": u.Read.UserName, "externalId": u.Read.ExternalID,
-		"active.path": u.Read.Active.Path, "managed.path": u.Read.Managed.Path, "deleted.path": u.Read.Deleted.Path, "scim_block.path": u.Read.SCIMBlock.Path} {
-		if strings.TrimSpace(p) == "" {
-			return fmt.Errorf("mapping users.read.%s: required", name)
+	for _, f := range []struct{ name, path string }{{"id", u.Read.ID}, {"userName", u.Read.UserName}} {
+		if strings.TrimSpace(f.path) == "" {
+			return fmt.Errorf("mapping users.read.%s: required", f.name)
 		}
+	}
+	if err := checkMarks(u); err != nil {
+		return err
 	}
 	if u.UserNameFixed && strings.TrimSpace(u.Read.RecordedUserName) != "" {
 		return fmt.Errorf("mapping users.user_name_fixed, users.read.recorded_user_name: give one or neither (a userName its owner cannot change is its own record)")
@@ -348,32 +387,99 @@ func checkUserFields(u Users) error {
 	return checkOptional("users.read", map[string]Flag{"admin": u.Read.Admin, "email_verified": u.Read.EmailVerified}, u.Read.Tenant)
 }
 
+// marks are SCIM's marks in users.read, in the order errors name them.
+func marks(f Fields) []struct{ name, path string } {
+	return []struct{ name, path string }{{"externalId", f.ExternalID}, {"managed.path", f.Managed.Path},
+		{"deleted.path", f.Deleted.Path}, {"scim_block.path", f.SCIMBlock.Path}}
+}
+
+// inStore reports whether users.read leaves SCIM's marks to the link store.
+func inStore(f Fields) bool {
+	for _, m := range marks(f) {
+		if strings.TrimSpace(m.path) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// checkMarks checks the mode of users.read: SCIM's marks all in the application or
+// all in the link store (half of them would be a record nobody keeps whole), and
+// active left out only with them, since the core keeps SCIM's active in the store
+// only for an application without marks.
+func checkMarks(u Users) error {
+	f := u.Read
+	for _, fl := range []struct {
+		name string
+		f    Flag
+	}{{"active", f.Active}, {"managed", f.Managed}, {"deleted", f.Deleted}, {"scim_block", f.SCIMBlock}} {
+		if strings.TrimSpace(fl.f.Path) == "" && (len(fl.f.Equals) > 0 || fl.f.Before != "") {
+			return fmt.Errorf("mapping users.read.%s.path: required", fl.name)
+		}
+	}
+	if !inStore(f) {
+		for _, m := range marks(f) {
+			if strings.TrimSpace(m.path) == "" {
+				return fmt.Errorf("mapping users.read.%s: required: map all four of externalId, managed, deleted and scim_block (SCIM's marks kept in the application), or leave all four out (kept in the link store)", m.name)
+			}
+		}
+		if strings.TrimSpace(f.Active.Path) == "" {
+			return fmt.Errorf("mapping users.read.active.path: required while SCIM's marks are kept in the application (an application that cannot block keeps them in the link store: leave out externalId, managed, deleted and scim_block too)")
+		}
+		return nil
+	}
+	if f.Tenant.Path != "" || f.Tenant.After != "" {
+		return fmt.Errorf("mapping users.read.tenant: SCIM's marks are kept in the link store, which serves only the default tenant: leave it out")
+	}
+	if u.FindExternalID != nil && u.FindExternalID.Path != "" {
+		return fmt.Errorf("mapping users.find_external_id: the application keeps no externalId (users.read.externalId is not mapped; the link store finds it): leave it out")
+	}
+	return nil
+}
+
+// userOp is one user call of a mapping and what it may carry.
+type userOp struct {
+	name     string
+	call     *Call
+	dst      **request
+	required bool
+	body     int  // bodyNone, bodyRequired or bodyOptional
+	before   bool // may fetch values first
+	then     int  // thenNone, thenWrite or thenRead
+}
+
+const (
+	bodyNone = iota
+	bodyRequired
+	bodyOptional
+)
+
+const (
+	thenNone = iota
+	thenWrite
+	thenRead
+)
+
 // compileUsers parses the user calls; the optional ones without a path stay nil.
 func (c *compiled) compileUsers(params map[string]string) error {
 	u := &c.m.Users
-	for _, op := range []struct {
-		name     string
-		call     *Call
-		dst      **request
-		required bool
-		body     bool
-	}{
-		{"create", &u.Create, &c.create, true, true},
-		{"get", &u.Get, &c.get, true, false},
-		{"update", &u.Update, &c.update, true, true},
-		{"delete", &u.Delete, &c.del, true, false},
-		{"find_username", u.FindUserName, &c.findUserName, false, false},
-		{"find_email", u.FindEmail, &c.findEmail, false, false},
-		{"find_external_id", u.FindExternalID, &c.findEx, false, false},
-		{"list", &u.List.Call, &c.list, true, false},
-		{"deactivate", u.Deactivate, &c.deactivate, false, false},
-		{"reactivate", u.Reactivate, &c.reactivate, false, false},
+	for _, op := range []userOp{
+		{"create", &u.Create, &c.create, true, bodyRequired, true, thenWrite},
+		{"get", &u.Get, &c.get, true, bodyNone, false, thenRead},
+		{"update", &u.Update, &c.update, true, bodyRequired, true, thenWrite},
+		{"delete", &u.Delete, &c.del, true, bodyNone, true, thenNone},
+		{"find_username", u.FindUserName, &c.findUserName, false, bodyNone, false, thenNone},
+		{"find_email", u.FindEmail, &c.findEmail, false, bodyNone, false, thenNone},
+		{"find_external_id", u.FindExternalID, &c.findEx, false, bodyNone, false, thenNone},
+		{"list", &u.List.Call, &c.list, true, bodyNone, false, thenNone},
+		{"deactivate", u.Deactivate, &c.deactivate, false, bodyOptional, true, thenNone},
+		{"reactivate", u.Reactivate, &c.reactivate, false, bodyOptional, true, thenNone},
 	} {
 		if op.call == nil || !op.required && op.call.Path == "" {
 			continue
 		}
 		var err error
-		if *op.dst, err = compileCall("users."+op.name, *op.call, op.body, params); err != nil {
+		if *op.dst, err = compileUserOp(op, params); err != nil {
 			return err
 		}
 	}
@@ -382,6 +488,62 @@ func (c *compiled) compileUsers(params map[string]string) error {
 	}
 	if c.get.method != http.MethodGet {
 		return fmt.Errorf("mapping users.get.method: must be GET")
+	}
+	return nil
+}
+
+// compileUserOp compiles one user call with its before and then calls, refusing a
+// sequence where the call takes none.
+func compileUserOp(op userOp, params map[string]string) (*request, error) {
+	field := "users." + op.name
+	if len(op.call.Before) > 0 && !op.before {
+		return nil, fmt.Errorf("mapping %s.before: only the writes (create, update, delete, deactivate, reactivate and their then calls) fetch values first", field)
+	}
+	if len(op.call.Then) > 0 && op.then == thenNone {
+		return nil, fmt.Errorf("mapping %s.then: only users.create, users.update and users.get take then calls", field)
+	}
+	if op.call.As != "" {
+		return nil, fmt.Errorf("mapping %s.as: only a users.get then call names its answer", field)
+	}
+	withBody := op.body == bodyRequired || op.body == bodyOptional && len(op.call.Body) > 0
+	r, err := compileCallIn(field, *op.call, withBody, scope{params: params})
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range op.call.Then {
+		tf := fmt.Sprintf("%s.then[%d]", field, i)
+		if err := checkThen(tf, t, op.then); err != nil {
+			return nil, err
+		}
+		sc := scope{params: params, before: r.beforeNames()}
+		tr, err := compileCallIn(tf, t, len(t.Body) > 0, sc)
+		if err != nil {
+			return nil, err
+		}
+		r.then = append(r.then, tr)
+	}
+	return r, nil
+}
+
+// checkThen checks what a then call of kind (thenWrite, thenRead) may carry.
+func checkThen(field string, t Call, kind int) error {
+	switch {
+	case len(t.Then) > 0:
+		return fmt.Errorf("mapping %s.then: a then call has no then calls of its own", field)
+	case t.Reread:
+		return fmt.Errorf("mapping %s.reread: a then call is never read as the user", field)
+	case kind == thenWrite && t.As != "":
+		return fmt.Errorf("mapping %s.as: a write's then call answers nothing SCIM reads", field)
+	case kind == thenWrite && t.Result != "":
+		return fmt.Errorf("mapping %s.result: a write's then call answers nothing SCIM reads", field)
+	case kind == thenRead && t.As == "":
+		return fmt.Errorf("mapping %s.as: required: the name under which users.read finds its answer", field)
+	case kind == thenRead && !nameRE.MatchString(t.As):
+		return fmt.Errorf("mapping %s.as: must be letters, digits and _ (users.read finds the answer there), not %q", field, t.As)
+	case kind == thenRead && strings.ToUpper(strings.TrimSpace(t.Method)) != http.MethodGet:
+		return fmt.Errorf("mapping %s.method: a users.get then call reads: must be GET", field)
+	case kind == thenRead && len(t.Before) > 0:
+		return fmt.Errorf("mapping %s.before: a users.get then call reads: it fetches nothing first", field)
 	}
 	return nil
 }
@@ -462,6 +624,9 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 		if op.call == nil {
 			continue
 		}
+		if err := noSequence("groups."+op.name, *op.call); err != nil {
+			return nil, err
+		}
 		withBody := op.body && op.call.Method != "DELETE"
 		if op.name == "add_member" || op.name == "remove_member" {
 			withBody = len(op.call.Body) > 0
@@ -474,6 +639,19 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 		return nil, fmt.Errorf("mapping groups.create: groups.read.tenant is mapped, so this call must write {{.Tenant}} there")
 	}
 	return r, nil
+}
+
+// noSequence refuses before and then calls where they would never run.
+func noSequence(field string, c Call) error {
+	switch {
+	case len(c.Before) > 0:
+		return fmt.Errorf("mapping %s.before: only the user writes fetch values first", field)
+	case len(c.Then) > 0:
+		return fmt.Errorf("mapping %s.then: only users.create, users.update and users.get take then calls", field)
+	case c.As != "":
+		return fmt.Errorf("mapping %s.as: only a users.get then call names its answer", field)
+	}
+	return nil
 }
 
 // checkOptional refuses an optional flag or the tenant that says how to read a value
@@ -495,6 +673,10 @@ func checkOptional(field string, flags map[string]Flag, tenant Text) error {
 func (c *compiled) tenantRoom(tenant string) error {
 	if tenant == "" {
 		return nil
+	}
+	if c.marksInStore {
+		return fmt.Errorf("rest: mapping %s keeps SCIM's marks in the link store (the application has no room for them), so it cannot serve tenant %q: "+
+			"nothing in the application says which tenant an account is, so one tenant's handler would see another's accounts as unmanaged, ready to adopt; serve it from one handler, with the default tenant", c.m.Name, tenant)
 	}
 	if c.m.Users.Read.Tenant.Path == "" {
 		return fmt.Errorf("rest: mapping %s keeps no tenant, so it cannot serve tenant %q: add users.read.tenant (where users.create and users.update write {{.Tenant}})", c.m.Name, tenant)
@@ -550,13 +732,23 @@ func Check(b []byte, params map[string]string) (summary []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	return summarize(c), nil
+}
+
+// summarize describes a compiled mapping for an operator, one line per subject.
+func summarize(c *compiled) []string {
+	m := c.m
 	ids := m.IDs
 	if ids == "" {
 		ids = "any"
 	}
-	summary = append(summary, fmt.Sprintf("%s: auth %s, ids %s, attributes %s", m.Name, m.Auth, ids, strings.Join(m.Users.Attributes, " ")))
+	summary := []string{fmt.Sprintf("%s: auth %s, ids %s, attributes %s", m.Name, m.Auth, ids, strings.Join(m.Users.Attributes, " "))}
+	summary = append(summary, c.modeLines()...)
 	summary = append(summary, "userName of record: "+recordMode(m.Users))
 	tenants := "only the default tenant (map users.read.tenant to serve several IdPs)"
+	if c.marksInStore {
+		tenants = "only the default tenant (nothing in the application says whose an account is)"
+	}
 	if t := m.Users.Read.Tenant; t.Path != "" {
 		tenants = "kept in " + t.String()
 		switch {
@@ -579,19 +771,75 @@ func Check(b []byte, params map[string]string) (summary []string, err error) {
 		{"delete", c.del, &m.Users.Delete}, {"list", c.list, &m.Users.List.Call},
 		{"find_username", c.findUserName, m.Users.FindUserName}, {"find_email", c.findEmail, m.Users.FindEmail},
 		{"find_external_id", c.findEx, m.Users.FindExternalID},
+		{"deactivate", c.deactivate, m.Users.Deactivate}, {"reactivate", c.reactivate, m.Users.Reactivate},
 	} {
-		if op.r == nil {
+		switch {
+		case op.r != nil:
+			line := fmt.Sprintf("users.%s: %s", op.name, describe(op.r, op.c))
+			if op.name == "list" {
+				line += ", paging " + m.Users.List.Paging
+			}
+			summary = append(summary, line)
+		case op.name == "find_external_id" && c.marksInStore:
+			summary = append(summary, "users.find_external_id: not mapped: the link store finds an externalId (the application keeps none)")
+		case strings.HasPrefix(op.name, "find_"):
 			summary = append(summary, fmt.Sprintf("users.%s: not mapped: answered by paging through users.list", op.name))
-			continue
 		}
-		line := fmt.Sprintf("users.%s: %s %s", op.name, op.r.method, op.c.Path)
-		if op.r.reread {
-			line += " (then get)"
-		}
-		if op.name == "list" {
-			line += ", paging " + m.Users.List.Paging
-		}
-		summary = append(summary, line)
 	}
-	return summary, nil
+	return summary
+}
+
+// describe is one call as a summary shows it: method and path, how it sends and
+// reads, and the calls before and after it.
+func describe(r *request, c *Call) string {
+	line := r.method + " " + c.Path
+	var notes []string
+	if r.form {
+		notes = append(notes, "form")
+	}
+	if r.reread {
+		notes = append(notes, "then get")
+	}
+	for i, f := range r.before {
+		notes = append(notes, fmt.Sprintf("before: .Before.%s from %s %s", f.name, f.req.method, c.Before[i].Path))
+	}
+	for i, t := range r.then {
+		then := "then: " + describe(t, &c.Then[i])
+		if t.as != "" {
+			then += " as " + t.as
+		}
+		notes = append(notes, then)
+	}
+	if len(notes) > 0 {
+		line += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return line
+}
+
+// modeLines say, in an operator's words, where the mapping keeps SCIM's marks and
+// what deprovisioning does, and what each costs.
+func (c *compiled) modeLines() []string {
+	u := c.m.Users
+	var out []string
+	if c.marksInStore {
+		out = append(out, "SCIM's marks: in the link store only (the application has no room for them): which accounts SCIM manages, their externalId and whether SCIM deleted them are recorded nowhere else. "+
+			"Back the store up (caddy scim links export): a lost store makes these accounts unmanaged: SCIM no longer sees them, and with link_existing off refuses their userName to a new identity; "+
+			"caddy scim links import gives them back. It never gives an account to someone else. Accounts made in "+c.m.Name+" are never SCIM's unless adopted (link_existing).")
+	} else {
+		out = append(out, fmt.Sprintf("SCIM's marks: kept in %s: externalId at %s, managed at %s, deleted at %s, SCIM's block at %s (the link store is their copy)",
+			c.m.Name, u.Read.ExternalID, u.Read.Managed.Path, u.Read.Deleted.Path, u.Read.SCIMBlock.Path))
+	}
+	switch {
+	case !c.noBlock && c.deactivate != nil:
+		out = append(out, fmt.Sprintf("deprovisioning: blocks the account (active read at %s) through users.deactivate, and users.reactivate lifts SCIM's block", u.Read.Active.Path))
+	case !c.noBlock:
+		out = append(out, fmt.Sprintf("deprovisioning: blocks the account (active read at %s, written by users.update)", u.Read.Active.Path))
+	case c.deactivate != nil:
+		out = append(out, "deprovisioning: "+c.m.Name+" cannot block an account: SCIM's active lives in the link store; deactivating (active false, DELETE) runs users.deactivate, reactivating runs users.reactivate, "+
+			"on those changes only, never on a write that keeps the state (what an administrator changed on an active account stays). What the account can still do is what users.deactivate leaves it")
+	default:
+		out = append(out, "deprovisioning: "+c.m.Name+" cannot block an account and the mapping has no users.deactivate: deactivating (active false, DELETE) only hides the account from SCIM; "+
+			"it can still sign in to "+c.m.Name+". Map users.deactivate and users.reactivate (remove its roles, and give them back) to take its access away, or use deprovision delete for DELETE")
+	}
+	return out
 }

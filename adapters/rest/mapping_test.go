@@ -110,25 +110,35 @@ func TestBodyTemplates(t *testing.T) {
 	}
 }
 
-// TestREADMEExample: the worked example of the README's "Map your own application"
-// is a mapping that loads.
+// TestREADMEExample: the worked examples of the README's "Map your own application"
+// are mappings that load, in the mode each says: one with room for SCIM's state,
+// and one without, whose summary warns that deprovisioning only hides an account.
 func TestREADMEExample(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
-	i := strings.Index(s, "Worked example (a made-up API")
-	if i < 0 {
-		t.Fatal("the README has no worked example")
-	}
-	j := strings.Index(s[i:], "```json\n")
-	k := strings.Index(s[i+j+8:], "```")
-	if j < 0 || k < 0 {
-		t.Fatal("the worked example has no json block")
-	}
-	if _, err := Check([]byte(s[i+j+8:i+j+8+k]), nil); err != nil {
-		t.Fatalf("the README's worked example: %v", err)
+	for _, ex := range []struct{ intro, want string }{
+		{"An application with room for SCIM's state", "SCIM's marks: kept in People"},
+		{"An application with no room", "only hides the account from SCIM"},
+	} {
+		i := strings.Index(s, ex.intro)
+		if i < 0 {
+			t.Fatalf("the README has no worked example %q", ex.intro)
+		}
+		j := strings.Index(s[i:], "```json\n")
+		k := strings.Index(s[i+j+8:], "```")
+		if j < 0 || k < 0 {
+			t.Fatalf("the worked example %q has no json block", ex.intro)
+		}
+		sum, err := Check([]byte(s[i+j+8:i+j+8+k]), nil)
+		if err != nil {
+			t.Fatalf("the README's worked example %q: %v", ex.intro, err)
+		}
+		if !strings.Contains(strings.Join(sum, "\n"), ex.want) {
+			t.Errorf("the worked example %q: the summary lacks %q:\n%s", ex.intro, ex.want, strings.Join(sum, "\n"))
+		}
 	}
 }
 

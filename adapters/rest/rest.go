@@ -2,8 +2,11 @@
 // scim.adapters.rest, which provisions SCIM users into any application with an admin
 // REST API that a Mapping describes (mapping.go): where each operation goes, what it
 // sends (Go templates over the normalized user), and where the answer keeps each
-// attribute and the durable provisioning state (JSON paths, gjson syntax). Presets
-// ship mappings for known applications (presets/*.json).
+// attribute and the durable provisioning state (JSON paths, gjson syntax), or, for an
+// application without room for that state or without a block state, that the link
+// store keeps it (adapters.Info.MarksInStore, NoBlock). A write may take several
+// calls (before, then; form bodies). Presets ship mappings for known applications
+// (presets/*.json).
 //
 // Like every adapter it decides no SCIM rule: uniqueness, adoption, reactivation,
 // PATCH, filters, paging and the safety rules stay in module/provision.
@@ -83,7 +86,7 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 	name := m.Name
 	opt := upstream.Options{Name: name, Message: a.message, Logger: ctx.Logger(),
 		Hint: "check the token the rest adapter sends (" + m.Auth + ")"}
-	a.api, a.token, err = a.Config.Connect("rest", m.APIPath, opt, authFunc(m.Auth))
+	a.api, a.token, err = a.Config.Connect("rest", m.APIPath, opt, prepare(authFunc(m.Auth)))
 	return err
 }
 

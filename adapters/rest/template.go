@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -39,6 +40,8 @@ type Data struct {
 	// Tenant is the SCIM tenant of the adapter's handler ("" the default), the
 	// same in every call: writes keep it at read.tenant.
 	Tenant string
+	// Before holds the values the call's before calls fetched, by name.
+	Before map[string]string
 }
 
 // View is the normalized user in templates.
@@ -78,9 +81,40 @@ type request struct {
 	path   *template.Template
 	query  []queryParam
 	body   node
+	form   bool
 	result string
 	reread bool
 	params map[string]string
+	before []fetch
+	then   []*request
+	as     string // a users.get then call: the name of its answer in the user
+}
+
+// fetch is a compiled before call.
+type fetch struct {
+	name  string
+	req   *request
+	value string
+}
+
+// scope is what a template may read besides Data's fixed fields: the params, and
+// the names of the values fetched before it.
+type scope struct {
+	params map[string]string
+	before []string
+}
+
+// nameRE is the shape of a before call's name and a then call's as: a template
+// field and a JSON key alike.
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// beforeNames are the names r's before calls fetch.
+func (r *request) beforeNames() []string {
+	var out []string
+	for _, f := range r.before {
+		out = append(out, f.name)
+	}
+	return out
 }
 
 type queryParam struct {
@@ -88,21 +122,63 @@ type queryParam struct {
 	tmpl *template.Template
 }
 
-func compileTemplate(field, src string, params map[string]string) (*template.Template, error) {
+func compileTemplate(field, src string, sc scope) (*template.Template, error) {
 	t, err := template.New(field).Funcs(funcs).Option("missingkey=error").Parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
 	}
-	// Execute once against zero data, so that a misspelt field or a missing param
-	// fails the load, not the first request.
-	if err := t.Execute(io.Discard, Data{Params: params}); err != nil {
+	// Execute once against zero data, so that a misspelt field, a missing param or
+	// a value no before call fetches fails the load, not the first request.
+	d := Data{Params: sc.params, Before: map[string]string{}}
+	for _, n := range sc.before {
+		d.Before[n] = ""
+	}
+	if err := t.Execute(io.Discard, d); err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
 	}
 	return t, nil
 }
 
 func compileCall(field string, c Call, withBody bool, params map[string]string) (*request, error) {
-	r := &request{name: field, method: strings.ToUpper(strings.TrimSpace(c.Method)), result: c.Result, reread: c.Reread, params: params}
+	return compileCallIn(field, c, withBody, scope{params: params})
+}
+
+// compileBefore compiles the before calls of field, each seeing the values of
+// those before it, and returns the scope of the call itself.
+func compileBefore(field string, fs []Fetch, sc scope) ([]fetch, scope, error) {
+	var out []fetch
+	names := slices.Clone(sc.before)
+	for i, f := range fs {
+		ff := fmt.Sprintf("%s.before[%d]", field, i)
+		switch {
+		case f.Name == "":
+			return nil, sc, fmt.Errorf("mapping %s.name: required: the name its value has in {{.Before.<name>}}", ff)
+		case !nameRE.MatchString(f.Name):
+			return nil, sc, fmt.Errorf("mapping %s.name: must be letters, digits and _ (it is read as {{.Before.<name>}}), not %q", ff, f.Name)
+		case slices.Contains(names, f.Name):
+			return nil, sc, fmt.Errorf("mapping %s.name: %s is fetched twice", ff, f.Name)
+		case strings.TrimSpace(f.Value) == "":
+			return nil, sc, fmt.Errorf("mapping %s.value: required: the JSON path of the value in the answer", ff)
+		}
+		r, err := compileCallIn(ff, Call{Method: f.Method, Path: f.Path, Query: f.Query, Body: f.Body, Form: f.Form},
+			len(f.Body) > 0, scope{params: sc.params, before: slices.Clone(names)})
+		if err != nil {
+			return nil, sc, err
+		}
+		out = append(out, fetch{name: f.Name, req: r, value: f.Value})
+		names = append(names, f.Name)
+	}
+	return out, scope{params: sc.params, before: names}, nil
+}
+
+func compileCallIn(field string, c Call, withBody bool, outer scope) (*request, error) {
+	before, sc, err := compileBefore(field, c.Before, outer)
+	if err != nil {
+		return nil, err
+	}
+	params := sc.params
+	r := &request{name: field, method: strings.ToUpper(strings.TrimSpace(c.Method)), result: c.Result, reread: c.Reread,
+		params: params, before: before, form: c.Form, as: c.As}
 	switch r.method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 	default:
@@ -111,8 +187,7 @@ func compileCall(field string, c Call, withBody bool, params map[string]string) 
 	if !strings.HasPrefix(c.Path, "/") {
 		return nil, fmt.Errorf("mapping %s.path: must start with /", field)
 	}
-	var err error
-	if r.path, err = compileTemplate(field+".path", c.Path, params); err != nil {
+	if r.path, err = compileTemplate(field+".path", c.Path, sc); err != nil {
 		return nil, err
 	}
 	escapeActions(r.path)
@@ -122,7 +197,7 @@ func compileCall(field string, c Call, withBody bool, params map[string]string) 
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		t, err := compileTemplate(field+".query."+k, c.Query[k], params)
+		t, err := compileTemplate(field+".query."+k, c.Query[k], sc)
 		if err != nil {
 			return nil, err
 		}
@@ -134,13 +209,40 @@ func compileCall(field string, c Call, withBody bool, params map[string]string) 
 		}
 		dec := json.NewDecoder(bytes.NewReader(c.Body))
 		dec.UseNumber()
-		if r.body, err = compileNode(field+".body", dec, params); err != nil {
+		if r.body, err = compileNode(field+".body", dec, sc); err != nil {
 			return nil, err
 		}
 	} else if withBody && r.method != http.MethodDelete {
 		return nil, fmt.Errorf("mapping %s.body: required", field)
 	}
+	if r.form {
+		if err := checkForm(field, r.body); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// checkForm checks that a form call's body is a flat object: a form has names and
+// text values, repeated for a list, and nothing nested.
+func checkForm(field string, body node) error {
+	o, ok := body.(object)
+	if !ok {
+		return fmt.Errorf("mapping %s.form: a form call sends an object body", field)
+	}
+	for i, v := range o.vals {
+		items := []node{v}
+		if a, ok := v.(array); ok {
+			items = a
+		}
+		for _, it := range items {
+			switch it.(type) {
+			case object, array:
+				return fmt.Errorf("mapping %s.body.%s: a form body holds only text, numbers, booleans and lists of them", field, o.keys[i])
+			}
+		}
+	}
+	return nil
 }
 
 // node is a compiled body template.
@@ -200,7 +302,7 @@ func (s text) render(d Data) (any, error) {
 }
 
 // compileNode reads one JSON value from dec as a template.
-func compileNode(field string, dec *json.Decoder, params map[string]string) (node, error) {
+func compileNode(field string, dec *json.Decoder, sc scope) (node, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
@@ -215,7 +317,7 @@ func compileNode(field string, dec *json.Decoder, params map[string]string) (nod
 					return nil, fmt.Errorf("mapping %s: %v", field, err)
 				}
 				k := kt.(string)
-				n, err := compileNode(field+"."+k, dec, params)
+				n, err := compileNode(field+"."+k, dec, sc)
 				if err != nil {
 					return nil, err
 				}
@@ -226,7 +328,7 @@ func compileNode(field string, dec *json.Decoder, params map[string]string) (nod
 		}
 		var a array
 		for i := 0; dec.More(); i++ {
-			n, err := compileNode(fmt.Sprintf("%s[%d]", field, i), dec, params)
+			n, err := compileNode(fmt.Sprintf("%s[%d]", field, i), dec, sc)
 			if err != nil {
 				return nil, err
 			}
@@ -238,7 +340,7 @@ func compileNode(field string, dec *json.Decoder, params map[string]string) (nod
 		if !strings.Contains(v, "{{") {
 			return literal{v}, nil
 		}
-		t, err := compileTemplate(field, v, params)
+		t, err := compileTemplate(field, v, sc)
 		if err != nil {
 			return nil, err
 		}
@@ -354,6 +456,76 @@ func (r *request) build(d Data) (upstream.Request, error) {
 			return upstream.Request{}, fmt.Errorf("%s.body: %v", r.name, err)
 		}
 		req.Body = b
+		if r.form {
+			req.Body = formValues(b.(map[string]any)).Encode()
+			req.Header = http.Header{formHeader: {"1"}}
+		}
 	}
 	return req, nil
+}
+
+// formHeader marks a request whose Body is an encoded form: adapters/upstream sends
+// every body as JSON, so the adapter's request hook (prepare) sends this one as the
+// form it is, and drops the mark.
+const formHeader = "X-Caddy-Scim-Form"
+
+// formValues is a rendered flat object (checkForm) as form values: text as it is,
+// a JSON string as its text, numbers and booleans as written, a list as the
+// name repeated.
+func formValues(body map[string]any) url.Values {
+	v := url.Values{}
+	var one func(k string, x any)
+	one = func(k string, x any) {
+		switch x := x.(type) {
+		case nil:
+			v.Add(k, "")
+		case string:
+			v.Add(k, x)
+		case json.RawMessage:
+			var s string
+			if json.Unmarshal(x, &s) == nil {
+				v.Add(k, s)
+				return
+			}
+			var list []any
+			if json.Unmarshal(x, &list) == nil { // a {{json}} action that wrote a list
+				for _, it := range list {
+					b, _ := json.Marshal(it)
+					one(k, json.RawMessage(b))
+				}
+				return
+			}
+			v.Add(k, string(x))
+		case []any:
+			for _, it := range x {
+				one(k, it)
+			}
+		default:
+			v.Add(k, fmt.Sprint(x))
+		}
+	}
+	for k, x := range body {
+		one(k, x)
+	}
+	return v
+}
+
+// prepare is the hook every request passes before it is sent: it sets the
+// credentials, and sends a form call's body (formHeader) as a form.
+func prepare(auth func(*http.Request, string)) func(*http.Request, string) {
+	return func(r *http.Request, token string) {
+		auth(r, token)
+		if r.Header.Get(formHeader) == "" || r.Body == nil {
+			return
+		}
+		r.Header.Del(formHeader)
+		var form string
+		if err := json.NewDecoder(r.Body).Decode(&form); err != nil {
+			return // never: build wrote it
+		}
+		r.Body = io.NopCloser(strings.NewReader(form))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(form)), nil }
+		r.ContentLength = int64(len(form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 }

@@ -1,8 +1,11 @@
 package rest
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -22,7 +25,8 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 // Info describes the mapped application. Its listing cannot filter on the managed
 // marker, so ListUsers reads it all (ListScans); a group's members are read as the
-// application keeps them, unmanaged accounts included (UnmanagedMembers).
+// application keeps them, unmanaged accounts included (UnmanagedMembers). A mapping
+// without SCIM's marks, or without active, says so (MarksInStore, NoBlock).
 func (a *Adapter) Info() adapters.Info {
 	u := a.m.m.Users
 	size := u.List.PageSize
@@ -30,7 +34,7 @@ func (a *Adapter) Info() adapters.Info {
 		size = 100
 	}
 	in := adapters.Info{Name: "rest:" + strings.ToLower(a.m.m.Name), UserAttributes: u.Attributes,
-		MaxPageSize: size, OneName: u.OneName, ListScans: true}
+		MaxPageSize: size, OneName: u.OneName, ListScans: true, MarksInStore: a.m.marksInStore, NoBlock: a.m.noBlock}
 	if a.m.m.Groups != nil {
 		in.GroupAttributes = a.m.m.Groups.Attributes
 		in.UnmanagedMembers = true
@@ -76,6 +80,72 @@ func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Respo
 	return nil, a.api.StatusFact(resp, "")
 }
 
+// send is call for a write: r's before calls run first, in order, and d gains the
+// values they fetched (its then calls read them too).
+func (a *Adapter) send(ctx context.Context, r *request, d *Data) (*upstream.Response, error) {
+	if len(r.before) > 0 {
+		vals := maps.Clone(d.Before)
+		if vals == nil {
+			vals = map[string]string{}
+		}
+		for _, f := range r.before {
+			fd := *d
+			fd.Before = vals
+			resp, err := a.call(ctx, f.req, fd)
+			if err != nil {
+				return nil, err
+			}
+			v := gjson.GetBytes(resp.Body, f.value)
+			if !v.Exists() {
+				return nil, adapters.BadAnswerf("%s answered no %s to %s (%s)", a.m.m.Name, f.value, f.req.name, f.name)
+			}
+			vals[f.name] = v.String()
+		}
+		d.Before = vals
+	}
+	return a.call(ctx, r, *d)
+}
+
+// then runs the then calls of write r, in order, with the data r was sent with.
+func (a *Adapter) then(ctx context.Context, r *request, d Data) error {
+	for _, t := range r.then {
+		td := d
+		if _, err := a.send(ctx, t, &td); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joined is user v of id with the answers of users.get's then calls under their
+// names, where users.read's paths find them. One that is not found joins as null.
+func (a *Adapter) joined(ctx context.Context, id string, v gjson.Result) (gjson.Result, error) {
+	var b strings.Builder
+	b.WriteString("{")
+	for _, t := range a.m.get.then {
+		part := "null"
+		resp, err := a.call(ctx, t, Data{ID: id})
+		switch {
+		case adapters.Is(err, adapters.NotFound):
+		case err != nil:
+			return v, err
+		default:
+			if p := result(t, resp.Body); p.Exists() {
+				part = p.Raw
+			}
+		}
+		key, _ := json.Marshal(t.as)
+		b.Write(key)
+		b.WriteString(":" + part + ",")
+	}
+	rest := strings.TrimSpace(v.Raw)[1:] // after the object's {
+	if strings.TrimSpace(rest) == "}" {
+		return gjson.Parse(strings.TrimSuffix(b.String(), ",") + "}"), nil
+	}
+	b.WriteString(rest)
+	return gjson.Parse(b.String()), nil
+}
+
 // result is the part of an answer at the call's result path.
 func result(r *request, body []byte) gjson.Result {
 	if r.result == "" {
@@ -95,8 +165,16 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 		}
 		return v.Get(p).String()
 	}
-	u := &adapters.User{ID: get(f.ID), UserName: get(f.UserName), DisplayName: get(f.DisplayName), Active: flag(v, f.Active)}
+	// an application that cannot block reads active: SCIM's active is the link store's
+	u := &adapters.User{ID: get(f.ID), UserName: get(f.UserName), DisplayName: get(f.DisplayName), Active: a.m.noBlock || flag(v, f.Active)}
 	given, family, formatted := get(f.GivenName), get(f.FamilyName), get(f.Formatted)
+	if one := cmp.Or(formatted, u.DisplayName); a.m.m.Users.OneName && one != "" {
+		// one name string: every read carries it as displayName and split in parts,
+		// as the code adapters read theirs, so that the service merges a PATCH of a
+		// part into it (module/provision/names.go)
+		given, family, _ = strings.Cut(one, " ")
+		family, formatted, u.DisplayName = strings.TrimSpace(family), one, one
+	}
 	if given != "" || family != "" || formatted != "" {
 		u.Name = &adapters.Name{GivenName: given, FamilyName: family, Formatted: formatted}
 	}
@@ -106,7 +184,9 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 	}
 	u.Meta.Created, _ = time.Parse(time.RFC3339, get(f.Created))
 	u.Meta.LastModified, _ = time.Parse(time.RFC3339, get(f.Modified))
-	managed, deleted, scimBlock := flag(v, f.Managed), flag(v, f.Deleted), flag(v, f.SCIMBlock)
+	// without marks every account reads unmarked: the link store says which are SCIM's
+	managed := !a.m.marksInStore && flag(v, f.Managed)
+	deleted, scimBlock := managed && flag(v, f.Deleted), managed && flag(v, f.SCIMBlock)
 	recorded, tenant := get(f.RecordedUserName), textAt(v, f.Tenant)
 	if managed {
 		u.ExternalID = get(f.ExternalID)
@@ -116,11 +196,11 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 		Login: u.UserName, Unconfirmed: f.EmailVerified.Path != "" && !flag(v, f.EmailVerified)}
 	switch {
 	case f.RecordedUserName != "":
-		if managed {
+		if managed || a.m.marksInStore {
 			rec.RecordedUserName = recorded
 		}
 	case a.m.m.Users.UserNameFixed:
-		if managed {
+		if managed || a.m.marksInStore {
 			rec.RecordedUserName = u.UserName
 		}
 	default:
@@ -202,21 +282,33 @@ func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, er
 	if !v.IsObject() {
 		return adapters.Record{}, false, adapters.BadAnswerf("%s answered no user object to %s", a.m.m.Name, a.m.get.name)
 	}
+	if len(a.m.get.then) > 0 {
+		if v, err = a.joined(ctx, id, v); err != nil {
+			return adapters.Record{}, false, err
+		}
+	}
 	return a.record(v), true, nil
+}
+
+// complete reports whether what r answers is the whole user: not when it says its
+// users lack fields, nor when users.get reads some behind their own endpoint.
+func (a *Adapter) complete(r *request) bool {
+	return !r.reread && len(a.m.get.then) == 0
 }
 
 // item reads one user of a lookup's or the list's answer, again with get when the
 // call says its users lack fields; ok=false when it vanished meanwhile.
 func (a *Adapter) item(ctx context.Context, r *request, v gjson.Result) (adapters.Record, bool, error) {
-	if !r.reread {
+	if a.complete(r) {
 		return a.record(v), true, nil
 	}
 	return a.get(ctx, v.Get(a.m.m.Users.Read.ID).String())
 }
 
-// written reads the user a write answered, or reads it again.
+// written reads the user a write answered, or reads it again (after then calls,
+// which change what the answer shows).
 func (a *Adapter) written(ctx context.Context, r *request, resp *upstream.Response, id string) (adapters.Record, error) {
-	if !r.reread {
+	if a.complete(r) && len(r.then) == 0 {
 		v := result(r, resp.Body)
 		if v.IsObject() {
 			return a.record(v), nil
@@ -253,6 +345,9 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	case adapters.ByEmail:
 		finder, match = a.m.findEmail, func(r adapters.Record) bool { return strings.EqualFold(r.User.PrimaryEmail(), q.Value) }
 	case adapters.ByExternalID:
+		if a.m.marksInStore {
+			return nil, nil // the application keeps none: the link store answers
+		}
 		finder, match = a.m.findEx, func(r adapters.Record) bool { return r.Managed && r.User.ExternalID == q.Value }
 	default:
 		return nil, adapters.InvalidValue("", "rest: unsupported lookup kind %d", q.Kind)
@@ -275,7 +370,7 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		return nil, err
 	}
 	for _, v := range result(finder, resp.Body).Array() {
-		if finder.reread && !match(a.record(v)) {
+		if !a.complete(finder) && !match(a.record(v)) {
 			continue // what was listed already rules it out: no read
 		}
 		r, ok, err := a.item(ctx, finder, v)
@@ -355,13 +450,14 @@ func (a *Adapter) pages(r *request, what string, data func(upstream.PageAt) Data
 	}
 }
 
-// ListUsers returns a window of the tenant's managed users in ascending id order. It
-// reads the whole listing (the application cannot filter on the managed marker);
-// with the Redis link index the service answers plain list pages without it.
+// ListUsers returns a window of the tenant's managed users in ascending id order
+// (every account, when the link store keeps the marks). It reads the whole listing
+// (the application cannot filter on the managed marker); with the link index the
+// service answers plain list pages without it.
 func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	var managed []adapters.Record
 	if err := a.walk(ctx, func(r adapters.Record) bool {
-		if r.Managed && r.Tenant == a.tenant {
+		if r.Managed && r.Tenant == a.tenant || a.m.marksInStore {
 			managed = append(managed, r)
 		}
 		return true
@@ -372,7 +468,9 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 	return recs, total, nil
 }
 
-// CreateUser creates an active, managed user with a random password.
+// CreateUser creates an active, managed user with a random password, then runs
+// create's then calls. One that fails removes the new account again, so that the
+// IdP's retry starts over rather than meet a half-made account.
 func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
 	pw, err := adapters.RandomPassword()
 	if err != nil {
@@ -382,7 +480,7 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 	active.Active = true
 	d := data("", &active, adapters.State{Managed: true})
 	d.Password = pw
-	resp, err := a.call(ctx, a.m.create, d)
+	resp, err := a.send(ctx, a.m.create, &d)
 	if err != nil {
 		return adapters.Record{}, err
 	}
@@ -390,13 +488,55 @@ func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Re
 	if v := result(a.m.create, resp.Body); v.IsObject() {
 		id = v.Get(a.m.m.Users.Read.ID).String()
 	}
+	if len(a.m.create.then) > 0 {
+		if id == "" {
+			return adapters.Record{}, adapters.BadAnswerf("%s answered no user id to %s, which its then calls need", a.m.m.Name, a.m.create.name)
+		}
+		d.ID = id
+		if err := a.then(ctx, a.m.create, d); err != nil {
+			if derr := a.DeleteUser(ctx, id); derr != nil && !adapters.Is(derr, adapters.NotFound) {
+				return adapters.Record{}, fmt.Errorf("%w (removing the half-made account %s failed too: %v)", err, id, derr)
+			}
+			return adapters.Record{}, err
+		}
+	}
 	return a.written(ctx, a.m.create, resp, id)
+}
+
+// write sends the update of u and st to user id, with its then calls, and reads
+// the user it wrote.
+func (a *Adapter) write(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
+	d := data(id, u, st)
+	resp, err := a.send(ctx, a.m.update, &d)
+	if err != nil {
+		return adapters.Record{}, err
+	}
+	if err := a.then(ctx, a.m.update, d); err != nil {
+		return adapters.Record{}, err
+	}
+	return a.written(ctx, a.m.update, resp, id)
+}
+
+// action runs deactivate or reactivate on user id and reads it again.
+func (a *Adapter) action(ctx context.Context, r *request, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
+	d := data(id, u, st)
+	if _, err := a.send(ctx, r, &d); err != nil {
+		return adapters.Record{}, err
+	}
+	rec, ok, err := a.get(ctx, id)
+	if err == nil && !ok {
+		err = adapters.NotFoundf("%s: user %s vanished after %s", a.m.m.Name, id, r.name)
+	}
+	return rec, err
 }
 
 // UpdateUser writes u and the provisioning state st to user id.
 func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
 	if !a.validID(id) {
 		return adapters.Record{}, adapters.ErrNotFound
+	}
+	if a.m.noBlock {
+		return a.updateNoBlock(ctx, id, u, st)
 	}
 	// With action endpoints, the state goes last on the way down (the update marks
 	// the block as SCIM's, then deactivate) and first on the way up (reactivate,
@@ -409,16 +549,13 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, s
 			return adapters.Record{}, err
 		}
 		if ok && !cur.User.Active {
-			if _, err := a.call(ctx, a.m.reactivate, data(id, u, st)); err != nil {
+			d := data(id, u, st)
+			if _, err := a.send(ctx, a.m.reactivate, &d); err != nil {
 				return adapters.Record{}, err
 			}
 		}
 	}
-	resp, err := a.call(ctx, a.m.update, data(id, u, st))
-	if err != nil {
-		return adapters.Record{}, err
-	}
-	rec, err := a.written(ctx, a.m.update, resp, id)
+	rec, err := a.write(ctx, id, u, st)
 	if err != nil || a.m.deactivate == nil || rec.User.Active == u.Active {
 		return rec, err
 	}
@@ -426,14 +563,27 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, s
 	if !u.Active {
 		action = a.m.deactivate
 	}
-	if _, err := a.call(ctx, action, data(id, u, st)); err != nil {
-		return adapters.Record{}, err
+	return a.action(ctx, action, id, u, st)
+}
+
+// updateNoBlock is UpdateUser for an application that cannot block: SCIM's active
+// lives in the link store, and the mapping's actions run on its changes only
+// (State.Deactivating, Reactivating), never on a write that keeps it, which would
+// undo what an administrator gave (roles reset on every IdP push). As with a block,
+// the state goes first on the way up and last on the way down, so a retry repairs
+// a write that failed between them.
+func (a *Adapter) updateNoBlock(ctx context.Context, id string, u *adapters.User, st adapters.State) (adapters.Record, error) {
+	if st.Reactivating && a.m.reactivate != nil {
+		d := data(id, u, st)
+		if _, err := a.send(ctx, a.m.reactivate, &d); err != nil {
+			return adapters.Record{}, err
+		}
 	}
-	rec, ok, err := a.get(ctx, id)
-	if err == nil && !ok {
-		err = adapters.NotFoundf("%s: user %s vanished after %s", a.m.m.Name, id, action.name)
+	rec, err := a.write(ctx, id, u, st)
+	if err != nil || !st.Deactivating || a.m.deactivate == nil {
+		return rec, err
 	}
-	return rec, err
+	return a.action(ctx, a.m.deactivate, id, u, st)
 }
 
 // DeleteUser removes user id.
@@ -441,7 +591,7 @@ func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
 	if !a.validID(id) {
 		return adapters.ErrNotFound
 	}
-	resp, err := a.call(ctx, a.m.del, Data{ID: id})
+	resp, err := a.send(ctx, a.m.del, &Data{ID: id})
 	if err != nil {
 		return err
 	}

@@ -105,8 +105,15 @@ func (s *Service) storeMarks(ctx context.Context, recs []adapters.Record) error 
 		}
 		r.User = &u
 		r.Managed, r.Tenant, r.Deleted, r.BlockMark = true, l.Tenant, l.Deleted, l.Block == links.BlockSCIM
+		markVersion(r)
 	}
 	return nil
+}
+
+// markVersion folds the marks the store keeps into the account's version, so that
+// its ETag changes when SCIM's state of it does (If-Match, If-None-Match).
+func markVersion(r *adapters.Record) {
+	r.User.Meta.Version = adapters.Version(r.User.Meta.Version, r.User.ExternalID, r.User.Active, r.Deleted, r.BlockMark)
 }
 
 // writeMarks is storeMarks for the record a write answers: the write's own state is
@@ -124,6 +131,7 @@ func (s *Service) writeMarks(rec *adapters.Record, u *scim.User, st adapters.Sta
 	rec.User = &nu
 	rec.Managed, rec.Tenant, rec.Deleted = st.Managed, s.Tenant, st.Deleted
 	rec.BlockMark = (!u.Active || st.Deleted) && !st.ForeignBlock
+	markVersion(rec)
 }
 
 // unproven reports whether SCIM cannot prove r's userName: the application keeps no

@@ -39,11 +39,13 @@ func TestMarksInTheStore(t *testing.T) {
 		t.Fatalf("GET of an account made by hand: %v", err)
 	}
 	off := patchOps(t, `{"op":"replace","path":"active","value":false}`)
-	if r, err := s.PatchUser(ctx, id, off, "", scim.RenderOptions{}); err != nil || r.User.Active || !f.Deprovisioned(id) {
+	before := got.User.Meta.Version
+	r, err := s.PatchUser(ctx, id, off, "", scim.RenderOptions{})
+	if err != nil || r.User.Active || !f.Deprovisioned(id) {
 		t.Fatalf("deprovision: %v active %v action %v", err, r.User.Active, f.Deprovisioned(id))
 	}
-	if got, _ := s.GetUser(ctx, id); got.User.Active {
-		t.Fatal("SCIM's inactive state was not kept")
+	if got, _ := s.GetUser(ctx, id); got.User.Active || got.User.Meta.Version == before || got.User.Meta.Version != r.User.Meta.Version {
+		t.Fatalf("SCIM's inactive state was not kept, or the version (%s → write %s, read %s) does not follow it", before, r.User.Meta.Version, got.User.Meta.Version)
 	}
 	f.EditUser(id, func(r *adapters.Record) {}) // nothing the application could tell
 	if _, err := s.PatchUser(ctx, id, patchOps(t, `{"op":"replace","path":"displayName","value":"Ada L"}`), "", scim.RenderOptions{}); err != nil {

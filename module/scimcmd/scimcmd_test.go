@@ -39,3 +39,40 @@ func TestCheckMapping(t *testing.T) {
 		t.Errorf("a misspelt template field: %v, want the field named", err)
 	}
 }
+
+// TestCheckMappingModes: check-mapping says where a mapping without room for SCIM's
+// state keeps it and what that costs, and names the first wrong new field.
+func TestCheckMappingModes(t *testing.T) {
+	var out strings.Builder
+	if err := checkMapping(&out, "../../integration/testdata/tinyapp.json"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SCIM's marks: in the link store only", "caddy scim links export", "caddy scim links import",
+		"deprovisioning: TinyApp cannot block an account", "never on a write that keeps the state", "tenants: only the default tenant"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	good, err := os.ReadFile("../../integration/testdata/tinyapp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ from, to, want string }{
+		"a partial set of marks":     {`"email": "email",`, `"email": "email", "managed": "m",`, "users.read.externalId"},
+		"a value no call fetches":    {`"name": "{{.User.Formatted}}"}},`, `"name": "{{.Before.token}}"}},`, "users.update.body.name"},
+		"a before without its value": {`"update": {`, `"update": {"before": [{"name": "token", "method": "GET", "path": "/t"}], `, "users.update.before[0].value"},
+	} {
+		bad := strings.Replace(string(good), c.from, c.to, 1)
+		if bad == string(good) {
+			t.Fatalf("%s: the edit did not apply", name)
+		}
+		p := filepath.Join(dir, "bad.json")
+		if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkMapping(&out, p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q named", name, err, c.want)
+		}
+	}
+}
