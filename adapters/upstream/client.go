@@ -67,8 +67,12 @@ type Options struct {
 	// MaxBody bounds what is read of one answer. Default: DefaultMaxBody.
 	MaxBody int64
 	// Retry is the policy for idempotent calls. Default: DefaultRetry.
-	Retry  Retry
-	Logger *zap.Logger
+	Retry Retry
+	// RateLimitWait is the retry hint, in seconds, of a 429 that names no wait
+	// (neither Retry-After nor RateLimit-Reset), e.g. the window of the upstream's
+	// per-endpoint limits. Default 0: none.
+	RateLimitWait int
+	Logger        *zap.Logger
 }
 
 // Client calls one upstream. It is safe for concurrent use.
@@ -228,7 +232,7 @@ func (c *Client) send(ctx context.Context, r Request) (*Response, error) {
 			}
 			fail = c.transportFact(err)
 		case resp.Status == http.StatusTooManyRequests:
-			retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"))
+			retryAfter = c.rateLimitWait(resp.Header)
 			fail = adapters.UnavailableFor(retryAfter, "%s rate limit reached", c.opt.Name)
 		case resp.Status >= 500:
 			retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"))
@@ -325,6 +329,25 @@ func (c *Client) transportFact(err error) *adapters.Error {
 	default:
 		return adapters.UnavailableFor(0, "cannot reach %s", c.opt.Name)
 	}
+}
+
+// rateLimitWait is a 429's retry hint: Retry-After, else RateLimit-Reset (GitLab
+// sends the window's end as a Unix time; older drafts sent seconds), else the
+// upstream's RateLimitWait.
+func (c *Client) rateLimitWait(h http.Header) int {
+	if n := ParseRetryAfter(h.Get("Retry-After")); n > 0 {
+		return n
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("RateLimit-Reset")), 10, 64); err == nil && n > 0 {
+		// A value past 1e9 can only be a moment (2001 onwards), not a wait.
+		if n > 1e9 {
+			n = int64(time.Until(time.Unix(n, 0)).Seconds() + 0.999)
+		}
+		if n > 0 {
+			return int(n)
+		}
+	}
+	return c.opt.RateLimitWait
 }
 
 // ParseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or invalid.

@@ -303,3 +303,38 @@ func TestParseRetryAfterAndNextLink(t *testing.T) {
 		t.Errorf("NextLink = %v", u)
 	}
 }
+
+// A 429's hint: Retry-After first, then RateLimit-Reset as a moment or as seconds,
+// then the upstream's own window; writes are not retried, so the hint is what the
+// IdP sees.
+func TestRateLimitHint(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		header  map[string]string
+		own     int
+		atLeast int
+		atMost  int
+	}{
+		{"Retry-After", map[string]string{"Retry-After": "40", "RateLimit-Reset": "5"}, 60, 40, 40},
+		{"RateLimit-Reset as a moment", map[string]string{"RateLimit-Reset": strconv.FormatInt(time.Now().Add(50*time.Second).Unix(), 10)}, 60, 49, 51},
+		{"RateLimit-Reset as seconds", map[string]string{"RateLimit-Reset": "25"}, 60, 25, 25},
+		{"a reset already past", map[string]string{"RateLimit-Reset": strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)}, 60, 60, 60},
+		{"none: the upstream's window", nil, 60, 60, 60},
+		{"none and no window", map[string]string{"RateLimit-Reset": "soon"}, 0, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl, _ := newClient(t, func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range c.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(http.StatusTooManyRequests)
+			}, Options{RateLimitWait: c.own})
+			_, err := cl.Do(ctx, Request{Method: http.MethodPost, Path: "/x", Body: map[string]int{"a": 1}})
+			e := fact(t, err, adapters.Unavailable)
+			if e.RetryAfter < c.atLeast || e.RetryAfter > c.atMost {
+				t.Errorf("retry hint %d, want %d..%d", e.RetryAfter, c.atLeast, c.atMost)
+			}
+		})
+	}
+}
