@@ -15,8 +15,10 @@ import (
 // maxPerPage is GitLab's per_page cap.
 const maxPerPage = 100
 
-// tokenHint tells operators what a 401/403 on an admin call means.
-const tokenHint = "the token must be a GitLab administrator's personal access token with the api scope"
+// tokenHint tells operators what a 401/403 on an admin call means; under Admin
+// Mode an administrator's token without admin_mode is refused like a user's.
+const tokenHint = "the token must be a GitLab administrator's personal access token with the api scope, " +
+	"and the admin_mode scope when the instance has Admin Mode on"
 
 // paging reads GitLab's offset-paginated lists; keyset its keyset-paginated ones,
 // the only way past 10 000 rows (the first request also asks pagination=keyset).
@@ -24,6 +26,16 @@ var (
 	paging = upstream.Paging{Page: "page", Size: "per_page", PerPage: maxPerPage, Next: "X-Next-Page"}
 	keyset = upstream.Paging{Link: true, Size: "per_page", PerPage: maxPerPage}
 )
+
+// upstreamName names GitLab in the client's reasons.
+const upstreamName = "GitLab"
+
+// appLimitRetry is the retry hint of a 429 that carries none: GitLab's
+// per-endpoint limits (GET /groups, GET /groups/:id, …) answer JSON without
+// Retry-After (lib/api/helpers/rate_limiter.rb) and count per minute
+// (lib/gitlab/application_rate_limiter.rb). Rack::Attack's 429 carries
+// Retry-After, which the client honours; newer GitLab also RateLimit-Reset.
+const appLimitRetry = 60
 
 // send performs r; a redirect is the BadAnswer fact (the adapter url should be
 // GitLab's final address).

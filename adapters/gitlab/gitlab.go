@@ -13,7 +13,9 @@
 //   - custom attribute scim_deleted=true marks users DELETEd through SCIM (absent
 //     otherwise);
 //   - custom attribute scim_user_name holds the SCIM userName as sent, because
-//     GitLab usernames are sanitised (an e-mail-shaped userName loses its domain).
+//     GitLab usernames are sanitised (an e-mail-shaped userName loses its domain);
+//   - custom attribute scim_deleting marks a user SCIM deleted that GitLab's
+//     deletion worker has not removed yet (deletion.go): such a user is no one's.
 //
 // SCIM groups are GitLab groups; their layout is described in groups.go.
 package gitlab
@@ -74,7 +76,8 @@ type Adapter struct {
 	// GroupDelete decides what DELETE /Groups/{id} does: "unlink" (default) removes
 	// the members SCIM manages and SCIM's marks, leaving the group, its projects,
 	// its subgroups and the people added by hand; "delete" deletes the GitLab group
-	// with its subgroups and projects.
+	// with its subgroups and projects (with GitLab's delayed deletion it is only
+	// marked for deletion: SCIM's members and marks are then removed at once).
 	GroupDelete string `json:"group_delete,omitempty"`
 
 	api      *upstream.Client
@@ -85,6 +88,7 @@ type Adapter struct {
 	logger          *zap.Logger
 	groups          *groupState    // lazily resolved group context; a pointer: Caddy copies the Adapter
 	retry           upstream.Retry // tests shorten it; zero: upstream.DefaultRetry
+	deletionWait    time.Duration  // tests shorten it; zero: defaultDeletionWait
 }
 
 // CaddyModule returns the Caddy module information.
@@ -100,7 +104,7 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 func (a *Adapter) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	var err error
-	opt := upstream.Options{Name: "GitLab", Message: extractMessage, Hint: tokenHint, Retry: a.retry, Timeout: DefaultTimeout, Logger: a.logger}
+	opt := upstream.Options{Name: upstreamName, Message: extractMessage, Hint: tokenHint, Retry: a.retry, RateLimitWait: appLimitRetry, Timeout: DefaultTimeout, Logger: a.logger}
 	a.api, a.token, err = a.Config.Connect("gitlab", "/api/v4", opt, func(r *http.Request, token string) {
 		r.Header.Set("PRIVATE-TOKEN", token)
 	})

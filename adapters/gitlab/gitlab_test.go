@@ -101,7 +101,8 @@ func TestCreateUsernameCollisionGetsSuffix(t *testing.T) {
 			t.Errorf("FindUsers(ByUserName %q) = %v, %v; want id %s", r.User.UserName, recs, err, r.User.ID)
 		}
 	}
-	// A group path also blocks a username (400 "has already been taken").
+	// A group path also blocks a username: GitLab's 400 base error "A user,
+	// alias, or group already exists with that username." (no 409).
 	if _, err := e.emu.CreateGroupDirect(gitlabemu.GroupState{Path: "team"}); err != nil {
 		t.Fatal(err)
 	}
@@ -256,21 +257,32 @@ func TestReactivationByState(t *testing.T) {
 	}
 }
 
+// windowStart is a running clock that starts 5ms into a window of period, so
+// that a test's first requests share Rack::Attack's epoch-aligned window.
+func windowStart(period time.Duration) func() time.Time {
+	now := time.Now()
+	offset := now.Truncate(period).Add(period + 5*time.Millisecond).Sub(now)
+	return func() time.Time { return time.Now().Add(offset) }
+}
+
 func TestRateLimit(t *testing.T) {
 	t.Run("long Retry-After is a 503 at once", func(t *testing.T) {
-		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Minute})
+		// 10:29:30 in an hour's window: Rack::Attack's Retry-After is 1830.
+		at := time.Date(2026, 1, 5, 10, 29, 30, 0, time.UTC)
+		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Hour, Clock: func() time.Time { return at }})
 		_, _ = e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		before := e.a.UpstreamCalls()
 		_, err := e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		se := asSCIM(t, err, http.StatusServiceUnavailable)
-		if se.RetryAfter < 50 || se.RetryAfter > 60 {
-			t.Errorf("RetryAfter = %d, want the window's rest (~60)", se.RetryAfter)
+		if se.RetryAfter != 1830 {
+			t.Errorf("RetryAfter = %d, want the window's rest (1830)", se.RetryAfter)
 		}
 		if n := e.a.UpstreamCalls() - before; n != 1 {
 			t.Errorf("%d calls; a Retry-After beyond the wait budget must not be retried", n)
 		}
 	})
 	t.Run("application limit shape", func(t *testing.T) {
+		// JSON and no Retry-After: the adapter gives the one-minute window.
 		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitStyle: gitlabemu.ApplicationLimit})
 		_, _ = e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		_, err := e.a.CreateUser(tctx(t), scimUser("rl", "ext-rl", "rl@example.com"))
@@ -280,7 +292,7 @@ func TestRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("short Retry-After is waited out for a GET", func(t *testing.T) {
-		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Second})
+		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Second, Clock: windowStart(time.Second)})
 		_, _ = e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		recs, err := e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		if err != nil || len(recs) != 1 {
@@ -291,7 +303,7 @@ func TestRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("POST is not retried", func(t *testing.T) {
-		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Second})
+		e := newEnv(t, gitlabemu.Options{RateLimit: 1, RateLimitWindow: time.Second, Clock: windowStart(time.Second)})
 		_, _ = e.a.FindUsers(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: "1"})
 		_, err := e.a.CreateUser(tctx(t), scimUser("rl", "ext-rl", "rl@example.com"))
 		se := asSCIM(t, err, http.StatusServiceUnavailable)

@@ -186,10 +186,10 @@ func groupSaveErrors(body []byte) map[string][]string {
 	return out
 }
 
-// pathTaken: the slug collides with a sibling group, a user (top level) or a
-// reserved route; a suffix fixes that.
+// pathTaken: the slug collides with a sibling group or project, a user (top
+// level) or a reserved route, or is too short; a suffix fixes that.
 func pathTaken(errs map[string][]string) bool {
-	return taken(errs, true, func(k string) bool { return k == "path" || strings.Contains(k, "route") })
+	return taken(errs, true, func(k string) bool { return k == "path" || strings.Contains(k, "route") }) || pathRule(errs["path"])
 }
 
 // groupWriteError maps a failed POST or PUT of a group.
@@ -509,11 +509,48 @@ func (a *Adapter) DeleteGroup(ctx context.Context, id string) error {
 	if !resp.OK() {
 		return a.fail(resp)
 	}
-	// With delayed deletion (GitLab Premium; newer releases in every tier) the
-	// group lingers for days: unmark it so that SCIM sees it gone at once and
-	// lists stay counted right. An immediate deletion makes this a 404.
-	if err := a.syncAttr(ctx, owner, cur.CustomAttributes, attrManaged, ""); err != nil && !adapters.Is(err, adapters.NotFound) {
-		a.logger.Warn("could not unmark a deleted GitLab group", zap.Int64("id", cur.ID), zap.Error(err))
-	}
+	a.afterGroupDelete(ctx, cur.ID)
 	return nil
+}
+
+// afterGroupDelete learns what GitLab did with an accepted DELETE and logs it.
+// The group may be gone, or still there: being destroyed by GitLab's worker, or
+// marked for deletion (delayed deletion, Premium and every tier from 18.0), which
+// keeps it renamed, with its subgroups, projects and members, until the end of the
+// retention period. A group still there leaves SCIM's view at once (its mark
+// removed); a marked one also loses the members SCIM manages, whose access through
+// it ends now. Best effort: the deletion itself was accepted.
+func (a *Adapter) afterGroupDelete(ctx context.Context, id int64) {
+	g, err := a.getGroup(ctx, id)
+	switch {
+	case adapters.Is(err, adapters.NotFound):
+		a.logger.Info("GitLab deleted the group", zap.Int64("id", id))
+		return
+	case err != nil:
+		a.logger.Warn("could not read a GitLab group after its deletion", zap.Int64("id", id), zap.Error(err))
+		return
+	}
+	if g.MarkedForDeletionOn == nil || *g.MarkedForDeletionOn == "" {
+		a.logger.Info("GitLab is deleting the group (its worker has not run yet)", zap.Int64("id", id))
+	} else {
+		removed, err := a.dropManagedMembers(ctx, id)
+		a.logger.Info("GitLab marked the group for deletion: it keeps the group, its subgroups and projects until the retention period ends; SCIM removed its members",
+			zap.Int64("id", id), zap.String("marked_for_deletion_on", *g.MarkedForDeletionOn), zap.Int("members_removed", removed), zap.Error(err))
+	}
+	if err := a.syncAttr(ctx, groupPath(id), g.CustomAttributes, attrManaged, ""); err != nil && !adapters.Is(err, adapters.NotFound) {
+		a.logger.Warn("could not unmark a deleted GitLab group", zap.Int64("id", id), zap.Error(err))
+	}
+}
+
+// dropManagedMembers removes the members SCIM manages from group id.
+func (a *Adapter) dropManagedMembers(ctx context.Context, id int64) (int, error) {
+	ms, err := a.members(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.Value
+	}
+	return len(ids), a.removeMembers(ctx, id, ids)
 }

@@ -78,7 +78,7 @@ type groupState struct {
 	parentID int64
 	self     int64 // the token's own user: the creator and owner of every group
 	// noMemberships is set once GET /users/:id/memberships answered as an
-	// unknown route (an emulator or a stripped-down API); UserGroups then scans.
+	// unknown route (a stripped-down or proxied API); UserGroups then scans.
 	noMemberships atomic.Bool
 }
 

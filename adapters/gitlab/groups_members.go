@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
 )
@@ -90,45 +92,76 @@ func (a *Adapter) memberGone(resp *upstream.Response, uid string) error {
 
 // AddMembers adds SCIM users to group id with the configured access level.
 // Existing members are left as they are (409 "Member already exists" is
-// success), whatever their level.
+// success), whatever their level. A user whose role in an ancestor group is
+// higher than that level cannot be a member at it (GitLab's 400 "should be
+// greater than or equal to … inherited membership"): already holding more
+// access here, it is skipped, logged and counted, not failed.
 func (a *Adapter) AddMembers(ctx context.Context, id string, userIDs []string) error {
 	g, err := a.managedGroup(ctx, id)
 	if err != nil {
 		return err
 	}
 	level := int(a.memberLevel())
-	return adapters.EachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
-		n, ok := adapters.NumericID(uid)
-		if !ok {
-			return adapters.NotFoundf("GitLab has no user %q", uid)
-		}
-		// A POST whose "already exists" answer counts as success is
-		// idempotent, so it may be retried.
-		resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: groupPath(g.ID) + "/members",
-			Body: map[string]any{"user_id": n, "access_level": level}, Idempotent: true})
-		if err != nil {
-			return err
-		}
-		switch resp.Status {
-		case http.StatusCreated, http.StatusOK:
-			var m struct {
-				ID int64 `json:"id"`
-			}
-			if json.Unmarshal(resp.Body, &m) != nil || m.ID == 0 {
-				// e.g. {"message":{"jdoe":"Request queued for administrator
-				// approval."}}: not a member yet.
-				return adapters.RefusedBecause("GitLab did not add user %s: %s", uid, a.message(resp))
-			}
+	var mu sync.Mutex
+	var inherited []string
+	err = adapters.EachMember(ctx, userIDs, func(ctx context.Context, uid string) error {
+		err := a.addMember(ctx, g.ID, uid, level)
+		if errors.Is(err, errInherited) {
+			mu.Lock()
+			inherited = append(inherited, uid)
+			mu.Unlock()
 			return nil
-		case http.StatusConflict:
-			return nil
-		case http.StatusNotFound:
-			return a.memberGone(resp, uid)
-		case http.StatusBadRequest, http.StatusUnprocessableEntity:
-			return adapters.InvalidValue("members", "GitLab refused user %s as a member: %s", uid, a.message(resp))
 		}
-		return a.fail(resp)
+		return err
 	})
+	if len(inherited) > 0 {
+		slices.SortFunc(inherited, adapters.CompareIDs)
+		a.logger.Info("GitLab group members skipped: their role inherited from a parent group is higher than group_access_level",
+			zap.Int64("group", g.ID), zap.Int("count", len(inherited)), zap.Strings("users", inherited))
+	}
+	return err
+}
+
+// errInherited is a member GitLab refuses below the role it inherits.
+var errInherited = errors.New("gitlab: access inherited from a parent group is higher")
+
+// addMember adds one user to group gid.
+func (a *Adapter) addMember(ctx context.Context, gid int64, uid string, level int) error {
+	n, ok := adapters.NumericID(uid)
+	if !ok {
+		return adapters.NotFoundf("GitLab has no user %q", uid)
+	}
+	// A POST whose "already exists" answer counts as success is idempotent, so
+	// it may be retried.
+	resp, err := a.send(ctx, upstream.Request{Method: http.MethodPost, Path: groupPath(gid) + "/members",
+		Body: map[string]any{"user_id": n, "access_level": level}, Idempotent: true})
+	if err != nil {
+		return err
+	}
+	switch resp.Status {
+	case http.StatusCreated, http.StatusOK:
+		var m struct {
+			ID int64 `json:"id"`
+		}
+		if json.Unmarshal(resp.Body, &m) != nil || m.ID == 0 {
+			// e.g. {"message":{"jdoe":"Request queued for administrator
+			// approval."}}: not a member yet.
+			return adapters.RefusedBecause("GitLab did not add user %s: %s", uid, a.message(resp))
+		}
+		return nil
+	case http.StatusConflict:
+		return nil
+	case http.StatusNotFound:
+		return a.memberGone(resp, uid)
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		for _, m := range errorsOf(resp.Body)["access_level"] {
+			if strings.Contains(m, "inherited membership") {
+				return errInherited
+			}
+		}
+		return adapters.InvalidValue("members", "GitLab refused user %s as a member: %s", uid, a.message(resp))
+	}
+	return a.fail(resp)
 }
 
 // RemoveMembers removes SCIM users from group id. Non-members and unknown users
@@ -138,6 +171,11 @@ func (a *Adapter) RemoveMembers(ctx context.Context, id string, userIDs []string
 	if err != nil {
 		return err
 	}
+	return a.removeMembers(ctx, g.ID, userIDs)
+}
+
+// removeMembers removes SCIM users from group gid, managed or not.
+func (a *Adapter) removeMembers(ctx context.Context, gid int64, userIDs []string) error {
 	self, err := a.selfID(ctx)
 	if err != nil {
 		return err
@@ -149,7 +187,7 @@ func (a *Adapter) RemoveMembers(ctx context.Context, id string, userIDs []string
 		}
 		// skip_subresources: SCIM owns this group's membership only, not what
 		// was granted by hand in its subgroups and projects.
-		resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: groupPath(g.ID) + "/members/" + strconv.FormatInt(n, 10),
+		resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: groupPath(gid) + "/members/" + strconv.FormatInt(n, 10),
 			Query: url.Values{"skip_subresources": {"true"}}, Idempotent: true})
 		switch {
 		case err != nil:
@@ -171,7 +209,7 @@ func (a *Adapter) RemoveMembers(ctx context.Context, id string, userIDs []string
 // Against GitLab: GET /users/:id/memberships?type=Namespace (1 call per 100
 // memberships), then GET /groups/:gid for each group found (bounded
 // concurrency) to keep the managed ones: 1 + M calls for M group memberships.
-// Where that endpoint is missing (the emulator), it lists the managed groups
+// Where that endpoint is missing (a stripped-down API), it lists the managed groups
 // (1 call per 100) and asks GET /groups/:gid/members/:id of each: G/100 + G calls.
 func (a *Adapter) UserGroups(ctx context.Context, userID string) ([]adapters.GroupRef, error) {
 	uid, ok := adapters.NumericID(userID)

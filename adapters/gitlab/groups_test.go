@@ -477,21 +477,10 @@ func TestGroupNameAndSlug(t *testing.T) {
 	}
 }
 
-// Delayed deletion (GitLab Premium; newer releases in every tier): DELETE answers 202
-// and the group stays readable; SCIM must see it gone.
+// Delayed deletion (GitLab Premium; every tier from 18.0): DELETE answers 202 and
+// the group stays, marked and renamed; SCIM must see it gone.
 func TestGroupDelayedDeletion(t *testing.T) {
-	emu := gitlabemu.New(gitlabemu.Options{AdminToken: adminToken})
-	del := regexp.MustCompile(`^/api/v4/groups/[0-9]+$`)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && del.MatchString(r.URL.Path) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(202)
-			_, _ = w.Write([]byte(`{"message":"202 Accepted"}`))
-			return
-		}
-		emu.ServeHTTP(w, r)
-	})
-	e := newEnvHandler(t, emu, h, func(a *Adapter) { a.GroupDelete = "delete" })
+	e := newEnv(t, gitlabemu.Options{DelayedGroupDeletion: true}, func(a *Adapter) { a.GroupDelete = "delete" })
 	g, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Lingering", ExternalID: "L1"})
 	if err != nil {
 		t.Fatal(err)
@@ -499,17 +488,25 @@ func TestGroupDelayedDeletion(t *testing.T) {
 	if err := e.a.DeleteGroup(tctx(t), g.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := emu.Group(atoi(t, g.ID)); !ok {
-		t.Fatal("the wrapper did not keep the group")
+	if st, ok := e.emu.Group(atoi(t, g.ID)); !ok || st.MarkedForDeletionOn == nil {
+		t.Fatal("GitLab did not keep the group marked for deletion")
 	}
 	if gs, _ := e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByID, Value: g.ID}, false); len(gs) != 0 {
 		t.Errorf("FindGroups after a delayed deletion = %+v", gs)
+	}
+	if gs, _ := e.a.FindGroups(tctx(t), adapters.Lookup{Kind: adapters.ByExternalID, Value: "L1"}, false); len(gs) != 0 {
+		t.Errorf("FindGroups(ByExternalID) after a delayed deletion = %+v", gs)
 	}
 	if _, total, _ := e.a.ListGroups(tctx(t), adapters.Page{Limit: 10}, false); total != 0 {
 		t.Errorf("ListGroups total %d after a delayed deletion", total)
 	}
 	if err := e.a.DeleteGroup(tctx(t), g.ID); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("second DeleteGroup: %v", err)
+	}
+	// A new group of the same name gets the name and path back.
+	again, err := e.a.CreateGroup(tctx(t), &adapters.Group{DisplayName: "Lingering"})
+	if err != nil || e.group(t, again.ID).Path != "lingering" {
+		t.Errorf("re-create: %+v %v", again, err)
 	}
 	// marked_for_deletion_on alone also hides a group.
 	mark := "2026-01-01"
@@ -519,30 +516,18 @@ func TestGroupDelayedDeletion(t *testing.T) {
 	}
 }
 
-// membershipsHandler adds GET /users/:id/memberships (absent from the
-// emulator) from the emulator's state, as GitLab answers it.
-func membershipsHandler(emu *gitlabemu.Server) http.Handler {
+// noMembershipsHandler answers GET /users/:id/memberships as an API without that
+// route would (Grape's 404 {"error":"404 Not Found"}), for the adapter's fallback.
+func noMembershipsHandler(emu *gitlabemu.Server) http.Handler {
 	re := regexp.MustCompile(`^/api/v4/users/([0-9]+)/memberships$`)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := re.FindStringSubmatch(r.URL.Path)
-		if m == nil || r.Method != http.MethodGet {
+		if !re.MatchString(r.URL.Path) {
 			emu.ServeHTTP(w, r)
 			return
 		}
-		uid, _ := strconv.Atoi(m[1])
-		if _, ok := emu.User(uid); !ok {
-			w.WriteHeader(404)
-			_, _ = w.Write([]byte(`{"message":"404 User Not Found"}`))
-			return
-		}
-		out := []map[string]any{}
-		for _, g := range emu.Groups() {
-			if lvl := memberLevel(g, uid); lvl >= 0 {
-				out = append(out, map[string]any{"source_id": g.ID, "source_name": g.Name, "source_type": "Namespace", "access_level": lvl})
-			}
-		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
+		w.WriteHeader(404)
+		_, _ = w.Write([]byte(`{"error":"404 Not Found"}`))
 	})
 }
 
@@ -551,8 +536,8 @@ func TestUserGroupsPaths(t *testing.T) {
 		t.Run(fmt.Sprintf("memberships=%v", withAPI), func(t *testing.T) {
 			emu := gitlabemu.New(gitlabemu.Options{AdminToken: adminToken})
 			var h http.Handler
-			if withAPI {
-				h = membershipsHandler(emu)
+			if !withAPI {
+				h = noMembershipsHandler(emu)
 			}
 			e := newEnvHandler(t, emu, h)
 			u := e.newUser(t, "ug")

@@ -57,7 +57,9 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 		if err := a.ensureAttrs(ctx, userPath(users[i].ID), &users[i].CustomAttributes); err != nil {
 			return nil, 0, err
 		}
-		recs = append(recs, a.record(&users[i]))
+		if _, gone := leaving(&users[i]); !gone {
+			recs = append(recs, a.record(&users[i]))
+		}
 	}
 	return recs, total, nil
 }
@@ -77,6 +79,9 @@ func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool)
 		for i := range us {
 			if werr = a.ensureAttrs(ctx, userPath(us[i].ID), &us[i].CustomAttributes); werr != nil {
 				return false
+			}
+			if _, gone := leaving(&us[i]); gone {
+				continue
 			}
 			if !each(a.record(&us[i])) {
 				return false

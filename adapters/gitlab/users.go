@@ -27,6 +27,9 @@ const (
 	// attrTenant is the tenant of a managed user or group (adapters.Tenancy);
 	// absent for the default tenant.
 	attrTenant = "scim_tenant"
+	// attrDeleting is the time SCIM DELETEd the account (deprovision delete),
+	// while GitLab's deletion worker has not removed it: see deletion.go.
+	attrDeleting = "scim_deleting"
 )
 
 // GitLab user states (app/models/user.rb state machine).
@@ -80,13 +83,18 @@ func (u *glUser) scimUserName() string {
 }
 
 func (a *Adapter) managed(u *glUser) bool {
+	if _, ok := leaving(u); ok {
+		return false
+	}
 	if v, _ := u.CustomAttributes.get(attrManaged); v == "true" {
 		return true
 	}
 	// Created through SCIM but the attribute write was lost: the identity of our
-	// provider is the proof; the next write adds the attribute.
-	_, ok := u.externUID(a.provider)
-	return ok
+	// provider is the proof; the next write adds the attribute. An identity
+	// without extern_uid is none: GitLab leaves one behind when a PUT's
+	// extern_uid is taken (Users::UpdateService creates it first).
+	ext, ok := u.externUID(a.provider)
+	return ok && ext != ""
 }
 
 // ours: managed for this adapter's tenant.
@@ -179,7 +187,7 @@ func (a *Adapter) findUsers(ctx context.Context, q url.Values, maxPages int, mat
 		if err := a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); err != nil {
 			return nil, err
 		}
-		if match(u) {
+		if _, gone := leaving(u); !gone && match(u) {
 			out = append(out, a.record(u))
 		}
 	}
@@ -203,6 +211,9 @@ func (a *Adapter) FindUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		}
 		if err != nil {
 			return nil, err
+		}
+		if _, ok := leaving(u); ok {
+			return []adapters.Record{}, nil
 		}
 		return []adapters.Record{a.record(u)}, nil
 
@@ -289,7 +300,7 @@ func (a *Adapter) postUser(ctx context.Context, body map[string]any, u *adapters
 	for name, more := range usernameSuffix.Names(base) {
 		body["username"] = name
 		var err error
-		if resp, err = a.send(ctx, upstream.Request{Method: http.MethodPost, Path: "/users", Body: body}); err != nil {
+		if resp, err = a.sendAwaiting(ctx, upstream.Request{Method: http.MethodPost, Path: "/users", Body: body}, body); err != nil {
 			return nil, err
 		}
 		if resp.OK() {
@@ -310,15 +321,41 @@ func (a *Adapter) postUser(ctx context.Context, body map[string]any, u *adapters
 	return nil, a.writeError(resp, u.PrimaryEmail(), u.ExternalID)
 }
 
-// usernameTaken reports a username conflict: 409 "Username has already been
-// taken", or a 400 whose username error is "taken" or "reserved" (a top-level
-// group or route of that name).
+// usernameTaken reports a username GitLab refused that a numbered one may get:
+// 409 "Username has already been taken"; a 400 whose username error is taken,
+// reserved, too short or a file-extension ending; or the 400 base error of a
+// username that is another namespace's route, a group's path (GitLab's 409
+// covers other users only).
 func usernameTaken(resp *upstream.Response) bool {
 	switch resp.Status {
 	case http.StatusConflict:
 		return strings.Contains(strings.ToLower(extractMessage(resp.Body)), "username")
 	case http.StatusBadRequest:
-		return taken(errorsOf(resp.Body), true, func(k string) bool { return k == "username" })
+		errs := errorsOf(resp.Body)
+		return taken(errs, true, func(k string) bool { return k == "username" }) ||
+			pathRule(errs["username"]) || namespaceTaken(errs["base"])
+	}
+	return false
+}
+
+// pathRule reports the namespace path rules a suffix satisfies: at least two
+// characters, no file-extension ending (".json", ".html", …).
+func pathRule(msgs []string) bool {
+	for _, m := range msgs {
+		if strings.Contains(m, "is too short") || strings.Contains(m, "reserved file extension") {
+			return true
+		}
+	}
+	return false
+}
+
+// namespaceTaken reports GitLab's base error for a username whose namespace
+// route another namespace holds.
+func namespaceTaken(msgs []string) bool {
+	for _, m := range msgs {
+		if strings.Contains(m, "already exists with that username") {
+			return true
+		}
 	}
 	return false
 }
@@ -357,6 +394,9 @@ func (a *Adapter) UpdateUser(ctx context.Context, id string, u *adapters.User, s
 	cur, err := a.getUser(ctx, uid)
 	if err != nil {
 		return adapters.Record{}, err
+	}
+	if _, ok := leaving(cur); ok {
+		return adapters.Record{}, adapters.ErrNotFound
 	}
 	// Refuse an impossible reactivation before writing anything.
 	if u.Active && cur.State != stateActive {
@@ -460,7 +500,10 @@ func (a *Adapter) putProfile(ctx context.Context, cur *glUser, u *adapters.User)
 		if err != nil {
 			return err
 		}
-		if now, _ := fresh.externUID(a.provider); now != u.ExternalID {
+		if now, had := fresh.externUID(a.provider); now != u.ExternalID {
+			if had && now == "" {
+				a.dropEmptyIdentity(ctx, cur.ID)
+			}
 			return adapters.TakenBy("externalId", "externalId %q is already linked to another GitLab user", u.ExternalID)
 		}
 		cur.Identities = fresh.Identities
@@ -482,7 +525,7 @@ func (a *Adapter) putUser(ctx context.Context, cur *glUser, body map[string]any,
 			return nil, nil
 		}
 		var err error
-		if resp, err = a.send(ctx, upstream.Request{Method: http.MethodPut, Path: userPath(cur.ID), Body: body}); err != nil {
+		if resp, err = a.sendAwaiting(ctx, upstream.Request{Method: http.MethodPut, Path: userPath(cur.ID), Body: body}, body); err != nil {
 			return nil, err
 		}
 		if resp.Status == http.StatusOK {
@@ -497,6 +540,14 @@ func (a *Adapter) putUser(ctx context.Context, cur *glUser, body map[string]any,
 		}
 	}
 	return nil, a.writeError(resp, email, ext)
+}
+
+// dropEmptyIdentity removes the identity of our provider that a refused
+// extern_uid left without one. Best effort: it no longer counts as SCIM's mark.
+func (a *Adapter) dropEmptyIdentity(ctx context.Context, id int64) {
+	if err := a.remove(ctx, userPath(id)+"/identities/"+url.PathEscape(a.provider)); err != nil {
+		a.logger.Warn("could not remove an identity without extern_uid from a GitLab user", zap.Int64("id", id), zap.Error(err))
+	}
 }
 
 // dropSecondaryEmail removes the old primary that GitLab keeps as a confirmed
@@ -569,22 +620,4 @@ func (a *Adapter) setActive(ctx context.Context, cur *glUser, want bool) error {
 		cur.State = stateActive
 	}
 	return nil
-}
-
-// DeleteUser removes the GitLab user (deprovision mode "delete").
-func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
-	uid, ok := adapters.NumericID(id)
-	if !ok {
-		return adapters.ErrNotFound
-	}
-	resp, err := a.send(ctx, upstream.Request{Method: http.MethodDelete, Path: userPath(uid), Idempotent: true})
-	switch {
-	case err != nil:
-		return err
-	case resp.OK():
-		return nil
-	case resp.Status == http.StatusConflict:
-		return adapters.RefusedBecause("GitLab cannot delete the user: %s", a.message(resp))
-	}
-	return a.fail(resp)
 }

@@ -223,10 +223,12 @@ func TestBlockUnblockAndModeration(t *testing.T) {
 	expect(t, p("deactivate"), 201, "null")
 	expect(t, p("activate"), 201, "true")
 
-	// Freshly active users are not dormant.
+	// Recently active (or signed-in) users are not dormant; created_at does not
+	// count (User#last_active_at, app/models/user.rb).
+	now, old := time.Now(), time.Now().AddDate(0, 0, -100)
+	e.emu.ModifyUser(id, func(u *UserState) { u.CreatedAt = old; u.LastActivityOn = &old; u.CurrentSignInAt = &now })
 	expect(t, p("deactivate"), 403, `{"message":"The user you are trying to deactivate has been active in the past 90 days and cannot be deactivated"}`)
-	old := time.Now().AddDate(0, 0, -100)
-	e.emu.ModifyUser(id, func(u *UserState) { u.CreatedAt = old; u.LastActivityOn = &old })
+	e.emu.ModifyUser(id, func(u *UserState) { u.CurrentSignInAt = nil })
 	expect(t, p("deactivate"), 201, "true")
 	expect(t, p("block"), 201, "true") // deactivated → blocked
 	expect(t, p("unblock"), 201, "true")
@@ -345,27 +347,58 @@ func TestKeysetPagination(t *testing.T) {
 		`{"error":"Offset pagination has a maximum allowed offset of 20 for requests that return objects of type User. Remaining records can be retrieved using keyset pagination."}`)
 }
 
+// fixedClock is a clock stopped at t.
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// Rack::Attack's 429 (lib/gitlab/rack_attack.rb, throttled_response_headers):
+// windows aligned on the epoch, RateLimit-Reset the window's end as a Unix
+// time, Retry-After the seconds to it, RateLimit-Limit per 60 seconds.
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, Options{RateLimit: 2, RateLimitWindow: time.Hour})
+	at := time.Date(2026, 1, 5, 10, 29, 30, 0, time.UTC)
+	e := newEnv(t, Options{RateLimit: 2, RateLimitWindow: time.Hour, Clock: fixedClock(at)})
 	e.admin("GET", "/users/1", nil)
 	e.admin("GET", "/users/1", nil)
 	r := e.admin("GET", "/users/1", nil)
 	expect(t, r, 429, "Retry later\n")
-	if !strings.HasPrefix(r.hdr.Get("Content-Type"), "text/plain") || r.hdr.Get("Retry-After") == "" ||
-		r.hdr.Get("RateLimit-Limit") != "2" || r.hdr.Get("RateLimit-Observed") != "3" ||
-		r.hdr.Get("RateLimit-Remaining") != "0" || r.hdr.Get("RateLimit-Name") == "" || r.hdr.Get("RateLimit-ResetTime") == "" {
+	want := map[string]string{"Retry-After": "1830", "RateLimit-Reset": "1767610800", "RateLimit-ResetTime": "Mon, 05 Jan 2026 11:00:00 GMT",
+		"RateLimit-Limit": "1", "RateLimit-Observed": "3", "RateLimit-Remaining": "0", "RateLimit-Name": "throttle_authenticated_api"}
+	for k, v := range want {
+		if got := r.hdr.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if !strings.HasPrefix(r.hdr.Get("Content-Type"), "text/plain") {
 		t.Fatalf("headers %v", r.hdr)
 	}
 	// Limits are per user.
 	expect(t, e.req("GET", "/users/1", "user-token", nil), 200, "*")
 
+	// An application limit (lib/api/helpers/rate_limiter.rb): JSON, no Retry-After.
 	e2 := newEnv(t, Options{RateLimit: 1, RateLimitStyle: ApplicationLimit})
 	e2.admin("GET", "/users/1", nil)
 	r = e2.admin("GET", "/users/1", nil)
 	expect(t, r, 429, `{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`)
-	if r.hdr.Get("Retry-After") != "60" {
+	if r.hdr.Get("Retry-After") != "" || r.hdr.Get("RateLimit-Reset") != "" {
+		t.Fatalf("an application limit sends no retry hint: %v", r.hdr)
+	}
+}
+
+// GET /groups and GET /groups/:id have their own per-user limits (GitLab 17.1+,
+// lib/api/groups.rb check_rate_limit_by_user_or_ip!), other routes do not count.
+func TestGroupsAPILimits(t *testing.T) {
+	e := newEnv(t, Options{GroupsAPILimit: 1, GroupAPILimit: 2})
+	expect(t, e.admin("POST", "/groups", map[string]any{"name": "Lim", "path": "lim"}), 201, "*")
+	expect(t, e.admin("GET", "/groups", nil), 200, "*")
+	expect(t, e.admin("GET", "/groups", nil), 429, appLimitMessage)
+	expect(t, e.admin("GET", "/groups/lim", nil), 200, "*")
+	expect(t, e.admin("GET", "/groups/lim", nil), 200, "*")
+	r := e.admin("GET", "/groups/lim", nil)
+	expect(t, r, 429, appLimitMessage)
+	if r.hdr.Get("Retry-After") != "" {
 		t.Fatalf("Retry-After %q", r.hdr.Get("Retry-After"))
 	}
+	expect(t, e.admin("GET", "/users/1", nil), 200, "*")
+	expect(t, e.req("GET", "/groups", "user-token", nil), 200, "*")
 }
 
 func TestUpdateUser(t *testing.T) {

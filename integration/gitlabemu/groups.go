@@ -1,11 +1,11 @@
 package gitlabemu
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // ---------------------------------------------------------------- custom attributes
@@ -142,6 +142,14 @@ func (s *Server) groupEntity(c *reqCtx, g *GroupState, withCA, detail bool) map[
 		"project_creation_level": "developer", "subgroup_creation_level": "maintainer",
 		"lfs_enabled": true, "request_access_enabled": true, "organization_id": 1,
 	}
+	if s.opts.DelayedGroupDeletion {
+		// Entities::Group (EE before 18.0): the date the deletion was scheduled.
+		var on any
+		if g.MarkedForDeletionOn != nil {
+			on = g.MarkedForDeletionOn.Format("2006-01-02")
+		}
+		m["marked_for_deletion_on"] = on
+	}
 	if withCA && c.admin() {
 		m["custom_attributes"] = caList(g.CustomAttributes)
 	}
@@ -260,6 +268,29 @@ func groupSaveError(w http.ResponseWriter, m *modelErrs) {
 	apiError(w, 400, "Failed to save group {"+strings.Join(parts, ", ")+"}")
 }
 
+// validateGroupLocked runs the Namespace validations of a new group, or of
+// cand replacing cur: the name (present; unique among its siblings for a
+// subgroup), then the path's, when it changes (app/models/namespace.rb), and
+// the route's uniqueness, reported on path (routable.rb set_path_errors).
+func (s *Server) validateGroupLocked(m *modelErrs, cand, cur *GroupState) {
+	except := 0
+	if cur != nil {
+		except = cur.ID
+	}
+	if cand.Name == "" {
+		m.add("name", "can't be blank")
+	} else if (cur == nil || cand.Name != cur.Name) && s.groupNameTakenLocked(cand.Name, cand.ParentID, except) {
+		m.add("name", "has already been taken")
+	}
+	if cur != nil && cand.Path == cur.Path {
+		return
+	}
+	validatePath(m, "path", cand.Path, cand.ParentID == 0)
+	if cand.Path != "" && (cur == nil || !strings.EqualFold(cand.Path, cur.Path)) && s.groupPathTakenLocked(cand.Path, cand.ParentID, except) {
+		m.add("path", "has already been taken")
+	}
+}
+
 func (s *Server) createGroup(c *reqCtx) {
 	p := c.p
 	var g grapeErrs
@@ -292,20 +323,14 @@ func (s *Server) createGroup(c *reqCtx) {
 	gr.Description, _ = p.str("description")
 	gr.Visibility, _ = p.str("visibility")
 	var m modelErrs
-	if gr.Name == "" {
-		m.add("name", "can't be blank")
-	}
-	validatePath(&m, "path", gr.Path, parentID == 0)
-	if gr.Path != "" && s.groupPathTakenLocked(gr.Path, parentID, 0) {
-		m.add("path", "has already been taken")
-	}
+	s.validateGroupLocked(&m, &gr, nil)
 	if m.any() {
 		groupSaveError(c.w, &m)
 		return
 	}
 	ng := s.insertGroupLocked(gr)
 	// The creator becomes the group's owner.
-	ng.Members = append(ng.Members, Member{UserID: c.caller.ID, AccessLevel: 50, CreatedAt: time.Now().UTC()})
+	ng.Members = append(ng.Members, Member{UserID: c.caller.ID, AccessLevel: 50, CreatedAt: s.now()})
 	writeJSON(c.w, 201, s.groupEntity(c, ng, false, true))
 }
 
@@ -357,13 +382,7 @@ func (s *Server) updateGroup(c *reqCtx) {
 		cand.Visibility = v
 	}
 	var m modelErrs
-	if cand.Name == "" {
-		m.add("name", "can't be blank")
-	}
-	validatePath(&m, "path", cand.Path, cand.ParentID == 0)
-	if !strings.EqualFold(cand.Path, gr.Path) && s.groupPathTakenLocked(cand.Path, cand.ParentID, gr.ID) {
-		m.add("path", "has already been taken")
-	}
+	s.validateGroupLocked(&m, &cand, gr)
 	if m.any() {
 		// PUT /groups/:id renders the model errors hash.
 		m.write(c.w)
@@ -373,9 +392,19 @@ func (s *Server) updateGroup(c *reqCtx) {
 	writeJSON(c.w, 200, s.groupEntity(c, gr, false, true))
 }
 
-// deleteGroup answers 202 {"message":"202 Accepted"} like GitLab, whose
-// deletion is asynchronous; here the group and its subgroups are gone at once.
+// deleteGroup answers 202 {"message":"202 Accepted"} (lib/api/groups.rb,
+// delete_group). Without delayed deletion the group, its subgroups and
+// projects are gone (GitLab's GroupDestroyWorker, here at once); with it the
+// group is marked for deletion and renamed, and only a subgroup already marked
+// can be removed at once with permanently_remove and its full_path
+// (ee/lib/ee/api/groups.rb; messages from ee/spec/requests/api/groups_spec.rb
+// and app/services/groups/mark_for_deletion_service.rb).
 func (s *Server) deleteGroup(c *reqCtx) {
+	var g grapeErrs
+	g.bools(c.p, "permanently_remove")
+	if g.write(c.w) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gr := s.findGroupLocked(c.vars["gid"])
@@ -387,17 +416,29 @@ func (s *Server) deleteGroup(c *reqCtx) {
 		forbidden(c.w, "")
 		return
 	}
-	var drop func(id int)
-	drop = func(id int) {
-		for _, child := range s.groups {
-			if child.ParentID == id {
-				drop(child.ID)
-			}
-		}
-		delete(s.groups, id)
+	if !s.opts.DelayedGroupDeletion {
+		s.dropGroupLocked(gr.ID)
+		apiError(c.w, 202, "202 Accepted")
+		return
 	}
-	drop(gr.ID)
-	apiError(c.w, 202, "202 Accepted")
+	permanent, _, _ := c.p.boolean("permanently_remove")
+	fullPath, _ := c.p.str("full_path")
+	switch {
+	case permanent && gr.ParentID == 0:
+		apiError(c.w, 400, "`permanently_remove` option is only available for subgroups.")
+	case permanent && gr.MarkedForDeletionOn == nil:
+		apiError(c.w, 400, "Group must be marked for deletion first.")
+	case permanent && fullPath != s.fullPathLocked(gr):
+		apiError(c.w, 400, "`full_path` is incorrect. You must enter the complete path for the subgroup.")
+	case permanent:
+		s.dropGroupLocked(gr.ID)
+		apiError(c.w, 202, "202 Accepted")
+	case gr.MarkedForDeletionOn != nil:
+		apiError(c.w, 400, "Group has been already marked for deletion")
+	default:
+		s.markGroupForDeletionLocked(gr)
+		apiError(c.w, 202, "202 Accepted")
+	}
 }
 
 // ---------------------------------------------------------------- members
@@ -417,6 +458,29 @@ func (s *Server) memberEntity(c *reqCtx, m Member) map[string]any {
 		}
 	}
 	return e
+}
+
+// belowInheritedLocked refuses a level below what the user holds in an
+// ancestor group: 400 {"message":{"access_level":["should be greater than or
+// equal to Developer inherited membership from group Parent"]}} (app/models/
+// member.rb, higher_access_level_than_group; spec/requests/api/members_spec.rb).
+func (s *Server) belowInheritedLocked(w http.ResponseWriter, gr *GroupState, userID, level int) bool {
+	var from *GroupState
+	best := -1
+	for p := s.groups[gr.ParentID]; p != nil; p = s.groups[p.ParentID] {
+		for _, m := range p.Members {
+			if m.UserID == userID && m.AccessLevel > best {
+				best, from = m.AccessLevel, p
+			}
+		}
+	}
+	if from == nil || best <= level {
+		return false
+	}
+	var m modelErrs
+	m.add("access_level", fmt.Sprintf("should be greater than or equal to %s inherited membership from group %s", humanAccess[best], from.Name))
+	m.write(w)
+	return true
 }
 
 // memberPrologue resolves the group for the member endpoints.
@@ -531,7 +595,10 @@ func (s *Server) addMember(c *reqCtx) {
 			return
 		}
 	}
-	m := Member{UserID: u.ID, AccessLevel: level, CreatedAt: time.Now().UTC()}
+	if s.belowInheritedLocked(c.w, gr, u.ID, level) {
+		return
+	}
+	m := Member{UserID: u.ID, AccessLevel: level, CreatedAt: s.now()}
 	m.ExpiresAt, _ = p.str("expires_at")
 	gr.Members = append(gr.Members, m)
 	created(c.w, s.memberEntity(c, m))
@@ -561,6 +628,9 @@ func (s *Server) updateMember(c *reqCtx) {
 	uid, _ := strconv.Atoi(c.vars["user_id"])
 	for i := range gr.Members {
 		if gr.Members[i].UserID == uid {
+			if s.belowInheritedLocked(c.w, gr, uid, level) {
+				return
+			}
 			gr.Members[i].AccessLevel = level
 			if v, ok := c.p.str("expires_at"); ok {
 				gr.Members[i].ExpiresAt = v

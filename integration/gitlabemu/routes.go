@@ -46,6 +46,7 @@ func init() {
 	add("GET", "/users/:id/custom_attributes/:key", userCA((*Server).getCA))
 	add("PUT", "/users/:id/custom_attributes/:key", userCA((*Server).putCA))
 	add("DELETE", "/users/:id/custom_attributes/:key", userCA((*Server).deleteCA))
+	add("GET", "/users/:user_id/memberships", (*Server).listMemberships)
 	add("GET", "/user", (*Server).currentUser)
 	add("GET", "/personal_access_tokens/self", (*Server).tokenSelf)
 

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -30,24 +29,37 @@ type TokenInfo struct {
 type RateLimitStyle int
 
 const (
-	// RackAttack is the instance-wide throttle (upstreams.md §2.2): plain-text
-	// "Retry later", Retry-After and the RateLimit-* headers.
+	// RackAttack is the instance-wide throttle (lib/gitlab/rack_attack.rb,
+	// throttled_response_headers): plain-text "Retry later", Retry-After and the
+	// RateLimit-* headers, RateLimit-Reset a Unix time.
 	RackAttack RateLimitStyle = iota
-	// ApplicationLimit is the per-endpoint limit (too_many_requests!): JSON body
-	// and Retry-After: 60.
+	// ApplicationLimit is a per-endpoint limit (lib/api/helpers/rate_limiter.rb,
+	// check_rate_limit!): a JSON body and no Retry-After.
 	ApplicationLimit
 )
 
 // Options configures a Server.
 type Options struct {
 	// AdminToken is the PAT of the "root" admin user (id 1). Required.
-	AdminToken  string
-	ExtraTokens map[string]TokenInfo
+	AdminToken string
+	// AdminTokenScopes are AdminToken's scopes; empty means api and sudo.
+	AdminTokenScopes []string
+	ExtraTokens      map[string]TokenInfo
+	// AdminMode is the instance setting Admin Mode (GitLab 15.8+ for the API): an
+	// administrator's token acts as an administrator only with the admin_mode
+	// scope, else as a normal user (lib/api/api_guard.rb,
+	// bypass_session_for_admin_mode?); GET /user still answers is_admin true.
+	AdminMode bool
 	// RateLimit is the number of requests one authenticated user may make per
 	// RateLimitWindow; 0 disables throttling.
 	RateLimit       int
 	RateLimitWindow time.Duration // default 1 minute
 	RateLimitStyle  RateLimitStyle
+	// GroupsAPILimit and GroupAPILimit are the per-user limits of GET /groups and
+	// GET /groups/:id per minute (application settings groups_api_limit and
+	// group_api_limit, GitLab 17.1+; GitLab's defaults are 200 and 400); 0: off.
+	GroupsAPILimit int
+	GroupAPILimit  int
 	// MaxPerPage caps per_page (GitLab: 100).
 	MaxPerPage int
 	// BaseURL (scheme://host[:port]) used in Link headers; empty means
@@ -57,6 +69,24 @@ type Options struct {
 	// pagination of /users (GitLab's "max offset" limit, 50 000 by default
 	// in 17.0+); beyond it GitLab answers 405 and demands keyset pagination.
 	KeysetRequiredAbove int
+	// UserDeletionDelay is how long GitLab's DeleteUserWorker takes to remove a
+	// user after DELETE /users/:id answered 204 (User#delete_async); until then
+	// the user stays, in its state, holding its username and e-mail. 0: the
+	// worker has run by the next request (an idle Sidekiq).
+	UserDeletionDelay time.Duration
+	// UserDeletionStalls makes that worker never finish (a failed job): DELETEd
+	// users stay until RunUserDeletions.
+	UserDeletionStalls bool
+	// DelayedGroupDeletion is GitLab's delayed deletion (Premium; every tier from
+	// 18.0): DELETE /groups/:id marks the group for deletion and renames it,
+	// keeping its members, subgroups and projects for GroupRetention.
+	DelayedGroupDeletion bool
+	// GroupRetention is how long a group marked for deletion is kept (the
+	// instance's deletion retention period); default 7 days.
+	GroupRetention time.Duration
+	// Clock is the emulator's time (rate-limit windows, deletion workers);
+	// nil: time.Now.
+	Clock func() time.Time
 }
 
 type tokenEntry struct {
@@ -78,12 +108,12 @@ type Server struct {
 	nextGroupID int
 	calls       map[string]int
 	faults      []*Fault
-	windows     map[int]*rlWindow
-}
-
-type rlWindow struct {
-	start time.Time
-	count int
+	windows     map[rlKey]*rlWindow
+	projects    map[int]*ProjectState
+	// userDeletions maps a DELETEd user to when the worker removes it (zero:
+	// never, UserDeletionStalls).
+	userDeletions map[int]time.Time
+	nextProjectID int
 }
 
 // New returns a Server holding only the root admin (and the users of
@@ -94,6 +124,12 @@ func New(opts Options) *Server {
 	}
 	if opts.RateLimitWindow <= 0 {
 		opts.RateLimitWindow = time.Minute
+	}
+	if opts.GroupRetention <= 0 {
+		opts.GroupRetention = 7 * 24 * time.Hour
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	s := &Server{opts: opts, calls: map[string]int{}}
@@ -112,16 +148,23 @@ func (s *Server) Reset() {
 	s.nextUserID, s.nextEmailID, s.nextGroupID = 1, 1, 1
 	s.calls = map[string]int{}
 	s.faults = nil
-	s.windows = map[int]*rlWindow{}
+	s.windows = map[rlKey]*rlWindow{}
+	s.projects = map[int]*ProjectState{}
+	s.userDeletions = map[int]time.Time{}
+	s.nextProjectID = 1
 
-	now := time.Now().UTC()
+	now := s.now()
 	year := now.AddDate(-1, 0, 0)
 	root := s.insertUserLocked(UserState{
 		Username: "root", Name: "Administrator", Email: "admin@example.com",
 		Admin: true, CanCreateGroup: true, CreatedAt: year, ConfirmedAt: &year, LastActivityOn: &now,
 	})
 	if s.opts.AdminToken != "" {
-		s.tokens[s.opts.AdminToken] = tokenEntry{userID: root.ID, scopes: []string{"api", "sudo"}}
+		scopes := s.opts.AdminTokenScopes
+		if len(scopes) == 0 {
+			scopes = []string{"api", "sudo"}
+		}
+		s.tokens[s.opts.AdminToken] = tokenEntry{userID: root.ID, scopes: append([]string(nil), scopes...)}
 	}
 	// Sorted so that token users get stable ids across runs.
 	names := make([]string, 0, len(s.opts.ExtraTokens))
@@ -164,6 +207,9 @@ func (s *Server) AddToken(token string, userID int, scopes ...string) error {
 
 // ---------------------------------------------------------------- HTTP plumbing
 
+// now is the emulator's clock, in UTC.
+func (s *Server) now() time.Time { return s.opts.Clock().UTC() }
+
 // reqCtx carries what every handler needs.
 type reqCtx struct {
 	w      http.ResponseWriter
@@ -173,9 +219,26 @@ type reqCtx struct {
 	caller *UserState
 	scopes []string
 	route  string
+	// asAdmin: the caller acts as an administrator (Admin Mode aside).
+	asAdmin bool
 }
 
-func (c *reqCtx) admin() bool { return c.caller != nil && c.caller.Admin }
+func (c *reqCtx) admin() bool { return c.asAdmin }
+
+// actsAsAdmin is can_admin_all_resources? for an API call: an administrator, and
+// under Admin Mode only with a token carrying admin_mode (lib/api/api_guard.rb).
+func (s *Server) actsAsAdmin(u *UserState, scopes []string) bool {
+	return u != nil && u.Admin && (!s.opts.AdminMode || hasScope(scopes, "admin_mode"))
+}
+
+func hasScope(scopes []string, want string) bool {
+	for _, x := range scopes {
+		if x == want {
+			return true
+		}
+	}
+	return false
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	// Rails does not escape &, < and > in JSON (avatar URLs carry &).
@@ -238,6 +301,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := splitPath(strings.TrimPrefix(esc, prefix))
 
 	s.mu.Lock()
+	s.settleLocked()
 	caller, scopes, ok := s.authLocked(r)
 	s.mu.Unlock()
 	if !ok {
@@ -287,7 +351,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	c := &reqCtx{w: w, r: r, p: p, vars: vars, caller: caller, scopes: scopes, route: rt.key()}
+	if s.endpointThrottled(w, caller.ID, rt.key()) {
+		s.count("throttled")
+		return
+	}
+	c := &reqCtx{w: w, r: r, p: p, vars: vars, caller: caller, scopes: scopes, route: rt.key(), asAdmin: s.actsAsAdmin(caller, scopes)}
 	if f != nil && f.Status != 0 && f.AfterHandler {
 		// The change is applied but the answer is lost, as when a proxy times
 		// out after the upstream committed.
@@ -350,14 +418,7 @@ func (s *Server) authLocked(r *http.Request) (*UserState, []string, bool) {
 // scopeAllows: writes need "api"; reads accept api or read_api, and read_user
 // for the /users routes (lib/api/users.rb allow_access_with_scope :read_user).
 func scopeAllows(scopes []string, method, pattern string) bool {
-	has := func(s string) bool {
-		for _, x := range scopes {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(s string) bool { return hasScope(scopes, s) }
 	if has("api") {
 		return true
 	}
@@ -374,46 +435,4 @@ func (s *Server) count(key string) {
 	s.mu.Lock()
 	s.calls[key]++
 	s.mu.Unlock()
-}
-
-// throttled implements the per-user fixed window and writes the 429 itself.
-func (s *Server) throttled(w http.ResponseWriter, userID int) bool {
-	if s.opts.RateLimit <= 0 {
-		return false
-	}
-	s.mu.Lock()
-	now := time.Now()
-	win := s.windows[userID]
-	if win == nil || now.Sub(win.start) >= s.opts.RateLimitWindow {
-		win = &rlWindow{start: now}
-		s.windows[userID] = win
-	}
-	win.count++
-	observed := win.count
-	reset := win.start.Add(s.opts.RateLimitWindow)
-	s.mu.Unlock()
-	if observed <= s.opts.RateLimit {
-		return false
-	}
-	secs := int(time.Until(reset).Seconds() + 0.999)
-	if secs < 1 {
-		secs = 1
-	}
-	h := w.Header()
-	if s.opts.RateLimitStyle == ApplicationLimit {
-		h.Set("Retry-After", "60")
-		writeRawJSON(w, 429, []byte(`{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`))
-		return true
-	}
-	h.Set("Retry-After", strconv.Itoa(secs))
-	h.Set("RateLimit-Name", "throttle_authenticated_api")
-	h.Set("RateLimit-Limit", strconv.Itoa(s.opts.RateLimit))
-	h.Set("RateLimit-Observed", strconv.Itoa(observed))
-	h.Set("RateLimit-Remaining", "0")
-	h.Set("RateLimit-Reset", strconv.Itoa(secs))
-	h.Set("RateLimit-ResetTime", reset.UTC().Format(http.TimeFormat))
-	h.Set("Content-Type", "text/plain")
-	w.WriteHeader(429)
-	_, _ = io.WriteString(w, "Retry later\n")
-	return true
 }

@@ -23,13 +23,15 @@ var validStates = map[string]bool{
 	StateBlockedPendingApproval: true, StateBanned: true, StateDeactivated: true,
 }
 
-// isBlocked is User#blocked?: true for the states of the blocked state
-// group (blocked, ldap_blocked, blocked_pending_approval), not for banned.
+// isBlocked is User#blocked?: true for blocked, ldap_blocked,
+// blocked_pending_approval and banned (app/models/user.rb: the state machine's
+// `state :blocked, :ldap_blocked, :blocked_pending_approval, :banned` block).
 func isBlocked(state string) bool {
-	return state == StateBlocked || state == StateLDAPBlocked || state == StateBlockedPendingApproval
+	return state == StateBlocked || state == StateLDAPBlocked || state == StateBlockedPendingApproval || state == StateBanned
 }
 
-// MinimumInactiveDays is the dormancy period required by deactivate.
+// MinimumInactiveDays is the dormancy period required by deactivate
+// (application setting deactivate_dormant_users_period, default 90).
 const MinimumInactiveDays = 90
 
 // Identity is a row of GitLab's identities table.
@@ -79,9 +81,11 @@ type UserState struct {
 	CustomAttributes map[string]string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
-	// LastActivityOn drives the 90-day dormancy rule of deactivate; nil
-	// falls back to CreatedAt, as User#last_active_at does.
-	LastActivityOn *time.Time
+	// LastActivityOn and CurrentSignInAt drive the dormancy rule of
+	// deactivate: the later of the two is User#last_active_at, and an account
+	// with neither counts as dormant (app/models/user.rb, no_recent_activity?).
+	LastActivityOn  *time.Time
+	CurrentSignInAt *time.Time
 }
 
 func (u *UserState) clone() UserState {
@@ -116,6 +120,20 @@ type GroupState struct {
 	CustomAttributes map[string]string
 	Members          []Member
 	CreatedAt        time.Time
+	// MarkedForDeletionOn is set while a delayed deletion is pending
+	// (Options.DelayedGroupDeletion).
+	MarkedForDeletionOn *time.Time
+}
+
+// ProjectState is a project, only as far as its path occupies its namespace:
+// a subgroup cannot take the path of a project of the same parent (both are
+// routes, unique case-insensitively: app/models/route.rb, and
+// app/models/concerns/routable.rb set_path_errors reports the clash on path).
+type ProjectState struct {
+	ID          int
+	Name        string
+	Path        string
+	NamespaceID int
 }
 
 func (g *GroupState) clone() GroupState {
@@ -136,6 +154,7 @@ func (g *GroupState) clone() GroupState {
 func (s *Server) User(id int) (UserState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	u, ok := s.users[id]
 	if !ok {
 		return UserState{}, false
@@ -147,6 +166,7 @@ func (s *Server) User(id int) (UserState, bool) {
 func (s *Server) FindByUsername(username string) (UserState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	if u := s.userByUsernameLocked(username); u != nil {
 		return u.clone(), true
 	}
@@ -157,6 +177,7 @@ func (s *Server) FindByUsername(username string) (UserState, bool) {
 func (s *Server) Users() []UserState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	out := make([]UserState, 0, len(s.users))
 	for _, u := range s.sortedUsersLocked() {
 		out = append(out, u.clone())
@@ -248,6 +269,7 @@ func direct(u *UserState, nameTaken, emailTaken bool) error {
 func (s *Server) Group(id int) (GroupState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	g, ok := s.groups[id]
 	if !ok {
 		return GroupState{}, false
@@ -259,6 +281,7 @@ func (s *Server) Group(id int) (GroupState, bool) {
 func (s *Server) Groups() []GroupState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	var out []GroupState
 	for _, g := range s.sortedGroupsLocked() {
 		out = append(out, g.clone())
@@ -282,10 +305,31 @@ func (s *Server) CreateGroupDirect(g GroupState) (GroupState, error) {
 	return s.insertGroupLocked(g).clone(), nil
 }
 
+// CreateProjectDirect adds a project in group namespaceID, by hand: only its
+// path matters to the emulator (subgroup paths must not clash with it).
+func (s *Server) CreateProjectDirect(p ProjectState) (ProjectState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Path == "" || s.groups[p.NamespaceID] == nil {
+		return ProjectState{}, fmt.Errorf("gitlabemu: a project needs a path and an existing group")
+	}
+	if s.groupPathTakenLocked(p.Path, p.NamespaceID, 0) {
+		return ProjectState{}, fmt.Errorf("gitlabemu: path %q taken", p.Path)
+	}
+	p.ID = s.nextProjectID
+	s.nextProjectID++
+	if p.Name == "" {
+		p.Name = p.Path
+	}
+	c := p
+	s.projects[p.ID] = &c
+	return c, nil
+}
+
 // ---------------------------------------------------------------- internal helpers
 
 func (s *Server) insertUserLocked(u UserState) *UserState {
-	now := time.Now().UTC()
+	now := s.now()
 	u.ID = s.nextUserID
 	s.nextUserID++
 	if u.State == "" {
@@ -325,7 +369,7 @@ func (s *Server) insertGroupLocked(g GroupState) *GroupState {
 		g.Visibility = "private"
 	}
 	if g.CreatedAt.IsZero() {
-		g.CreatedAt = time.Now().UTC()
+		g.CreatedAt = s.now()
 	}
 	c := g.clone()
 	s.groups[g.ID] = &c
@@ -393,15 +437,35 @@ func (s *Server) identityOwnerLocked(provider, externUID string) *UserState {
 	return nil
 }
 
-// groupPathTakenLocked: group paths are unique among siblings; top-level
-// paths share the namespace table with usernames.
+// groupPathTakenLocked: a path is a route, unique case-insensitively: among
+// sibling groups and the parent's projects; at the top level, usernames too.
 func (s *Server) groupPathTakenLocked(path string, parentID, exceptGroup int) bool {
 	for _, g := range s.groups {
 		if g.ID != exceptGroup && g.ParentID == parentID && strings.EqualFold(g.Path, path) {
 			return true
 		}
 	}
+	for _, p := range s.projects {
+		if parentID != 0 && p.NamespaceID == parentID && strings.EqualFold(p.Path, path) {
+			return true
+		}
+	}
 	return parentID == 0 && s.userByUsernameLocked(path) != nil
+}
+
+// groupNameTakenLocked: subgroup names are unique within their parent
+// (app/models/namespace.rb: uniqueness of name scoped to type and parent_id,
+// when parent_id is present); top-level names are not.
+func (s *Server) groupNameTakenLocked(name string, parentID, exceptGroup int) bool {
+	if parentID == 0 {
+		return false
+	}
+	for _, g := range s.groups {
+		if g.ID != exceptGroup && g.ParentID == parentID && g.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // topGroupPathTakenLocked: a username collides with a top-level group path.
@@ -422,6 +486,18 @@ var pathRE = regexp.MustCompile(`^[a-zA-Z0-9_.][a-zA-Z0-9_\-.]*$`)
 
 const pathFormatMessage = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-' or end in '.', '.git' or '.atom'."
 
+// ociPathRE and ociPathMessage are Gitlab::Regex.oci_repository_path_regex and
+// its message (lib/gitlab/regex.rb), which every namespace path must match when
+// it changes (app/models/namespace.rb): no special character at either end, no
+// two in a row.
+var ociPathRE = regexp.MustCompile(`^[a-zA-Z0-9]+([._-][a-zA-Z0-9]+)*$`)
+
+const ociPathMessage = "can only include non-accented letters, digits, '_', '-' and '.'. It must not start with '-', '_', or '.', nor end with '-', '_', '.', '.git', or '.atom'."
+
+// tooShortMessage is the minimum path length of a namespace (app/models/
+// namespace.rb, validates :path, length: { minimum: 2 }).
+const tooShortMessage = "is too short (minimum is 2 characters)"
+
 // reservedTopLevel is an excerpt of Gitlab::PathRegex::TOP_LEVEL_ROUTES.
 var reservedTopLevel = map[string]bool{
 	"-": true, ".well-known": true, "admin": true, "api": true, "assets": true,
@@ -431,6 +507,9 @@ var reservedTopLevel = map[string]bool{
 	"sitemap": true, "snippets": true, "unsubscribes": true, "uploads": true, "users": true, "v2": true,
 }
 
+// validatePath runs the namespace path validations on a new path, in GitLab's
+// order: presence and length, the OCI format, the namespace format and
+// reserved names, the minimum length.
 func validatePath(m *modelErrs, attr, v string, topLevel bool) {
 	if v == "" {
 		m.add(attr, "can't be blank")
@@ -440,13 +519,41 @@ func validatePath(m *modelErrs, attr, v string, topLevel bool) {
 		m.add(attr, "is too long (maximum is 255 characters)")
 	}
 	lv := strings.ToLower(v)
-	if !pathRE.MatchString(v) || strings.HasSuffix(v, ".") || strings.HasSuffix(lv, ".git") || strings.HasSuffix(lv, ".atom") {
+	switch {
+	case !pathRE.MatchString(v) || strings.HasSuffix(v, ".") || strings.HasSuffix(lv, ".git") || strings.HasSuffix(lv, ".atom"):
 		m.add(attr, pathFormatMessage)
+	case !ociPathRE.MatchString(v):
+		m.add(attr, ociPathMessage)
 	}
 	if topLevel && reservedTopLevel[lv] {
 		m.add(attr, v+" is a reserved name")
 	}
+	if len(v) < 2 {
+		m.add(attr, tooShortMessage)
+	}
 }
+
+// mimeExtensions is an excerpt of Rails' Mime::EXTENSION_LOOKUP keys: a
+// username may not end with "." and one of them (app/models/user.rb,
+// check_username_format, ends_with_reserved_file_extension?; case-sensitive).
+var mimeExtensions = []string{"html", "htm", "xhtml", "text", "txt", "js", "mjs", "css", "ics", "csv", "vcf", "vtt",
+	"png", "jpeg", "jpg", "jpe", "pjpeg", "gif", "bmp", "tiff", "tif", "svg", "webp", "mpeg", "mp3", "ogg", "oga",
+	"m4a", "webm", "mp4", "otf", "ttf", "woff", "woff2", "xml", "rss", "atom", "yaml", "json", "pdf", "zip", "gzip", "gz"}
+
+const fileExtensionMessage = "ending with a reserved file extension is not allowed."
+
+func endsWithFileExtension(username string) bool {
+	for _, ext := range mimeExtensions {
+		if strings.HasSuffix(username, "."+ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// humanAccess is Gitlab::Access's name of a level.
+var humanAccess = map[int]string{0: "No access", 5: "Minimal Access", 10: "Guest", 15: "Planner", 20: "Reporter",
+	30: "Developer", 40: "Maintainer", 50: "Owner"}
 
 // emailRE is Devise.email_regexp.
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)

@@ -42,6 +42,11 @@ func (s *Server) userBasic(c *reqCtx, u *UserState) map[string]any {
 // userEntity is Entities::UserWithAdmin / UserDetailsWithAdmin for admins
 // and Entities::User for others.
 func (s *Server) userEntity(c *reqCtx, u *UserState, withCA bool) map[string]any {
+	return s.userEntityAs(c, u, withCA, c.admin())
+}
+
+// userEntityAs renders u with the admin fields or not, whoever asks.
+func (s *Server) userEntityAs(c *reqCtx, u *UserState, withCA, admin bool) map[string]any {
 	m := s.userBasic(c, u)
 	m["created_at"] = fmtTime(u.CreatedAt)
 	m["bio"] = u.Bio
@@ -52,7 +57,7 @@ func (s *Server) userEntity(c *reqCtx, u *UserState, withCA bool) map[string]any
 	m["pronouns"] = nullStr(u.Pronouns)
 	m["website_url"] = u.WebsiteURL
 	m["bot"] = u.Internal
-	if !c.admin() {
+	if !admin {
 		return m
 	}
 	var lastAct any
@@ -61,10 +66,11 @@ func (s *Server) userEntity(c *reqCtx, u *UserState, withCA bool) map[string]any
 	}
 	ids := make([]map[string]any, 0, len(u.Identities))
 	for _, id := range u.Identities {
-		ids = append(ids, map[string]any{"provider": id.Provider, "extern_uid": id.ExternUID, "saml_provider_id": nil})
+		// An identity whose extern_uid was never saved reads null (see updateUser).
+		ids = append(ids, map[string]any{"provider": id.Provider, "extern_uid": nullStr(id.ExternUID), "saml_provider_id": nil})
 	}
 	m["last_sign_in_at"] = nil
-	m["current_sign_in_at"] = nil
+	m["current_sign_in_at"] = fmtTimePtr(u.CurrentSignInAt)
 	m["confirmed_at"] = fmtTimePtr(u.ConfirmedAt)
 	m["last_activity_on"] = lastAct
 	m["email"] = u.Email
@@ -276,7 +282,9 @@ func (s *Server) listUsers(c *reqCtx) {
 		writeJSON(c.w, 200, render(pageRows))
 		return
 	}
-	if lim := s.opts.KeysetRequiredAbove; lim > 0 && (page-1)*perPage >= lim {
+	// The page's end, not its start, is held against the limit (lib/api/helpers/
+	// pagination_strategies.rb, offset_limit_exceeded?: page * per_page > limit).
+	if lim := s.opts.KeysetRequiredAbove; lim > 0 && page*perPage > lim {
 		grapeError(c.w, 405, "Offset pagination has a maximum allowed offset of "+strconv.Itoa(lim)+
 			" for requests that return objects of type User. Remaining records can be retrieved using keyset pagination.")
 		return
@@ -399,10 +407,13 @@ func (s *Server) getUser(c *reqCtx) {
 	writeJSON(c.w, 200, s.userEntity(c, u, withCA && c.admin()))
 }
 
+// currentUser is GET /user: Entities::UserWithAdmin when the caller is an
+// administrator (User#admin?, whatever Admin Mode says: lib/api/users.rb), so
+// is_admin reads true even for a token that cannot act as one.
 func (s *Server) currentUser(c *reqCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(c.w, 200, s.userEntity(c, c.caller, false))
+	writeJSON(c.w, 200, s.userEntityAs(c, c.caller, false, c.caller.Admin))
 }
 
 // tokenSelf is GET /personal_access_tokens/self (GitLab 15.5+): the token's own
@@ -442,21 +453,32 @@ func applyAttrs(u *UserState, p params) {
 	}
 }
 
+// usernameNamespaceTaken is what a username whose namespace route is another
+// namespace's (a group's path) answers: the namespace's "has already been taken"
+// becomes this base error when no user has the username (app/models/user.rb,
+// set_username_errors; config/locales/en.yml username_exists_as_a_different_namespace).
+const usernameNamespaceTaken = "A user, alias, or group already exists with that username."
+
 // validateUser runs the User model validations that matter for
-// provisioning, in GitLab's order.
-func (s *Server) validateUserLocked(u *UserState, m *modelErrs, newPassword string, checkPassword bool) {
+// provisioning, in GitLab's order; the username's only when it changes (a new
+// user's always), as its namespace's path validations are.
+func (s *Server) validateUserLocked(u *UserState, m *modelErrs, newPassword string, checkPassword, usernameChanged bool) {
 	if u.Name == "" {
 		m.add("name", "can't be blank")
 	} else if len(u.Name) > 255 {
 		m.add("name", "is too long (maximum is 255 characters)")
 	}
-	validatePath(m, "username", u.Username, true)
-	if u.Username != "" {
-		if other := s.userByUsernameLocked(u.Username); other != nil && other.ID != u.ID {
-			m.add("username", "has already been taken")
-		} else if s.topGroupPathTakenLocked(u.Username) {
-			// The user's namespace collides with a top-level group.
-			m.add("username", "has already been taken")
+	userTaken := false
+	if usernameChanged {
+		validatePath(m, "username", u.Username, true)
+		if u.Username != "" {
+			if other := s.userByUsernameLocked(u.Username); other != nil && other.ID != u.ID {
+				m.add("username", "has already been taken")
+				userTaken = true
+			}
+		}
+		if endsWithFileExtension(u.Username) {
+			m.add("username", fileExtensionMessage)
 		}
 	}
 	validateEmail(m, "email", u.Email)
@@ -470,6 +492,11 @@ func (s *Server) validateUserLocked(u *UserState, m *modelErrs, newPassword stri
 		case len(newPassword) > 128:
 			m.add("password", "is too long (maximum is 128 characters)")
 		}
+	}
+	// after_validation: the user's namespace route clashes with a top-level
+	// group's while no other user has the name.
+	if usernameChanged && u.Username != "" && !userTaken && s.topGroupPathTakenLocked(u.Username) {
+		m.add("base", usernameNamespaceTaken)
 	}
 }
 
@@ -497,7 +524,7 @@ func (s *Server) createUser(c *reqCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	now := time.Now().UTC()
+	now := s.now()
 	u := &UserState{ID: -1, CanCreateGroup: true, ProjectsLimit: 100000}
 	u.Email, _ = p.str("email")
 	applyAttrs(u, p)
@@ -509,7 +536,7 @@ func (s *Server) createUser(c *reqCtx) {
 		u.ConfirmedAt = &now
 	}
 	var m modelErrs
-	s.validateUserLocked(u, &m, password, hasPassword)
+	s.validateUserLocked(u, &m, password, hasPassword, true)
 	extUID, hasUID := p.str("extern_uid")
 	provider, _ := p.str("provider")
 	if hasUID && s.identityOwnerLocked(provider, extUID) != nil {
@@ -573,7 +600,7 @@ func (s *Server) updateUser(c *reqCtx) {
 		}
 	}
 
-	now := time.Now().UTC()
+	now := s.now()
 	cand := u.clone()
 	applyAttrs(&cand, p)
 	password, hasPassword := p.str("password")
@@ -601,7 +628,7 @@ func (s *Server) updateUser(c *reqCtx) {
 		}
 	}
 	var m modelErrs
-	s.validateUserLocked(&cand, &m, password, hasPassword)
+	s.validateUserLocked(&cand, &m, password, hasPassword, cand.Username != u.Username)
 	if cand.UnconfirmedEmail != u.UnconfirmedEmail {
 		validateEmail(&m, "email", cand.UnconfirmedEmail)
 		if s.emailTakenLocked(cand.UnconfirmedEmail, u.ID, false) {
@@ -635,21 +662,24 @@ func (s *Server) updateUser(c *reqCtx) {
 		cand.ConfirmedAt = &now
 		cand.UnconfirmedEmail = ""
 	}
-	// Identity upsert for that provider; a uniqueness failure is dropped
-	// silently (UpdateService ignores the identity's save result).
+	// Identity of that provider: find_or_create_by(provider), then an update of
+	// its extern_uid whose uniqueness failure is ignored (app/services/users/
+	// update_service.rb, assign_identity): a user without an identity of the
+	// provider keeps a new one with a NULL extern_uid.
 	if extUID, ok := p.str("extern_uid"); ok {
 		provider, _ := p.str("provider")
+		idx := -1
+		for i := range cand.Identities {
+			if cand.Identities[i].Provider == provider {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			cand.Identities = append(cand.Identities, Identity{Provider: provider})
+			idx = len(cand.Identities) - 1
+		}
 		if owner := s.identityOwnerLocked(provider, extUID); owner == nil || owner.ID == u.ID {
-			found := false
-			for i := range cand.Identities {
-				if cand.Identities[i].Provider == provider {
-					cand.Identities[i].ExternUID = extUID
-					found = true
-				}
-			}
-			if !found {
-				cand.Identities = append(cand.Identities, Identity{Provider: provider, ExternUID: extUID})
-			}
+			cand.Identities[idx].ExternUID = extUID
 		}
 	}
 	cand.UpdatedAt = now
@@ -691,15 +721,12 @@ func (s *Server) deleteUser(c *reqCtx) {
 		apiError(c.w, 409, "User cannot be removed while is the sole-owner of a group")
 		return
 	}
-	delete(s.users, u.ID)
-	for tok, te := range s.tokens {
-		if te.userID == u.ID {
-			delete(s.tokens, tok)
-		}
+	// User#delete_async: blocks first only with hard_delete, then leaves the
+	// removal to DeleteUserWorker (app/models/user.rb).
+	if hard && !isBlocked(u.State) {
+		s.setState(u, StateBlocked)
 	}
-	for _, gr := range s.groups {
-		gr.Members = removeMember(gr.Members, u.ID)
-	}
+	s.scheduleUserDeletionLocked(u.ID)
 	noContent(c.w)
 }
 
@@ -753,7 +780,7 @@ func created(w http.ResponseWriter, v any) { writeJSON(w, 201, v) }
 
 func (s *Server) setState(u *UserState, st string) {
 	u.State = st
-	u.UpdatedAt = time.Now().UTC()
+	u.UpdatedAt = s.now()
 }
 
 func (s *Server) blockUser(c *reqCtx) {
@@ -792,11 +819,15 @@ func (s *Server) unblockUser(c *reqCtx) {
 
 func (s *Server) deactivateUser(c *reqCtx) {
 	s.stateAction(c, func(u *UserState) {
-		last := u.CreatedAt
-		if u.LastActivityOn != nil && u.LastActivityOn.After(last) {
-			last = *u.LastActivityOn
+		// User#last_active_at: the later of last_activity_on and
+		// current_sign_in_at; neither reads as the epoch, dormant.
+		var last time.Time
+		for _, t := range []*time.Time{u.LastActivityOn, u.CurrentSignInAt} {
+			if t != nil && t.After(last) {
+				last = *t
+			}
 		}
-		dormant := !last.After(time.Now().AddDate(0, 0, -MinimumInactiveDays))
+		dormant := !last.After(s.now().AddDate(0, 0, -MinimumInactiveDays))
 		switch {
 		case u.State == StateDeactivated:
 			created(c.w, nil)
@@ -934,7 +965,7 @@ func (s *Server) addEmail(c *reqCtx) {
 	e := Email{ID: s.nextEmailID, Email: addr}
 	s.nextEmailID++
 	if skip, _, _ := c.p.boolean("skip_confirmation"); skip {
-		t := time.Now().UTC()
+		t := s.now()
 		e.ConfirmedAt = &t
 	}
 	u.Emails = append(u.Emails, e)
@@ -962,4 +993,41 @@ func (s *Server) deleteEmail(c *reqCtx) {
 		}
 	}
 	notFound(c.w, "Email")
+}
+
+// ---------------------------------------------------------------- memberships
+
+// listMemberships is GET /users/:user_id/memberships (lib/api/users.rb, admins
+// only): the user's direct memberships as Entities::Membership, type
+// Namespace (groups) or Project; the emulator's projects have no members.
+func (s *Server) listMemberships(c *reqCtx) {
+	var g grapeErrs
+	g.values(c.p, "type", "Project", "Namespace")
+	page, perPage := s.pageParams(c, &g)
+	if g.write(c.w) {
+		return
+	}
+	if !c.admin() {
+		forbidden(c.w, "")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _ := strconv.Atoi(c.vars["user_id"])
+	if s.users[id] == nil {
+		notFound(c.w, "User")
+		return
+	}
+	rows := []map[string]any{}
+	if kind, _ := c.p.str("type"); kind != "Project" {
+		for _, gr := range s.sortedGroupsLocked() {
+			for _, m := range gr.Members {
+				if m.UserID == id {
+					rows = append(rows, map[string]any{"source_id": gr.ID, "source_name": gr.Name, "source_type": "Namespace", "access_level": m.AccessLevel})
+				}
+			}
+		}
+	}
+	lo, hi := s.offsetPage(c, len(rows), page, perPage)
+	writeJSON(c.w, 200, rows[lo:hi])
 }

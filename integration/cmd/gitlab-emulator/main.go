@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,14 @@ func main() {
 	rate := flag.Int("rate-limit", 0, "requests per -rate-window per user before 429 (0 = off)")
 	window := flag.Duration("rate-window", time.Minute, "rate limit window")
 	appLimit := flag.Bool("rate-limit-json", false, "answer 429 with the application-limit JSON body instead of Rack::Attack's plain text")
+	groupsLimit := flag.Int("groups-api-limit", 0, "GET /groups requests per user per minute (GitLab 17.1+ default 200; 0 = off)")
+	groupLimit := flag.Int("group-api-limit", 0, "GET /groups/:id requests per user per minute (GitLab 17.1+ default 400; 0 = off)")
+	adminMode := flag.Bool("admin-mode", false, "turn the instance's Admin Mode on: admin tokens need the admin_mode scope")
+	scopes := flag.String("token-scopes", "", "comma-separated scopes of the admin token (default api,sudo)")
+	delDelay := flag.Duration("user-deletion-delay", 0, "how long GitLab's DeleteUserWorker takes after DELETE /users/:id (0 = by the next request)")
+	delStalls := flag.Bool("user-deletion-stalls", false, "the user deletion worker never finishes")
+	delayedGroups := flag.Bool("delayed-group-deletion", false, "DELETE /groups/:id marks the group for deletion (Premium; every tier from 18.0)")
+	retention := flag.Duration("group-retention", 7*24*time.Hour, "how long a group marked for deletion is kept")
 	flag.Parse()
 
 	if *token == "" {
@@ -46,9 +55,16 @@ func main() {
 	if *appLimit {
 		style = gitlabemu.ApplicationLimit
 	}
+	var tokenScopes []string
+	if *scopes != "" {
+		tokenScopes = strings.Split(*scopes, ",")
+	}
 	emu := gitlabemu.New(gitlabemu.Options{
-		AdminToken: *token, RateLimit: *rate, RateLimitWindow: *window,
-		RateLimitStyle: style, BaseURL: base,
+		AdminToken: *token, AdminTokenScopes: tokenScopes, AdminMode: *adminMode,
+		RateLimit: *rate, RateLimitWindow: *window, RateLimitStyle: style,
+		GroupsAPILimit: *groupsLimit, GroupAPILimit: *groupLimit, BaseURL: base,
+		UserDeletionDelay: *delDelay, UserDeletionStalls: *delStalls,
+		DelayedGroupDeletion: *delayedGroups, GroupRetention: *retention,
 	})
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
 
