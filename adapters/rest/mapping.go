@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/caddy-scim/caddy-scim/adapters"
 )
 
 // Mapping describes one application's admin REST API: how to authenticate, where
@@ -34,6 +36,11 @@ type Mapping struct {
 	// ErrorMessage lists JSON paths (gjson syntax) of the error text in an error
 	// answer, the first non-empty one wins, e.g. ["error.reason", "error.message"].
 	ErrorMessage []string `json:"error_message,omitempty"`
+	// Errors say what an error answer means where its status alone would mislead,
+	// the first that fits wins, e.g. {"status": 403, "contains": "LIMIT_EXCEEDED",
+	// "means": "refused"}. Answers no rule fits: 404 not found, 409 taken, 400 and
+	// 422 invalid, 401 and 403 misconfigured, 429 and 5xx unavailable.
+	Errors []ErrorRule `json:"errors,omitempty"`
 	// Users maps the SCIM User resource.
 	Users Users `json:"users"`
 	// Groups maps the SCIM Group resource; absent: no groups (/Groups is 501).
@@ -239,6 +246,12 @@ type Call struct {
 	Then []Call `json:"then,omitempty"`
 	// As names the answer of a users.get then call in the user.
 	As string `json:"as,omitempty"`
+	// EmptyIsNotFound: an answer without result is "no such user or group", for a
+	// get that filters a list by id because the application answers another
+	// status than 404 for an id it does not have (Directus: 403). Such an
+	// application's DELETE is not trusted to say 404 either: users.delete reads the
+	// user first. Only users.get, groups.get and groups.members.
+	EmptyIsNotFound bool `json:"empty_is_not_found,omitempty"`
 }
 
 // Fetch is a call made before another for one value of its answer.
@@ -274,6 +287,72 @@ type Rule struct {
 	Contains string `json:"contains,omitempty"`
 }
 
+// ErrorRule is a Rule with what the answer means.
+type ErrorRule struct {
+	Rule
+	// Means is the fact: "taken", "invalid", "refused" (the application will not
+	// do this to this account: a seat limit, a protected user), "not_found",
+	// "unavailable" or "misconfigured" (the adapter's token or settings).
+	Means string `json:"means"`
+	// Field is the SCIM attribute a taken or invalid answer is about
+	// ("userName", "emails", "externalId", "name", "displayName", "members");
+	// optional.
+	Field string `json:"field,omitempty"`
+}
+
+// errorFacts are the facts an ErrorRule may mean.
+var errorFacts = map[string]adapters.Fact{"taken": adapters.Taken, "invalid": adapters.Invalid, "refused": adapters.Refused,
+	"not_found": adapters.NotFound, "unavailable": adapters.Unavailable, "misconfigured": adapters.Misconfigured}
+
+// errorFields are the attributes an ErrorRule's field may name.
+var errorFields = []string{"userName", "emails", "externalId", "name", "displayName", "members"}
+
+// checkErrors checks the error rules, users.taken among them (a taken rule
+// without a field).
+func checkErrors(m *Mapping) ([]ErrorRule, error) {
+	var out []ErrorRule
+	for i, r := range m.Users.Taken {
+		if r.Status < 400 || r.Status > 499 {
+			return nil, fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
+		}
+		out = append(out, ErrorRule{Rule: r, Means: "taken"})
+	}
+	for i, r := range m.Errors {
+		field := fmt.Sprintf("mapping errors[%d]", i)
+		f, ok := errorFacts[r.Means]
+		switch {
+		case r.Status < 400 || r.Status > 599:
+			return nil, fmt.Errorf("%s.status: must be a 4xx or 5xx status, not %d", field, r.Status)
+		case !ok:
+			return nil, fmt.Errorf("%s.means: must be taken, invalid, refused, not_found, unavailable or misconfigured, not %q", field, r.Means)
+		case r.Field != "" && f != adapters.Taken && f != adapters.Invalid:
+			return nil, fmt.Errorf("%s.field: only a taken or invalid answer names a field", field)
+		case r.Field != "" && !slices.Contains(errorFields, r.Field):
+			return nil, fmt.Errorf("%s.field: must be one of %s, not %q", field, strings.Join(errorFields, ", "), r.Field)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// fact is what an answer that r fits means; reason is the application's text.
+func (r ErrorRule) fact(reason string) *adapters.Error {
+	switch f := errorFacts[r.Means]; f {
+	case adapters.Taken:
+		return adapters.TakenBy(r.Field, "%s", reason)
+	case adapters.Invalid:
+		return adapters.InvalidValue(r.Field, "%s", reason)
+	case adapters.Refused:
+		return adapters.RefusedBecause("%s", reason)
+	case adapters.NotFound:
+		return adapters.NotFoundf("%s", reason)
+	case adapters.Unavailable:
+		return adapters.UnavailableFor(0, "%s", reason)
+	default:
+		return adapters.MisconfiguredBecause("%s", reason)
+	}
+}
+
 // matches reports whether an answer fits r.
 func (r Rule) matches(status int, body []byte) bool {
 	return status == r.Status && (r.Contains == "" || bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(r.Contains))))
@@ -298,6 +377,7 @@ type compiled struct {
 	findUserName, findEmail, findEx *request
 	list                            *request
 	deactivate, reactivate          *request
+	errors                          []ErrorRule
 	groups                          *groupRequests
 	// marksInStore and noBlock are the mapping's modes (adapters.Info): users.read
 	// leaves out SCIM's marks, and active too.
@@ -505,6 +585,9 @@ func compileUserOp(op userOp, params map[string]string) (*request, error) {
 	if op.call.As != "" {
 		return nil, fmt.Errorf("mapping %s.as: only a users.get then call names its answer", field)
 	}
+	if op.call.EmptyIsNotFound && op.name != "get" {
+		return nil, fmt.Errorf("mapping %s.empty_is_not_found: only users.get, groups.get and groups.members read a missing result as not found", field)
+	}
 	withBody := op.body == bodyRequired || op.body == bodyOptional && len(op.call.Body) > 0
 	r, err := compileCallIn(field, *op.call, withBody, scope{params: params})
 	if err != nil {
@@ -570,7 +653,7 @@ func checkUserList(l List) error {
 }
 
 // checkUserWrites checks that the writes keep the tenant where users.read finds it,
-// and the users.taken rules.
+// and the error rules.
 func (c *compiled) checkUserWrites() error {
 	u := c.m.Users
 	if u.Read.Tenant.Path != "" {
@@ -580,12 +663,9 @@ func (c *compiled) checkUserWrites() error {
 			}
 		}
 	}
-	for i, r := range u.Taken {
-		if r.Status < 400 || r.Status > 499 {
-			return fmt.Errorf("mapping users.taken[%d].status: must be a 4xx status", i)
-		}
-	}
-	return nil
+	var err error
+	c.errors, err = checkErrors(c.m)
+	return err
 }
 
 func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) {
@@ -626,6 +706,9 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 		}
 		if err := noSequence("groups."+op.name, *op.call); err != nil {
 			return nil, err
+		}
+		if op.call.EmptyIsNotFound && op.name != "get" && op.name != "members" {
+			return nil, fmt.Errorf("mapping groups.%s.empty_is_not_found: only users.get, groups.get and groups.members read a missing result as not found", op.name)
 		}
 		withBody := op.body && op.call.Method != "DELETE"
 		if op.name == "add_member" || op.name == "remove_member" {

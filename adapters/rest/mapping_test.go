@@ -69,6 +69,17 @@ func TestBadMappingNamesTheField(t *testing.T) {
 		{"bad paging", "users.list.paging", func(m *Mapping) { m.Users.List.Paging = "cursor" }},
 		{"offset paging without params", "users.list", func(m *Mapping) { m.Users.List.Paging = "offset" }},
 		{"taken not 4xx", "users.taken[0].status", func(m *Mapping) { m.Users.Taken = []Rule{{Status: 200}} }},
+		{"error rule not an error", "errors[0].status", func(m *Mapping) { m.Errors = []ErrorRule{{Rule: Rule{Status: 302}, Means: "refused"}} }},
+		{"error rule meaning nothing", "errors[1].means", func(m *Mapping) {
+			m.Errors = []ErrorRule{{Rule: Rule{Status: 403}, Means: "refused"}, {Rule: Rule{Status: 403}, Means: "forbidden"}}
+		}},
+		{"error rule field on refused", "errors[0].field", func(m *Mapping) {
+			m.Errors = []ErrorRule{{Rule: Rule{Status: 403}, Means: "refused", Field: "emails"}}
+		}},
+		{"error rule unknown field", "errors[0].field", func(m *Mapping) {
+			m.Errors = []ErrorRule{{Rule: Rule{Status: 400}, Means: "invalid", Field: "email"}}
+		}},
+		{"empty_is_not_found on a list", "users.list.empty_is_not_found", func(m *Mapping) { m.Users.List.EmptyIsNotFound = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := json.Marshal(base)

@@ -88,6 +88,8 @@ type request struct {
 	before []fetch
 	then   []*request
 	as     string // a users.get then call: the name of its answer in the user
+	// emptyNotFound: an answer without result is no such user or group.
+	emptyNotFound bool
 }
 
 // fetch is a compiled before call.
@@ -178,7 +180,7 @@ func compileCallIn(field string, c Call, withBody bool, outer scope) (*request, 
 	}
 	params := sc.params
 	r := &request{name: field, method: strings.ToUpper(strings.TrimSpace(c.Method)), result: c.Result, reread: c.Reread,
-		params: params, before: before, form: c.Form, as: c.As}
+		params: params, before: before, form: c.Form, as: c.As, emptyNotFound: c.EmptyIsNotFound}
 	switch r.method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 	default:

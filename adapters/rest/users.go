@@ -72,9 +72,9 @@ func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Respo
 	if resp.OK() {
 		return resp, nil
 	}
-	for _, rule := range a.m.m.Users.Taken {
+	for _, rule := range a.m.errors {
 		if rule.matches(resp.Status, resp.Body) {
-			return nil, adapters.TakenBy("", "%s: %s", a.m.m.Name, a.api.Message(resp))
+			return nil, rule.fact(a.m.m.Name + ": " + a.api.Message(resp))
 		}
 	}
 	return nil, a.api.StatusFact(resp, "")
@@ -279,6 +279,9 @@ func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, er
 		return adapters.Record{}, false, err
 	}
 	v := result(a.m.get, resp.Body)
+	if !v.Exists() && a.m.get.emptyNotFound {
+		return adapters.Record{}, false, nil
+	}
 	if !v.IsObject() {
 		return adapters.Record{}, false, adapters.BadAnswerf("%s answered no user object to %s", a.m.m.Name, a.m.get.name)
 	}
@@ -590,6 +593,17 @@ func (a *Adapter) updateNoBlock(ctx context.Context, id string, u *adapters.User
 func (a *Adapter) DeleteUser(ctx context.Context, id string) error {
 	if !a.validID(id) {
 		return adapters.ErrNotFound
+	}
+	// An application that answers no 404 for an id it lacks (users.get has
+	// empty_is_not_found) may answer a DELETE of one with success too (Directus
+	// answers 204): read it first.
+	if a.m.get.emptyNotFound {
+		if _, ok, err := a.get(ctx, id); err != nil || !ok {
+			if err == nil {
+				err = adapters.ErrNotFound
+			}
+			return err
+		}
 	}
 	resp, err := a.send(ctx, a.m.del, &Data{ID: id})
 	if err != nil {
