@@ -45,6 +45,36 @@ type backend interface {
 	oneName() bool
 }
 
+// keeper is a backend whose application keeps less of a person than the shared
+// suites check by default (an e-mail and a name): they check, in the application
+// and in the User schema, only what it keeps.
+type keeper interface{ keeps() kept }
+
+// kept is what an application keeps of a person, and whether it keeps SCIM's
+// record of the account (externalId, marks) or the link store does.
+type kept struct{ email, name, record bool }
+
+// keepsOf is what b's application keeps.
+func keepsOf(b backend) kept {
+	if k, ok := b.(keeper); ok {
+		return k.keeps()
+	}
+	return kept{email: true, name: true, record: true}
+}
+
+// grouper is a backend that serves SCIM groups in the suites' default config.
+type grouper interface{ groups() bool }
+
+// servesGroups reports whether b serves /Groups in the suites' default config.
+func servesGroups(b backend) bool {
+	g, ok := b.(grouper)
+	return ok && g.groups()
+}
+
+// watcher is a backend that reads the Caddy in front of it (its link store, when
+// the application keeps no record of SCIM's own).
+type watcher interface{ started(e *env) }
+
 // giteaBackend is the test binary's real Gitea.
 type giteaBackend struct{ g *testenv.GiteaServer }
 
@@ -135,6 +165,7 @@ func newGitLab(t *testing.T) *gitlabBackend {
 }
 
 func (b *gitlabBackend) name() string  { return "gitlab" }
+func (b *gitlabBackend) groups() bool  { return true }
 func (b *gitlabBackend) oneName() bool { return true }
 func (b *gitlabBackend) adapter(extra string) (string, []string) {
 	return fmt.Sprintf("adapter gitlab {\n\turl %s\n\ttoken {env.GITLAB_TOKEN}\n%s}", b.url, extra), []string{"GITLAB_TOKEN=" + b.token}
@@ -244,7 +275,11 @@ func start(t *testing.T, b backend, extra, adapterExtra string, siteExtra ...str
 	block, benv := b.adapter(adapterExtra)
 	site := fmt.Sprintf("%s\nscim {\n\ttoken {env.SCIM_TOKEN}\n%s\n%s\n}\nreverse_proxy %s", strings.Join(siteExtra, "\n"), indentBlock(block), extra, b.proxy())
 	cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: append(benv, "SCIM_TOKEN="+scimToken)})
-	return &env{caddy: cd, up: b, c: newClient(t, cd.URL+"/scim/v2", scimToken)}
+	e := &env{caddy: cd, up: b, c: newClient(t, cd.URL+"/scim/v2", scimToken)}
+	if w, ok := b.(watcher); ok {
+		w.started(e)
+	}
+	return e
 }
 
 func indentBlock(s string) string {

@@ -44,7 +44,7 @@ func startFaulty(t *testing.T, adapterExtra string, extra ...string) (*env, *fau
 func TestFaultLostCreateAnswer(t *testing.T) {
 	e, p := startFaulty(t, "")
 	name := testenv.UniqueName("lost")
-	body := oktaUser(name+"@example.test", "ext-"+name)
+	body := oktaUser(name+"@example.com", "ext-"+name)
 	p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Reset: true, AfterCommit: true, Times: 1})
 	before := e.up.count(t)
 	e.c.do("POST", "/Users", body).wantError(t, 503, "")
@@ -60,7 +60,7 @@ func TestFaultLostCreateAnswer(t *testing.T) {
 		t.Fatalf("the replay made a second account: %d users, want %d", n, before+1)
 	}
 	got := resources(t, e.c.do("GET", "/Users?"+filterQuery(`externalId eq "ext-`+name+`"`), nil).want(t, 200))
-	if len(got) != 1 || str(got[0], "userName") != name+"@example.test" {
+	if len(got) != 1 || str(got[0], "userName") != name+"@example.com" {
 		t.Fatalf("the account by externalId: %v", got)
 	}
 	if f, _ := p.Hits(); f != 1 {
@@ -74,14 +74,14 @@ func TestFaultLostCreateAnswer(t *testing.T) {
 func TestFaultRetriesThen503(t *testing.T) {
 	e, p := startFaulty(t, "")
 	name := testenv.UniqueName("retry")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 
 	p.Add(faultproxy.Fault{Method: "GET", Status: 502, Times: 2})
 	e.c.do("GET", "/Users/"+id, nil).want(t, 200) // two 502s, then through
 
 	p.Clear()
 	p.Add(faultproxy.Fault{Method: "GET", Status: 429, RetryAfter: 7})
-	for _, path := range []string{"/Users/" + id, "/Users?" + filterQuery(`userName eq "`+name+`@example.test"`), "/Users?startIndex=1&count=10"} {
+	for _, path := range []string{"/Users/" + id, "/Users?" + filterQuery(`userName eq "`+name+`@example.com"`), "/Users?startIndex=1&count=10"} {
 		r := e.c.do("GET", path, nil).wantError(t, 503, "")
 		if r.Header.Get("Retry-After") != "7" {
 			t.Errorf("GET %s: Retry-After %q, want the upstream's 7", path, r.Header.Get("Retry-After"))
@@ -106,9 +106,9 @@ func TestFaultRetriesThen503(t *testing.T) {
 func TestFaultTokenRevoked(t *testing.T) {
 	e, p := startFaulty(t, "")
 	name := testenv.UniqueName("revoked")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 	p.Add(faultproxy.Fault{Status: 401, Body: []byte(`{"message":"token is required"}`)})
-	for _, r := range []resp{e.c.do("GET", "/Users/"+id, nil), e.c.do("POST", "/Users", oktaUser("x"+name+"@example.test", "ext-x"+name))} {
+	for _, r := range []resp{e.c.do("GET", "/Users/"+id, nil), e.c.do("POST", "/Users", oktaUser("x"+name+"@example.com", "ext-x"+name))} {
 		if r.Status != 502 || !strings.Contains(str(r.JSON, "detail"), "admin token") {
 			t.Errorf("with a revoked admin token: %d %s; want 502 naming the admin token", r.Status, r.Body)
 		}
@@ -120,7 +120,7 @@ func TestFaultTokenRevoked(t *testing.T) {
 func TestFaultBadUpstreamAnswers(t *testing.T) {
 	e, p := startFaulty(t, "")
 	name := testenv.UniqueName("bad")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 	for _, f := range []faultproxy.Fault{
 		{Method: "GET", Body: []byte(`{"id": 1, "login": "trunc`)},
 		{Method: "GET", Body: []byte(`<html>maintenance</html>`)},
@@ -144,7 +144,7 @@ func TestFaultBadUpstreamAnswers(t *testing.T) {
 func TestFaultStalledUpstream(t *testing.T) {
 	e, p := startFaulty(t, "timeout 2s\n")
 	name := testenv.UniqueName("stall")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 	p.Add(faultproxy.Fault{Method: "GET", Stall: 2 * time.Minute})
 	t0 := time.Now()
 	e.c.do("GET", "/Users/"+id, nil).wantError(t, 503, "")
@@ -177,7 +177,7 @@ func TestFaultLostLinkWrite(t *testing.T) {
 	for _, kill := range []bool{false, true} {
 		e, p := startFaultyRedis(t, prefix)
 		name := testenv.UniqueName("ll")
-		body := oktaUser(name+"@example.test", "ext-"+name)
+		body := oktaUser(name+"@example.com", "ext-"+name)
 		before := e.up.count(t)
 		if kill {
 			p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", AfterCommit: true, Stall: time.Minute, Times: 1})
@@ -327,7 +327,7 @@ func TestFaultGroupMidway(t *testing.T) {
 func TestFaultLateCompletion(t *testing.T) {
 	e, p := startFaulty(t, "timeout 2s\n")
 	name := testenv.UniqueName("late")
-	body := oktaUser(name+"@example.test", "ext-"+name)
+	body := oktaUser(name+"@example.com", "ext-"+name)
 	before := e.up.count(t)
 	p.Add(faultproxy.Fault{Method: "POST", PathPrefix: "/api/v1/admin/users", Latency: 4 * time.Second, Late: true, Times: 1})
 	t0 := time.Now()

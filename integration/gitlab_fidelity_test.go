@@ -53,7 +53,7 @@ func TestGitLabFidelityUsernameNextToGroupPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := start(t, b, "", "")
-	login := path + "@example.test"
+	login := path + "@example.com"
 	id := str(e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
 	if u, _ := b.emu.User(atoiT(t, id)); u.Username != path+"1" {
 		t.Fatalf("GitLab username %q, want %s1", u.Username, path)
@@ -77,7 +77,7 @@ func TestGitLabFidelityAdminMode(t *testing.T) {
 	if st := admin(t, e, "/scim/health", &health); st != 503 || len(health.Handlers) != 1 || !strings.Contains(health.Handlers[0].Upstream.Error, "admin_mode") {
 		t.Fatalf("health %d %+v", st, health)
 	}
-	login := testenv.UniqueName("am") + "@example.test"
+	login := testenv.UniqueName("am") + "@example.com"
 	r := e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).wantError(t, 502, "")
 	if !strings.Contains(str(r.JSON, "detail"), "admin_mode") {
 		t.Fatalf("detail %s", r.Body)
@@ -91,7 +91,7 @@ func TestGitLabFidelityDeleteWhileWorkerRuns(t *testing.T) {
 	clk := &emuClock{t: time.Now()}
 	b := newGitLabWith(t, gitlabemu.Options{UserDeletionDelay: time.Hour, Clock: clk.now})
 	e := start(t, b, "deprovision delete", "")
-	login := testenv.UniqueName("leaver") + "@example.test"
+	login := testenv.UniqueName("leaver") + "@example.com"
 	user := oktaUser(login, "ext-"+login)
 	id := str(e.c.do("POST", "/Users", user).want(t, 201).JSON, "id")
 	e.c.do("DELETE", "/Users/"+id, nil).want(t, 204)
@@ -122,7 +122,7 @@ func TestGitLabFidelityInheritedMembers(t *testing.T) {
 	e := start(t, b, "", "\tparent_group "+parentPath+"\n\tgroup_access_level reporter\n")
 	u := make([]string, 2)
 	for i := range u {
-		login := testenv.UniqueName("inh") + "@example.test"
+		login := testenv.UniqueName("inh") + "@example.com"
 		u[i] = str(e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
 	}
 	if code := b.api(t, "POST", "/groups/"+itoa(parent.ID)+"/members", `{"user_id":`+u[0]+`,"access_level":40}`); code != 201 {
@@ -141,7 +141,7 @@ func TestGitLabFidelityInheritedMembers(t *testing.T) {
 func TestGitLabFidelityGroupMarkedForDeletion(t *testing.T) {
 	b := newGitLabWith(t, gitlabemu.Options{DelayedGroupDeletion: true})
 	e := start(t, b, "", "\tgroup_delete delete\n")
-	login := testenv.UniqueName("gm") + "@example.test"
+	login := testenv.UniqueName("gm") + "@example.com"
 	uid := str(e.c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
 	name := "Marked " + testenv.UniqueName("")
 	body := map[string]any{"schemas": []string{groupSchema}, "displayName": name, "members": json.RawMessage(memberValues(uid))}

@@ -47,7 +47,7 @@ func TestGroupGitLab(t *testing.T) {
 	c := e.c
 	u := make([]string, 4)
 	for i := range u {
-		login := fmt.Sprintf("%s-%d@example.test", testenv.UniqueName("glg"), i)
+		login := fmt.Sprintf("%s-%d@example.com", testenv.UniqueName("glg"), i)
 		u[i] = str(c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
 	}
 
@@ -124,11 +124,11 @@ func TestGroupGitLabUnlink(t *testing.T) {
 	b := newGitLab(t)
 	e := start(t, b, "", "")
 	c := e.c
-	login := testenv.UniqueName("glu") + "@example.test"
+	login := testenv.UniqueName("glu") + "@example.com"
 	u := str(c.do("POST", "/Users", oktaUser(login, "ext-"+login)).want(t, 201).JSON, "id")
 	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Unlink " + testenv.UniqueName(""),
 		"members": []any{map[string]any{"value": u}}}).want(t, 201).JSON, "id")
-	hand, err := b.emu.CreateUserDirect(gitlabemu.UserState{Username: testenv.UniqueName("byhand"), Email: testenv.UniqueName("byhand") + "@example.test"})
+	hand, err := b.emu.CreateUserDirect(gitlabemu.UserState{Username: testenv.UniqueName("byhand"), Email: testenv.UniqueName("byhand") + "@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

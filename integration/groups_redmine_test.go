@@ -42,7 +42,7 @@ func TestGroupRedmine(t *testing.T) {
 	var u []string
 	for i := range 3 {
 		name := testenv.UniqueName(fmt.Sprintf("rg%d", i))
-		u = append(u, str(c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id"))
+		u = append(u, str(c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id"))
 	}
 	slices.Sort(u)
 	want := func(gid, name string, ids ...string) {

@@ -108,7 +108,7 @@ func (ge *groupEnv) users(t *testing.T, n int) []string {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			login := fmt.Sprintf("%s-%d@example.test", prefix, i)
+			login := fmt.Sprintf("%s-%d@example.com", prefix, i)
 			r := ge.c.do("POST", "/Users", oktaUser(login, fmt.Sprintf("ext-%s-%d", prefix, i)))
 			mu.Lock()
 			defer mu.Unlock()
@@ -198,7 +198,7 @@ func TestGroupOktaPush(t *testing.T) {
 	c.do("PATCH", "/Groups/"+gid, patchOps(
 		`{"op":"replace","value":{"id":"`+gid+`","displayName":"Test SCIMv2 Renamed"}}`,
 		`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`,
-		`{"op":"add","path":"members","value":[{"value":"`+u[2]+`","display":"x@okta.local"}]}`)).want(t, 204)
+		`{"op":"add","path":"members","value":[{"value":"`+u[2]+`","display":"x@okta.example.com"}]}`)).want(t, 204)
 	ge.wantMembers(t, gid, u[1], u[2])
 
 	got := c.do("GET", "/Groups/"+gid, nil).want(t, 200)
@@ -368,7 +368,7 @@ func TestGroupUnknownMember(t *testing.T) {
 		"members": []any{map[string]any{"value": u[0]}}}).want(t, 201).JSON, "id")
 	ge.wantMembers(t, gid, u[0])
 	// an unmanaged Gitea user is no SCIM user either
-	um := ge.g.CreateUnmanagedUser(t, testenv.UniqueName("hand"), testenv.UniqueName("hand")+"@example.test")
+	um := ge.g.CreateUnmanagedUser(t, testenv.UniqueName("hand"), testenv.UniqueName("hand")+"@example.com")
 	umID := strconv.FormatInt(int64(um["id"].(float64)), 10)
 	for _, body := range []string{
 		patchOps(`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`, `{"op":"add","path":"members","value":`+memberValues(u[1], "nope")+`}`),
@@ -402,7 +402,7 @@ func TestGroupUnknownMemberSkipped(t *testing.T) {
 	if strings.Contains(string(r.Body), "999999999") {
 		t.Errorf("the answer lists the skipped member: %s", r.Body)
 	}
-	um := ge.g.CreateUnmanagedUser(t, testenv.UniqueName("hand"), testenv.UniqueName("hand")+"@example.test")
+	um := ge.g.CreateUnmanagedUser(t, testenv.UniqueName("hand"), testenv.UniqueName("hand")+"@example.com")
 	umID := strconv.FormatInt(int64(um["id"].(float64)), 10)
 	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[1], umID, "nope", u[2])+`}`)).want(t, 204)
 	ge.wantMembers(t, gid, u[0], u[1], u[2])

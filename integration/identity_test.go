@@ -62,9 +62,9 @@ func TestRenameSquat(t *testing.T) {
 			// a plain userName renamed, and an e-mail userName whose e-mail changed
 			bob, alice := testenv.UniqueName("bob"), testenv.UniqueName("alice")
 			body := oktaUser(bob, "ext-"+bob)
-			body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": bob + "@example.test"}}
+			body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": bob + "@example.com"}}
 			id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
-			carol, dave := testenv.UniqueName("carol")+"@example.test", testenv.UniqueName("dave")+"@example.test"
+			carol, dave := testenv.UniqueName("carol")+"@example.com", testenv.UniqueName("dave")+"@example.com"
 			cid := str(e.c.do("POST", "/Users", oktaUser(carol, "ext-"+carol)).want(t, 201).JSON, "id")
 			g.renameByHand(t, id, alice)
 			g.editUser(t, cid, map[string]any{"email": dave})
@@ -141,7 +141,7 @@ func TestPostWithoutExternalID(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			e := start(t, g, m.block(t), "")
 			for _, how := range []string{"PATCH", "DELETE"} {
-				bob := testenv.UniqueName("bob") + "@example.test"
+				bob := testenv.UniqueName("bob") + "@example.com"
 				id := str(e.c.do("POST", "/Users", oktaUser(bob, "ext-old-"+bob)).want(t, 201).JSON, "id")
 				if how == "DELETE" {
 					e.c.do("DELETE", "/Users/"+id, nil).want(t, 204)
@@ -173,7 +173,7 @@ func TestHandBlocksSurvive(t *testing.T) {
 	for _, m := range storeModes() {
 		t.Run(m.name, func(t *testing.T) {
 			e := start(t, g, m.block(t), "")
-			name := testenv.UniqueName("hb") + "@example.test"
+			name := testenv.UniqueName("hb") + "@example.com"
 			body := oktaUser(name, "ext-"+name)
 			id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 			g.blockByHand(t, id)
@@ -183,7 +183,7 @@ func TestHandBlocksSurvive(t *testing.T) {
 				t.Fatal("3a: the block set by hand was lifted by DELETE and re-POST")
 			}
 
-			other := testenv.UniqueName("sm") + "@example.test"
+			other := testenv.UniqueName("sm") + "@example.com"
 			oid := str(e.c.do("POST", "/Users", oktaUser(other, "ext-"+other)).want(t, 201).JSON, "id")
 			e.c.do("PATCH", "/Users/"+oid, deactivateOp).want(t, 200)
 			g.editUser(t, oid, map[string]any{"prohibit_login": false}) // an administrator lifts SCIM's block
@@ -206,7 +206,7 @@ func TestGitLabHalfDoneBlock(t *testing.T) {
 	gl := newGitLab(t)
 	e := start(t, gl, "", "")
 	for _, dir := range []string{"block", "unblock"} {
-		name := testenv.UniqueName("half") + "@example.test"
+		name := testenv.UniqueName("half") + "@example.com"
 		id := str(e.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 		if dir == "unblock" {
 			e.c.do("PATCH", "/Users/"+id, deactivateOp).want(t, 200)
@@ -252,7 +252,7 @@ func TestTenantsApart(t *testing.T) {
 			cd := testenv.StartCaddy(t, testenv.CaddyOptions{Site: site, Env: []string{"GITEA_TOKEN=" + g.Token, "TOKEN_A=" + tokA, "TOKEN_B=" + tokB}})
 			a := &env{caddy: cd, up: giteaBackend{g}, c: newClient(t, cd.URL+"/scim/a/v2", tokA)}
 			b := &env{caddy: cd, up: giteaBackend{g}, c: newClient(t, cd.URL+"/scim/b/v2", tokB)}
-			alice := testenv.UniqueName("alice") + "@example.test"
+			alice := testenv.UniqueName("alice") + "@example.com"
 			id := str(a.c.do("POST", "/Users", oktaUser(alice, "ext-"+alice)).want(t, 201).JSON, "id")
 			b.c.do("GET", "/Users/"+id, nil).wantError(t, 404, "")
 			if got := userNameCount(t, b, alice); len(got) != 0 {
@@ -273,7 +273,7 @@ func TestTenantsApart(t *testing.T) {
 				t.Fatalf("tenant a's user changed: %+v", u)
 			}
 			// tenant b's own users work as usual
-			bob := testenv.UniqueName("bob") + "@example.test"
+			bob := testenv.UniqueName("bob") + "@example.com"
 			bid := str(b.c.do("POST", "/Users", oktaUser(bob, "ext-"+bob)).want(t, 201).JSON, "id")
 			a.c.do("GET", "/Users/"+bid, nil).wantError(t, 404, "")
 			b.c.do("PATCH", "/Users/"+bid, deactivateOp).want(t, 200)
@@ -296,7 +296,7 @@ func TestWriteLockFailsClosed(t *testing.T) {
 	g := giteaBackend{testenv.Gitea(t)}
 	rs := testenv.RedisPrivate(t)
 	e := start(t, g, fmt.Sprintf("redis %s {\n\tdial_timeout 200ms\n\tread_timeout 200ms\n}", rs.Addr), "")
-	name := testenv.UniqueName("lock") + "@example.test"
+	name := testenv.UniqueName("lock") + "@example.com"
 	id := str(e.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 	rs.Stop(t)
 	for _, w := range []struct{ method, path, body string }{
@@ -312,7 +312,7 @@ func TestWriteLockFailsClosed(t *testing.T) {
 			t.Errorf("%s without Retry-After", w.method)
 		}
 	}
-	newName := testenv.UniqueName("lock2") + "@example.test"
+	newName := testenv.UniqueName("lock2") + "@example.com"
 	e.c.do("POST", "/Users", oktaUser(newName, "ext-"+newName)).wantError(t, 503, "")
 	if g.user(t, id).Blocked {
 		t.Fatal("a write ran without the cross-instance lock")
@@ -339,15 +339,15 @@ func TestSmallerRules(t *testing.T) {
 	}
 	login := testenv.UniqueName("keeperlogin")
 	e := start(t, g, "protect "+login, "organization "+org+"\n")
-	keeper := testenv.UniqueName("keeper") + "@example.test"
+	keeper := testenv.UniqueName("keeper") + "@example.com"
 	kid := str(e.c.do("POST", "/Users", oktaUser(keeper, "ext-"+keeper)).want(t, 201).JSON, "id")
 	g.renameByHand(t, kid, login)
 	e.c.do("PATCH", "/Users/"+kid, deactivateOp).wantError(t, 403, "")
 
-	boss := testenv.UniqueName("boss") + "@example.test"
+	boss := testenv.UniqueName("boss") + "@example.com"
 	bid := str(e.c.do("POST", "/Users", oktaUser(boss, "ext-"+boss)).want(t, 201).JSON, "id")
 	g.makeAdmin(t, bid)
-	plain := testenv.UniqueName("plain") + "@example.test"
+	plain := testenv.UniqueName("plain") + "@example.com"
 	pid := str(e.c.do("POST", "/Users", oktaUser(plain, "ext-"+plain)).want(t, 201).JSON, "id")
 	grp := e.c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Team " + testenv.UniqueName(""),
 		"members": []any{map[string]any{"value": bid}, map[string]any{"value": kid}, map[string]any{"value": pid}}}).want(t, 201)
@@ -364,7 +364,7 @@ func TestSmallerRules(t *testing.T) {
 			extra = "purge on\n"
 		}
 		d := start(t, g, "deprovision delete", extra)
-		owner := testenv.UniqueName("owner") + "@example.test"
+		owner := testenv.UniqueName("owner") + "@example.com"
 		oid := str(d.c.do("POST", "/Users", oktaUser(owner, "ext-"+owner)).want(t, 201).JSON, "id")
 		loginOf := giteaLogin(t, gs, oid)
 		if st, _, b := gs.Do(t, "POST", "/admin/users/"+loginOf+"/repos", map[string]any{"name": "work"}); st != 201 {
@@ -399,7 +399,7 @@ func TestLinksExportImport(t *testing.T) {
 	e := start(t, g, "", "")
 	bob, alice := testenv.UniqueName("bob"), testenv.UniqueName("alice")
 	body := oktaUser(bob, "ext-"+bob)
-	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": bob + "@example.test"}}
+	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": bob + "@example.com"}}
 	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 	g.renameByHand(t, id, alice)
 	resp, err := http.Get(e.caddy.Admin + "/scim/links?base_path=/scim/v2")
@@ -456,7 +456,7 @@ func readAll(t *testing.T, r *http.Response) string {
 // lock is renewed while B runs, so A's DELETE comes after B's PUT.
 func TestWriteLockOutlivesItsTTL(t *testing.T) {
 	g, a, b := slowPair(t, 17*time.Second)
-	name := testenv.UniqueName("ttl") + "@example.test"
+	name := testenv.UniqueName("ttl") + "@example.com"
 	id := str(a.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 	done := make(chan resp, 1)
 	go func() {

@@ -174,7 +174,7 @@ func TestDriftReport(t *testing.T) {
 	run := testenv.UniqueName("drift")
 	mk := func(name string) string {
 		body := oktaUser(name, "ext-"+name)
-		body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.test"}}
+		body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.com"}}
 		return str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 	}
 	gone, renamed, blocked, kept := mk(run+"-gone"), mk(run+"-renamed"), mk(run+"-blocked"), mk(run+"-kept")
@@ -185,7 +185,7 @@ func TestDriftReport(t *testing.T) {
 	g.renameByHand(t, renamed, run+"-byhand")
 	ge.g.DeleteUser(t, ge.g.UserByID(t, int64(atoiT(t, gone)))["login"].(string))
 	stranger := run + "-stranger"
-	ge.g.CreateUnmanagedUser(t, stranger, stranger+"@example.test")
+	ge.g.CreateUnmanagedUser(t, stranger, stranger+"@example.com")
 	if st, _, b := ge.g.Do(t, "PUT", "/teams/"+gid+"/members/"+stranger, nil); st != 204 {
 		t.Fatalf("adding %s to the team: %d %s", stranger, st, b)
 	}

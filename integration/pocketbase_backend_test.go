@@ -92,13 +92,13 @@ func TestPocketBaseAdoptionNeedsAVerifiedEmail(t *testing.T) {
 	b := pocketbaseBackend{testenv.PocketBase(t)}
 	e := start(t, b, "link_existing email", "")
 	name := testenv.UniqueName("squat")
-	st, raw := b.p.Do(t, "POST", pocketbaseUsers, map[string]any{"username": name, "email": name + "@example.test",
+	st, raw := b.p.Do(t, "POST", pocketbaseUsers, map[string]any{"username": name, "email": name + "@example.com",
 		"password": "hand-made-password", "passwordConfirm": "hand-made-password"})
 	var hand struct{ ID string }
 	if st != http.StatusOK || json.Unmarshal(raw, &hand) != nil {
 		t.Fatalf("creating a user by hand: %d %s", st, raw)
 	}
-	body := oktaUser(name+"@example.test", "ext-"+name)
+	body := oktaUser(name+"@example.com", "ext-"+name)
 	r := e.c.do("POST", "/Users", body).wantError(t, 409, "uniqueness")
 	if !strings.Contains(str(r.JSON, "detail"), "not confirmed") {
 		t.Fatalf("detail: %s", r.Body)

@@ -15,6 +15,7 @@ import (
 type redmineBackend struct{ r *testenv.RedmineServer }
 
 func (b redmineBackend) name() string  { return "redmine" }
+func (b redmineBackend) groups() bool  { return true }
 func (b redmineBackend) oneName() bool { return false }
 func (b redmineBackend) adapter(extra string) (string, []string) {
 	return fmt.Sprintf("adapter rest {\n\turl %s\n\tpreset redmine\n\ttoken {env.REDMINE_KEY}\n\tparams external_id_field=%s state_field=%s group_external_id_field=%s group_state_field=%s\n%s}",

@@ -35,17 +35,17 @@ func TestSafety(t *testing.T) {
 // are 403 and the application's account is unchanged.
 func adminIsNeverChanged(t *testing.T, e *env, b backend) {
 	name := testenv.UniqueName("boss")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 	b.makeAdmin(t, id)
 	before := b.user(t, id)
 	steal := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
-	  {"op":"replace","path":"emails[type eq \"work\"].value","value":"thief@outside.example"},
-	  {"op":"replace","path":"userName","value":"thief@outside.example"}]}`
+	  {"op":"replace","path":"emails[type eq \"work\"].value","value":"thief@outside.example.com"},
+	  {"op":"replace","path":"userName","value":"thief@outside.example.com"}]}`
 	r := e.c.do("PATCH", "/Users/"+id, steal).wantError(t, 403, "")
 	if !strings.Contains(str(r.JSON, "detail"), "administrator") {
 		t.Errorf("403 detail: %s", r.Body)
 	}
-	e.c.do("PUT", "/Users/"+id, oktaUser("thief@outside.example", "ext-"+name)).wantError(t, 403, "")
+	e.c.do("PUT", "/Users/"+id, oktaUser("thief@outside.example.com", "ext-"+name)).wantError(t, 403, "")
 	e.c.do("DELETE", "/Users/"+id, nil).wantError(t, 403, "")
 	if after := b.user(t, id); after != before {
 		t.Fatalf("the administrator changed: %+v → %+v", before, after)
@@ -58,7 +58,7 @@ func adminIsNeverChanged(t *testing.T, e *env, b backend) {
 // protect names an account SCIM leaves alone.
 func protectOption(t *testing.T, e *env, b backend, name string) {
 	u := oktaUser(name, "ext-"+name)
-	u["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.test"}}
+	u["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": name + "@example.com"}}
 	id := str(e.c.do("POST", "/Users", u).want(t, 201).JSON, "id")
 	before := b.user(t, id)
 	off := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
@@ -77,12 +77,12 @@ func protectOption(t *testing.T, e *env, b backend, name string) {
 func newHire(t *testing.T, e *env, b backend) {
 	name := testenv.UniqueName("u3")
 	first := oktaUser(name, "ext-first-"+name)
-	first["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "first-" + name + "@example.test"}}
+	first["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "first-" + name + "@example.com"}}
 	id := str(e.c.do("POST", "/Users", first).want(t, 201).JSON, "id")
 	e.c.do("DELETE", "/Users/"+id, nil).want(t, 204)
 	before := b.user(t, id)
 	hire := oktaUser(name, "ext-second-"+name)
-	hire["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "second-" + name + "@example.test"}}
+	hire["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": "second-" + name + "@example.com"}}
 	r := e.c.do("POST", "/Users", hire)
 	if r.Status == 201 && str(r.JSON, "id") == id {
 		t.Fatal("the deleted account went to a new identity")
@@ -106,9 +106,9 @@ func TestAdoptionNeedsAConfirmedEmail(t *testing.T) {
 	b := giteaBackend{g}
 	e := start(t, b, "link_existing email", "")
 	name := testenv.UniqueName("squat")
-	u := g.CreateUnmanagedUser(t, name, name+"@example.test")
+	u := g.CreateUnmanagedUser(t, name, name+"@example.com")
 	g.SetActivated(t, name, false)
-	body := oktaUser(name+"@example.test", "ext-"+name)
+	body := oktaUser(name+"@example.com", "ext-"+name)
 	r := e.c.do("POST", "/Users", body).wantError(t, 409, "uniqueness")
 	if !strings.Contains(str(r.JSON, "detail"), "not confirmed") {
 		t.Fatalf("detail: %s", r.Body)
@@ -131,7 +131,7 @@ func nameChanges(t *testing.T, e *env, b backend) {
 		t.Skip("the application keeps the name parts, not one name: adaptertest/roundtrip checks each part through every PATCH form")
 	}
 	name := testenv.UniqueName("names")
-	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.test", "ext-"+name)).want(t, 201).JSON, "id")
+	id := str(e.c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id")
 	if got := e.c.do("GET", "/Users/"+id, nil).want(t, 200).JSON; str(got, "name.formatted") == "" {
 		t.Fatalf("setup: no name.formatted in %v", got)
 	}
@@ -154,7 +154,7 @@ func nameChanges(t *testing.T, e *env, b backend) {
 // next IdP active:true (Okta's PUT and Entra's PATCHes carry it routinely).
 func handBlock(t *testing.T, e *env, b backend) {
 	name := testenv.UniqueName("hb")
-	body := oktaUser(name+"@example.test", "ext-"+name)
+	body := oktaUser(name+"@example.com", "ext-"+name)
 	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 	b.blockByHand(t, id)
 	before := b.user(t, id)
@@ -172,7 +172,7 @@ func handBlock(t *testing.T, e *env, b backend) {
 	}
 	// a block SCIM sets is SCIM's to lift
 	other := testenv.UniqueName("sb")
-	oid := str(e.c.do("POST", "/Users", oktaUser(other+"@example.test", "ext-"+other)).want(t, 201).JSON, "id")
+	oid := str(e.c.do("POST", "/Users", oktaUser(other+"@example.com", "ext-"+other)).want(t, 201).JSON, "id")
 	e.c.do("PATCH", "/Users/"+oid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`).want(t, 200)
 	e.c.do("PATCH", "/Users/"+oid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":true}}]}`).want(t, 200)
 	if b.user(t, oid).Blocked {
@@ -186,7 +186,7 @@ func handBlock(t *testing.T, e *env, b backend) {
 func renamed(t *testing.T, e *env, b backend) {
 	u1, u2 := testenv.UniqueName("uone"), testenv.UniqueName("utwo")
 	body := oktaUser(u1, "ext-"+u1)
-	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": u1 + "@example.test"}}
+	body["emails"] = []any{map[string]any{"primary": true, "type": "work", "value": u1 + "@example.com"}}
 	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 	b.renameByHand(t, id, u2)
 	if rs := resources(t, e.c.do("GET", "/Users?"+filterQuery(`userName eq "`+u2+`"`), nil).want(t, 200)); len(rs) != 0 {
@@ -235,11 +235,11 @@ func TestWritesSerialisedAcrossInstances(t *testing.T) {
 	g, a, b := slowPair(t, 700*time.Millisecond)
 	for i := range 3 {
 		name := testenv.UniqueName("race")
-		body := oktaUser(name+"@example.test", "ext-"+name)
+		body := oktaUser(name+"@example.com", "ext-"+name)
 		id := str(a.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 		done := make(chan resp, 1)
 		go func() {
-			put := oktaUser(name+"@example.test", "ext-"+name)
+			put := oktaUser(name+"@example.com", "ext-"+name)
 			put["displayName"] = "Changed"
 			done <- b.c.do("PUT", "/Users/"+id, put)
 		}()

@@ -46,7 +46,7 @@ func newTiny(t *testing.T) *tinyBackend {
 		t.Fatal(err)
 	}
 	root := testenv.UniqueName("tinyroot")
-	app.Add(root, root+"@example.test", "Tiny Root", "admin")
+	app.Add(root, root+"@example.com", "Tiny Root", "admin")
 	return &tinyBackend{app: app, root: root, mappingAt: at}
 }
 
@@ -166,7 +166,7 @@ func TestTinyAppSafety(t *testing.T) {
 func TestTinyAppDeprovisioning(t *testing.T) {
 	b := newTiny(t)
 	e := startTiny(t, b, "")
-	name := testenv.UniqueName("roles") + "@example.test"
+	name := testenv.UniqueName("roles") + "@example.com"
 	body := oktaUser(name, "ext-"+name)
 	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
 	roles := func() []string { u, _ := b.app.User(id); return u.Roles }
@@ -206,7 +206,7 @@ func TestTinyAppDeprovisioning(t *testing.T) {
 func TestTinyAppStoreIsTheRecord(t *testing.T) {
 	b := newTiny(t)
 	e := startTiny(t, b, "")
-	name := testenv.UniqueName("kept") + "@example.test"
+	name := testenv.UniqueName("kept") + "@example.com"
 	id := str(e.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 	resp, err := http.Get(e.caddy.Admin + "/scim/links?base_path=/scim/v2")
 	if err != nil || resp.StatusCode != 200 {
