@@ -78,6 +78,8 @@ test)
 	bash "$ROOT/integration/scripts/redmine.sh" install
 	bash "$ROOT/integration/scripts/pocketbase.sh" install
 	bash "$ROOT/integration/scripts/keystone.sh" install
+	bash "$ROOT/integration/scripts/directus.sh" install
+	bash "$ROOT/integration/scripts/miniflux.sh" install
 	bash "$ROOT/integration/scripts/redis.sh" install
 	bash "$ROOT/integration/scripts/chromium.sh" install
 	build "$CACHE/bin/caddy-test"
