@@ -103,3 +103,58 @@ func TestActionEndpoints(t *testing.T) {
 		t.Errorf("deactivate without reactivate: %v", err)
 	}
 }
+
+// TestFreshPasswords: every write that reads {{.Password}} gets a new random one,
+// so that an application without a block can be locked (and unlocked) with a
+// password nobody knows.
+func TestFreshPasswords(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	user := map[string]any{"id": "1", "login": "ada"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if pw, ok := body["password"].(string); ok {
+			seen = append(seen, pw)
+		}
+		_ = json.NewEncoder(w).Encode(user)
+	}))
+	defer srv.Close()
+	pw := json.RawMessage(`{"login": "{{.User.UserName}}", "password": "{{.Password}}"}`)
+	m := &Mapping{Name: "Passwords", Auth: "none", Users: Users{
+		Attributes: []string{"userName", "active"},
+		Read:       Fields{ID: "id", UserName: "login"},
+		Create:     Call{Method: "POST", Path: "/u", Body: pw},
+		Get:        Call{Method: "GET", Path: "/u/{{.ID}}"},
+		Update:     Call{Method: "PUT", Path: "/u/{{.ID}}", Body: json.RawMessage(`{"login": "{{.User.UserName}}"}`)},
+		Delete:     Call{Method: "DELETE", Path: "/u/{{.ID}}"},
+		List:       List{Call: Call{Method: "GET", Path: "/u"}, Paging: "none"},
+		Deactivate: &Call{Method: "PUT", Path: "/u/{{.ID}}", Body: pw},
+		Reactivate: &Call{Method: "PUT", Path: "/u/{{.ID}}", Body: pw},
+	}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	a := &Adapter{Config: upstream.Config{URL: srv.URL}, Mapping: m}
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := &adapters.User{UserName: "ada", Active: true}
+	if _, err := a.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	off := *u
+	off.Active = false
+	if _, err := a.UpdateUser(ctx, "1", &off, adapters.State{Managed: true, Deactivating: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UpdateUser(ctx, "1", u, adapters.State{Managed: true, Reactivating: true}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[0] == "" || seen[0] == seen[1] || seen[1] == seen[2] || seen[0] == seen[2] {
+		t.Fatalf("passwords sent by create, deactivate, reactivate: %q; want three different ones", seen)
+	}
+}

@@ -25,7 +25,9 @@ type Data struct {
 	// The durable provisioning state a write keeps: managed by SCIM, DELETEd
 	// through SCIM, blocked by SCIM.
 	Managed, Deleted, Blocked bool
-	// Password is a random password the user never needs (create only).
+	// Password is a random password nobody knows, new for each write that reads
+	// it: an account's first password, or the one deprovisioning or reactivation
+	// sets where the application has no block (the user's own one is then gone).
 	Password string
 	// Value is the value looked up (find_*).
 	Value string

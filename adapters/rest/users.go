@@ -83,6 +83,13 @@ func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Respo
 // send is call for a write: r's before calls run first, in order, and d gains the
 // values they fetched (its then calls read them too).
 func (a *Adapter) send(ctx context.Context, r *request, d *Data) (*upstream.Response, error) {
+	if r.mentions(".Password") {
+		pw, err := adapters.RandomPassword()
+		if err != nil {
+			return nil, err
+		}
+		d.Password = pw
+	}
 	if len(r.before) > 0 {
 		vals := maps.Clone(d.Before)
 		if vals == nil {
@@ -475,14 +482,9 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 // create's then calls. One that fails removes the new account again, so that the
 // IdP's retry starts over rather than meet a half-made account.
 func (a *Adapter) CreateUser(ctx context.Context, u *adapters.User) (adapters.Record, error) {
-	pw, err := adapters.RandomPassword()
-	if err != nil {
-		return adapters.Record{}, err
-	}
 	active := *u
 	active.Active = true
 	d := data("", &active, adapters.State{Managed: true})
-	d.Password = pw
 	resp, err := a.send(ctx, a.m.create, &d)
 	if err != nil {
 		return adapters.Record{}, err
