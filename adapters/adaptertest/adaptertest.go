@@ -4,6 +4,11 @@
 // service relies on: lookups, round-trips of the persisted attributes, durable
 // provisioning state, paging, scope, adoption and error mapping.
 //
+// An adapter is checked on what it advertises it keeps (Info().UserAttributes):
+// the e-mail checks run only for an adapter that lists "emails", the name checks
+// only for one that lists a person's name ("name.*" or "displayName"); see keeps.
+// userName, active and the marks are checked for every adapter.
+//
 // An adapter package runs it from a test:
 //
 //	func TestConformance(t *testing.T) {
@@ -35,7 +40,7 @@ type Harness struct {
 
 	// MakeUnmanaged creates an upstream user by hand, as an operator would (not
 	// through the adapter, not managed, no externalId), and returns its SCIM id.
-	// Required.
+	// An application that keeps no e-mail ignores email. Required.
 	MakeUnmanaged func(t *testing.T, username, email string) (id string)
 
 	// Admin returns an upstream administrator that SCIM does not manage (the site
@@ -51,8 +56,14 @@ type Harness struct {
 	Upstream Upstream
 
 	// InvalidEmail is an address the upstream refuses. Default: an address
-	// without '@'.
+	// without '@'. Unused when the adapter keeps no e-mail.
 	InvalidEmail string
+
+	// UserNameFolded is set for applications that keep usernames in one case
+	// (Miniflux: lower case). userName is not caseExact (RFC 7643 §4.1.1), so the
+	// suite then compares the userName an adapter answers with the one sent in any
+	// case; otherwise exactly, as sent.
+	UserNameFolded bool
 
 	// Timeout bounds each adapter call. Default: 30s.
 	Timeout time.Duration
@@ -143,6 +154,36 @@ type suite struct {
 
 func (s *suite) ctx(t *testing.T) context.Context { return callCtx(t, s.h.Timeout) }
 
+// The attributes whose checks depend on whether the adapter keeps them.
+const (
+	attrEmails = "emails"
+	attrName   = "name" // a person's name: any name.* sub-attribute, or displayName
+)
+
+// keeps reports whether the adapter advertises (Info().UserAttributes) that it
+// persists attr, attrEmails or attrName. The suite checks an attribute only where
+// the adapter keeps it: an application without an e-mail or a name is not failed
+// for not keeping one (adaptertest/roundtrip checks that what is advertised is
+// kept).
+func (s *suite) keeps(attr string) bool {
+	for _, a := range s.a.Info().UserAttributes {
+		if a == attr || (attr == attrName && (strings.HasPrefix(a, attrName+".") || a == "displayName")) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameUserName compares a userName an adapter answers with the one sent: exactly,
+// or in any case when the application keeps usernames in one case
+// (Harness.UserNameFolded).
+func (s *suite) sameUserName(got, sent string) bool {
+	if s.h.UserNameFolded {
+		return strings.EqualFold(got, sent)
+	}
+	return got == sent
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -193,9 +234,14 @@ func (s *suite) update(t *testing.T) {
 	s.checkFields(t, "FindUsers(ByID) after update", read, v)
 	s.mustFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: v.UserName}, id)
 	s.mustFindExt(t, v.ExternalID, id)
-	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: v.PrimaryEmail()}, id)
 	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
 	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
+
+	// The new address finds the user, the old one does not, where e-mails are kept.
+	if !s.keeps(attrEmails) {
+		return
+	}
+	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: v.PrimaryEmail()}, id)
 	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
 
 	// The old address must be free again for another user.
@@ -288,13 +334,14 @@ func (s *suite) mustFindExt(t *testing.T, ext, id string) {
 	}
 }
 
-// checkFields compares the attributes every adapter must persist, and the marks
-// and state as the adapter's mode reads them.
+// checkFields compares the attributes the adapter keeps (userName always, the
+// e-mail and the name where it advertises them), and the marks and state as the
+// adapter's mode reads them.
 func (s *suite) checkFields(t *testing.T, what string, got adapters.Record, want *adapters.User) {
 	t.Helper()
 	g := got.User
-	if g.UserName != want.UserName {
-		t.Errorf("%s: userName = %q, want %q (as sent)", what, g.UserName, want.UserName)
+	if !s.sameUserName(g.UserName, want.UserName) {
+		t.Errorf("%s: userName = %q, want %q (as sent; in any case when UserNameFolded)", what, g.UserName, want.UserName)
 	}
 	wantExt, wantActive := want.ExternalID, want.Active
 	if s.h.MarksInStore {
@@ -306,19 +353,21 @@ func (s *suite) checkFields(t *testing.T, what string, got adapters.Record, want
 	if g.ExternalID != wantExt {
 		t.Errorf("%s: externalId = %q, want %q", what, g.ExternalID, wantExt)
 	}
-	if !strings.EqualFold(g.PrimaryEmail(), want.PrimaryEmail()) {
-		t.Errorf("%s: primary email = %q, want %q", what, g.PrimaryEmail(), want.PrimaryEmail())
-	}
-	primaries := 0
-	for _, e := range g.Emails {
-		if e.Primary {
-			primaries++
+	if s.keeps(attrEmails) {
+		if !strings.EqualFold(g.PrimaryEmail(), want.PrimaryEmail()) {
+			t.Errorf("%s: primary email = %q, want %q", what, g.PrimaryEmail(), want.PrimaryEmail())
+		}
+		primaries := 0
+		for _, e := range g.Emails {
+			if e.Primary {
+				primaries++
+			}
+		}
+		if primaries != 1 {
+			t.Errorf("%s: %d primary emails, want exactly 1: %+v", what, primaries, g.Emails)
 		}
 	}
-	if primaries != 1 {
-		t.Errorf("%s: %d primary emails, want exactly 1: %+v", what, primaries, g.Emails)
-	}
-	if g.FullName() != want.FullName() {
+	if s.keeps(attrName) && g.FullName() != want.FullName() {
 		t.Errorf("%s: full name = %q, want %q", what, g.FullName(), want.FullName())
 	}
 	if g.Active != wantActive {
@@ -341,9 +390,14 @@ func (s *suite) info(t *testing.T) {
 	for _, a := range in.UserAttributes {
 		have[a] = true
 	}
-	for _, a := range []string{"userName", "emails", "active"} {
+	for _, a := range []string{"userName", "active"} {
 		if !have[a] {
 			t.Errorf("Info().UserAttributes lacks %q: %v", a, in.UserAttributes)
+		}
+	}
+	for _, a := range []string{attrEmails, attrName} {
+		if !s.keeps(a) {
+			t.Logf("Info().UserAttributes %v: the adapter keeps no %s; the suite checks none", in.UserAttributes, a)
 		}
 	}
 	if in.MarksInStore != s.h.MarksInStore || in.NoBlock != s.h.NoBlock {
@@ -381,9 +435,13 @@ func (s *suite) createAndFind(t *testing.T) {
 	// externalId is caseExact (RFC 7643 §3.1).
 	s.mustFindExt(t, u.ExternalID, id)
 	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: swapCase(u.ExternalID)}, id)
-	// Emails compare case-insensitively.
-	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
-	s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: strings.ToUpper(u.PrimaryEmail())}, id)
+	// Emails compare case-insensitively; an adapter that keeps none finds no one by one.
+	if s.keeps(attrEmails) {
+		s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
+		s.mustFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: strings.ToUpper(u.PrimaryEmail())}, id)
+	} else {
+		s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByEmail, Value: u.PrimaryEmail()}, id)
+	}
 
 	// Misses are empty, not errors.
 	for _, q := range []adapters.Lookup{
@@ -678,11 +736,11 @@ func (s *suite) scopeUnmanaged(t *testing.T) {
 	name := uniqueName("cthand")
 	email := name + "@example.com"
 	id := s.h.MakeUnmanaged(t, name, email)
-	for _, q := range []adapters.Lookup{
-		{Kind: adapters.ByID, Value: id},
-		{Kind: adapters.ByUserName, Value: name},
-		{Kind: adapters.ByEmail, Value: email},
-	} {
+	lookups := []adapters.Lookup{{Kind: adapters.ByID, Value: id}, {Kind: adapters.ByUserName, Value: name}}
+	if s.keeps(attrEmails) {
+		lookups = append(lookups, adapters.Lookup{Kind: adapters.ByEmail, Value: email})
+	}
+	for _, q := range lookups {
 		r := s.mustFind(t, q, id)
 		if r.Managed {
 			t.Errorf("FindUsers(%s) of a hand-made user: Managed = true", kindName(q.Kind))
@@ -780,7 +838,7 @@ func (s *suite) blockOwnership(t *testing.T) {
 	ren := off
 	ren.Name = &adapters.Name{Formatted: "Renamed While Blocked", GivenName: "Renamed", FamilyName: "While Blocked"} // one-name upstreams keep formatted, others the parts
 	for _, st := range []adapters.State{{Managed: true, ForeignBlock: true}, {Managed: true, Deleted: true, ForeignBlock: true}} {
-		if got := s.mustUpdate(t, id, &ren, st); got.User.Active || got.BlockMark || got.BlockReason == "" || got.User.FullName() != ren.FullName() {
+		if got := s.mustUpdate(t, id, &ren, st); got.User.Active || got.BlockMark || got.BlockReason == "" || (s.keeps(attrName) && got.User.FullName() != ren.FullName()) {
 			t.Errorf("a write keeping the foreign block (%+v): active %v mark %v reason %q name %q", st, got.User.Active, got.BlockMark, got.BlockReason, got.User.FullName())
 		}
 	}
@@ -825,7 +883,10 @@ func (s *suite) duplicateUserName(t *testing.T) {
 	_, err = s.a.CreateUser(s.ctx(t), w)
 	factErr(t, "CreateUser with a taken userName in another case", err, adapters.Taken)
 
-	// Nor does a taken email.
+	// Nor does a taken email, where e-mails are kept.
+	if !s.keeps(attrEmails) {
+		return
+	}
 	x := newUser("ctdup")
 	x.Emails[0].Value = u.PrimaryEmail()
 	_, err = s.a.CreateUser(s.ctx(t), x)
@@ -833,6 +894,9 @@ func (s *suite) duplicateUserName(t *testing.T) {
 }
 
 func (s *suite) invalidEmail(t *testing.T) {
+	if !s.keeps(attrEmails) {
+		t.Skip("the adapter keeps no e-mail (Info().UserAttributes lacks \"emails\"): there is no address to refuse")
+	}
 	u := newUser("ctbad")
 	u.Emails[0].Value = s.h.InvalidEmail
 	_, err := s.a.CreateUser(s.ctx(t), u)
@@ -875,6 +939,7 @@ func (s *suite) delete(t *testing.T) {
 		t.Errorf("FindUsers(ByID) after DeleteUser = %s, want none", ids(recs))
 	}
 	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByExternalID, Value: u.ExternalID}, id)
+	s.mustNotFind(t, adapters.Lookup{Kind: adapters.ByUserName, Value: u.UserName}, id)
 	if s.h.Upstream.UserExists != nil && s.h.Upstream.UserExists(t, id) {
 		t.Errorf("upstream still has user %s after DeleteUser", id)
 	}
