@@ -48,6 +48,11 @@ func (a *Adapter) getGroup(ctx context.Context, id string, withMembers bool) (*a
 	if !ok {
 		return nil, false, nil
 	}
+	if len(r.then) > 0 {
+		if v, err = a.joined(ctx, r, id, v); err != nil {
+			return nil, false, err
+		}
+	}
 	if withMembers {
 		for _, m := range v.Get(a.m.m.Groups.Read.Members).Array() {
 			g.Members = append(g.Members, adapters.Member{Value: m.String(), Type: "User"})

@@ -60,7 +60,11 @@ type Groups struct {
 	Delete     Call        `json:"delete"`
 	List       List        `json:"list"`
 	// Members reads a group with its members (result: the group; read.members:
-	// where the member ids are in it).
+	// where the member ids are in it). Where the application keeps the members
+	// behind their own endpoint, members reads the group and a then call (GET,
+	// with as) the members: "then": [{"method": "GET", "path":
+	// "/groups/{{.ID}}/users", "as": "members"}] with read.members
+	// "members.users.#.id".
 	Members Call `json:"members"`
 	// AddMember and RemoveMember change one membership ({{.ID}} the group,
 	// {{.Member}} the user). The adapter reads the members first, so a repeated
@@ -593,19 +597,27 @@ func compileUserOp(op userOp, params map[string]string) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, t := range op.call.Then {
+	if err := r.compileThen(field, op.call.Then, op.then, params); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// compileThen compiles r's then calls of kind (thenWrite, thenRead); field names r.
+func (r *request) compileThen(field string, calls []Call, kind int, params map[string]string) error {
+	for i, t := range calls {
 		tf := fmt.Sprintf("%s.then[%d]", field, i)
-		if err := checkThen(tf, t, op.then); err != nil {
-			return nil, err
+		if err := checkThen(tf, t, kind); err != nil {
+			return err
 		}
 		sc := scope{params: params, before: r.beforeNames()}
 		tr, err := compileCallIn(tf, t, len(t.Body) > 0, sc)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.then = append(r.then, tr)
 	}
-	return r, nil
+	return nil
 }
 
 // checkThen checks what a then call of kind (thenWrite, thenRead) may carry.
@@ -620,13 +632,13 @@ func checkThen(field string, t Call, kind int) error {
 	case kind == thenWrite && t.Result != "":
 		return fmt.Errorf("mapping %s.result: a write's then call answers nothing SCIM reads", field)
 	case kind == thenRead && t.As == "":
-		return fmt.Errorf("mapping %s.as: required: the name under which users.read finds its answer", field)
+		return fmt.Errorf("mapping %s.as: required: the name under which users.read (groups.read) finds its answer", field)
 	case kind == thenRead && !nameRE.MatchString(t.As):
-		return fmt.Errorf("mapping %s.as: must be letters, digits and _ (users.read finds the answer there), not %q", field, t.As)
+		return fmt.Errorf("mapping %s.as: must be letters, digits and _ (users.read or groups.read finds the answer there), not %q", field, t.As)
 	case kind == thenRead && strings.ToUpper(strings.TrimSpace(t.Method)) != http.MethodGet:
-		return fmt.Errorf("mapping %s.method: a users.get then call reads: must be GET", field)
+		return fmt.Errorf("mapping %s.method: a then call of a read reads: must be GET", field)
 	case kind == thenRead && len(t.Before) > 0:
-		return fmt.Errorf("mapping %s.before: a users.get then call reads: it fetches nothing first", field)
+		return fmt.Errorf("mapping %s.before: a then call of a read fetches nothing first", field)
 	}
 	return nil
 }
@@ -704,7 +716,11 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 		if op.call == nil {
 			continue
 		}
-		if err := noSequence("groups."+op.name, *op.call); err != nil {
+		call := *op.call
+		if op.name == "members" { // members behind their own endpoint (Keystone)
+			call.Then = nil
+		}
+		if err := noSequence("groups."+op.name, call); err != nil {
 			return nil, err
 		}
 		if op.call.EmptyIsNotFound && op.name != "get" && op.name != "members" {
@@ -714,7 +730,10 @@ func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) 
 		if op.name == "add_member" || op.name == "remove_member" {
 			withBody = len(op.call.Body) > 0
 		}
-		if *op.dst, err = compileCall("groups."+op.name, *op.call, withBody, params); err != nil {
+		if *op.dst, err = compileCall("groups."+op.name, call, withBody, params); err != nil {
+			return nil, err
+		}
+		if err := (*op.dst).compileThen("groups."+op.name, op.call.Then, thenRead, params); err != nil {
 			return nil, err
 		}
 	}
@@ -730,7 +749,7 @@ func noSequence(field string, c Call) error {
 	case len(c.Before) > 0:
 		return fmt.Errorf("mapping %s.before: only the user writes fetch values first", field)
 	case len(c.Then) > 0:
-		return fmt.Errorf("mapping %s.then: only users.create, users.update and users.get take then calls", field)
+		return fmt.Errorf("mapping %s.then: only users.create, users.update, users.get and groups.members take then calls", field)
 	case c.As != "":
 		return fmt.Errorf("mapping %s.as: only a users.get then call names its answer", field)
 	}

@@ -124,12 +124,13 @@ func (a *Adapter) then(ctx context.Context, r *request, d Data) error {
 	return nil
 }
 
-// joined is user v of id with the answers of users.get's then calls under their
-// names, where users.read's paths find them. One that is not found joins as null.
-func (a *Adapter) joined(ctx context.Context, id string, v gjson.Result) (gjson.Result, error) {
+// joined is object v of id (a user, a group) with the answers of read r's then
+// calls under their names, where the read paths find them. One that is not found
+// joins as null.
+func (a *Adapter) joined(ctx context.Context, r *request, id string, v gjson.Result) (gjson.Result, error) {
 	var b strings.Builder
 	b.WriteString("{")
-	for _, t := range a.m.get.then {
+	for _, t := range r.then {
 		part := "null"
 		resp, err := a.call(ctx, t, Data{ID: id})
 		switch {
@@ -293,7 +294,7 @@ func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, er
 		return adapters.Record{}, false, adapters.BadAnswerf("%s answered no user object to %s", a.m.m.Name, a.m.get.name)
 	}
 	if len(a.m.get.then) > 0 {
-		if v, err = a.joined(ctx, id, v); err != nil {
+		if v, err = a.joined(ctx, a.m.get, id, v); err != nil {
 			return adapters.Record{}, false, err
 		}
 	}
