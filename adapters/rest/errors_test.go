@@ -30,6 +30,9 @@ func TestErrorRulesAndEmptyGets(t *testing.T) {
 		case r.Method == "POST" && strings.Contains(readAll(r), "full"):
 			w.WriteHeader(403)
 			_, _ = w.Write([]byte(`{"errors":[{"message":"Active user seats limit exceeded.","code":"LIMIT_EXCEEDED"}]}`))
+		case r.Method == "POST" && strings.Contains(r.URL.RawQuery, "dup"):
+			w.WriteHeader(500)
+			_, _ = w.Write([]byte(`{"errors":[{"message":"Sorry, that username already exists!","code":"existing_user_login"}]}`))
 		case r.Method == "POST":
 			w.WriteHeader(400)
 			_, _ = w.Write([]byte(`{"errors":[{"message":"Value for field \"email\" has to be unique.","code":"RECORD_NOT_UNIQUE"}]}`))
@@ -43,12 +46,13 @@ func TestErrorRulesAndEmptyGets(t *testing.T) {
 		Errors: []ErrorRule{
 			{Rule: Rule{Status: 403, Contains: "LIMIT_EXCEEDED"}, Means: "refused"},
 			{Rule: Rule{Status: 400, Contains: "RECORD_NOT_UNIQUE"}, Means: "taken", Field: "emails"},
+			{Rule: Rule{Status: 500, Contains: "existing_user_login"}, Means: "taken", Field: "userName"},
 		},
 		Users: Users{
 			Attributes: []string{"userName", "emails", "active"},
 			Read: Fields{ID: "id", UserName: "login", ExternalID: "ext", Active: Flag{Path: "active"},
 				Managed: Flag{Path: "state.managed"}, Deleted: Flag{Path: "state.deleted"}, SCIMBlock: Flag{Path: "state.blocked"}},
-			Create: Call{Method: "POST", Path: "/u", Result: "data", Body: body},
+			Create: Call{Method: "POST", Path: "/u", Query: map[string]string{"n": "{{.User.UserName}}"}, Result: "data", Body: body},
 			Get:    Call{Method: "GET", Path: "/u", Query: map[string]string{"id": "{{.ID}}"}, Result: "data.0", EmptyIsNotFound: true},
 			Update: Call{Method: "PATCH", Path: "/u/{{.ID}}", Body: body},
 			Delete: Call{Method: "DELETE", Path: "/u/{{.ID}}"},
@@ -71,6 +75,11 @@ func TestErrorRulesAndEmptyGets(t *testing.T) {
 	if f, ok := adapters.FactOf(err); !ok || f.Fact != adapters.Taken || f.Field != "emails" {
 		t.Errorf("a taken e-mail: %v, want taken, naming emails", err)
 	}
+	// a 500 that a rule names is the application's answer, not an outage
+	_, err = a.CreateUser(ctx, &adapters.User{UserName: "dup", Active: true})
+	if f, ok := adapters.FactOf(err); !ok || f.Fact != adapters.Taken || f.Field != "userName" {
+		t.Errorf("a 500 meaning a taken login: %v, want taken, naming userName", err)
+	}
 	// Without the rules the same answers mislead: a 403 reads as the adapter's own
 	// token, and the empty list as an answer without a user.
 	bare := *m
@@ -85,6 +94,9 @@ func TestErrorRulesAndEmptyGets(t *testing.T) {
 	}
 	if _, err := b.CreateUser(ctx, &adapters.User{UserName: "full", Active: true}); !adapters.Is(err, adapters.Misconfigured) {
 		t.Errorf("without the rule: %v, want misconfigured", err)
+	}
+	if _, err := b.CreateUser(ctx, &adapters.User{UserName: "dup", Active: true}); !adapters.Is(err, adapters.Unavailable) {
+		t.Errorf("a 500 without the rule: %v, want unavailable", err)
 	}
 }
 

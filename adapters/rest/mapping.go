@@ -382,6 +382,7 @@ type compiled struct {
 	list                            *request
 	deactivate, reactivate          *request
 	errors                          []ErrorRule
+	rules5xx                        bool // some error rule is about a 5xx
 	groups                          *groupRequests
 	// marksInStore and noBlock are the mapping's modes (adapters.Info): users.read
 	// leaves out SCIM's marks, and active too.
@@ -677,7 +678,21 @@ func (c *compiled) checkUserWrites() error {
 	}
 	var err error
 	c.errors, err = checkErrors(c.m)
+	for _, r := range c.errors {
+		c.rules5xx = c.rules5xx || r.Status >= 500
+	}
 	return err
+}
+
+// ruled reports whether an error rule fits an answer: a 5xx one does is the
+// application's last word (WordPress answers a taken login with 500), not retried.
+func (c *compiled) ruled(status int, body []byte) bool {
+	for _, r := range c.errors {
+		if r.matches(status, body) {
+			return true
+		}
+	}
+	return false
 }
 
 func compileGroups(g *Groups, params map[string]string) (*groupRequests, error) {

@@ -65,6 +65,9 @@ func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Respo
 	if err != nil {
 		return nil, adapters.MisconfiguredBecause("rest mapping %s", err)
 	}
+	if a.m.rules5xx {
+		req.Definite = a.m.ruled
+	}
 	resp, err := a.api.Do(ctx, req)
 	if err != nil {
 		return nil, err

@@ -145,10 +145,15 @@ type Request struct {
 	// it is retried like a read. POST and PUT of a whole resource never are, since
 	// a lost answer may hide a committed change.
 	Idempotent bool
+	// Definite takes a 5xx answer as the upstream's last word rather than a
+	// failure: it is returned, not retried (an application that answers a taken
+	// login with 500, which its mapping names). nil: none is.
+	Definite func(status int, body []byte) bool
 }
 
 // Response is an upstream answer that was received: any status below 500 except
-// 429 (those are the Unavailable fact after the retries).
+// 429 (those are the Unavailable fact after the retries), and a 5xx that the
+// request's Definite takes.
 type Response struct {
 	Status int
 	Header http.Header
@@ -234,6 +239,8 @@ func (c *Client) send(ctx context.Context, r Request) (*Response, error) {
 		case resp.Status == http.StatusTooManyRequests:
 			retryAfter = c.rateLimitWait(resp.Header)
 			fail = adapters.UnavailableFor(retryAfter, "%s rate limit reached", c.opt.Name)
+		case resp.Status >= 500 && r.Definite != nil && r.Definite(resp.Status, resp.Body):
+			return resp, nil
 		case resp.Status >= 500:
 			retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"))
 			fail = adapters.UnavailableFor(retryAfter, "%s answered %d", c.opt.Name, resp.Status)
