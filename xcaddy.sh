@@ -80,6 +80,7 @@ test)
 	bash "$ROOT/integration/scripts/keystone.sh" install
 	bash "$ROOT/integration/scripts/directus.sh" install
 	bash "$ROOT/integration/scripts/miniflux.sh" install
+	bash "$ROOT/integration/scripts/wordpress.sh" install
 	bash "$ROOT/integration/scripts/redis.sh" install
 	bash "$ROOT/integration/scripts/chromium.sh" install
 	build "$CACHE/bin/caddy-test"
