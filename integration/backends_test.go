@@ -1,6 +1,8 @@
 package integration_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +76,39 @@ func servesGroups(b backend) bool {
 // watcher is a backend that reads the Caddy in front of it (its link store, when
 // the application keeps no record of SCIM's own).
 type watcher interface{ started(e *env) }
+
+// storeRecord is part of a backend whose application keeps no record of SCIM's
+// (the link store is it): it remembers the Caddy in front (started) and reads an
+// account's externalId from that Caddy's link export.
+type storeRecord struct{ admin string }
+
+func (s *storeRecord) started(e *env) { s.admin = e.caddy.Admin }
+
+// linked is the externalId the link store keeps for user id.
+func (s *storeRecord) linked(t *testing.T, id string) string {
+	t.Helper()
+	if s.admin == "" {
+		t.Fatal("no Caddy started in front of the application (start) to read the links of")
+	}
+	resp, err := http.Get(s.admin + "/scim/links?base_path=/scim/v2")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("links export: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			ID  string `json:"id"`
+			Ext string `json:"ext"`
+			G   bool   `json:"g"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.ID == id && !l.G {
+			return l.Ext
+		}
+	}
+	return ""
+}
 
 // giteaBackend is the test binary's real Gitea.
 type giteaBackend struct{ g *testenv.GiteaServer }

@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,8 +21,8 @@ import (
 // The shared suites check, in Miniflux, only what it keeps (keeps) and read the
 // externalId from the Caddy's link store (started).
 type minifluxBackend struct {
-	m     *testenv.MinifluxServer
-	admin string // the admin API of the Caddy in front of it, for the links
+	storeRecord
+	m *testenv.MinifluxServer
 }
 
 func init() {
@@ -34,10 +33,9 @@ func newMinifluxBackend(t *testing.T) *minifluxBackend {
 	return &minifluxBackend{m: testenv.Miniflux(t)}
 }
 
-func (b *minifluxBackend) name() string   { return "miniflux" }
-func (b *minifluxBackend) keeps() kept    { return kept{} }
-func (b *minifluxBackend) started(e *env) { b.admin = e.caddy.Admin }
-func (b *minifluxBackend) oneName() bool  { return false }
+func (b *minifluxBackend) name() string  { return "miniflux" }
+func (b *minifluxBackend) keeps() kept   { return kept{} }
+func (b *minifluxBackend) oneName() bool { return false }
 func (b *minifluxBackend) noBlock() string {
 	return "Miniflux cannot block an account: there is no block to set by hand (its deprovisioning is the preset's lock password, TestMinifluxIdPSequences)"
 }
@@ -79,33 +77,6 @@ func (b *minifluxBackend) user(t *testing.T, id string) upstreamUser {
 	}
 	locked := b.m.SignIn(t, a.Username, b.m.LockPassword, "GET", "/v1/me") == http.StatusOK
 	return upstreamUser{Exists: true, Blocked: locked, State: a.Username, Linked: b.linked(t, id)}
-}
-
-// linked is the externalId the link store keeps for id, read from the export of
-// Caddy's admin API: for Miniflux the store is the only record of it.
-func (b *minifluxBackend) linked(t *testing.T, id string) string {
-	t.Helper()
-	if b.admin == "" {
-		t.Fatal("minifluxBackend: start its Caddy with start, which gives the admin API its links are read from")
-	}
-	resp, err := http.Get(b.admin + "/scim/links?base_path=/scim/v2")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("links export: %v %v", err, resp)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			ID  string `json:"id"`
-			Ext string `json:"ext"`
-			G   bool   `json:"g"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.ID == id && !l.G {
-			return l.Ext
-		}
-	}
-	return ""
 }
 
 func (b *minifluxBackend) count(t *testing.T) int {

@@ -1,8 +1,6 @@
 package integration_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,8 +19,8 @@ import (
 // account (its externalId, whether it is SCIM's) lives in the link store, which
 // user reads through the admin API of the Caddy in front of it.
 type tinyBackend struct {
+	storeRecord
 	app       *testenv.TinyApp
-	admin     string // the admin API of the Caddy that startTiny started
 	root      string // an administrator of the application
 	mappingAt string
 }
@@ -48,14 +46,6 @@ func newTiny(t *testing.T) *tinyBackend {
 	root := testenv.UniqueName("tinyroot")
 	app.Add(root, root+"@example.com", "Tiny Root", "admin")
 	return &tinyBackend{app: app, root: root, mappingAt: at}
-}
-
-// startTiny is start for b, remembering the Caddy's admin API for user.
-func startTiny(t *testing.T, b *tinyBackend, extra string) *env {
-	t.Helper()
-	e := start(t, b, extra, "")
-	b.admin = e.caddy.Admin
-	return e
 }
 
 func (b *tinyBackend) name() string  { return "tinyapp" }
@@ -86,33 +76,6 @@ func (b *tinyBackend) user(t *testing.T, id string) upstreamUser {
 		State: strings.Join(u.Roles, ","), Linked: b.linked(t, id)}
 }
 
-// linked is the externalId the link store keeps for id, read from the export of
-// Caddy's admin API: for this application the store is the only record of it.
-func (b *tinyBackend) linked(t *testing.T, id string) string {
-	t.Helper()
-	if b.admin == "" {
-		t.Fatal("tinyBackend: start the Caddy with startTiny to read its links")
-	}
-	resp, err := http.Get(b.admin + "/scim/links?base_path=/scim/v2")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("links export: %v %v", err, resp)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			ID  string `json:"id"`
-			Ext string `json:"ext"`
-			G   bool   `json:"g"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.ID == id && !l.G {
-			return l.Ext
-		}
-	}
-	return ""
-}
-
 func (b *tinyBackend) makeAdmin(t *testing.T, id string) {
 	if !b.app.Edit(id, func(u *testenv.TinyUser) { u.Roles = append(u.Roles, "admin") }) {
 		t.Fatalf("no account %s", id)
@@ -129,7 +92,7 @@ func (b *tinyBackend) renameByHand(t *testing.T, id, name string) {
 // reactivation, DELETE and the re-add included) against the tiny application.
 func TestTinyAppIdPSequences(t *testing.T) {
 	b := newTiny(t)
-	e := startTiny(t, b, "")
+	e := start(t, b, "", "")
 	t.Run("Okta", func(t *testing.T) { oktaSequence(t, e) })
 	t.Run("Entra", func(t *testing.T) { entraSequence(t, e) })
 }
@@ -139,9 +102,9 @@ func TestTinyAppIdPSequences(t *testing.T) {
 // hand-made accounts are out of scope until adopted.
 func TestTinyAppRules(t *testing.T) {
 	b := newTiny(t)
-	t.Run("BadInput", func(t *testing.T) { badInput(t, startTiny(t, b, "max_body_size 64KiB\nunknown_attributes reject")) })
-	t.Run("UnknownAttributes", func(t *testing.T) { unknownIgnored(t, startTiny(t, b, "")) })
-	t.Run("Discovery", func(t *testing.T) { discovery(t, startTiny(t, b, "")) })
+	t.Run("BadInput", func(t *testing.T) { badInput(t, start(t, b, "max_body_size 64KiB\nunknown_attributes reject", "")) })
+	t.Run("UnknownAttributes", func(t *testing.T) { unknownIgnored(t, start(t, b, "", "")) })
+	t.Run("Discovery", func(t *testing.T) { discovery(t, start(t, b, "", "")) })
 	t.Run("ScopeAndAdoption", func(t *testing.T) { scopeAndAdoption(t, b) })
 }
 
@@ -150,7 +113,7 @@ func TestTinyAppRules(t *testing.T) {
 func TestTinyAppSafety(t *testing.T) {
 	b := newTiny(t)
 	keeper := testenv.UniqueName("keeper")
-	e := startTiny(t, b, "protect "+keeper)
+	e := start(t, b, "protect "+keeper, "")
 	t.Run("AdminIsNeverChanged", func(t *testing.T) { adminIsNeverChanged(t, e, b) })
 	t.Run("ProtectOption", func(t *testing.T) { protectOption(t, e, b, keeper) })
 	t.Run("NewHireNeverGetsTheOldAccount", func(t *testing.T) { newHire(t, e, b) })
@@ -165,7 +128,7 @@ func TestTinyAppSafety(t *testing.T) {
 // that keeps an account inactive gives nothing back.
 func TestTinyAppDeprovisioning(t *testing.T) {
 	b := newTiny(t)
-	e := startTiny(t, b, "")
+	e := start(t, b, "", "")
 	name := testenv.UniqueName("roles") + "@example.com"
 	body := oktaUser(name, "ext-"+name)
 	id := str(e.c.do("POST", "/Users", body).want(t, 201).JSON, "id")
@@ -205,7 +168,7 @@ func TestTinyAppDeprovisioning(t *testing.T) {
 // tenant is refused, saying why.
 func TestTinyAppStoreIsTheRecord(t *testing.T) {
 	b := newTiny(t)
-	e := startTiny(t, b, "")
+	e := start(t, b, "", "")
 	name := testenv.UniqueName("kept") + "@example.com"
 	id := str(e.c.do("POST", "/Users", oktaUser(name, "ext-"+name)).want(t, 201).JSON, "id")
 	resp, err := http.Get(e.caddy.Admin + "/scim/links?base_path=/scim/v2")

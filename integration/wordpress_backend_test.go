@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,16 +23,15 @@ func init() {
 // role param, subscriber here, given back). Its administrators are the accounts with
 // the administrator role.
 type wordpressBackend struct {
-	w     *testenv.WordPressServer
-	admin string // the admin API of the Caddy last started in front of it, for the links
+	storeRecord
+	w *testenv.WordPressServer
 }
 
 func (b *wordpressBackend) name() string  { return "wordpress" }
 func (b *wordpressBackend) oneName() bool { return false }
 
 // keeps: an e-mail and a name, but no record of SCIM's (the link store is it).
-func (b *wordpressBackend) keeps() kept    { return kept{email: true, name: true} }
-func (b *wordpressBackend) started(e *env) { b.admin = e.caddy.Admin }
+func (b *wordpressBackend) keeps() kept { return kept{email: true, name: true} }
 func (b *wordpressBackend) noBlock() string {
 	return "WordPress cannot block an account: there is no block to set by hand (its deprovisioning is the preset's action, every role removed: TestWordPressDeprovisioning)"
 }
@@ -78,33 +76,6 @@ func (b *wordpressBackend) user(t *testing.T, id string) upstreamUser {
 	}
 	return upstreamUser{Exists: true, Email: a.Email, FullName: strings.TrimSpace(a.FirstName + " " + a.LastName),
 		Blocked: len(a.Roles) == 0, State: strings.Join(a.Roles, ","), Linked: b.linked(t, id)}
-}
-
-// linked is the externalId the link store keeps for account id, from the link
-// export of the Caddy in front (started): WordPress keeps none.
-func (b *wordpressBackend) linked(t *testing.T, id string) string {
-	t.Helper()
-	if b.admin == "" {
-		t.Fatal("wordpressBackend: no Caddy started in front of it to read the links of")
-	}
-	resp, err := http.Get(b.admin + "/scim/links?base_path=/scim/v2")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("links export: %v %v", err, resp)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			ID  string `json:"id"`
-			Ext string `json:"ext"`
-			G   bool   `json:"g"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.ID == id && !l.G {
-			return l.Ext
-		}
-	}
-	return ""
 }
 
 func (b *wordpressBackend) count(t *testing.T) int {
