@@ -58,10 +58,6 @@ directus_env() {
 		CACHE_ENABLED=false RATE_LIMITER_ENABLED=false "ADMIN_EMAIL=$ADMIN_EMAIL"
 }
 
-free_port() {
-	"$NODE" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
 # serve starts Directus on the database in dir (the pid in dir/directus.pid) and waits
 # until it answers.
 serve() {

@@ -101,3 +101,17 @@ $(tail -n 30 "$logf")"
 	die "$name did not answer on $url within $secs s:
 $(tail -n 30 "$logf")"
 }
+
+# free_port prints a loopback port nothing listens on (another process may take it
+# before the server binds it: the caller retries a failed start).
+free_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}

@@ -86,20 +86,6 @@ cmd_install() {
 	log "miniflux $MINIFLUX_VERSION installed in $((SECONDS - start)) s"
 }
 
-# free_port prints a loopback port nothing listens on (another process may take it
-# before the server binds it: the caller retries a failed start).
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # as_pg runs a command as the owner of the cluster: the postgres system user under
 # root (PostgreSQL refuses to run as root), else the caller. exec, so that a
 # background server's pid is the caller's $!.

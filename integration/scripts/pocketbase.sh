@@ -88,20 +88,6 @@ EOF
 	log "pocketbase $PB_VERSION built in $((SECONDS - start)) s"
 }
 
-# free_port prints a loopback port nothing listens on (another process may take it
-# before the server binds it: the caller retries a failed start).
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # api METHOD PATH [BODY]: one call to the instance as its superuser; prints the answer,
 # dies with it on an error status.
 api() {

@@ -218,20 +218,6 @@ $(tail -n 30 "$t/install.log")"
 	log "template built in $((SECONDS - start)) s"
 }
 
-# free_port prints a loopback port nothing listens on (another process may take it
-# before the server binds it: the caller retries a failed start).
-free_port() {
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 cmd_start() {
 	[[ $# -ge 1 && $# -le 2 ]] || die "usage: wordpress.sh start <workdir> [port]"
 	local work=$1 port=${2:-}
