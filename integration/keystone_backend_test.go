@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ func init() {
 type keystoneBackend struct{ k *testenv.KeystoneServer }
 
 func (b keystoneBackend) name() string  { return "keystone" }
+func (b keystoneBackend) groups() bool  { return true }
 func (b keystoneBackend) oneName() bool { return false }
 func (b keystoneBackend) adapter(extra string) (string, []string) {
 	return fmt.Sprintf("adapter rest {\n\turl %s\n\tpreset keystone\n\ttoken {env.KEYSTONE_TOKEN}\n\tparams domain_id=%s\n%s}",
@@ -103,4 +105,158 @@ func (b keystoneBackend) blockByHand(t *testing.T, id string) {
 }
 func (b keystoneBackend) renameByHand(t *testing.T, id, name string) {
 	b.patch(t, id, map[string]any{"name": name})
+}
+
+// keystoneGroup reads a group's name and member ids from Keystone itself; ok=false
+// when it does not exist.
+func keystoneGroup(t *testing.T, k *testenv.KeystoneServer, id string) (name string, members []string, ok bool) {
+	t.Helper()
+	st, raw := k.Do(t, "GET", "/v3/groups/"+id, nil)
+	if st == http.StatusNotFound {
+		return "", nil, false
+	}
+	var g struct{ Group struct{ Name string } }
+	if st != http.StatusOK || json.Unmarshal(raw, &g) != nil {
+		t.Fatalf("keystone group %s: %d %.200s", id, st, raw)
+	}
+	st, raw = k.Do(t, "GET", "/v3/groups/"+id+"/users", nil)
+	var out struct{ Users []keystoneUser }
+	if st != http.StatusOK || json.Unmarshal(raw, &out) != nil {
+		t.Fatalf("keystone group %s's users: %d %.200s", id, st, raw)
+	}
+	for _, u := range out.Users {
+		members = append(members, u.ID)
+	}
+	slices.Sort(members)
+	return g.Group.Name, members, true
+}
+
+// TestGroupKeystone: Okta's and Entra's group traffic through a real Caddy onto
+// Keystone's groups through the rest adapter's keystone preset, checked in
+// Keystone. A group made by hand stays invisible and SCIM adds no one to it, also
+// when it grants the admin role; its name is taken. A member added in Keystone by
+// hand is neither shown nor removed, and an administrator stays where he is, also
+// one through a SCIM group an operator gave the admin role.
+func TestGroupKeystone(t *testing.T) {
+	k := testenv.Keystone(t)
+	b := keystoneBackend{k}
+	e := start(t, b, "", "")
+	c := e.c
+	var u []string
+	for i := range 3 {
+		name := testenv.UniqueName(fmt.Sprintf("kg%d", i))
+		u = append(u, str(c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id"))
+	}
+	want := func(gid, name string, ids ...string) {
+		t.Helper()
+		got, members, ok := keystoneGroup(t, k, gid)
+		ids = slices.Clone(ids)
+		slices.Sort(ids)
+		if !ok || got != name || !slices.Equal(members, ids) {
+			t.Fatalf("keystone group %s: %q %v (exists %v); want %q %v", gid, got, members, ok, name, ids)
+		}
+	}
+
+	// Okta: create empty, rename by a pathless replace, add, remove by filter
+	disp := testenv.UniqueName("Okta Group ")
+	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": disp, "members": []any{}}).want(t, 201).JSON, "id")
+	want(gid, disp)
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"replace","value":{"id":"`+gid+`","displayName":"`+disp+` Renamed"}}`)).want(t, 204)
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[0], u[1])+`}`)).want(t, 204)
+	want(gid, disp+" Renamed", u[0], u[1])
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`,
+		`{"op":"add","path":"members","value":`+memberValues(u[2])+`}`)).want(t, 204)
+	want(gid, disp+" Renamed", u[1], u[2])
+	if ur := c.do("GET", "/Users/"+u[1], nil).want(t, 200); !slices.ContainsFunc(ur.JSON["groups"].([]any), func(g any) bool {
+		return g.(map[string]any)["value"] == gid
+	}) {
+		t.Fatalf("the user's groups lack %s: %s", gid, ur.Body)
+	}
+
+	// Entra: POST with externalId and members, Add several, Remove a value list
+	ext := testenv.UniqueName("ext-grp-")
+	edisp := testenv.UniqueName("Entra Group ")
+	eid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": edisp, "externalId": ext,
+		"members": []any{map[string]any{"value": u[0]}}}).want(t, 201).JSON, "id")
+	want(eid, edisp, u[0])
+	if got := resources(t, c.do("GET", "/Groups?excludedAttributes=members&"+filterQuery(`externalId eq "`+ext+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != eid {
+		t.Fatalf("group by externalId: %v", got)
+	}
+	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Add","path":"members","value":`+memberValues(u[1], u[2])+`}`)).want(t, 204)
+	want(eid, edisp, u...)
+	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[0], u[2])+`}`)).want(t, 204)
+	want(eid, edisp, u[1])
+
+	// a group made in Keystone by hand, with the admin role on project admin, is
+	// invisible: SCIM adds no one to it, and its name is taken
+	hdisp := testenv.UniqueName("Hand Admins ")
+	st, raw := k.Do(t, "POST", "/v3/groups", map[string]any{"group": map[string]any{"name": hdisp, "domain_id": k.DomainID}})
+	var hg struct{ Group struct{ ID string } }
+	if st != http.StatusCreated || json.Unmarshal(raw, &hg) != nil {
+		t.Fatalf("a group by hand: %d %s", st, raw)
+	}
+	hid := hg.Group.ID
+	t.Cleanup(func() { k.Do(t, "DELETE", "/v3/groups/"+hid, nil) })
+	if st, raw := k.Do(t, "PUT", "/v3/projects/"+b.idOf(t, "projects", "admin")+"/groups/"+hid+"/roles/"+b.idOf(t, "roles", "admin"), nil); st != http.StatusNoContent {
+		t.Fatalf("giving the hand-made group the admin role: %d %s", st, raw)
+	}
+	c.do("GET", "/Groups/"+hid, nil).wantError(t, 404, "")
+	c.do("PATCH", "/Groups/"+hid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[0])+`}`)).wantError(t, 404, "")
+	c.do("DELETE", "/Groups/"+hid, nil).wantError(t, 404, "")
+	want(hid, hdisp)
+	for _, g := range resources(t, c.do("GET", "/Groups", nil).want(t, 200)) {
+		if id := str(g, "id"); id != gid && id != eid {
+			t.Errorf("a group SCIM did not create is listed: %v", g)
+		}
+	}
+	c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": hdisp}).wantError(t, 409, "uniqueness")
+	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"replace","path":"displayName","value":"`+hdisp+`"}`)).wantError(t, 409, "uniqueness")
+	want(eid, edisp, u[1])
+
+	// a member added in Keystone by hand is not shown, and a members replace keeps it
+	hand := testenv.UniqueName("kghand")
+	b.makeUnmanaged(t, hand, hand+"@example.com")
+	st, raw = k.Do(t, "GET", "/v3/users?domain_id="+k.DomainID+"&name="+hand, nil)
+	var found struct{ Users []keystoneUser }
+	if st != http.StatusOK || json.Unmarshal(raw, &found) != nil || len(found.Users) != 1 {
+		t.Fatalf("the hand-made user: %d %s", st, raw)
+	}
+	handID := found.Users[0].ID
+	if st, raw := k.Do(t, "PUT", "/v3/groups/"+eid+"/users/"+handID, nil); st != http.StatusNoContent {
+		t.Fatalf("adding a user to %s by hand: %d %s", eid, st, raw)
+	}
+	if g := c.do("GET", "/Groups/"+eid, nil).want(t, 200).JSON; len(g["members"].([]any)) != 1 {
+		t.Fatalf("group %s shows members %v; want only %s", eid, g["members"], u[1])
+	}
+	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"replace","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
+	want(eid, edisp, u[0], handID)
+
+	// an administrator (made one in Keystone) is neither added nor removed
+	b.makeAdmin(t, u[0])
+	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Add","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
+	want(eid, edisp, u[0], handID)
+	want(gid, disp+" Renamed", u[1], u[2])
+
+	// what the README warns of: an operator who gives a SCIM group the admin role
+	// makes its members administrators, whom SCIM then leaves alone (no group
+	// change, no deprovisioning); the preset cannot see a group's role assignments,
+	// so the group itself is still SCIM's: its DELETE below takes the role away
+	// with it (Keystone deletes a group's assignments)
+	if st, raw := k.Do(t, "PUT", "/v3/projects/"+b.idOf(t, "projects", "admin")+"/groups/"+gid+"/roles/"+b.idOf(t, "roles", "admin"), nil); st != http.StatusNoContent {
+		t.Fatalf("giving group %s the admin role: %d %s", gid, st, raw)
+	}
+	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[1])+`}`)).want(t, 204)
+	want(gid, disp+" Renamed", u[1], u[2])
+	c.do("PATCH", "/Users/"+u[1], patchOps(`{"op":"replace","value":{"active":false}}`)).wantError(t, 403, "")
+	if b.user(t, u[1]).Blocked {
+		t.Fatalf("SCIM deprovisioned %s, an administrator through group %s", u[1], gid)
+	}
+
+	for _, id := range []string{gid, eid} {
+		c.do("DELETE", "/Groups/"+id, nil).want(t, 204)
+		if _, _, ok := keystoneGroup(t, k, id); ok {
+			t.Errorf("keystone group %s still exists after DELETE", id)
+		}
+	}
 }

@@ -129,10 +129,6 @@ cmd_install() {
 	log "keystone installed in $((SECONDS - start)) s"
 }
 
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # token <url> <password>: a project-scoped token of the admin (the X-Subject-Token header).
 token() {
 	local body
