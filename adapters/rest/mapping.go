@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -28,6 +29,9 @@ type Mapping struct {
 	// (<Name>: <token>, e.g. header:X-Redmine-API-Key) or "basic:<user>" (HTTP
 	// basic auth, the token as the password).
 	Auth string `json:"auth"`
+	// Login, when the application's admin tokens expire: the call that fetches
+	// one (see Login); auth then says how it is sent.
+	Login *Login `json:"login,omitempty"`
 	// APIPath is appended once to the adapter's url, e.g. "/api/v1". Default "".
 	APIPath string `json:"api_path,omitempty"`
 	// IDs is the shape of the application's user ids: "uuid", "numeric" or "any"
@@ -36,6 +40,12 @@ type Mapping struct {
 	// ErrorMessage lists JSON paths (gjson syntax) of the error text in an error
 	// answer, the first non-empty one wins, e.g. ["error.reason", "error.message"].
 	ErrorMessage []string `json:"error_message,omitempty"`
+	// ErrorField is the JSON path of the name of the field an error answer is
+	// about, where the application keys its errors by field (PocketBase
+	// "data|@keys|0", WordPress "data.params|@keys|0", Directus
+	// "errors.0.extensions.field"): the detail then names it ("email: Value must
+	// be unique.").
+	ErrorField string `json:"error_field,omitempty"`
 	// Errors say what an error answer means where its status alone would mislead,
 	// the first that fits wins, e.g. {"status": 403, "contains": "LIMIT_EXCEEDED",
 	// "means": "refused"}. Answers no rule fits: 404 not found, 409 taken, 400 and
@@ -143,6 +153,10 @@ type Fields struct {
 	ExternalID  string `json:"externalId"`
 	Created     string `json:"created,omitempty"`
 	Modified    string `json:"modified,omitempty"`
+	// DateFormat is the Go layout of created and modified
+	// ("2006-01-02 15:04:05.000Z"); default: RFC 3339, the same with a space for
+	// the T, or Unix seconds. A date that does not parse is logged once.
+	DateFormat string `json:"date_format,omitempty"`
 	// Active is whether the account may sign in. Left out (with the marks below),
 	// the application cannot block: SCIM's active lives in the link store and
 	// deprovisioning is users.deactivate, or nothing (adapters.Info.NoBlock).
@@ -382,7 +396,8 @@ type compiled struct {
 	list                            *request
 	deactivate, reactivate          *request
 	errors                          []ErrorRule
-	rules5xx                        bool // some error rule is about a 5xx
+	rules5xx                        bool     // some error rule is about a 5xx
+	login                           *session // nil: the adapter's token is sent as it is
 	groups                          *groupRequests
 	// marksInStore and noBlock are the mapping's modes (adapters.Info): users.read
 	// leaves out SCIM's marks, and active too.
@@ -404,6 +419,10 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 		return nil, err
 	}
 	c := &compiled{m: m, marksInStore: inStore(m.Users.Read)}
+	var err error
+	if c.login, err = compileLogin(m, params); err != nil {
+		return nil, err
+	}
 	c.noBlock = c.marksInStore && strings.TrimSpace(m.Users.Read.Active.Path) == ""
 	if err := c.compileUsers(params); err != nil {
 		return nil, err
@@ -415,7 +434,6 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 		return nil, err
 	}
 	if m.Groups != nil {
-		var err error
 		if c.groups, err = compileGroups(m.Groups, params); err != nil {
 			return nil, err
 		}
@@ -466,10 +484,48 @@ func checkUserFields(u Users) error {
 	if err := checkMarks(u); err != nil {
 		return err
 	}
+	if err := checkAttributes(u); err != nil {
+		return err
+	}
 	if u.UserNameFixed && strings.TrimSpace(u.Read.RecordedUserName) != "" {
 		return fmt.Errorf("mapping users.user_name_fixed, users.read.recorded_user_name: give one or neither (a userName its owner cannot change is its own record)")
 	}
 	return checkOptional("users.read", map[string]Flag{"admin": u.Read.Admin, "email_verified": u.Read.EmailVerified}, u.Read.Tenant)
+}
+
+// checkAttributes refuses a name or e-mail attribute that users.attributes lists
+// and users.read cannot give back (/Schemas would advertise what never round-trips)
+// and, with one_name, the name parts, which read back split from the one string.
+func checkAttributes(u Users) error {
+	r := u.Read
+	one := cmp.Or(strings.TrimSpace(r.Formatted), strings.TrimSpace(r.DisplayName))
+	if u.OneName {
+		switch {
+		case one == "":
+			return fmt.Errorf("mapping users.read.formatted: required with one_name: the path of the one name string")
+		case strings.TrimSpace(r.GivenName) != "" || strings.TrimSpace(r.FamilyName) != "":
+			return fmt.Errorf("mapping users.read.givenName: with one_name the name parts are read from the one string; leave givenName and familyName out")
+		}
+		for _, a := range u.Attributes {
+			if a == "name.givenName" || a == "name.familyName" {
+				return fmt.Errorf("mapping users.attributes: with one_name list name.formatted and displayName, not %s (the parts read back split at the first space)", a)
+			}
+		}
+	}
+	if !u.OneName && strings.TrimSpace(r.Formatted) != "" && strings.TrimSpace(r.Formatted) == strings.TrimSpace(r.DisplayName) {
+		return fmt.Errorf("mapping users.one_name: users.read.formatted and displayName are the same field: set one_name, so that SCIM merges name changes into it")
+	}
+	for _, f := range []struct{ attr, read, path string }{
+		{"name.givenName", "givenName", r.GivenName}, {"name.familyName", "familyName", r.FamilyName},
+		{"name.formatted", "formatted", cmp.Or(r.Formatted, map[bool]string{true: one}[u.OneName])},
+		{"displayName", "displayName", cmp.Or(r.DisplayName, map[bool]string{true: one}[u.OneName])},
+		{"emails", "email", r.Email},
+	} {
+		if slices.Contains(u.Attributes, f.attr) && strings.TrimSpace(f.path) == "" {
+			return fmt.Errorf("mapping users.read.%s: required, since users.attributes lists %s (it would never be read back)", f.read, f.attr)
+		}
+	}
+	return nil
 }
 
 // marks are SCIM's marks in users.read, in the order errors name them.

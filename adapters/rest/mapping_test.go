@@ -80,6 +80,23 @@ func TestBadMappingNamesTheField(t *testing.T) {
 			m.Errors = []ErrorRule{{Rule: Rule{Status: 400}, Means: "invalid", Field: "email"}}
 		}},
 		{"empty_is_not_found on a list", "users.list.empty_is_not_found", func(m *Mapping) { m.Users.List.EmptyIsNotFound = true }},
+		{"an attribute never read back", "users.read.displayName", func(m *Mapping) {
+			m.Users.Attributes = append(m.Users.Attributes, "displayName")
+			m.Users.Read.DisplayName = ""
+		}},
+		{"one_name without the one string", "users.read.formatted", func(m *Mapping) {
+			m.Users.OneName, m.Users.Read.Formatted, m.Users.Read.DisplayName = true, "", ""
+		}},
+		{"one_name with name parts", "users.attributes", func(m *Mapping) {
+			m.Users.OneName, m.Users.Read.Formatted, m.Users.Read.GivenName, m.Users.Read.FamilyName = true, "name", "", ""
+			m.Users.Attributes = []string{"userName", "name.givenName"}
+		}},
+		{"one name string without one_name", "users.one_name", func(m *Mapping) {
+			m.Users.Read.Formatted, m.Users.Read.DisplayName = "name", "name"
+		}},
+		{"one_name reading parts too", "users.read.givenName", func(m *Mapping) {
+			m.Users.OneName, m.Users.Read.Formatted, m.Users.Read.GivenName = true, "name", "first"
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := json.Marshal(base)

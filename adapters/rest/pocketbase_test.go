@@ -2,7 +2,10 @@ package rest_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -199,5 +202,45 @@ func TestPocketBasePresetChecks(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("summary lacks %q:\n%s", want, all)
 		}
+	}
+}
+
+// TestPocketBaseLogin: the preset with the login the README shows (the superuser's
+// password as the adapter's token) logs in and provisions; the token's lifetime
+// comes from PocketBase's JWT.
+func TestPocketBaseLogin(t *testing.T) {
+	p := testenv.PocketBase(t)
+	raw, err := rest.PresetJSON("pocketbase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["params"] = []string{"superuser"}
+	m["login"] = map[string]any{"method": "POST", "path": "/api/collections/_superusers/auth-with-password",
+		"body": map[string]any{"identity": "{{.Params.superuser}}", "password": "{{.Secret}}"}, "token": "token"}
+	b, _ := json.Marshal(m)
+	path := filepath.Join(t.TempDir(), "pb.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := provisioned(t, &rest.Adapter{Config: upstream.Config{URL: p.URL, Token: p.AdminPassword}, MappingFile: path,
+		Params: map[string]string{"superuser": p.AdminEmail}})
+	ctx := context.Background()
+	name := testenv.UniqueName("pblogin")
+	r, err := a.CreateUser(ctx, &adapters.User{UserName: name, ExternalID: "ext-" + name, Active: true,
+		Emails: []adapters.MultiValue{{Value: name + "@example.com", Primary: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := a.FindUsers(ctx, adapters.Lookup{Kind: adapters.ByUserName, Value: name}); err != nil || len(recs) != 1 || recs[0].User.ID != r.User.ID {
+		t.Fatalf("a lookup through the login: %v %v", recs, err)
+	}
+	wrong := provisioned(t, &rest.Adapter{Config: upstream.Config{URL: p.URL, Token: "not-" + p.AdminPassword}, MappingFile: path,
+		Params: map[string]string{"superuser": p.AdminEmail}})
+	if _, err := wrong.FindUsers(ctx, adapters.Lookup{Kind: adapters.ByUserName, Value: name}); !adapters.Is(err, adapters.Misconfigured) {
+		t.Errorf("a wrong password: %v, want misconfigured", err)
 	}
 }

@@ -13,15 +13,18 @@
 package rest
 
 import (
-	"encoding/base64"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/tidwall/gjson"
+	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -40,7 +43,9 @@ type Adapter struct {
 	Preset string `json:"preset,omitempty"`
 
 	// MappingFile is the path of a mapping in JSON (see the README, "Map your own
-	// application"). It is read when the config loads.
+	// application"). It is read when the config loads: caddy reload re-reads it
+	// only when the config changed, or with --force; the log says which version
+	// (sha256) was read.
 	MappingFile string `json:"mapping_file,omitempty"`
 
 	// Mapping is the mapping itself, inline.
@@ -50,10 +55,12 @@ type Adapter struct {
 	// ids of Redmine's custom fields. Placeholders ({env.NAME}) are resolved.
 	Params map[string]string `json:"params,omitempty"`
 
-	m      *compiled
-	api    *upstream.Client
-	token  string
-	tenant string // SetTenant's
+	m          *compiled
+	api        *upstream.Client
+	token      string
+	tenant     string // SetTenant's
+	logger     *zap.Logger
+	dateWarned *atomic.Bool // a date that does not parse was logged
 }
 
 // CaddyModule returns the Caddy module information.
@@ -66,6 +73,7 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads and compiles the mapping and builds the upstream client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
+	a.logger, a.dateWarned = ctx.Logger(), new(atomic.Bool)
 	m, err := a.loadMapping()
 	if err != nil {
 		return err
@@ -84,9 +92,13 @@ func (a *Adapter) Provision(ctx caddy.Context) error {
 		return err
 	}
 	name := m.Name
-	opt := upstream.Options{Name: name, Message: a.message, Logger: ctx.Logger(),
+	opt := upstream.Options{Name: name, Message: a.message, Logger: a.logger,
 		Hint: "check the token the rest adapter sends (" + m.Auth + ")"}
-	a.api, a.token, err = a.Config.Connect("rest", m.APIPath, opt, prepare(authFunc(m.Auth)))
+	auth := authFunc(m.Auth)
+	if a.m.login != nil { // the session's token, set on each request (login.go)
+		auth = func(*http.Request, string) {}
+	}
+	a.api, a.token, err = a.Config.Connect("rest", m.APIPath, opt, prepare(auth))
 	return err
 }
 
@@ -119,34 +131,35 @@ func (a *Adapter) loadMapping() (*Mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rest mapping_file %s: %v", path, err)
 	}
+	// caddy reload re-reads the file only when the config changed (or with
+	// --force): say which version was read
+	sum := sha256.Sum256(b)
+	a.logger.Info("rest mapping read", zap.String("file", path), zap.String("sha256", hex.EncodeToString(sum[:6])))
 	return m, nil
 }
 
 // authFunc sets the credentials of each request as the mapping's auth says.
 func authFunc(auth string) func(r *http.Request, token string) {
-	switch {
-	case auth == "bearer":
-		return func(r *http.Request, token string) { r.Header.Set("Authorization", "Bearer "+token) }
-	case strings.HasPrefix(auth, "header:"):
-		name := strings.TrimPrefix(auth, "header:")
-		return func(r *http.Request, token string) { r.Header.Set(name, token) }
-	case strings.HasPrefix(auth, "basic:"):
-		user := strings.TrimPrefix(auth, "basic:")
-		return func(r *http.Request, token string) {
-			r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
-		}
-	}
-	return func(*http.Request, string) {} // none
+	return func(r *http.Request, token string) { setAuth(r.Header, auth, token) }
 }
 
-// message reads the application's error text at the mapping's paths.
+// message reads the application's error text at the mapping's paths, naming the
+// field it is about when the mapping says where.
 func (a *Adapter) message(body []byte) string {
+	msg := string(body)
 	for _, p := range a.m.m.ErrorMessage {
 		if v := gjson.GetBytes(body, p); v.Exists() && v.String() != "" {
-			return v.String()
+			msg = v.String()
+			break
 		}
 	}
-	return string(body)
+	if a.m.m.ErrorField == "" {
+		return msg
+	}
+	if f := gjson.GetBytes(body, a.m.m.ErrorField).String(); f != "" && !strings.Contains(msg, f) {
+		return f + ": " + msg
+	}
+	return msg
 }
 
 // Validate checks the provisioned configuration.

@@ -44,6 +44,9 @@ type Data struct {
 	Tenant string
 	// Before holds the values the call's before calls fetched, by name.
 	Before map[string]string
+	// Secret is the adapter's token, the password or client secret a login
+	// sends; only the login call's templates read it.
+	Secret string
 }
 
 // View is the normalized user in templates.
@@ -59,12 +62,15 @@ type GroupView struct {
 
 // funcs are the template functions: few, because a mapping maps and decides nothing.
 var funcs = template.FuncMap{
-	// json writes v as JSON; a body string that is one {{json …}} action becomes
-	// that JSON value.
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
+	// json writes v as JSON, & < > as they are (a value inside an application's
+	// JSON filter must match itself); a body string that is one {{json …}} action
+	// becomes that JSON value.
+	"json": jsonText,
+	// quote writes s as a double-quoted string with " and \ escaped (control
+	// characters as \uXXXX): safe inside an application's filter language
+	// (PocketBase's `username = {{quote .Value}}`), where a raw value could close
+	// the quotes and add a condition.
+	"quote": func(s string) (string, error) { return jsonText(s) },
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
 	// default returns def when v is empty.
@@ -74,6 +80,17 @@ var funcs = template.FuncMap{
 		}
 		return v
 	},
+}
+
+// jsonText is v as JSON without HTML escaping.
+func jsonText(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // request is a compiled Call.
@@ -106,6 +123,7 @@ type fetch struct {
 type scope struct {
 	params map[string]string
 	before []string
+	secret bool // the login call: {{.Secret}} may be read
 }
 
 // nameRE is the shape of a before call's name and a then call's as: a template
@@ -131,6 +149,9 @@ func compileTemplate(field, src string, sc scope) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %v", field, err)
 	}
+	if !sc.secret && strings.Contains(t.Tree.Root.String(), ".Secret") {
+		return nil, fmt.Errorf("mapping %s: only the login call reads {{.Secret}} (the adapter's token is sent as auth says)", field)
+	}
 	// Execute once against zero data, so that a misspelt field, a missing param or
 	// a value no before call fetches fails the load, not the first request.
 	d := Data{Params: sc.params, Before: map[string]string{}}
@@ -150,6 +171,9 @@ func compileCall(field string, c Call, withBody bool, params map[string]string) 
 // compileBefore compiles the before calls of field, each seeing the values of
 // those before it, and returns the scope of the call itself.
 func compileBefore(field string, fs []Fetch, sc scope) ([]fetch, scope, error) {
+	if sc.secret && len(fs) > 0 {
+		return nil, sc, fmt.Errorf("mapping %s.before: the login call fetches nothing first", field)
+	}
 	var out []fetch
 	names := slices.Clone(sc.before)
 	for i, f := range fs {
@@ -172,7 +196,7 @@ func compileBefore(field string, fs []Fetch, sc scope) ([]fetch, scope, error) {
 		out = append(out, fetch{name: f.Name, req: r, value: f.Value})
 		names = append(names, f.Name)
 	}
-	return out, scope{params: sc.params, before: names}, nil
+	return out, scope{params: sc.params, before: names, secret: sc.secret}, nil
 }
 
 func compileCallIn(field string, c Call, withBody bool, outer scope) (*request, error) {

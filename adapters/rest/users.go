@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
 	"github.com/caddy-scim/caddy-scim/adapters/upstream"
@@ -68,7 +69,7 @@ func (a *Adapter) call(ctx context.Context, r *request, d Data) (*upstream.Respo
 	if a.m.rules5xx {
 		req.Definite = a.m.ruled
 	}
-	resp, err := a.api.Do(ctx, req)
+	resp, err := a.do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +158,17 @@ func (a *Adapter) joined(ctx context.Context, r *request, id string, v gjson.Res
 	return gjson.Parse(b.String()), nil
 }
 
+// date reads a mapped date; one that does not parse is logged, once, since
+// meta.created and meta.lastModified would otherwise vanish without a word.
+func (a *Adapter) date(s string) time.Time {
+	t, ok := parseTime(s, a.m.m.Users.Read.DateFormat)
+	if !ok && s != "" && a.dateWarned.CompareAndSwap(false, true) {
+		a.logger.Warn("a date the application answers does not parse; set users.read.date_format",
+			zap.String("application", a.m.m.Name), zap.String("value", s))
+	}
+	return t
+}
+
 // result is the part of an answer at the call's result path.
 func result(r *request, body []byte) gjson.Result {
 	if r.result == "" {
@@ -193,8 +205,8 @@ func (a *Adapter) record(v gjson.Result) adapters.Record {
 	if email != "" {
 		u.Emails = []adapters.MultiValue{{Value: email, Type: "work", Primary: true}}
 	}
-	u.Meta.Created, _ = time.Parse(time.RFC3339, get(f.Created))
-	u.Meta.LastModified, _ = time.Parse(time.RFC3339, get(f.Modified))
+	u.Meta.Created = a.date(get(f.Created))
+	u.Meta.LastModified = a.date(get(f.Modified))
 	// without marks every account reads unmarked: the link store says which are SCIM's
 	managed := !a.m.marksInStore && flag(v, f.Managed)
 	deleted, scimBlock := managed && flag(v, f.Deleted), managed && flag(v, f.SCIMBlock)
@@ -449,7 +461,7 @@ func (a *Adapter) pages(r *request, what string, data func(upstream.PageAt) Data
 			return nil, nil, adapters.MisconfiguredBecause("rest mapping %s", err)
 		}
 		req.Query = at.Query(req.Query)
-		resp, err := a.api.Do(ctx, req)
+		resp, err := a.do(ctx, req)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,27 @@ type Client struct {
 	base  *url.URL
 	http  *http.Client
 	calls atomic.Int64
+	// fetched are secrets learnt while running (a login's session tokens), the
+	// last few, scrubbed like Options.Secrets.
+	fetched atomic.Pointer[[]string]
+}
+
+// maxFetched bounds the secrets a client remembers beyond Options.Secrets.
+const maxFetched = 4
+
+// AddSecret makes Scrub remove s too (a session token the adapter fetched).
+func (c *Client) AddSecret(s string) {
+	for {
+		old := c.fetched.Load()
+		var next []string
+		if old != nil {
+			next = append(next, (*old)[max(0, len(*old)-maxFetched+1):]...)
+		}
+		next = append(next, s)
+		if c.fetched.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // New builds a client. Redirects are never followed: a redirect would drop the
@@ -448,7 +470,11 @@ const maxText = 200
 // Scrub makes upstream text fit for a SCIM detail: no secret, no control
 // characters, white space folded, at most 200 characters.
 func (c *Client) Scrub(s string) string {
-	for _, sec := range c.opt.Secrets {
+	secrets := c.opt.Secrets
+	if f := c.fetched.Load(); f != nil {
+		secrets = append(slices.Clip(secrets), *f...)
+	}
+	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}

@@ -16,9 +16,9 @@ type PocketBaseServer struct {
 	URL string
 	// Token is a static superuser token (a year long): the adapter's token.
 	Token string
-	// AdminEmail is the superuser's e-mail.
-	AdminEmail string
-	Dir        string
+	// AdminEmail and AdminPassword are the superuser's login.
+	AdminEmail, AdminPassword string
+	Dir                       string
 }
 
 // Do calls PocketBase's API as its superuser (path e.g.
@@ -48,7 +48,7 @@ func PocketBase(tb testing.TB) *PocketBaseServer {
 			return
 		}
 		pocketbaseSrv = &PocketBaseServer{URL: env["POCKETBASE_URL"], Token: env["POCKETBASE_TOKEN"],
-			AdminEmail: env["POCKETBASE_ADMIN_EMAIL"], Dir: dir}
+			AdminEmail: env["POCKETBASE_ADMIN_EMAIL"], AdminPassword: env["POCKETBASE_ADMIN_PASSWORD"], Dir: dir}
 		if pocketbaseSrv.URL == "" || pocketbaseSrv.Token == "" {
 			pocketbaseErr = fmt.Errorf("pocketbase.sh start wrote an incomplete env file in %s", dir)
 		}
