@@ -268,6 +268,15 @@ func TestDatesQuotingAndErrorFields(t *testing.T) {
 	if got, want := req.Query.Get("filter"), `username = "x&y\" || admin = true || \""`; got != want {
 		t.Errorf("quote: %s, want %s", got, want)
 	}
+	r2, err := compileCall("users.deactivate", Call{Method: "PATCH", Path: "/u", Body: json.RawMessage(`{"key": "{{random}}"}`)}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := r2.build(Data{})
+	k2, _ := r2.build(Data{})
+	if a, b := k1.Body.(map[string]any)["key"], k2.Body.(map[string]any)["key"]; len(fmt.Sprint(a)) != 32 || a == b {
+		t.Errorf("random: %v then %v; want 32 hex digits, new each time", a, b)
+	}
 	if got := req.Query.Get("j"); !gjson.Valid(got) || gjson.Get(got, "eq").String() != `x&y" || admin = true || "` {
 		t.Errorf("json: %s", got)
 	}

@@ -2,6 +2,8 @@ package rest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,6 +73,15 @@ var funcs = template.FuncMap{
 	// (PocketBase's `username = {{quote .Value}}`), where a raw value could close
 	// the quotes and add a condition.
 	"quote": func(s string) (string, error) { return jsonText(s) },
+	// random is 32 random hex digits, new at each call: a value nobody knows,
+	// such as a new token key that signs a deprovisioned user out.
+	"random": func() (string, error) {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	},
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
 	// default returns def when v is empty.
