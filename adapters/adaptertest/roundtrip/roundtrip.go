@@ -32,6 +32,48 @@ func Run(t *testing.T, a adapters.UserAdapter) {
 	for _, path := range a.Info().UserAttributes {
 		t.Run(path, func(t *testing.T) { roundTrip(t, svc, path) })
 	}
+	if a.Info().OneName {
+		t.Run("one name", func(t *testing.T) { oneName(t, svc) })
+	}
+}
+
+// oneName checks, for an application that keeps one name string, that the name
+// parts Okta and Entra PATCH are merged into it: nothing of the name is lost
+// ("Alice Anders" with givenName "Alicia" is "Alicia Anders", not "Alicia").
+func oneName(t *testing.T, svc *provision.Service) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := base(randHex())
+	u.Name = &adapters.Name{GivenName: "Alice", FamilyName: "Anders"}
+	rec, err := svc.CreateUser(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rec.User.ID
+	defer func() { _ = svc.DeleteUser(ctx, id, "") }()
+	opt := scim.RenderOptions{}
+	for _, c := range []struct{ op, want string }{
+		{`{"op":"replace","path":"name.givenName","value":"Alicia"}`, "Alicia Anders"},              // Okta
+		{`{"op":"Replace","value":{"name.familyName":"Braun"}}`, "Alicia Braun"},                    // Entra, dotted
+		{`{"op":"Replace","path":"name.givenName","value":"Mary Ann"}`, "Mary Ann Braun"},           // a part with a space
+		{`{"op":"Replace","path":"displayName","value":"Grace Hopper"}`, "Grace Hopper"},            // Entra
+		{`{"op":"replace","value":{"name":{"familyName":"Murray Hopper"}}}`, "Grace Murray Hopper"}, // Okta, pathless
+	} {
+		ops, err := scim.ParsePatch([]byte(`{"schemas":["`+scim.MessagePatchOp+`"],"Operations":[`+c.op+`]}`), scim.UserResourceType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.PatchUser(ctx, id, ops, "", opt); err != nil {
+			t.Fatalf("PATCH %s: %v", c.op, err)
+		}
+		got, err := svc.GetUser(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.User.Name == nil || got.User.Name.Formatted != c.want || got.User.DisplayName != c.want {
+			t.Errorf("after %s the name reads %+v, displayName %q; want %q whole", c.op, got.User.Name, got.User.DisplayName, c.want)
+		}
+	}
 }
 
 func randHex() string {
