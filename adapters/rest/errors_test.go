@@ -50,7 +50,7 @@ func TestErrorRulesAndEmptyGets(t *testing.T) {
 		},
 		Users: Users{
 			Attributes: []string{"userName", "emails", "active"},
-			Read: Fields{ID: "id", UserName: "login", ExternalID: "ext", Active: Flag{Path: "active"},
+			Read: Fields{ID: "id", UserName: "login", Email: "email", ExternalID: "ext", Active: Flag{Path: "active"},
 				Managed: Flag{Path: "state.managed"}, Deleted: Flag{Path: "state.deleted"}, SCIMBlock: Flag{Path: "state.blocked"}},
 			Create: Call{Method: "POST", Path: "/u", Query: map[string]string{"n": "{{.User.UserName}}"}, Result: "data", Body: body},
 			Get:    Call{Method: "GET", Path: "/u", Query: map[string]string{"id": "{{.ID}}"}, Result: "data.0", EmptyIsNotFound: true},
