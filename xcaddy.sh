@@ -103,7 +103,7 @@ bench)
 	echo "micro benchmarks (module/scim, -benchmem)" >&2
 	go test -run '^$' -bench 'Core' -benchmem -count 1 ./module/scim/
 	# one package, one process: the numbers are only comparable within a run
-	go test -count=1 -v -timeout 120m -run '^(TestBench|TestListCurve|TestRestCost)$' "$@" ./integration/bench/
+	go test -count=1 -v -timeout 120m -run '^(TestBench|TestBenchEmulator|TestListCurve|TestRestCost)$' "$@" ./integration/bench/
 	;;
 demo)
 	need_go

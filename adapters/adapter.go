@@ -362,6 +362,18 @@ type HealthChecker interface {
 	CheckHealth(ctx context.Context) error
 }
 
+// UserBatch is implemented by adapters that can read many managed users in a few
+// calls (GitLab: its managed listing from a keyset cursor): a list page reads its
+// users through it instead of one read each.
+type UserBatch interface {
+	// ReadUsers returns managed users among ids (given in ascending id order), in
+	// any order, as FindUsers ByID would return them; an id it does not return is
+	// read alone by the service (gone, no longer managed, or out of the batch's
+	// reach), so a partial answer is never wrong. It never returns a user ids do not
+	// name.
+	ReadUsers(ctx context.Context, ids []string) ([]Record, error)
+}
+
 // AllUsers is implemented by adapters that can walk every upstream account, managed
 // or not, in ascending id order, for the drift report (accounts no IdP manages).
 type AllUsers interface {

@@ -219,8 +219,11 @@ func TestGroupOktaPush(t *testing.T) {
 	}
 	ge.wantMembers(t, gid, u[1])
 
-	// the user's read-only groups attribute
-	ur := c.do("GET", "/Users/"+u[1], nil).want(t, 200)
+	// the user's read-only groups attribute: returned on request
+	if plain := c.do("GET", "/Users/"+u[1], nil).want(t, 200); strings.Contains(string(plain.Body), `"groups"`) {
+		t.Fatalf("a GET without attributes=groups carries groups (returned \"request\"): %s", plain.Body)
+	}
+	ur := c.do("GET", "/Users/"+u[1]+"?attributes=groups", nil).want(t, 200)
 	if gs, _ := ur.JSON["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["value"] != gid || gs[0].(map[string]any)["display"] != "Test SCIMv2 Renamed" {
 		t.Fatalf("user groups: %s", ur.Body)
 	}

@@ -167,7 +167,7 @@ func TestGroupKeystone(t *testing.T) {
 	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`,
 		`{"op":"add","path":"members","value":`+memberValues(u[2])+`}`)).want(t, 204)
 	want(gid, disp+" Renamed", u[1], u[2])
-	if ur := c.do("GET", "/Users/"+u[1], nil).want(t, 200); !slices.ContainsFunc(ur.JSON["groups"].([]any), func(g any) bool {
+	if ur := c.do("GET", "/Users/"+u[1]+"?attributes=groups", nil).want(t, 200); !slices.ContainsFunc(ur.JSON["groups"].([]any), func(g any) bool {
 		return g.(map[string]any)["value"] == gid
 	}) {
 		t.Fatalf("the user's groups lack %s: %s", gid, ur.Body)

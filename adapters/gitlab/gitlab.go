@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -89,6 +90,7 @@ type Adapter struct {
 	groups          *groupState    // lazily resolved group context; a pointer: Caddy copies the Adapter
 	retry           upstream.Retry // tests shorten it; zero: upstream.DefaultRetry
 	deletionWait    time.Duration  // tests shorten it; zero: defaultDeletionWait
+	noCursor        *atomic.Bool   // GitLab refused a keyset cursor of ReadUsers: read one by one
 }
 
 // CaddyModule returns the Caddy module information.
@@ -103,6 +105,7 @@ func (Adapter) CaddyModule() caddy.ModuleInfo {
 // upstream client.
 func (a *Adapter) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.noCursor = new(atomic.Bool)
 	var err error
 	opt := upstream.Options{Name: upstreamName, Message: extractMessage, Hint: tokenHint, Retry: a.retry, RateLimitWait: appLimitRetry, Timeout: DefaultTimeout, Logger: a.logger}
 	a.api, a.token, err = a.Config.Connect("gitlab", "/api/v4", opt, func(r *http.Request, token string) {

@@ -593,6 +593,42 @@ func TestListFallsBackToKeyset(t *testing.T) {
 	}
 }
 
+// TestReadUsers: a list page's users in one keyset call from a cursor made before
+// the first id; ids the listing does not hold (unmanaged, unknown) are left out for
+// the service to read alone; a refused cursor turns the batch off, not the page.
+func TestReadUsers(t *testing.T) {
+	e := newEnv(t, gitlabemu.Options{})
+	ids := seedManaged(t, e, 230)
+	var page []string
+	for _, id := range ids[120:220] {
+		page = append(page, strconv.Itoa(id))
+	}
+	e.emu.ResetCalls()
+	recs, err := e.a.ReadUsers(tctx(t), page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.emu.Calls()["GET /users"]; n != 1 {
+		t.Errorf("a page of 100 took %d GET /users, want 1", n)
+	}
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r.User.ID] = true
+		if !r.Managed || r.User.UserName == "" || r.User.ExternalID == "" {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if len(got) != 100 || !got[page[0]] || !got[page[99]] {
+		t.Errorf("%d users read, want the 100 of the page", len(got))
+	}
+	// an unmanaged account's id (the seed puts one after every tenth), an unknown one
+	few := []string{strconv.Itoa(ids[10]), strconv.Itoa(ids[10] + 1), "999999"}
+	recs, err = e.a.ReadUsers(tctx(t), few)
+	if err != nil || len(recs) != 1 || recs[0].User.ID != few[0] {
+		t.Errorf("ReadUsers(%v) = %v %v, want only %s", few, recs, err, few[0])
+	}
+}
+
 func TestNextLink(t *testing.T) {
 	h := `<https://gl.example/api/v4/users?cursor=abc&per_page=100>; rel="next", <https://gl.example/api/v4/users?page=1>; rel="first"`
 	u := upstream.NextLink(h)

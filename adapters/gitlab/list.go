@@ -2,7 +2,11 @@ package gitlab
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
+
 	"errors"
+	"go.uber.org/zap"
 	"net/url"
 
 	"github.com/caddy-scim/caddy-scim/adapters"
@@ -68,6 +72,79 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 // reach deep offsets and to count past 10 000 rows.
 func (a *Adapter) keysetUsers(ctx context.Context, each func([]glUser) bool) error {
 	return a.keysetWalk(ctx, managedQuery(a.TenantName()), each)
+}
+
+var _ adapters.UserBatch = (*Adapter)(nil)
+
+// batchCalls bounds the listing calls of one ReadUsers: a page of 100 whose ids lie
+// among many DELETEd (still managed) accounts is left to single reads beyond it.
+const batchCalls = 4
+
+// ReadUsers reads the managed users among ids (ascending) from GitLab's managed
+// listing in keyset order, starting right before the first id: one call of 100 for
+// a list page, more when DELETEd accounts (kept, still marked) lie in between.
+// GitLab's cursor is opaque; it is made here the way GitLab makes it (base64 of
+// {"id": "<last id>", "_kd": "n"}, Gitlab::Pagination::Keyset). Should GitLab refuse
+// it (400), the service reads each user alone from then on.
+func (a *Adapter) ReadUsers(ctx context.Context, ids []string) ([]adapters.Record, error) {
+	if a.noCursor != nil && a.noCursor.Load() {
+		return nil, nil
+	}
+	want := make(map[int64]bool, len(ids))
+	var first, last int64
+	for _, s := range ids {
+		if id, ok := adapters.NumericID(s); ok {
+			want[id] = true
+			if first == 0 || id < first {
+				first = id
+			}
+			last = max(last, id)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	q := managedQuery(a.TenantName())
+	q.Set("pagination", "keyset")
+	q.Set("cursor", keysetCursor(first-1))
+	var recs []adapters.Record
+	var werr error
+	calls := 0
+	err := upstream.EachPage(ctx, keyset, upstream.JSONArray[glUser](a.api, upstream.Request{Path: "/users", Query: q}), func(us []glUser) bool {
+		calls++
+		for i := range us {
+			u := &us[i]
+			if u.ID > last {
+				return false
+			}
+			if want[u.ID] {
+				if werr = a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); werr != nil {
+					return false
+				}
+				if _, gone := leaving(u); !gone {
+					recs = append(recs, a.record(u))
+				}
+			}
+			if u.ID == last {
+				return false
+			}
+		}
+		return calls < batchCalls
+	})
+	if (adapters.Is(err, adapters.Invalid) || adapters.Is(err, adapters.BadAnswer)) && a.noCursor != nil {
+		a.noCursor.Store(true)
+		a.logger.Warn("GitLab refused a keyset cursor: list pages read their users one by one", zap.Error(err))
+		return nil, nil
+	}
+	if err == nil {
+		err = werr
+	}
+	return recs, err
+}
+
+// keysetCursor is GitLab's keyset cursor that continues after id.
+func keysetCursor(id int64) string {
+	return base64.URLEncoding.EncodeToString([]byte(`{"id":"` + strconv.FormatInt(id, 10) + `","_kd":"n"}`))
 }
 
 var _ adapters.AllUsers = (*Adapter)(nil)

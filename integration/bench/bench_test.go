@@ -551,10 +551,6 @@ func (e *env) seed(t *testing.T, base string, n int) []user {
 // profile takes CPU profiles of the running plugin through Caddy's admin
 // /debug/pprof while it serves the hot paths.
 func (e *env) profile(t *testing.T, rep *report, admin, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const secs = 10
 	for _, p := range []struct {
 		file string
 		conc int
@@ -566,32 +562,39 @@ func (e *env) profile(t *testing.T, rep *report, admin, dir string) {
 		}},
 		{"cpu-post.pprof", 16, func(w, i int) error { _, err := e.scimCreate(e.plugin, "prof"); return err }},
 	} {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		var perr error
-		go func() {
-			defer wg.Done()
-			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, secs))
-			if err != nil {
-				perr = err
-				return
-			}
-			defer resp.Body.Close()
-			f, err := os.Create(filepath.Join(dir, p.file))
-			if err != nil {
-				perr = err
-				return
-			}
-			defer f.Close()
-			_, perr = io.Copy(f, resp.Body)
-		}()
-		r := load(p.conc, secs*time.Second+500*time.Millisecond, 0, p.f)
-		wg.Wait()
-		if perr != nil {
-			t.Errorf("profile %s: %v", p.file, perr)
-		}
-		rep.printf("\nprofile %s: %d requests at %.0f req/s (c=%d) → %s\n", p.file, r.n, r.rps(), p.conc, filepath.Join(dir, p.file))
+		cpuProfile(t, rep, admin, filepath.Join(dir, p.file), p.conc, p.f)
 	}
+}
+
+// cpuProfile saves a 10 s CPU profile of the Caddy at admin while f runs at conc.
+func cpuProfile(t *testing.T, rep *report, admin, file string, conc int, f func(w, i int) error) {
+	const secs = 10
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var perr error
+	wg.Go(func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, secs))
+		if err != nil {
+			perr = err
+			return
+		}
+		defer resp.Body.Close()
+		out, err := os.Create(file)
+		if err != nil {
+			perr = err
+			return
+		}
+		defer out.Close()
+		_, perr = io.Copy(out, resp.Body)
+	})
+	r := load(conc, secs*time.Second+500*time.Millisecond, 0, f)
+	wg.Wait()
+	if perr != nil {
+		t.Errorf("profile %s: %v", file, perr)
+	}
+	rep.printf("\nprofile %s: %d requests at %.0f req/s (c=%d)\n", file, r.n, r.rps(), conc)
 }
 
 // machine describes where the numbers come from.

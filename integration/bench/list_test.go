@@ -22,6 +22,8 @@ type listUpstream struct {
 	env   []string
 	grow  func(t *testing.T, from, to int) // add managed users from..to-1
 	users int
+	// direct is the application's own URL and auth (for rows that call it straight)
+	direct, dauth string
 }
 
 // TestListCurve measures what a list page costs as the directory grows: Okta's
@@ -147,6 +149,7 @@ func emulatorUpstream(t *testing.T) *listUpstream {
 	t.Cleanup(srv.Close)
 	adapter := fmt.Sprintf("\t\tadapter gitlab {\n\t\t\turl %s\n\t\t\ttoken {env.GITLAB_TOKEN}\n\t\t}", srv.URL)
 	up := &listUpstream{name: "GitLab emulator", env: []string{"SCIM_TOKEN=" + scimToken, "GITLAB_TOKEN=" + token},
+		direct: srv.URL, dauth: "Bearer " + token,
 		site: func(addr, prefix string) string { return scimSite(adapter, addr, prefix) }}
 	var proto gitlabemu.UserState
 	up.grow = func(t *testing.T, from, to int) {

@@ -101,6 +101,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	users       map[int]*UserState
+	keys        map[string][]int // see indexUserLocked
 	groups      map[int]*GroupState
 	tokens      map[string]tokenEntry
 	nextUserID  int
@@ -143,6 +144,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users = map[int]*UserState{}
+	s.keys = map[string][]int{}
 	s.groups = map[int]*GroupState{}
 	s.tokens = map[string]tokenEntry{}
 	s.nextUserID, s.nextEmailID, s.nextGroupID = 1, 1, 1

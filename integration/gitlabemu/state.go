@@ -3,6 +3,7 @@ package gitlabemu
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -205,6 +206,7 @@ func (s *Server) ModifyUser(id int, fn func(*UserState)) error {
 	}
 	fn(u)
 	u.ID = id
+	s.indexUserLocked(u)
 	return nil
 }
 
@@ -356,6 +358,7 @@ func (s *Server) insertUserLocked(u UserState) *UserState {
 	p := &u
 	c := p.clone()
 	s.users[u.ID] = &c
+	s.indexUserLocked(&c)
 	return &c
 }
 
@@ -394,8 +397,48 @@ func (s *Server) sortedGroupsLocked() []*GroupState {
 	return out
 }
 
+// GitLab finds a user by username, e-mail or identity through unique indexes, so
+// that a create costs the same at 1,000 users as at 100,000; the emulator, the
+// benchmarks' upstream, must too. keys maps "u:<username>", "e:<address>" and
+// "i:<provider>\x00<extern_uid>" (lowercased) to the ids of users that held the
+// value at some point: indexUserLocked adds a user's values wherever they are
+// written, and every lookup checks each candidate's current state, so a stale
+// entry (a rename, a removed address, a deleted user) costs nothing but a check.
+func (s *Server) indexUserLocked(u *UserState) {
+	add := func(k string) {
+		k = strings.ToLower(k)
+		if !slices.Contains(s.keys[k], u.ID) {
+			s.keys[k] = append(s.keys[k], u.ID)
+		}
+	}
+	add("u:" + u.Username)
+	add("e:" + u.Email)
+	if u.UnconfirmedEmail != "" {
+		add("e:" + u.UnconfirmedEmail)
+	}
+	for _, e := range u.Emails {
+		add("e:" + e.Email)
+	}
+	for _, id := range u.Identities {
+		add("i:" + id.Provider + "\x00" + id.ExternUID)
+	}
+}
+
+// candidatesLocked are the live users that may hold key (see indexUserLocked),
+// in ascending id order.
+func (s *Server) candidatesLocked(key string) []*UserState {
+	var out []*UserState
+	for _, id := range s.keys[strings.ToLower(key)] {
+		if u := s.users[id]; u != nil {
+			out = append(out, u)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 func (s *Server) userByUsernameLocked(name string) *UserState {
-	for _, u := range s.users {
+	for _, u := range s.candidatesLocked("u:" + name) {
 		if strings.EqualFold(u.Username, name) {
 			return u
 		}
@@ -408,7 +451,7 @@ func (s *Server) userByUsernameLocked(name string) *UserState {
 // it is the model's uniqueness validation, which also sees unconfirmed
 // secondary addresses (upstreams.md §2.3).
 func (s *Server) emailTakenLocked(email string, exceptUser int, conflictOnly bool) bool {
-	for _, u := range s.users {
+	for _, u := range s.candidatesLocked("e:" + email) {
 		if u.ID == exceptUser {
 			continue
 		}
@@ -427,7 +470,7 @@ func (s *Server) emailTakenLocked(email string, exceptUser int, conflictOnly boo
 // identityOwnerLocked finds the user holding extern_uid for provider
 // (identities.extern_uid is unique per provider, case-insensitive).
 func (s *Server) identityOwnerLocked(provider, externUID string) *UserState {
-	for _, u := range s.sortedUsersLocked() {
+	for _, u := range s.candidatesLocked("i:" + provider + "\x00" + externUID) {
 		for _, id := range u.Identities {
 			if id.Provider == provider && strings.EqualFold(id.ExternUID, externUID) {
 				return u

@@ -684,6 +684,7 @@ func (s *Server) updateUser(c *reqCtx) {
 	}
 	cand.UpdatedAt = now
 	*u = cand
+	s.indexUserLocked(u)
 	writeJSON(c.w, 200, s.userEntity(c, u, false))
 }
 
@@ -969,6 +970,7 @@ func (s *Server) addEmail(c *reqCtx) {
 		e.ConfirmedAt = &t
 	}
 	u.Emails = append(u.Emails, e)
+	s.indexUserLocked(u)
 	created(c.w, emailEntity(e))
 }
 

@@ -232,6 +232,14 @@ func (g *GiteaServer) SetActivated(tb testing.TB, username string, active bool) 
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("testenv: activating %q: %v %s", username, err, out)
 	}
+	// The write goes around Gitea, into its database: wait until Gitea's API
+	// reads it back, so that the test's next request meets the new state.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if u := g.GetUser(tb, username); u != nil && u["active"] == active {
+			return
+		}
+	}
+	tb.Fatalf("testenv: Gitea does not read %q as active=%v 10 s after the write", username, active)
 }
 
 // AddOAuth2Source adds an OAuth2 authentication source named name to the server (with

@@ -61,6 +61,29 @@ func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 	return recs, err
 }
 
+// readUsers is the adapter's batch read (adapters.UserBatch) of ids, with the
+// store's marks and tenancy applied, by id; nil when the adapter has none or the
+// batch failed (the caller then reads each user alone, and a real outage shows there).
+func (s *Service) readUsers(ctx context.Context, ids []string) map[string]adapters.Record {
+	b, ok := s.Adapter.(adapters.UserBatch)
+	if !ok || len(ids) < 2 {
+		return nil
+	}
+	recs, err := b.ReadUsers(ctx, ids)
+	if err == nil {
+		err = s.storeMarks(ctx, recs)
+	}
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]adapters.Record, len(recs))
+	for i := range recs {
+		s.own(&recs[i])
+		out[idOf(recs[i])] = recs[i]
+	}
+	return out
+}
+
 // listUsers is the adapter's ListUsers (which lists only this tenant's accounts, or
 // every account when the store keeps the marks), with the store's marks and tenancy
 // applied.

@@ -20,8 +20,9 @@ const listConcurrency = 8
 
 // UserPage answers a plain listing (no filter, the default order: ascending id) of
 // limit users from offset, from the link index: the ids of the page come from the
-// index and each user is read upstream, so a page costs limit reads whatever the
-// directory's size. Creates append (ids grow) and deactivations keep their place,
+// index and the users are read upstream, in a few calls where the adapter reads
+// many at once (adapters.UserBatch), else one read each; either way a page costs
+// the same whatever the directory's size. Creates append (ids grow) and deactivations keep their place,
 // so consecutive pages neither skip nor repeat a user while they interleave; a
 // DELETE moves the later users one place up. ok=false when the store has no
 // trusted index (the caller then scans, see QueryUsers).
@@ -41,8 +42,21 @@ func (s *Service) UserPage(ctx context.Context, offset, limit int) (_ []adapters
 	}
 	recs := make([]adapters.Record, len(ls))
 	keep := make([]bool, len(ls))
+	ids := make([]string, len(ls))
+	for i := range ls {
+		ids[i] = ls[i].ID
+	}
+	batch := s.readUsers(ctx, ids)
 	errs := adapters.Parallel(ctx, len(ls), listConcurrency, func(ctx context.Context, i int) error {
-		r, cached, found, err := s.readRecord(ctx, ls[i].ID, ls[i], false)
+		var r adapters.Record
+		var cached links.Link
+		var found bool
+		var err error
+		if b, ok := batch[ls[i].ID]; ok {
+			r, cached, found, err = s.recordOf(ctx, ls[i].ID, []adapters.Record{b}, ls[i], false)
+		} else { // not in the batch: gone, no longer managed, or no batch read
+			r, cached, found, err = s.readRecord(ctx, ls[i].ID, ls[i], false)
+		}
 		switch {
 		case err != nil:
 			return err

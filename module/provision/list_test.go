@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -62,6 +63,68 @@ func TestUserPageCostsThePage(t *testing.T) {
 	}
 	if ids, total := page(t, s, 400, 10); len(ids) != 0 || total != 300 {
 		t.Errorf("past the end: %v total %d", ids, total)
+	}
+}
+
+// batchMemory is the reference adapter with a batch read (adapters.UserBatch) made
+// of one ListUsers call, which leaves out the ids in skip (out of its reach).
+type batchMemory struct {
+	*adaptertest.Memory
+	skip map[string]bool
+}
+
+func (b *batchMemory) ReadUsers(ctx context.Context, ids []string) ([]adapters.Record, error) {
+	all, _, err := b.ListUsers(ctx, adapters.Page{Limit: 1 << 20})
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = !b.skip[id]
+	}
+	var out []adapters.Record
+	for _, r := range all {
+		if want[r.User.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// TestUserPageReadsInABatch: with an adapter that reads many users at once, a page
+// costs that one call; a user the batch does not return is read alone, so what the
+// page holds (and what it heals) is the same as with one read per user.
+func TestUserPageReadsInABatch(t *testing.T) {
+	s, x := indexedService(t, 300)
+	m := s.Adapter.(*adaptertest.Memory)
+	b := &batchMemory{Memory: m, skip: map[string]bool{}}
+	s.Adapter = b
+	before := m.UpstreamCalls()
+	ids, total := page(t, s, 150, 100)
+	if n := m.UpstreamCalls() - before; n != 1 {
+		t.Errorf("a page of 100 cost %d upstream calls, want 1 (the batch)", n)
+	}
+	if total != 300 || len(ids) != 100 || ids[0] != "151" || ids[99] != "250" {
+		t.Fatalf("page: %d users from %v, total %d", len(ids), ids[:1], total)
+	}
+	m.EditUser("152", func(r *adapters.Record) { r.Managed = false })
+	m.EditUser("153", func(r *adapters.Record) { r.Deleted = true })
+	b.skip["154"] = true
+	before = m.UpstreamCalls()
+	ids, total = page(t, s, 150, 5)
+	// 152 (no longer managed) is not in the batch either: read alone, like 154
+	if n := m.UpstreamCalls() - before; n != 3 {
+		t.Errorf("%d upstream calls, want 3 (the batch, then 152 and 154 alone)", n)
+	}
+	if fmt.Sprint(ids) != "[151 154 155]" || total != 298 {
+		t.Errorf("page %v total %d, want [151 154 155] 298", ids, total)
+	}
+	if known, _, _ := x.Visible(ctx, []string{"152", "153", "154"}); known["152"] || known["153"] || !known["154"] {
+		t.Errorf("the index after the page: %v", known)
+	}
+	m.Fail("ListUsers", adapters.UnavailableFor(0, "down"))
+	if ids, _ := page(t, s, 0, 3); fmt.Sprint(ids) != "[1 2 3]" {
+		t.Errorf("a failed batch read: %v, want the users read one by one", ids)
 	}
 }
 

@@ -76,6 +76,11 @@ func (s *Service) readRecord(ctx context.Context, id string, cached links.Link, 
 	if err != nil {
 		return adapters.Record{}, cached, false, err
 	}
+	return s.recordOf(ctx, id, recs, cached, fromIndex)
+}
+
+// recordOf is readRecord's answer from what a read of id found.
+func (s *Service) recordOf(ctx context.Context, id string, recs []adapters.Record, cached links.Link, fromIndex bool) (adapters.Record, links.Link, bool, error) {
 	for _, r := range recs {
 		if r.User != nil && r.User.ID == id {
 			if fromIndex && !strings.EqualFold(cached.UserName, r.User.UserName) {

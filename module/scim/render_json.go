@@ -12,6 +12,11 @@ import (
 // Keys are written in the sorted order json.Marshal gives a map, meta and schemas
 // among the attributes of userCodec.
 func AppendUserJSON(dst []byte, u *User, opt RenderOptions) []byte {
+	if u.Groups != nil { // returned on request only: as Project without attributes
+		c := *u
+		c.Groups = nil
+		u = &c
+	}
 	dst = append(dst, '{')
 	dst = userCodec.appendMembers(dst, u, 0, userMetaAt)
 	dst = appendUserMeta(dst, u, opt)

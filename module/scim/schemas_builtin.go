@@ -23,6 +23,10 @@ func (a *Attribute) immutable() *Attribute                 { a.Mutability = Immu
 func (a *Attribute) required() *Attribute                  { a.Required = true; return a }
 func (a *Attribute) exact() *Attribute                     { a.CaseExact = true; return a }
 
+// onRequest: returned only when attributes names it. A user's groups cost an
+// upstream read of their own, which no IdP's read of a user needs.
+func (a *Attribute) onRequest() *Attribute { a.Returned = ReturnedRequest; return a }
+
 // multiValue is the usual sub-attribute set of a multi-valued attribute (RFC 7643 §2.4).
 func multiValue(name, desc string, valueType string, types ...string) *Attribute {
 	value := str("value", "The attribute's significant value.")
@@ -88,7 +92,7 @@ var UserSchema = &Schema{
 			ref("$ref", "The URI of the corresponding 'Group' resource to which the user belongs.", "User", "Group").readOnly(),
 			str("display", "A human-readable name, primarily used for display purposes.").readOnly(),
 			str("type", "A label indicating the attribute's function, e.g., 'direct' or 'indirect'.").canonical("direct", "indirect").readOnly(),
-		).readOnly(),
+		).readOnly().onRequest(),
 		multiValue("entitlements", "A list of entitlements for the User that represent a thing the User has.", TypeString),
 		multiValue("roles", "A list of roles for the User that collectively represent who the User is.", TypeString),
 		multiValue("x509Certificates", "A list of certificates issued to the User.", TypeBinary),

@@ -73,18 +73,12 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, q scim.Quer
 	h.writePage(w, r, found.Resources, nil, found.Total, q)
 }
 
-// fillUserGroups sets the read-only groups attribute of users. single is a GET of
-// one user, where groups are returned unless excluded; list answers fill them only
-// when attributes names groups, since it costs upstream calls per user. A failure
-// leaves groups out (it is informational) and is logged.
-func (h *Handler) fillUserGroups(r *http.Request, users []*scim.User, q scim.Query, single bool) {
-	if h.groups == nil || len(users) == 0 {
-		return
-	}
-	if single && !wantsAttr(q, scim.UserResourceType, "groups") {
-		return
-	}
-	if !single && (len(q.Attributes) == 0 || !wantsAttr(q, scim.UserResourceType, "groups")) {
+// fillUserGroups sets the read-only groups attribute of users when attributes names
+// it (returned "request" in /Schemas): it costs an upstream read per user, which no
+// IdP's read of a user needs. A failure leaves groups out (it is informational) and
+// is logged.
+func (h *Handler) fillUserGroups(r *http.Request, users []*scim.User, q scim.Query) {
+	if h.groups == nil || len(users) == 0 || len(q.Attributes) == 0 || !wantsAttr(q, scim.UserResourceType, "groups") {
 		return
 	}
 	base := h.baseURL(r)

@@ -76,7 +76,7 @@ func (h *Handler) users() *kind[adapters.Record] {
 		get: func(r *http.Request, id string, q scim.Query) (adapters.Record, error) {
 			rec, err := h.svc.GetUser(r.Context(), id)
 			if err == nil {
-				h.fillUserGroups(r, []*scim.User{rec.User}, q, true)
+				h.fillUserGroups(r, []*scim.User{rec.User}, q)
 			}
 			return rec, err
 		},
@@ -173,7 +173,7 @@ func (h *Handler) writeList(w http.ResponseWriter, r *http.Request, rs []scim.Re
 // nil for them); the rest are page's (groups). The users' groups attribute is filled
 // here, for the page only, when attributes asks for it.
 func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, page []scim.Resource, users []*scim.User, total int, q scim.Query) {
-	h.fillUserGroups(r, users, q, false)
+	h.fillUserGroups(r, users, q)
 	n := max(len(page), len(users))
 	lr := scim.ListResponse{Schemas: []string{scim.MessageListResponse}, TotalResults: total,
 		ItemsPerPage: n, StartIndex: q.StartIndex, Resources: make([]scim.Resource, n)}
