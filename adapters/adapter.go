@@ -68,6 +68,11 @@ type Info struct {
 	// what UpdateUser does on State.Deactivating (an action: remove the roles,
 	// suspend), or nothing.
 	NoBlock bool
+	// NameKeyed is set when the upstream reads an account by name faster than by
+	// id (Gitea): a ByID lookup then carries the link store's UserNameHint, so the
+	// service reads the link first. Otherwise it reads the link and the account at
+	// the same time.
+	NameKeyed bool
 }
 
 // OneNameUserAttributes are the User attributes an upstream stores that keeps a login

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -11,11 +12,26 @@ import (
 // mapping reads, for upstreams that keep no version or update time of their own: it
 // changes whenever one of them does.
 func Version(fields ...any) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, f := range fields {
-		fmt.Fprintf(h, "%v\x00", f)
+		// the bytes of fmt's %v, without fmt (every read computes a version)
+		switch v := f.(type) {
+		case string:
+			b = append(b, v...)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		default:
+			b = fmt.Append(b, f)
+		}
+		b = append(b, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // NumericID reads an upstream's positive decimal id in canonical form ("42", not

@@ -48,6 +48,7 @@ func (a *Adapter) Info() adapters.Info {
 		MaxPageSize:     listPageSize,
 		ListScans:       true,
 		OneName:         true,
+		NameKeyed:       true,
 	}
 }
 

@@ -10,7 +10,6 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	json "github.com/segmentio/encoding/json"
 	"go.uber.org/zap"
 
 	"github.com/caddy-scim/caddy-scim/adapters"

@@ -45,9 +45,9 @@ func TestBenchEmulator(t *testing.T) {
 	proxy := startCaddy(t, "\treverse_proxy "+strings.TrimPrefix(up.direct, "http://"))
 	rep := &report{}
 	rep.printf("\n## In front of a fast application: the GitLab emulator\n\n%s\n", machine(up.direct))
-	rep.printf("Concurrency c, %s per target and cell in turns of 1 s. *direct* is the emulator call the plugin makes for that operation (warm link store), *proxy* the same call through a Caddy with only `reverse_proxy`; *plugin (Redis)* keeps its links in Redis, *plugin (embedded)* in the default embedded store. Upstream calls and link store round trips per request from the plugin's metrics.\n\n", cellDur)
-	rep.printf("| users | operation | c | plugin (Redis) req/s | p50 ms | p99 ms | plugin (embedded) req/s | proxy req/s | direct req/s | Redis ÷ proxy | embedded ÷ proxy | Redis ÷ direct | upstream calls/op | Redis RT/op |\n")
-	rep.printf("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	rep.printf("Concurrency c, %s per target and cell in turns of 1 s. *direct* is the emulator call the plugin makes for that operation (warm link store), *proxy* the same call through a Caddy with only `reverse_proxy`; *plugin (Redis)* keeps its links in Redis, *plugin (embedded)* in the default embedded store. Upstream calls and link store round trips per request from the plugin's metrics; *CPU µs/req* is the CPU time of each Caddy process over its own turns (user + system, from /proc), divided by its requests: what one request costs the plugin, whatever else the machine runs.\n\n", cellDur)
+	rep.printf("| users | operation | c | plugin (Redis) req/s | p50 ms | p99 ms | plugin (embedded) req/s | proxy req/s | direct req/s | Redis ÷ proxy | embedded ÷ proxy | Redis ÷ direct | upstream calls/op | Redis RT/op | CPU µs/req: Redis | embedded | proxy |\n")
+	rep.printf("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 
 	type key struct {
 		n  int
@@ -57,6 +57,7 @@ func TestBenchEmulator(t *testing.T) {
 	type cell struct {
 		redis, embedded, proxy, direct result
 		calls, rts                     float64
+		cpu                            [3]float64 // µs per request: plugin (Redis), plugin (embedded), proxy
 	}
 	cells := map[key]cell{}
 	for _, n := range sizes {
@@ -70,8 +71,16 @@ func TestBenchEmulator(t *testing.T) {
 		for _, o := range emuOps(up, pool) {
 			for _, c := range []int{1, 8} {
 				m0 := pluginCounters(withRedis.Admin)
+				procs := []*caddyProc{withRedis, embedded, proxy}
+				var cpu0 [3]float64
+				for i, p := range procs {
+					cpu0[i] = testenv.CPUSeconds(p.pid())
+				}
 				rs := interleave(c, cellDur, o.max, o.plugin(withRedis.URL), o.plugin(embedded.URL), o.direct(proxy.URL), o.direct(up.direct))
 				cl := cell{redis: rs[0], embedded: rs[1], proxy: rs[2], direct: rs[3]}
+				for i, p := range procs {
+					cl.cpu[i] = 1e6 * (testenv.CPUSeconds(p.pid()) - cpu0[i]) / float64(max(1, rs[i].n+rs[i].errs))
+				}
 				if k := float64(rs[0].n + rs[0].errs); k > 0 {
 					d := pluginCounters(withRedis.Admin)
 					cl.calls, cl.rts = (d[0]-m0[0])/k, (d[1]-m0[1])/k
@@ -82,15 +91,19 @@ func TestBenchEmulator(t *testing.T) {
 					}
 				}
 				cells[key{n, o.name, c}] = cl
-				rep.printf("| %d | %s | %d | %.0f | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, o.name, c,
+				rep.printf("| %d | %s | %d | %.0f | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f |\n", n, o.name, c,
 					cl.redis.rps(), ms(cl.redis.pct(.5)), ms(cl.redis.pct(.99)), cl.embedded.rps(), cl.proxy.rps(), cl.direct.rps(),
-					cl.redis.rps()/cl.proxy.rps(), cl.embedded.rps()/cl.proxy.rps(), cl.redis.rps()/cl.direct.rps(), cl.calls, cl.rts)
+					cl.redis.rps()/cl.proxy.rps(), cl.embedded.rps()/cl.proxy.rps(), cl.redis.rps()/cl.direct.rps(), cl.calls, cl.rts,
+					cl.cpu[0], cl.cpu[1], cl.cpu[2])
 			}
 		}
 		if profDir != "" && n == sizes[len(sizes)-1] {
-			for _, o := range emuOps(up, pool) {
-				if o.max == 0 {
-					cpuProfile(t, rep, withRedis.Admin, filepath.Join(profDir, "emu-"+o.file+".pprof"), 8, o.plugin(withRedis.URL))
+			for _, o := range emuOps(up, pool) { // creates last: they grow the directory
+				for _, c := range []struct {
+					store string
+					p     *caddyProc
+				}{{"redis", withRedis}, {"embedded", embedded}} {
+					cpuProfile(t, rep, c.p.Admin, filepath.Join(profDir, "emu-"+c.store+"-"+o.file+".pprof"), 8, o.plugin(c.p.URL))
 				}
 			}
 		}

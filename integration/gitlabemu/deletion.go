@@ -51,6 +51,7 @@ func (s *Server) scheduleUserDeletionLocked(id int) {
 func (s *Server) removeUserLocked(id int) {
 	delete(s.userDeletions, id)
 	delete(s.users, id)
+	s.sorted = nil
 	for tok, te := range s.tokens {
 		if te.userID == id {
 			delete(s.tokens, tok)

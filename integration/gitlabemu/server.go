@@ -102,6 +102,7 @@ type Server struct {
 	mu          sync.Mutex
 	users       map[int]*UserState
 	keys        map[string][]int // see indexUserLocked
+	sorted      []*UserState     // users in id order; nil after a user is added or removed
 	groups      map[int]*GroupState
 	tokens      map[string]tokenEntry
 	nextUserID  int
@@ -145,6 +146,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.users = map[int]*UserState{}
 	s.keys = map[string][]int{}
+	s.sorted = nil
 	s.groups = map[int]*GroupState{}
 	s.tokens = map[string]tokenEntry{}
 	s.nextUserID, s.nextEmailID, s.nextGroupID = 1, 1, 1

@@ -358,6 +358,7 @@ func (s *Server) insertUserLocked(u UserState) *UserState {
 	p := &u
 	c := p.clone()
 	s.users[u.ID] = &c
+	s.sorted = nil
 	s.indexUserLocked(&c)
 	return &c
 }
@@ -379,13 +380,17 @@ func (s *Server) insertGroupLocked(g GroupState) *GroupState {
 	return &c
 }
 
+// sortedUsersLocked is every user in id order (the primary key's order), kept
+// until a user is added or removed. Callers must not change the slice.
 func (s *Server) sortedUsersLocked() []*UserState {
-	out := make([]*UserState, 0, len(s.users))
-	for _, u := range s.users {
-		out = append(out, u)
+	if s.sorted == nil {
+		s.sorted = make([]*UserState, 0, len(s.users))
+		for _, u := range s.users {
+			s.sorted = append(s.sorted, u)
+		}
+		sort.Slice(s.sorted, func(i, j int) bool { return s.sorted[i].ID < s.sorted[j].ID })
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return s.sorted
 }
 
 func (s *Server) sortedGroupsLocked() []*GroupState {

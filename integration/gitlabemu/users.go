@@ -169,7 +169,29 @@ func (s *Server) listUsers(c *reqCtx) {
 	if v, ok := p.str("created_before"); ok && admin {
 		before, _ = time.Parse(time.RFC3339, v)
 	}
-	for _, u := range s.sortedUsersLocked() {
+	// What GitLab's database reads through an index is not a scan here either: a
+	// username or an identity names its candidates, and a keyset page in
+	// ascending id order starts after its cursor and stops at the page's end.
+	scan := s.sortedUsersLocked()
+	switch {
+	case hasUsername:
+		scan = s.candidatesLocked("u:" + username)
+	case hasUID:
+		scan = s.candidatesLocked("i:" + provider + "\x00" + uid)
+	}
+	stopAt := 0
+	if v, _ := p.str("pagination"); v == "keyset" && admin && (orderBy == "id" || !hasOrder) && sortDir == "asc" {
+		if cur, ok := p.str("cursor"); ok && cur != "" {
+			if last, ok := decodeCursor(cur); ok {
+				scan = scan[sort.Search(len(scan), func(i int) bool { return scan[i].ID > last }):]
+			}
+		}
+		stopAt = perPage + 1
+	}
+	for _, u := range scan {
+		if stopAt > 0 && len(rows) >= stopAt {
+			break
+		}
 		if hasUsername && !strings.EqualFold(u.Username, username) {
 			continue
 		}

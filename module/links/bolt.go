@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	json "github.com/segmentio/encoding/json"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -184,6 +184,62 @@ type Bolt struct {
 	locks   map[string]boltLock
 	lockSeq uint64
 	now     func() time.Time
+
+	reads readCache
+}
+
+// readCache keeps what lookups read (by id, userName and externalId), so that a
+// warm read of the link of an account costs no read transaction. Only this
+// process writes this namespace (bbolt locks the file), and every write goes
+// through update, which empties the cache before and after its commit: a lookup
+// keeps what it read only when no write began or ended meanwhile (gen).
+type readCache struct {
+	mu    sync.Mutex
+	gen   uint64
+	links map[string]Link // key: "i"+id, "u"+lower(userName), "e"+externalId
+}
+
+// readCacheMax bounds the cache; past it the cache starts again empty.
+const readCacheMax = 50_000
+
+func (c *readCache) get(key string) (Link, bool, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.links[key]
+	return l, ok, c.gen
+}
+
+func (c *readCache) put(key string, l Link, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.links == nil || len(c.links) >= readCacheMax {
+		c.links = map[string]Link{}
+	}
+	c.links[key] = l
+}
+
+func (c *readCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.links = nil
+}
+
+// cachedView answers a lookup of key from the read cache, or reads it with f in a
+// read transaction and keeps a hit.
+func (b *Bolt) cachedView(key string, f func(nb nsBuckets) (Link, bool)) (Link, bool, error) {
+	l, ok, gen := b.reads.get(key)
+	if ok {
+		return l, true, nil
+	}
+	err := b.view(func(nb nsBuckets) error { l, ok = f(nb); return nil })
+	if err == nil && ok {
+		b.reads.put(key, l, gen)
+	}
+	return l, ok, err
 }
 
 type boltLock struct {
@@ -219,6 +275,8 @@ func (b *Bolt) view(f func(nb nsBuckets) error) error {
 // only touch the transaction).
 func (b *Bolt) update(batch bool, f func(nb nsBuckets) error) error {
 	b.tx.Add(1)
+	b.reads.drop()
+	defer b.reads.drop()
 	run := b.db.Update
 	if batch {
 		run = b.db.Batch
@@ -304,7 +362,7 @@ func (b *Bolt) LinkByExternalID(_ context.Context, externalID string) (l Link, o
 	if externalID == "" {
 		return Link{}, false, nil
 	}
-	err = b.view(func(nb nsBuckets) error { l, ok = nb.byExt(externalID); return nil })
+	l, ok, err = b.cachedView("e"+externalID, func(nb nsBuckets) (Link, bool) { return nb.byExt(externalID) })
 	return l, ok, boltErr("get", err)
 }
 
@@ -313,7 +371,7 @@ func (b *Bolt) LinkByUserName(_ context.Context, userName string) (l Link, ok bo
 	if userName == "" {
 		return Link{}, false, nil
 	}
-	err = b.view(func(nb nsBuckets) error { l, ok = nb.byUN(userName); return nil })
+	l, ok, err = b.cachedView("u"+strings.ToLower(userName), func(nb nsBuckets) (Link, bool) { return nb.byUN(userName) })
 	return l, ok, boltErr("get", err)
 }
 
@@ -322,7 +380,7 @@ func (b *Bolt) Get(_ context.Context, id string) (l Link, ok bool, err error) {
 	if id == "" {
 		return Link{}, false, nil
 	}
-	err = b.view(func(nb nsBuckets) error { l, ok = nb.link(id); return nil })
+	l, ok, err = b.cachedView("i"+id, func(nb nsBuckets) (Link, bool) { return nb.link(id) })
 	return l, ok, boltErr("get", err)
 }
 

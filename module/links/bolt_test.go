@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -375,4 +376,71 @@ func BenchmarkBolt(b *testing.B) {
 		}
 		report(b, tx0)
 	})
+}
+
+// TestBoltReadCache: lookups answer from a read cache, and a write is never hidden
+// by it: readers racing writers end up reading the last write, by id, userName and
+// externalId, and a cached lookup costs no transaction.
+func TestBoltReadCache(t *testing.T) {
+	b := newBolt(t)
+	ctx := context.Background()
+	if err := b.Put(ctx, links.Link{ID: "1", UserName: "Ann", ExternalID: "e1", Version: "v0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := b.Get(ctx, "1"); !ok {
+		t.Fatal("miss")
+	}
+	tx := b.Transactions()
+	for range 10 {
+		b.Get(ctx, "1")
+		b.LinkByUserName(ctx, "ANN")
+	}
+	if n := b.Transactions() - tx; n > 1 {
+		t.Errorf("20 warm lookups ran %d transactions, want at most 1 (the userName's first)", n)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					b.Get(ctx, "1")
+					b.LinkByUserName(ctx, "ann")
+					b.LinkByExternalID(ctx, "e1")
+				}
+			}
+		})
+	}
+	last := links.Link{ID: "1", UserName: "Ann", ExternalID: "e1", Version: "v0"}
+	for i := range 200 {
+		next := last
+		next.Version = fmt.Sprintf("v%d", i+1)
+		if ok, err := b.Swap(ctx, last, next); err != nil || !ok {
+			t.Fatalf("swap %d: %v %v", i, ok, err)
+		}
+		last = next
+	}
+	close(stop)
+	wg.Wait()
+	for _, got := range []func() (links.Link, bool, error){
+		func() (links.Link, bool, error) { return b.Get(ctx, "1") },
+		func() (links.Link, bool, error) { return b.LinkByUserName(ctx, "ann") },
+		func() (links.Link, bool, error) { return b.LinkByExternalID(ctx, "e1") },
+	} {
+		if l, ok, err := got(); err != nil || !ok || l.Version != "v200" {
+			t.Errorf("after the writes: %+v %v %v, want v200", l, ok, err)
+		}
+	}
+	if err := b.Forget(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := b.Get(ctx, "1"); ok {
+		t.Error("a forgotten link is still read")
+	}
+	if _, ok, _ := b.LinkByUserName(ctx, "ann"); ok {
+		t.Error("a forgotten link is still found by userName")
+	}
 }

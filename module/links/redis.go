@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	json "github.com/segmentio/encoding/json"
 )
 
 // DefaultRedisTTL is the lifetime of every key the Redis store writes when NewRedis is

@@ -23,7 +23,9 @@ type Found[T any] struct {
 }
 
 // SearchUsers answers a user query. paged cuts the page q asks for (a root search
-// pages across types itself).
+// pages across types itself). A paged answer carries no Resources: the handler
+// renders its users straight to JSON (scim.AppendUserJSON), and a filter that
+// finds one user costs no map rendering at all.
 func (s *Service) SearchUsers(ctx context.Context, q scim.Query, opt scim.RenderOptions, paged bool) (Found[adapters.Record], error) {
 	if paged && q.Filter == "" && q.SortBy == "" {
 		// A plain listing (Okta's import, a drift check) costs a page with the
@@ -34,10 +36,11 @@ func (s *Service) SearchUsers(ctx context.Context, q scim.Query, opt scim.Render
 		}
 	}
 	render := renderOnce(func(u *scim.User) scim.Resource { return scim.UserToResource(u, opt) })
-	return search(q, scim.UserResourceType, s.MaxResults, paged,
+	return search(q, scim.UserResourceType, s.MaxResults, paged, !paged,
 		func(filter scim.Expr) ([]adapters.Record, error) {
 			return s.QueryUsers(ctx, filter, render, q.SortBy != "")
 		},
+		func(r adapters.Record) string { return r.User.ID },
 		func(r adapters.Record) scim.Resource { return render(r.User) })
 }
 
@@ -45,16 +48,19 @@ func (s *Service) SearchUsers(ctx context.Context, q scim.Query, opt scim.Render
 // are loaded only when the answer (wantMembers), the filter or the sort needs them.
 func (s *Service) SearchGroups(ctx context.Context, q scim.Query, opt scim.RenderOptions, wantMembers, paged bool) (Found[*scim.Group], error) {
 	render := func(g *scim.Group) scim.Resource { return scim.GroupToResource(g, opt) }
-	return search(q, scim.GroupResourceType, s.MaxResults, paged,
+	return search(q, scim.GroupResourceType, s.MaxResults, paged, true,
 		func(filter scim.Expr) ([]*scim.Group, error) {
 			withMembers := wantMembers || (filter != nil && scim.Mentions(filter, "members")) || sortsBy(q, "members")
 			return s.QueryGroups(ctx, filter, withMembers, render)
-		}, render)
+		},
+		func(g *scim.Group) string { return g.ID }, render)
 }
 
-// search is the query path of every resource type: parse, find, render, sort, page.
-func search[T any](q scim.Query, rt *scim.ResourceType, maxResults int, paged bool,
-	find func(scim.Expr) ([]T, error), render func(T) scim.Resource) (Found[T], error) {
+// search is the query path of every resource type: parse, find, sort, page, render.
+// Items are rendered to resources only for a sortBy (which compares them) and, with
+// resources, for the answer.
+func search[T any](q scim.Query, rt *scim.ResourceType, maxResults int, paged, resources bool,
+	find func(scim.Expr) ([]T, error), id func(T) string, render func(T) scim.Resource) (Found[T], error) {
 	var filter scim.Expr
 	if q.Filter != "" {
 		f, err := scim.ParseFilter(q.Filter, rt)
@@ -67,21 +73,33 @@ func search[T any](q scim.Query, rt *scim.ResourceType, maxResults int, paged bo
 	if err != nil {
 		return Found[T]{}, err
 	}
-	rs := make([]scim.Resource, len(items))
-	for i, it := range items {
-		rs[i] = render(it)
+	var rs []scim.Resource
+	var order []int
+	if q.SortBy == "" {
+		order = scim.IDOrder(len(items), func(i int) string { return id(items[i]) })
+	} else {
+		rs = make([]scim.Resource, len(items))
+		for i, it := range items {
+			rs[i] = render(it)
+		}
+		if order, err = scim.SortOrder(rs, rt, q); err != nil {
+			return Found[T]{}, err
+		}
 	}
-	order, err := scim.SortOrder(rs, rt, q)
-	if err != nil {
-		return Found[T]{}, err
-	}
-	out := Found[T]{Items: make([]T, len(order)), Resources: make([]scim.Resource, len(order)), Total: len(order)}
-	for x, i := range order {
-		out.Items[x], out.Resources[x] = items[i], rs[i]
-	}
+	from, to := 0, len(order)
 	if paged {
-		from, to := scim.PageBounds(len(order), q, maxResults)
-		out.Items, out.Resources = out.Items[from:to], out.Resources[from:to]
+		from, to = scim.PageBounds(len(order), q, maxResults)
+	}
+	out := Found[T]{Items: make([]T, 0, to-from), Total: len(order)}
+	for _, i := range order[from:to] {
+		out.Items = append(out.Items, items[i])
+		if resources {
+			if rs == nil {
+				out.Resources = append(out.Resources, render(items[i]))
+			} else {
+				out.Resources = append(out.Resources, rs[i])
+			}
+		}
 	}
 	return out, nil
 }

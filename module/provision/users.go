@@ -58,12 +58,27 @@ func (s *Service) getRecord(ctx context.Context, id string) (adapters.Record, bo
 // (zero when none), for rememberChanged.
 func (s *Service) getRecordCached(ctx context.Context, id string) (adapters.Record, links.Link, bool, error) {
 	var cached links.Link
-	if l, ok, err := s.Links.Get(ctx, id); err != nil {
-		s.storeErr(err)
-	} else if ok {
-		cached = l
+	readLink := func() {
+		if l, ok, err := s.Links.Get(ctx, id); err != nil {
+			s.storeErr(err)
+		} else if ok {
+			cached = l
+		}
 	}
-	return s.readRecord(ctx, id, cached, false)
+	if s.Adapter.Info().NameKeyed {
+		readLink()
+		return s.readRecord(ctx, id, cached, false)
+	}
+	// The read needs no hint: the link and the account are read at once (the
+	// latency of the slower one, not of both).
+	var wg sync.WaitGroup
+	wg.Go(readLink)
+	recs, err := s.find(ctx, adapters.Lookup{Kind: adapters.ByID, Value: id})
+	wg.Wait()
+	if err != nil {
+		return adapters.Record{}, cached, false, err
+	}
+	return s.recordOf(ctx, id, recs, cached, false)
 }
 
 // readRecord reads user id upstream, with the stored link (if any) as the name hint.

@@ -25,13 +25,12 @@ func SortResources(rs []Resource, rt *ResourceType, q Query) error {
 // SortOrder is the order SortResources gives rs, as indexes into rs, so that what
 // was rendered into rs can be put in the same order.
 func SortOrder(rs []Resource, rt *ResourceType, q Query) ([]int, error) {
+	if q.SortBy == "" {
+		return IDOrder(len(rs), func(i int) string { s, _ := rs[i]["id"].(string); return s }), nil
+	}
 	idx := make([]int, len(rs))
 	for i := range idx {
 		idx[i] = i
-	}
-	if q.SortBy == "" {
-		sort.SliceStable(idx, func(x, y int) bool { return idLess(rs[idx[x]]["id"], rs[idx[y]]["id"]) })
-		return idx, nil
 	}
 	p, err := ParsePath(q.SortBy, rt)
 	if err != nil || p.Filter != nil || p.Attribute() == nil {
@@ -113,6 +112,17 @@ func primaryOrFirst(l []any) any {
 		return nil
 	}
 	return l[0]
+}
+
+// IDOrder is the order of n items by id (numeric ids by value), stable: the order
+// of an answer without sortBy.
+func IDOrder(n int, id func(i int) string) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(x, y int) bool { return idLess(id(idx[x]), id(idx[y])) })
+	return idx
 }
 
 func idLess(a, b any) bool {
