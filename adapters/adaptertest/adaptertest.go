@@ -24,6 +24,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,6 +118,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeprovisionAndReactivate", s.deprovisionAndReactivate},
 		{"DeletedState", s.deletedState},
 		{"ListPaging", s.listPaging},
+		{"BatchRead", s.batchRead},
 		{"ScopeUnmanaged", s.scopeUnmanaged},
 		{"Adoption", s.adoption},
 		{"AdminFlag", s.adminFlag},
@@ -729,6 +731,53 @@ func (s *suite) listPaging(t *testing.T) {
 	}
 	if len(recs) != 0 || total != len(all) {
 		t.Errorf("ListUsers past the end = %d records, total %d; want 0, %d", len(recs), total, len(all))
+	}
+}
+
+// batchRead: an adapter that reads many users at once (adapters.UserBatch) answers
+// the users a page names, as FindUsers by id does, in one call, and no user the
+// page does not name.
+func (s *suite) batchRead(t *testing.T) {
+	b, ok := s.a.(adapters.UserBatch)
+	if !ok {
+		t.Skip("the adapter reads one user per call")
+	}
+	var made []adapters.Record
+	for range 3 {
+		made = append(made, s.create(t, newUser("ctbatch")))
+	}
+	other := s.create(t, newUser("ctbatchout"))
+	page := []string{made[0].User.ID, made[1].User.ID, made[2].User.ID}
+	slices.SortFunc(page, adapters.CompareIDs)
+	var before int64
+	cc, counts := s.a.(adapters.CallCounter)
+	if counts {
+		before = cc.UpstreamCalls()
+	}
+	recs, err := b.ReadUsers(s.ctx(t), page)
+	if err != nil {
+		t.Fatalf("ReadUsers: %v", err)
+	}
+	if recs == nil {
+		t.Skip("this configuration has no batch read (the service reads each user alone)")
+	}
+	if counts {
+		if n := cc.UpstreamCalls() - before; n > 1 {
+			t.Errorf("ReadUsers of 3 users made %d upstream calls, want 1", n)
+		}
+	}
+	got := map[string]adapters.Record{}
+	for _, r := range recs {
+		got[r.User.ID] = r
+	}
+	if _, ok := got[other.User.ID]; ok || len(got) != 3 {
+		t.Errorf("ReadUsers(%v) answered %s, want exactly those 3", page, ids(recs))
+	}
+	for _, m := range made {
+		r, ok := got[m.User.ID]
+		if !ok || !r.Managed || !strings.EqualFold(r.User.UserName, m.User.UserName) || r.User.ExternalID != m.User.ExternalID {
+			t.Errorf("ReadUsers: user %s read as %+v, want %+v", m.User.ID, r.User, m.User)
+		}
 	}
 }
 

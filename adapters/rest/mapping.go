@@ -135,6 +135,11 @@ type Users struct {
 	FindUserName   *Call `json:"find_username,omitempty"`
 	FindEmail      *Call `json:"find_email,omitempty"`
 	FindExternalID *Call `json:"find_external_id,omitempty"`
+	// GetMany reads several users by id in one call, answering a list (result:
+	// where it is): .IDs are the ids (ascending), .Limit their number. A list page
+	// then costs one call instead of one get per user. Users it does not answer
+	// are read with get.
+	GetMany *Call `json:"get_many,omitempty"`
 	// Taken lists the answers, beyond 409, that mean "this userName or e-mail is
 	// taken", e.g. [{"status": 422, "contains": "has already been taken"}].
 	Taken []Rule `json:"taken,omitempty"`
@@ -393,6 +398,7 @@ type compiled struct {
 	m                               *Mapping
 	create, get, update, del        *request
 	findUserName, findEmail, findEx *request
+	getMany                         *request
 	list                            *request
 	deactivate, reactivate          *request
 	errors                          []ErrorRule
@@ -612,6 +618,7 @@ func (c *compiled) compileUsers(params map[string]string) error {
 		{"find_username", u.FindUserName, &c.findUserName, false, bodyNone, false, thenNone},
 		{"find_email", u.FindEmail, &c.findEmail, false, bodyNone, false, thenNone},
 		{"find_external_id", u.FindExternalID, &c.findEx, false, bodyNone, false, thenNone},
+		{"get_many", u.GetMany, &c.getMany, false, bodyNone, false, thenNone},
 		{"list", &u.List.Call, &c.list, true, bodyNone, false, thenNone},
 		{"deactivate", u.Deactivate, &c.deactivate, false, bodyOptional, true, thenNone},
 		{"reactivate", u.Reactivate, &c.reactivate, false, bodyOptional, true, thenNone},
@@ -943,7 +950,7 @@ func summarize(c *compiled) []string {
 		{"create", c.create, &m.Users.Create}, {"get", c.get, &m.Users.Get}, {"update", c.update, &m.Users.Update},
 		{"delete", c.del, &m.Users.Delete}, {"list", c.list, &m.Users.List.Call},
 		{"find_username", c.findUserName, m.Users.FindUserName}, {"find_email", c.findEmail, m.Users.FindEmail},
-		{"find_external_id", c.findEx, m.Users.FindExternalID},
+		{"find_external_id", c.findEx, m.Users.FindExternalID}, {"get_many", c.getMany, m.Users.GetMany},
 		{"deactivate", c.deactivate, m.Users.Deactivate}, {"reactivate", c.reactivate, m.Users.Reactivate},
 	} {
 		switch {
@@ -955,6 +962,8 @@ func summarize(c *compiled) []string {
 			summary = append(summary, line)
 		case op.name == "find_external_id" && c.marksInStore:
 			summary = append(summary, "users.find_external_id: not mapped: the link store finds an externalId (the application keeps none)")
+		case op.name == "get_many":
+			summary = append(summary, "users.get_many: not mapped: a list page reads each of its users with users.get")
 		case strings.HasPrefix(op.name, "find_"):
 			summary = append(summary, fmt.Sprintf("users.%s: not mapped: answered by paging through users.list", op.name))
 		}

@@ -33,6 +33,8 @@ type Data struct {
 	Password string
 	// Value is the value looked up (find_*).
 	Value string
+	// IDs are the ids get_many reads (ascending).
+	IDs []string
 	// Group is the group being written; Member the user id of a membership.
 	Group  GroupView
 	Member string
@@ -82,6 +84,8 @@ var funcs = template.FuncMap{
 		}
 		return hex.EncodeToString(b), nil
 	},
+	// join writes the strings of list separated by sep: {{join "," .IDs}}.
+	"join": func(sep string, list []string) string { return strings.Join(list, sep) },
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
 	// default returns def when v is empty.

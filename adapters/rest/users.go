@@ -316,6 +316,46 @@ func (a *Adapter) get(ctx context.Context, id string) (adapters.Record, bool, er
 	return a.record(v), true, nil
 }
 
+var _ adapters.UserBatch = (*Adapter)(nil)
+
+// ReadUsers reads ids with users.get_many, the application's answer as FindUsers
+// by id would give it; without get_many it reads nothing (the service then reads
+// each user with get).
+func (a *Adapter) ReadUsers(ctx context.Context, ids []string) ([]adapters.Record, error) {
+	if a.m.getMany == nil {
+		return nil, nil
+	}
+	valid := make([]string, 0, len(ids))
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if a.validID(id) {
+			valid = append(valid, id)
+			want[id] = true
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	resp, err := a.call(ctx, a.m.getMany, Data{IDs: valid, Limit: len(valid)})
+	if err != nil {
+		return nil, err
+	}
+	var out []adapters.Record
+	for _, v := range result(a.m.getMany, resp.Body).Array() {
+		if !want[v.Get(a.m.m.Users.Read.ID).String()] {
+			continue // never a user the page does not name
+		}
+		r, ok, err := a.item(ctx, a.m.getMany, v)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // complete reports whether what r answers is the whole user: not when it says its
 // users lack fields, nor when users.get reads some behind their own endpoint.
 func (a *Adapter) complete(r *request) bool {
