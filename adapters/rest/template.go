@@ -85,7 +85,7 @@ var funcs = template.FuncMap{
 		return hex.EncodeToString(b), nil
 	},
 	// join writes the strings of list separated by sep: {{join "," .IDs}}.
-	"join": func(sep string, list []string) string { return strings.Join(list, sep) },
+	"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
 	// default returns def when v is empty.
