@@ -616,14 +616,18 @@ func machine(giteaURL string) string {
 			mem = fmt.Sprintf("%.0f GiB", kb/1024/1024)
 		}
 	}
-	gv := "?"
-	if b, err := call("GET", giteaURL+"/api/v1/version", "", nil, 200); err == nil {
-		var v struct{ Version string }
-		_ = json.Unmarshal(b, &v)
-		gv = v.Version
+	upstream := "the GitLab emulator in the test process"
+	if giteaURL != "" {
+		gv := "?"
+		if b, err := call("GET", giteaURL+"/api/v1/version", "", nil, 200); err == nil {
+			var v struct{ Version string }
+			_ = json.Unmarshal(b, &v)
+			gv = v.Version
+		}
+		upstream = "Gitea " + gv + " on SQLite (WAL)"
 	}
-	return fmt.Sprintf("Machine: %d CPUs (%s), %s RAM, %s/%s, %s; Gitea %s on SQLite (WAL); Redis on loopback; load average at start: %s\n",
-		runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), gv, loadavg())
+	return fmt.Sprintf("Machine: %d CPUs (%s), %s RAM, %s/%s, %s; %s; Redis on loopback; load average at start: %s\n",
+		runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), upstream, loadavg())
 }
 
 func loadavg() string {

@@ -44,7 +44,7 @@ func TestBenchEmulator(t *testing.T) {
 	up := emulatorUpstream(t)
 	proxy := startCaddy(t, "\treverse_proxy "+strings.TrimPrefix(up.direct, "http://"))
 	rep := &report{}
-	rep.printf("\n## In front of a fast application: the GitLab emulator\n\n%s\n", machine(up.direct))
+	rep.printf("\n## In front of a fast application: the GitLab emulator\n\n%s\n", machine(""))
 	rep.printf("Concurrency c, %s per target and cell in turns of 1 s. *direct* is the emulator call the plugin makes for that operation (warm link store), *proxy* the same call through a Caddy with only `reverse_proxy`; *plugin (Redis)* keeps its links in Redis, *plugin (embedded)* in the default embedded store. Upstream calls and link store round trips per request from the plugin's metrics; *CPU µs/req* is the CPU time of each Caddy process over its own turns (user + system, from /proc), divided by its requests: what one request costs the plugin, whatever else the machine runs.\n\n", cellDur)
 	rep.printf("| users | operation | c | plugin (Redis) req/s | p50 ms | p99 ms | plugin (embedded) req/s | proxy req/s | direct req/s | Redis ÷ proxy | embedded ÷ proxy | Redis ÷ direct | upstream calls/op | Redis RT/op | CPU µs/req: Redis | embedded | proxy |\n")
 	rep.printf("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
