@@ -118,8 +118,9 @@ func TestBenchEmulator(t *testing.T) {
 	for _, n := range sizes {
 		for _, name := range []string{"GET /Users/{id}", "filter userName eq"} {
 			cl := cells[key{n, name, 8}]
-			r := cl.redis.rps() / cl.proxy.rps()
-			check(fmt.Sprintf("%d users, %s: plugin ÷ reverse_proxy ≥ 0.9 (c=8)", n, name), fmt.Sprintf("%.2f (embedded store %.2f)", r, cl.embedded.rps()/cl.proxy.rps()), r >= 0.9)
+			e, r := cl.embedded.rps()/cl.proxy.rps(), cl.redis.rps()/cl.proxy.rps()
+			check(fmt.Sprintf("%d users, %s: plugin ÷ reverse_proxy ≥ 0.9 (c=8), embedded store (the default)", n, name), fmt.Sprintf("%.2f", e), e >= 0.9)
+			check(fmt.Sprintf("%d users, %s: plugin ÷ reverse_proxy ≥ 0.9 (c=8), Redis links", n, name), fmt.Sprintf("%.2f (one Redis round trip a read)", r), r >= 0.9)
 		}
 		g := cells[key{n, "GET /Users/{id}", 8}]
 		check(fmt.Sprintf("%d users, GET /Users/{id}: 1 upstream call", n), fmt.Sprintf("%.2f", g.calls), g.calls <= 1.0001)
