@@ -87,6 +87,30 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// benchOnly skips a benchmark unless asked for: they take minutes and print, never assert.
+func benchOnly(t *testing.T) {
+	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
+		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
+	}
+}
+
+// envSizes reads directory sizes from name ("1000,10000"; each ≥ 200), else def.
+func envSizes(t *testing.T, name string, def ...int) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var sizes []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 200 {
+			t.Fatalf("%s: %q (sizes ≥ 200)", name, f)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
 // report collects the output; it is printed as it grows (a long run shows progress)
 // and written to CADDY_SCIM_BENCH_OUT at the end.
 type report struct{ b strings.Builder }
@@ -98,9 +122,7 @@ func (r *report) printf(format string, a ...any) {
 }
 
 func TestBench(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
-		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
-	}
+	benchOnly(t)
 	nUsers := envInt("CADDY_SCIM_BENCH_USERS", 10000)
 	cellDur := envDuration("CADDY_SCIM_BENCH_DURATION", 2*time.Second)
 	profDir := os.Getenv("CADDY_SCIM_BENCH_PROFILE")

@@ -24,20 +24,8 @@ import (
 // a fresh plugin Caddy per size (link index rebuilt from the emulator). It prints,
 // never asserts.
 func TestBenchEmulator(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
-		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
-	}
-	sizes := []int{1000, 10000}
-	if v := os.Getenv("CADDY_SCIM_BENCH_EMU_SIZES"); v != "" {
-		sizes = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 200 {
-				t.Fatalf("CADDY_SCIM_BENCH_EMU_SIZES: %q (sizes ≥ 200)", f)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	benchOnly(t)
+	sizes := envSizes(t, "CADDY_SCIM_BENCH_EMU_SIZES", 1000, 10000)
 	cellDur := envDuration("CADDY_SCIM_BENCH_DURATION", 2*time.Second)
 	profDir := os.Getenv("CADDY_SCIM_BENCH_PROFILE")
 	rd := testenv.Redis(t)

@@ -20,9 +20,7 @@ import (
 // build to measure the same way (an earlier version, for a before/after table); its
 // rows are marked with the file's name. Run with CADDY_SCIM_BENCH=1.
 func TestIdentityCost(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
-		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
-	}
+	benchOnly(t)
 	const n = 40
 	g := testenv.Gitea(t)
 	rd := testenv.Redis(t)

@@ -33,20 +33,8 @@ type listUpstream struct {
 // one run. Every size gets a fresh Caddy whose Redis link index is rebuilt from the
 // upstream. It prints, never asserts.
 func TestListCurve(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
-		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
-	}
-	sizes := []int{1000, 10000, 50000}
-	if v := os.Getenv("CADDY_SCIM_BENCH_LIST_SIZES"); v != "" {
-		sizes = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 200 {
-				t.Fatalf("CADDY_SCIM_BENCH_LIST_SIZES: %q (sizes ≥ 200)", f)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	benchOnly(t)
+	sizes := envSizes(t, "CADDY_SCIM_BENCH_LIST_SIZES", 1000, 10000, 50000)
 	cellDur := envDuration("CADDY_SCIM_BENCH_DURATION", 2*time.Second)
 	rd := testenv.Redis(t)
 	rep := &report{}

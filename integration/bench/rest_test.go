@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -71,9 +70,7 @@ func (k kratosCode) update(ctx context.Context, id string, u *scim.User, st adap
 // same calls: a read by id and a full write, against the real Kratos, in alternating
 // turns of one run; it prints the ratios and the upstream calls of each.
 func TestRestCost(t *testing.T) {
-	if os.Getenv("CADDY_SCIM_BENCH") != "1" {
-		t.Skip("benchmark: run ./xcaddy.sh bench (or set CADDY_SCIM_BENCH=1)")
-	}
+	benchOnly(t)
 	k := testenv.Kratos(t)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
