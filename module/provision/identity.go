@@ -74,6 +74,9 @@ func (s *Service) readUsers(ctx context.Context, ids []string) map[string]adapte
 		err = s.storeMarks(ctx, recs)
 	}
 	if err != nil {
+		if s.OnBatchFailed != nil {
+			s.OnBatchFailed(err)
+		}
 		return nil
 	}
 	out := make(map[string]adapters.Record, len(recs))

@@ -122,9 +122,14 @@ func TestUserPageReadsInABatch(t *testing.T) {
 	if known, _, _ := x.Visible(ctx, []string{"152", "153", "154"}); known["152"] || known["153"] || !known["154"] {
 		t.Errorf("the index after the page: %v", known)
 	}
+	var told []error
+	s.OnBatchFailed = func(err error) { told = append(told, err) }
 	m.Fail("ListUsers", adapters.UnavailableFor(0, "down"))
 	if ids, _ := page(t, s, 0, 3); fmt.Sprint(ids) != "[1 2 3]" {
 		t.Errorf("a failed batch read: %v, want the users read one by one", ids)
+	}
+	if len(told) != 1 {
+		t.Errorf("the failed batch was told %d times, want once", len(told))
 	}
 }
 

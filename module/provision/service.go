@@ -64,6 +64,9 @@ type Service struct {
 	// OnAdopted is told when a POST adopted an existing account: its id, the name it
 	// had upstream, and the identity it now belongs to.
 	OnAdopted func(id, upstreamUserName, userName, externalID, by string)
+	// OnBatchFailed is told when a list page's batch read failed (the page then
+	// reads each user alone: slower, never wrong).
+	OnBatchFailed func(error)
 
 	locks keyedMutex
 }

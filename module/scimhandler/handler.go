@@ -404,6 +404,7 @@ func (h *Handler) buildAudit() error {
 // newService builds the provisioning service over the adapter and store, its
 // events logged.
 func (h *Handler) newService(store links.Store) *provision.Service {
+	var batchLogged atomic.Int64 // unix time of the last "batch read failed" line
 	return &provision.Service{
 		Adapter:        h.adapter,
 		Links:          store,
@@ -429,6 +430,13 @@ func (h *Handler) newService(store links.Store) *provision.Service {
 		OnAdopted: func(id, upstreamUserName, userName, externalID, by string) {
 			h.logger.Warn("scim adopted an existing upstream account", zap.String("id", id), zap.String("upstream_user_name", upstreamUserName),
 				zap.String("user_name", userName), zap.String("external_id", externalID), zap.String("matched_by", by))
+		},
+		OnBatchFailed: func(err error) {
+			// at most once a minute: an application that refuses every batch would
+			// otherwise log each list page
+			if now := time.Now().Unix(); batchLogged.Swap(now) < now-60 {
+				h.logger.Warn("scim list page read its users one by one: the batch read failed", zap.Error(err))
+			}
 		},
 		OnRefused: func(op, id, userName, why string) {
 			h.logger.Warn("scim request refused by a safety rule", zap.String("op", op), zap.String("id", id),
