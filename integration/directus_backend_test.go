@@ -133,75 +133,23 @@ func directusPolicy(t *testing.T, d *testenv.DirectusServer, id string) (name st
 func TestGroupDirectus(t *testing.T) {
 	d := testenv.Directus(t)
 	e := start(t, directusBackend{d}, "", "")
-	c := e.c
-	var u []string
-	for i := range 3 {
-		name := testenv.UniqueName(fmt.Sprintf("dg%d", i))
-		u = append(u, str(c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id"))
-	}
-	want := func(gid, name string, ids ...string) {
-		t.Helper()
-		got, members, ok := directusPolicy(t, d, gid)
-		slices.Sort(ids)
-		if !ok || got != name || !slices.Equal(members, ids) {
-			t.Fatalf("directus policy %s: %q %v (exists %v); want %q %v", gid, got, members, ok, name, ids)
-		}
-	}
-
-	// Okta: create empty, rename by a pathless replace, add, remove by filter
-	disp := testenv.UniqueName("Okta Group ")
-	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": disp, "members": []any{}}).want(t, 201).JSON, "id")
-	want(gid, disp)
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"replace","value":{"id":"`+gid+`","displayName":"`+disp+` Renamed"}}`)).want(t, 204)
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[0], u[1])+`}`)).want(t, 204)
-	want(gid, disp+" Renamed", u[0], u[1])
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`,
-		`{"op":"add","path":"members","value":`+memberValues(u[2])+`}`)).want(t, 204)
-	want(gid, disp+" Renamed", u[1], u[2])
-	if ur := c.do("GET", "/Users/"+u[1]+"?attributes=groups", nil).want(t, 200); !slices.ContainsFunc(ur.JSON["groups"].([]any), func(g any) bool {
-		return g.(map[string]any)["value"] == gid
-	}) {
-		t.Fatalf("the user's groups lack %s: %s", gid, ur.Body)
-	}
-
-	// a role given the policy in Directus is no member, and stays
-	st, raw := d.Do(t, "POST", "/access?fields=id", map[string]any{"role": d.AdminRole, "policy": gid})
-	if st != http.StatusOK {
-		t.Fatalf("giving the policy to a role: %d %s", st, raw)
-	}
-	members := resources(t, c.do("GET", "/Groups?"+filterQuery(`displayName eq "`+disp+` Renamed"`), nil).want(t, 200))
-	if len(members) != 1 || len(members[0]["members"].([]any)) != 2 {
-		t.Fatalf("group with a role assignment: %v", members)
-	}
-
-	// Entra: POST with externalId and members, Add several, Remove a value list
-	ext := testenv.UniqueName("ext-grp-")
-	edisp := testenv.UniqueName("Entra Group ")
-	eid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": edisp, "externalId": ext,
-		"members": []any{map[string]any{"value": u[0]}}}).want(t, 201).JSON, "id")
-	want(eid, edisp, u[0])
-	if got := resources(t, c.do("GET", "/Groups?excludedAttributes=members&"+filterQuery(`externalId eq "`+ext+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != eid {
-		t.Fatalf("group by externalId: %v", got)
-	}
-	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Add","path":"members","value":`+memberValues(u[1], u[2])+`}`)).want(t, 204)
-	want(eid, edisp, u...)
-	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[0], u[2])+`}`)).want(t, 204)
-	want(eid, edisp, u[1])
+	f := runGroupFlow(t, e.c, "dg", "directus policy", func(t *testing.T, gid string) (string, []string, bool) { return directusPolicy(t, d, gid) },
+		func(f *groupFlow) {
+			// a role given the policy in Directus is no member, and stays
+			st, raw := d.Do(t, "POST", "/access?fields=id", map[string]any{"role": d.AdminRole, "policy": f.okta})
+			if st != http.StatusOK {
+				t.Fatalf("giving the policy to a role: %d %s", st, raw)
+			}
+			members := resources(t, f.c.do("GET", "/Groups?"+filterQuery(`displayName eq "`+f.oktaName+`"`), nil).want(t, 200))
+			if len(members) != 1 || len(members[0]["members"].([]any)) != 2 {
+				t.Fatalf("group with a role assignment: %v", members)
+			}
+		})
 
 	// a policy made in Directus by hand is invisible to SCIM
 	if st, raw := d.Do(t, "POST", "/policies?fields=id", map[string]any{"name": testenv.UniqueName("Hand Policy "), "icon": "badge"}); st != http.StatusOK {
 		t.Fatalf("a policy by hand: %d %s", st, raw)
 	}
-	for _, g := range resources(t, c.do("GET", "/Groups", nil).want(t, 200)) {
-		if id := str(g, "id"); id != gid && id != eid {
-			t.Errorf("a group SCIM did not create is listed: %v", g)
-		}
-	}
-
-	for _, id := range []string{gid, eid} {
-		c.do("DELETE", "/Groups/"+id, nil).want(t, 204)
-		if _, _, ok := directusPolicy(t, d, id); ok {
-			t.Errorf("directus policy %s still exists after DELETE", id)
-		}
-	}
+	f.onlyOurs(t)
+	f.deleteBoth(t)
 }

@@ -142,50 +142,8 @@ func TestGroupKeystone(t *testing.T) {
 	b := keystoneBackend{k}
 	e := start(t, b, "", "")
 	c := e.c
-	var u []string
-	for i := range 3 {
-		name := testenv.UniqueName(fmt.Sprintf("kg%d", i))
-		u = append(u, str(c.do("POST", "/Users", oktaUser(name+"@example.com", "ext-"+name)).want(t, 201).JSON, "id"))
-	}
-	want := func(gid, name string, ids ...string) {
-		t.Helper()
-		got, members, ok := keystoneGroup(t, k, gid)
-		ids = slices.Clone(ids)
-		slices.Sort(ids)
-		if !ok || got != name || !slices.Equal(members, ids) {
-			t.Fatalf("keystone group %s: %q %v (exists %v); want %q %v", gid, got, members, ok, name, ids)
-		}
-	}
-
-	// Okta: create empty, rename by a pathless replace, add, remove by filter
-	disp := testenv.UniqueName("Okta Group ")
-	gid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": disp, "members": []any{}}).want(t, 201).JSON, "id")
-	want(gid, disp)
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"replace","value":{"id":"`+gid+`","displayName":"`+disp+` Renamed"}}`)).want(t, 204)
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[0], u[1])+`}`)).want(t, 204)
-	want(gid, disp+" Renamed", u[0], u[1])
-	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"remove","path":"members[value eq \"`+u[0]+`\"]"}`,
-		`{"op":"add","path":"members","value":`+memberValues(u[2])+`}`)).want(t, 204)
-	want(gid, disp+" Renamed", u[1], u[2])
-	if ur := c.do("GET", "/Users/"+u[1]+"?attributes=groups", nil).want(t, 200); !slices.ContainsFunc(ur.JSON["groups"].([]any), func(g any) bool {
-		return g.(map[string]any)["value"] == gid
-	}) {
-		t.Fatalf("the user's groups lack %s: %s", gid, ur.Body)
-	}
-
-	// Entra: POST with externalId and members, Add several, Remove a value list
-	ext := testenv.UniqueName("ext-grp-")
-	edisp := testenv.UniqueName("Entra Group ")
-	eid := str(c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": edisp, "externalId": ext,
-		"members": []any{map[string]any{"value": u[0]}}}).want(t, 201).JSON, "id")
-	want(eid, edisp, u[0])
-	if got := resources(t, c.do("GET", "/Groups?excludedAttributes=members&"+filterQuery(`externalId eq "`+ext+`"`), nil).want(t, 200)); len(got) != 1 || str(got[0], "id") != eid {
-		t.Fatalf("group by externalId: %v", got)
-	}
-	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Add","path":"members","value":`+memberValues(u[1], u[2])+`}`)).want(t, 204)
-	want(eid, edisp, u...)
-	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[0], u[2])+`}`)).want(t, 204)
-	want(eid, edisp, u[1])
+	f := runGroupFlow(t, c, "kg", "keystone group", func(t *testing.T, gid string) (string, []string, bool) { return keystoneGroup(t, k, gid) }, nil)
+	u, gid, eid := f.users, f.okta, f.entra
 
 	// a group made in Keystone by hand, with the admin role on project admin, is
 	// invisible: SCIM adds no one to it, and its name is taken
@@ -203,15 +161,11 @@ func TestGroupKeystone(t *testing.T) {
 	c.do("GET", "/Groups/"+hid, nil).wantError(t, 404, "")
 	c.do("PATCH", "/Groups/"+hid, patchOps(`{"op":"add","path":"members","value":`+memberValues(u[0])+`}`)).wantError(t, 404, "")
 	c.do("DELETE", "/Groups/"+hid, nil).wantError(t, 404, "")
-	want(hid, hdisp)
-	for _, g := range resources(t, c.do("GET", "/Groups", nil).want(t, 200)) {
-		if id := str(g, "id"); id != gid && id != eid {
-			t.Errorf("a group SCIM did not create is listed: %v", g)
-		}
-	}
+	f.want(t, hid, hdisp)
+	f.onlyOurs(t)
 	c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": hdisp}).wantError(t, 409, "uniqueness")
 	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"replace","path":"displayName","value":"`+hdisp+`"}`)).wantError(t, 409, "uniqueness")
-	want(eid, edisp, u[1])
+	f.want(t, eid, f.entraName, u[1])
 
 	// a member added in Keystone by hand is not shown, and a members replace keeps it
 	hand := testenv.UniqueName("kghand")
@@ -229,14 +183,14 @@ func TestGroupKeystone(t *testing.T) {
 		t.Fatalf("group %s shows members %v; want only %s", eid, g["members"], u[1])
 	}
 	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"replace","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
-	want(eid, edisp, u[0], handID)
+	f.want(t, eid, f.entraName, u[0], handID)
 
 	// an administrator (made one in Keystone) is neither added nor removed
 	b.makeAdmin(t, u[0])
 	c.do("PATCH", "/Groups/"+eid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
 	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Add","path":"members","value":`+memberValues(u[0])+`}`)).want(t, 204)
-	want(eid, edisp, u[0], handID)
-	want(gid, disp+" Renamed", u[1], u[2])
+	f.want(t, eid, f.entraName, u[0], handID)
+	f.want(t, gid, f.oktaName, u[1], u[2])
 
 	// what the README warns of: an operator who gives a SCIM group the admin role
 	// makes its members administrators, whom SCIM then leaves alone (no group
@@ -247,16 +201,11 @@ func TestGroupKeystone(t *testing.T) {
 		t.Fatalf("giving group %s the admin role: %d %s", gid, st, raw)
 	}
 	c.do("PATCH", "/Groups/"+gid, patchOps(`{"op":"Remove","path":"members","value":`+memberValues(u[1])+`}`)).want(t, 204)
-	want(gid, disp+" Renamed", u[1], u[2])
+	f.want(t, gid, f.oktaName, u[1], u[2])
 	c.do("PATCH", "/Users/"+u[1], patchOps(`{"op":"replace","value":{"active":false}}`)).wantError(t, 403, "")
 	if b.user(t, u[1]).Blocked {
 		t.Fatalf("SCIM deprovisioned %s, an administrator through group %s", u[1], gid)
 	}
 
-	for _, id := range []string{gid, eid} {
-		c.do("DELETE", "/Groups/"+id, nil).want(t, 204)
-		if _, _, ok := keystoneGroup(t, k, id); ok {
-			t.Errorf("keystone group %s still exists after DELETE", id)
-		}
-	}
+	f.deleteBoth(t)
 }
