@@ -20,6 +20,13 @@ func swap(t *testing.T, s links.Store, old, l links.Link) bool {
 	return ok
 }
 
+// wantStored checks that l is stored and that its index entries resolve to it.
+func wantStored(t *testing.T, s links.Store, l links.Link) {
+	t.Helper()
+	wantLink(t, s, l)
+	wantResolved(t, s, l)
+}
+
 // wantResolved checks that both index entries of l resolve to l (to the whole link,
 // where the store is a Resolver).
 func wantResolved(t *testing.T, s links.Store, l links.Link) {
@@ -58,16 +65,14 @@ func testSwap(t *testing.T, s links.Store) {
 	if !swap(t, s, links.Link{}, a) {
 		t.Fatal("Swap over no link failed")
 	}
-	wantLink(t, s, a)
-	wantResolved(t, s, a)
+	wantStored(t, s, a)
 
 	// a link where none was expected: nothing written
 	intruder := links.Link{ID: "s1", ExternalID: "ext-intruder", UserName: "Intruder", Block: links.BlockApp}
 	if swap(t, s, links.Link{}, intruder) {
 		t.Fatal("Swap expecting no link overwrote one")
 	}
-	wantLink(t, s, a)
-	wantResolved(t, s, a)
+	wantStored(t, s, a)
 	id, ok, err := s.ByExternalID(c, "ext-intruder")
 	wantID(t, "ByExternalID(ext-intruder) after a failed Swap", id, ok, err, "")
 	id, ok, err = s.ByUserName(c, "intruder")
@@ -79,8 +84,7 @@ func testSwap(t *testing.T, s links.Store) {
 	if !swap(t, s, a, b) {
 		t.Fatal("Swap over the expected link failed")
 	}
-	wantLink(t, s, b)
-	wantResolved(t, s, b)
+	wantStored(t, s, b)
 	// the previous userName no longer resolves (Swap knows the link it replaced)
 	id, ok, err = s.ByUserName(c, "swap.user")
 	wantID(t, "ByUserName(swap.user) after the rename", id, ok, err, "")
@@ -88,6 +92,50 @@ func testSwap(t *testing.T, s links.Store) {
 	// a stale link that differs from the stored one in any single field: nothing written
 	c2 := b
 	c2.UserName, c2.ExternalID, c2.Block, c2.Version = "Stale.Write", "ext-stale", links.BlockNone, `W/"3"`
+	swapStaleFails(t, s, b, c2)
+
+	// the same link again is a successful Swap that changes nothing
+	if !swap(t, s, b, b) {
+		t.Fatal("Swap of the stored link onto itself failed")
+	}
+	wantStored(t, s, b)
+
+	// a forgotten link: a Swap expecting it fails, one expecting none succeeds
+	if err := s.Forget(c, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if swap(t, s, b, c2) {
+		t.Fatal("Swap expecting a forgotten link succeeded")
+	}
+	if _, ok, err := s.Get(c, "s1"); ok || err != nil {
+		t.Fatalf("Get after a failed Swap over nothing = %v %v", ok, err)
+	}
+	if !swap(t, s, links.Link{}, c2) {
+		t.Fatal("Swap over a forgotten link failed")
+	}
+	wantStored(t, s, c2)
+
+	// every kind of link compares equal to itself (encodings of groups, unicode)
+	for _, l := range allFields() {
+		mustPut(t, s, l)
+		l2 := l
+		l2.Version += "+"
+		if !swap(t, s, l, l2) {
+			t.Fatalf("Swap over the stored %+v failed", l)
+		}
+		wantStored(t, s, l2)
+	}
+
+	// a link without an id is never stored
+	if swap(t, s, links.Link{}, links.Link{UserName: "no-id"}) {
+		t.Fatal("Swap of a link without an id succeeded")
+	}
+}
+
+// swapStaleFails: a Swap of next over a link that differs from the stored b in any
+// single field writes nothing: neither next's userName nor its externalId resolves.
+func swapStaleFails(t *testing.T, s links.Store, b, next links.Link) {
+	c := ctx(t)
 	for name, change := range map[string]func(*links.Link){
 		"Block":      func(l *links.Link) { l.Block = links.BlockNone },
 		"UserName":   func(l *links.Link) { l.UserName = "Swap.User" },
@@ -103,55 +151,14 @@ func testSwap(t *testing.T, s links.Store) {
 	} {
 		stale := b
 		change(&stale)
-		if swap(t, s, stale, c2) {
+		if swap(t, s, stale, next) {
 			t.Fatalf("Swap over a link differing in %s overwrote it", name)
 		}
-		wantLink(t, s, b)
-		wantResolved(t, s, b)
-		id, ok, err := s.ByUserName(c, "stale.write")
-		wantID(t, "ByUserName(stale.write) after a failed Swap ("+name+")", id, ok, err, "")
-		id, ok, err = s.ByExternalID(c, "ext-stale")
-		wantID(t, "ByExternalID(ext-stale) after a failed Swap ("+name+")", id, ok, err, "")
-	}
-
-	// the same link again is a successful Swap that changes nothing
-	if !swap(t, s, b, b) {
-		t.Fatal("Swap of the stored link onto itself failed")
-	}
-	wantLink(t, s, b)
-	wantResolved(t, s, b)
-
-	// a forgotten link: a Swap expecting it fails, one expecting none succeeds
-	if err := s.Forget(c, "s1"); err != nil {
-		t.Fatal(err)
-	}
-	if swap(t, s, b, c2) {
-		t.Fatal("Swap expecting a forgotten link succeeded")
-	}
-	if _, ok, err := s.Get(c, "s1"); ok || err != nil {
-		t.Fatalf("Get after a failed Swap over nothing = %v %v", ok, err)
-	}
-	if !swap(t, s, links.Link{}, c2) {
-		t.Fatal("Swap over a forgotten link failed")
-	}
-	wantLink(t, s, c2)
-	wantResolved(t, s, c2)
-
-	// every kind of link compares equal to itself (encodings of groups, unicode)
-	for _, l := range allFields() {
-		mustPut(t, s, l)
-		l2 := l
-		l2.Version += "+"
-		if !swap(t, s, l, l2) {
-			t.Fatalf("Swap over the stored %+v failed", l)
-		}
-		wantLink(t, s, l2)
-		wantResolved(t, s, l2)
-	}
-
-	// a link without an id is never stored
-	if swap(t, s, links.Link{}, links.Link{UserName: "no-id"}) {
-		t.Fatal("Swap of a link without an id succeeded")
+		wantStored(t, s, b)
+		id, ok, err := s.ByUserName(c, next.UserName)
+		wantID(t, "ByUserName("+next.UserName+") after a failed Swap ("+name+")", id, ok, err, "")
+		id, ok, err = s.ByExternalID(c, next.ExternalID)
+		wantID(t, "ByExternalID("+next.ExternalID+") after a failed Swap ("+name+")", id, ok, err, "")
 	}
 }
 
@@ -199,8 +206,7 @@ func testSwapConcurrent(t *testing.T, s links.Store) {
 			t.Fatalf("round %d: %d Swaps from the same link won, want exactly 1", round, wins.Load())
 		}
 		w := winner.Load().(links.Link)
-		wantLink(t, s, w)
-		wantResolved(t, s, w)
+		wantStored(t, s, w)
 		base = w
 	}
 }
@@ -401,8 +407,7 @@ func testIndexSwapIntent(t *testing.T, s indexed) {
 		if !write(links.Link{}, l) {
 			t.Fatalf("write %d: a Swap over an intent failed", i)
 		}
-		wantLink(t, s, l)
-		wantResolved(t, s, l)
+		wantStored(t, s, l)
 		if err := s.Forget(c, l.ID); err != nil {
 			t.Fatal(err)
 		}
