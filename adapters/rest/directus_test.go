@@ -54,20 +54,7 @@ func directusPatch(t *testing.T, d *testenv.DirectusServer, id string, fields ma
 // TestDirectusPresetChecks: the shipped preset loads as check-mapping reads it, keeps
 // SCIM's marks in Directus and deprovisions through the status actions.
 func TestDirectusPresetChecks(t *testing.T) {
-	b, err := rest.PresetJSON("directus")
-	if err != nil {
-		t.Fatal(err)
-	}
-	summary, err := rest.Check(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(summary, "\n")
-	for _, want := range []string{"ids uuid", "kept in Directus", "users.deactivate", "fixed by the application", "kept in scim_state.tenant"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("check-mapping summary lacks %q:\n%s", want, all)
-		}
-	}
+	presetSummary(t, "directus", "ids uuid", "kept in Directus", "users.deactivate", "fixed by the application", "kept in scim_state.tenant")
 }
 
 // TestDirectusConformance runs the shared adapter suite against a real Directus 12

@@ -69,19 +69,7 @@ func keystonePatch(t *testing.T, k *testenv.KeystoneServer, id string, user map[
 // list_limit: "truncated": true) is an error, never a partial list from which SCIM
 // would miss an e-mail, an externalId or a group.
 func TestKeystonePreset(t *testing.T) {
-	b, err := rest.PresetJSON("keystone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	summary, err := rest.Check(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(summary, "\n")
-	t.Log(all)
-	if !strings.Contains(all, "tenants: users' kept in scim.tenant, groups' in scim.tenant") {
-		t.Errorf("check-mapping summary lacks the groups' tenant:\n%s", all)
-	}
+	presetSummary(t, "keystone", "tenants: users' kept in scim.tenant, groups' in scim.tenant")
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -25,6 +26,27 @@ func decoded(st int, raw []byte) (int, map[string]any) {
 }
 
 // provisioned provisions and validates a, and cleans it up when t ends.
+// presetSummary loads a shipped preset as caddy scim check-mapping does and checks
+// that its summary says each of want; it returns the preset and the summary.
+func presetSummary(t *testing.T, name string, want ...string) ([]byte, string) {
+	t.Helper()
+	b, err := rest.PresetJSON(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary, err := rest.Check(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(summary, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("check-mapping summary of %s lacks %q:\n%s", name, w, all)
+		}
+	}
+	return b, all
+}
+
 func provisioned(t *testing.T, a *rest.Adapter) *rest.Adapter {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})

@@ -189,20 +189,7 @@ func TestPocketBaseLookupQuoting(t *testing.T) {
 // TestPocketBasePresetChecks: caddy scim check-mapping accepts the preset and says
 // where it keeps SCIM's state.
 func TestPocketBasePresetChecks(t *testing.T) {
-	b, err := rest.PresetJSON("pocketbase")
-	if err != nil {
-		t.Fatal(err)
-	}
-	summary, err := rest.Check(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(summary, "\n")
-	for _, want := range []string{"scim.user_name", "scim.tenant", "verified", "paging page"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("summary lacks %q:\n%s", want, all)
-		}
-	}
+	presetSummary(t, "pocketbase", "scim.user_name", "scim.tenant", "verified", "paging page")
 }
 
 // TestPocketBaseLogin: the preset with the login the README shows (the superuser's
