@@ -440,3 +440,15 @@ func (s *Server) count(key string) {
 	s.calls[key]++
 	s.mu.Unlock()
 }
+
+// lockAsAdmin is an admin-only endpoint's start (authenticated_as_admin! in
+// lib/api/users.rb): 403 for anyone else, else the server's lock, which the caller
+// releases (defer s.mu.Unlock()).
+func (s *Server) lockAsAdmin(c *reqCtx) bool {
+	if !c.admin() {
+		forbidden(c.w, "")
+		return false
+	}
+	s.mu.Lock()
+	return true
+}

@@ -539,11 +539,9 @@ func (s *Server) createUser(c *reqCtx) {
 		return
 	}
 	// authenticated_as_admin! runs in the endpoint, after Grape validation.
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	now := s.now()
@@ -599,11 +597,9 @@ func (s *Server) updateUser(c *reqCtx) {
 	if g.write(c.w) {
 		return
 	}
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -728,11 +724,9 @@ func (s *Server) deleteUser(c *reqCtx) {
 	if g.write(c.w) {
 		return
 	}
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -785,11 +779,9 @@ func removeMember(ms []Member, userID int) []Member {
 
 // stateAction wraps the common prologue of the moderation endpoints.
 func (s *Server) stateAction(c *reqCtx, fn func(u *UserState)) {
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -905,11 +897,9 @@ func (s *Server) unbanUser(c *reqCtx) {
 // ---------------------------------------------------------------- identities and e-mails
 
 func (s *Server) deleteIdentity(c *reqCtx) {
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -936,11 +926,9 @@ func (s *Server) listEmails(c *reqCtx) {
 	if g.write(c.w) {
 		return
 	}
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -962,11 +950,9 @@ func (s *Server) addEmail(c *reqCtx) {
 	if g.write(c.w) {
 		return
 	}
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -997,11 +983,9 @@ func (s *Server) addEmail(c *reqCtx) {
 }
 
 func (s *Server) deleteEmail(c *reqCtx) {
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.lookupUser(c)
 	if u == nil {
@@ -1031,11 +1015,9 @@ func (s *Server) listMemberships(c *reqCtx) {
 	if g.write(c.w) {
 		return
 	}
-	if !c.admin() {
-		forbidden(c.w, "")
+	if !s.lockAsAdmin(c) {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, _ := strconv.Atoi(c.vars["user_id"])
 	if s.users[id] == nil {
