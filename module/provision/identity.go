@@ -49,9 +49,9 @@ func (s *Service) own(r *adapters.Record) {
 // foreign reports whether r is another tenant's account (after own).
 func foreign(r adapters.Record) bool { return !r.Managed && r.Tenant != "" }
 
-// findUsers is the adapter's FindUsers, with the store's marks and tenancy applied.
-func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
-	recs, err := s.Adapter.FindUsers(ctx, q)
+// marked gives records an adapter answered (with err) the store's marks and
+// tenancy: what every read of accounts goes through.
+func (s *Service) marked(ctx context.Context, recs []adapters.Record, err error) ([]adapters.Record, error) {
 	if err == nil {
 		err = s.storeMarks(ctx, recs)
 	}
@@ -59,6 +59,12 @@ func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.
 		s.own(&recs[i])
 	}
 	return recs, err
+}
+
+// findUsers is the adapter's FindUsers, with the store's marks and tenancy applied.
+func (s *Service) findUsers(ctx context.Context, q adapters.Lookup) ([]adapters.Record, error) {
+	recs, err := s.Adapter.FindUsers(ctx, q)
+	return s.marked(ctx, recs, err)
 }
 
 // readUsers is the adapter's batch read (adapters.UserBatch) of ids, with the
@@ -70,19 +76,15 @@ func (s *Service) readUsers(ctx context.Context, ids []string) map[string]adapte
 		return nil
 	}
 	recs, err := b.ReadUsers(ctx, ids)
-	if err == nil {
-		err = s.storeMarks(ctx, recs)
-	}
-	if err != nil {
+	if recs, err = s.marked(ctx, recs, err); err != nil {
 		if s.OnBatchFailed != nil {
 			s.OnBatchFailed(err)
 		}
 		return nil
 	}
 	out := make(map[string]adapters.Record, len(recs))
-	for i := range recs {
-		s.own(&recs[i])
-		out[idOf(recs[i])] = recs[i]
+	for _, r := range recs {
+		out[idOf(r)] = r
 	}
 	return out
 }
@@ -92,12 +94,7 @@ func (s *Service) readUsers(ctx context.Context, ids []string) map[string]adapte
 // applied.
 func (s *Service) listUsers(ctx context.Context, p adapters.Page) ([]adapters.Record, int, error) {
 	recs, total, err := s.Adapter.ListUsers(ctx, p)
-	if err == nil {
-		err = s.storeMarks(ctx, recs)
-	}
-	for i := range recs {
-		s.own(&recs[i])
-	}
+	recs, err = s.marked(ctx, recs, err)
 	return recs, total, err
 }
 
