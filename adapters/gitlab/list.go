@@ -58,10 +58,11 @@ func (a *Adapter) ListUsers(ctx context.Context, p adapters.Page) ([]adapters.Re
 	}
 	recs := make([]adapters.Record, 0, len(users))
 	for i := range users {
-		if err := a.ensureAttrs(ctx, userPath(users[i].ID), &users[i].CustomAttributes); err != nil {
+		ok, err := a.present(ctx, &users[i])
+		if err != nil {
 			return nil, 0, err
 		}
-		if _, gone := leaving(&users[i]); !gone {
+		if ok {
 			recs = append(recs, a.record(&users[i]))
 		}
 	}
@@ -118,10 +119,11 @@ func (a *Adapter) ReadUsers(ctx context.Context, ids []string) ([]adapters.Recor
 				return false
 			}
 			if want[u.ID] {
-				if werr = a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); werr != nil {
+				ok, err := a.present(ctx, u)
+				if werr = err; err != nil {
 					return false
 				}
-				if _, gone := leaving(u); !gone {
+				if ok {
 					recs = append(recs, a.record(u))
 				}
 			}
@@ -154,13 +156,11 @@ func (a *Adapter) EachUser(ctx context.Context, each func(adapters.Record) bool)
 	var werr error
 	err := a.keysetWalk(ctx, usersQuery(), func(us []glUser) bool {
 		for i := range us {
-			if werr = a.ensureAttrs(ctx, userPath(us[i].ID), &us[i].CustomAttributes); werr != nil {
+			ok, err := a.present(ctx, &us[i])
+			if werr = err; err != nil {
 				return false
 			}
-			if _, gone := leaving(&us[i]); gone {
-				continue
-			}
-			if !each(a.record(&us[i])) {
+			if ok && !each(a.record(&us[i])) {
 				return false
 			}
 		}

@@ -184,14 +184,26 @@ func (a *Adapter) findUsers(ctx context.Context, q url.Values, maxPages int, mat
 	out := []adapters.Record{}
 	for i := range users {
 		u := &users[i]
-		if err := a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); err != nil {
+		ok, err := a.present(ctx, u)
+		if err != nil {
 			return nil, err
 		}
-		if _, gone := leaving(u); !gone && match(u) {
+		if ok && match(u) {
 			out = append(out, a.record(u))
 		}
 	}
 	return out, nil
+}
+
+// present reads the custom attributes (SCIM's marks) of a listed user where the
+// listing left them out, and reports whether the user is there for SCIM at all:
+// not one GitLab's deletion worker is removing.
+func (a *Adapter) present(ctx context.Context, u *glUser) (bool, error) {
+	if err := a.ensureAttrs(ctx, userPath(u.ID), &u.CustomAttributes); err != nil {
+		return false, err
+	}
+	_, gone := leaving(u)
+	return !gone, nil
 }
 
 // FindUsers answers a point lookup; managed or not, deleted or not.
