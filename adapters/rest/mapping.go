@@ -396,6 +396,7 @@ func parseMapping(b []byte) (*Mapping, error) {
 // compiled is a checked mapping with its templates parsed.
 type compiled struct {
 	m                               *Mapping
+	info                            adapters.Info // what Info answers, made once
 	create, get, update, del        *request
 	findUserName, findEmail, findEx *request
 	getMany                         *request
@@ -444,6 +445,7 @@ func compile(m *Mapping, params map[string]string) (*compiled, error) {
 			return nil, err
 		}
 	}
+	c.info = c.describe()
 	return c, nil
 }
 

@@ -28,16 +28,20 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // marker, so ListUsers reads it all (ListScans); a group's members are read as the
 // application keeps them, unmanaged accounts included (UnmanagedMembers). A mapping
 // without SCIM's marks, or without active, says so (MarksInStore, NoBlock).
-func (a *Adapter) Info() adapters.Info {
-	u := a.m.m.Users
+func (a *Adapter) Info() adapters.Info { return a.m.info }
+
+// describe is the adapter's Info for this mapping (the service asks for it on
+// every read: it is made once, in compile).
+func (c *compiled) describe() adapters.Info {
+	u := c.m.Users
 	size := u.List.PageSize
 	if size <= 0 {
 		size = 100
 	}
-	in := adapters.Info{Name: "rest:" + strings.ToLower(a.m.m.Name), UserAttributes: u.Attributes,
-		MaxPageSize: size, OneName: u.OneName, ListScans: true, MarksInStore: a.m.marksInStore, NoBlock: a.m.noBlock}
-	if a.m.m.Groups != nil {
-		in.GroupAttributes = a.m.m.Groups.Attributes
+	in := adapters.Info{Name: "rest:" + strings.ToLower(c.m.Name), UserAttributes: u.Attributes,
+		MaxPageSize: size, OneName: u.OneName, ListScans: true, MarksInStore: c.marksInStore, NoBlock: c.noBlock}
+	if c.m.Groups != nil {
+		in.GroupAttributes = c.m.Groups.Attributes
 		in.UnmanagedMembers = true
 	}
 	return in
